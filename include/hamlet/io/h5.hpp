@@ -1,0 +1,70 @@
+#pragma once
+// HDF5 output and input for runs (HDF5 C++ API; schema documented in results/README.md).
+//
+// H5Writer writes to "<path>.tmp-<pid>" and renames to `path` only in commit(), so a failed or interrupted run
+// never leaves a half-written file under the final name; a writer destroyed without commit() deletes its
+// temporary file. Datasets are created with their parent groups; attributes are strings, doubles or integers.
+// Extendible datasets ([rows, columns], unlimited rows, chunked) are appended row by row, for curves that grow
+// during a run (the HighFive pattern).
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hamlet::io {
+
+class H5Writer {
+ public:
+  // Opens the temporary file next to `path`. Throws hamlet::Error naming the path if it cannot be created.
+  explicit H5Writer(std::string path);
+  ~H5Writer();
+  H5Writer(const H5Writer&) = delete;
+  H5Writer& operator=(const H5Writer&) = delete;
+
+  // Writes a dense dataset at `dataset_path` ("/quadratic/adam/loss"); values are stored as float64
+  // (floating tensors) or int64 (integral tensors), any rank >= 1.
+  void write(const std::string& dataset_path, const at::Tensor& values);
+  void write_strings(const std::string& dataset_path, const std::vector<std::string>& values);
+  // Attributes on a group or dataset (created as a group if it does not exist).
+  void set_attribute(const std::string& object_path, const std::string& name, const std::string& value);
+  void set_attribute(const std::string& object_path, const std::string& name, const char* value);
+  void set_attribute(const std::string& object_path, const std::string& name, double value);
+  void set_attribute(const std::string& object_path, const std::string& name, int64_t value);
+  // Extendible float64 dataset [0, columns] with unlimited rows, appended one row at a time.
+  void create_extendible(const std::string& dataset_path, int64_t columns);
+  void append_row(const std::string& dataset_path, const std::vector<double>& row);
+  // Closes and renames the temporary file to the final path.
+  void commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Impl;
+  std::string path_;
+  std::string temp_path_;
+  std::unique_ptr<Impl> impl_;
+};
+
+class H5Reader {
+ public:
+  // Throws hamlet::Error naming the file if it is missing or not HDF5.
+  explicit H5Reader(const std::string& path);
+  ~H5Reader();
+  bool exists(const std::string& object_path) const;
+  // Reads a float64 or int64 dataset into a CPU tensor of that dtype.
+  at::Tensor read(const std::string& dataset_path) const;
+  std::vector<std::string> read_strings(const std::string& dataset_path) const;
+  std::string attribute_string(const std::string& object_path, const std::string& name) const;
+  double attribute_double(const std::string& object_path, const std::string& name) const;
+  int64_t attribute_int(const std::string& object_path, const std::string& name) const;
+  // Names of the members of a group, in HDF5's (alphabetical) order.
+  std::vector<std::string> children(const std::string& group_path) const;
+
+ private:
+  struct Impl;
+  std::string path_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hamlet::io

@@ -1,0 +1,59 @@
+#pragma once
+// The one functional update interface shared by hand-designed and learned optimizers.
+//
+//   StepResult r = opt.update(params, grads, loss, state);   // θ_{t+1} = r.params, state_{t+1} = r.state
+//
+// Contract:
+// - `params`, `grads`: one tensor per optimizee parameter tensor, each [B, ...] with the problem index leading
+//   (B independent problems advanced in one tensor program). `loss` is the per-problem loss F(θ_t), [B]; only
+//   optimizers whose needs_loss() is true read it (ECDSep).
+// - update() never modifies its arguments in place: it returns new parameter tensors and a new state, so the
+//   returned θ_{t+1} stays a differentiable function of everything the update used (learned optimizer weights in
+//   an unroll). Reductions described as "per tensor" or "global" are taken per problem.
+// - Options (hyperparameters) live in the optimizer object and are fixed at construction; per-run buffers live
+//   in OptimizerState, created by init() for a given set of parameters.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "hamlet/core/options.hpp"
+#include "hamlet/core/tensor.hpp"
+
+namespace hamlet::optim {
+
+// Per-run optimizer state. `slots` hold per-parameter buffers (one tensor per parameter tensor, same shape),
+// `scalars` hold per-problem quantities ([B]), `step` counts completed updates.
+struct OptimizerState {
+  int64_t step = 0;
+  std::map<std::string, TensorList> slots;
+  std::map<std::string, at::Tensor> scalars;
+};
+
+struct StepResult {
+  TensorList params;     // θ_{t+1}, same shapes as the input params
+  OptimizerState state;  // state after the update
+  // Optional per-problem ([B]) quantities worth logging, e.g. "energy" for Hamiltonian optimizers.
+  std::map<std::string, at::Tensor> diagnostics;
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  // Registry name, e.g. "adam".
+  virtual std::string name() const = 0;
+  // Resolved options, for logs and output files (includes "lr").
+  virtual OptionMap options() const = 0;
+  // The step size the tuner scans (its "lr" option).
+  virtual double learning_rate() const = 0;
+  // Fresh state for a run starting at `params` ([B, ...] each).
+  virtual OptimizerState init(const TensorList& params) const = 0;
+  virtual StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
+                            const OptimizerState& state) const = 0;
+  // Whether update() reads `loss` (the evaluator then passes the per-problem loss values).
+  virtual bool needs_loss() const { return false; }
+};
+
+using OptimizerPtr = std::shared_ptr<const Optimizer>;
+
+}  // namespace hamlet::optim

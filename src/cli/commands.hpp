@@ -1,0 +1,32 @@
+#pragma once
+// Private to the cli module: one function per subcommand, and the pieces they share.
+#include <string>
+#include <vector>
+
+#include "hamlet/cli/args.hpp"
+#include "hamlet/eval/evaluate.hpp"
+#include "hamlet/optim/optimizer.hpp"
+#include "hamlet/tasks/task.hpp"
+
+namespace hamlet::cli {
+
+int cmd_evaluate(const std::vector<std::string>& args, const std::string& command_line);
+int cmd_tune(const std::vector<std::string>& args, const std::string& command_line);
+int cmd_benchmark(const std::vector<std::string>& args);
+int cmd_data(const std::vector<std::string>& args);
+int cmd_list(const std::vector<std::string>& args);
+
+// "all" -> every hand-designed optimizer; otherwise the comma-separated names (validated).
+std::vector<std::string> resolve_optimizer_names(const std::string& list);
+// Builds any optimizer known to the CLI from its name and options.
+optim::OptimizerPtr build_optimizer(const std::string& name, const OptionMap& options);
+// Task from --task and the [task] options.
+tasks::TaskPtr build_task(const ParsedArgs& parsed);
+// Evaluation options from --problems, --steps, --batch, --seed, --split, --device.
+eval::EvaluateOptions evaluate_options(const ParsedArgs& parsed);
+// Options shared by evaluate, tune and benchmark.
+boost::program_options::options_description run_options();
+// Current UTC time, ISO 8601.
+std::string utc_now();
+
+}  // namespace hamlet::cli

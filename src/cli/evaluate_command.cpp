@@ -1,0 +1,198 @@
+// `hamlet evaluate` and `hamlet tune`: both resolve the task and the optimizers the same way; evaluate runs the
+// (optionally tuned) optimizers on test problems, tune stops after choosing the learning rates.
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "commands.hpp"
+#include "hamlet/core/error.hpp"
+#include "hamlet/core/version.hpp"
+#include "hamlet/eval/report.hpp"
+#include "hamlet/io/h5.hpp"
+
+namespace po = boost::program_options;
+
+namespace hamlet::cli {
+namespace {
+
+po::options_description tune_options() {
+  po::options_description desc("Tuning options");
+  desc.add_options()("tune-problems", po::value<int64_t>()->default_value(20),
+                     "validation problems per learning rate")(
+      "tune-grid", po::value<std::string>()->default_value(""),
+      "comma-separated learning rates (default 1,0.3,0.1,...,1e-5)")(
+      "tune-seed", po::value<int64_t>()->default_value(0), "seed of the validation problems");
+  return desc;
+}
+
+std::vector<double> parse_grid(const std::string& text) {
+  if (text.empty()) return eval::default_lr_grid();
+  std::vector<double> grid;
+  OptionMap holder;
+  for (const auto& item : split_list(text)) {
+    holder["tune-grid"] = item;
+    double v = 0;
+    take_option(holder, "--tune-grid", "tune-grid", v);
+    check_positive("--tune-grid entry", v);
+    grid.push_back(v);
+  }
+  return grid;
+}
+
+struct Prepared {
+  ParsedArgs parsed;
+  tasks::TaskPtr task;
+  std::vector<std::string> names;
+  eval::EvaluateOptions eval_options;
+  std::string out;
+};
+
+Prepared prepare(const std::vector<std::string>& args, po::options_description& desc) {
+  Prepared p;
+  p.parsed = parse_args(args, desc, {"task", "optimizer"});
+  if (p.parsed.help) return p;
+  apply_common_options(p.parsed);
+  p.out = p.parsed.values["out"].as<std::string>();
+  p.eval_options = evaluate_options(p.parsed);
+  p.names = resolve_optimizer_names(p.parsed.values["optimizers"].as<std::string>());
+  // Reject options for optimizers that are not run: they are almost certainly a typo.
+  for (const auto& [key, value] : p.parsed.dynamic) {
+    if (key.rfind("optimizer.", 0) != 0) continue;
+    const std::string name = key.substr(10, key.find('.', 10) - 10);
+    HAMLET_CHECK(std::find(p.names.begin(), p.names.end(), name) != p.names.end(), "option --", key,
+                 " is for optimizer '", name, "', which is not in --optimizers");
+  }
+  // Build every optimizer once up front so a bad name or option fails before any work is done.
+  for (const auto& name : p.names) build_optimizer(name, options_with_prefix(p.parsed.dynamic, "optimizer." + name));
+  p.task = build_task(p.parsed);
+  return p;
+}
+
+// Tunes the learning rate of `name` on validation problems.
+eval::TuneResult tune_one(const Prepared& p, const std::string& name) {
+  const OptionMap base = options_with_prefix(p.parsed.dynamic, "optimizer." + name);
+  eval::EvaluateOptions opts = p.eval_options;
+  opts.split = tasks::Split::kValidation;
+  opts.problems = p.parsed.values["tune-problems"].as<int64_t>();
+  opts.seed = static_cast<uint64_t>(p.parsed.values["tune-seed"].as<int64_t>());
+  opts.progress = false;
+  const auto grid = parse_grid(p.parsed.values["tune-grid"].as<std::string>());
+  spdlog::info("tuning {} over {} learning rates on {} validation problems", name, grid.size(), opts.problems);
+  auto result = eval::tune_learning_rate(
+      *p.task,
+      [&](double lr) {
+        OptionMap o = base;
+        o["lr"] = format_number(lr);
+        return build_optimizer(name, o);
+      },
+      grid, opts);
+  spdlog::info("{}: best lr {} (validation score {:.4g})", name, format_number(result.best_lr), result.best_score);
+  return result;
+}
+
+void write_root(io::H5Writer& writer, const Prepared& p, const std::string& command_line, const std::string& kind) {
+  writer.set_attribute("/", "hamlet_version", version());
+  writer.set_attribute("/", "dependencies", dependency_versions());
+  writer.set_attribute("/", "kind", kind);
+  writer.set_attribute("/", "command", command_line);
+  writer.set_attribute("/", "config", p.parsed.resolved_ini);
+  writer.set_attribute("/", "created_utc", utc_now());
+  writer.set_attribute("/", "task", p.task->name());
+  writer.set_attribute("/", "task_options", format_options(p.task->options()));
+  writer.set_attribute("/", "split", tasks::split_name(p.eval_options.split));
+  writer.set_attribute("/", "seed", static_cast<int64_t>(p.eval_options.seed));
+  writer.set_attribute("/", "problems", p.eval_options.problems);
+  writer.set_attribute("/", "steps", p.eval_options.steps);
+  writer.set_attribute("/", "device", p.eval_options.device);
+  writer.write_strings("/method_names", p.names);
+}
+
+}  // namespace
+
+int cmd_evaluate(const std::vector<std::string>& args, const std::string& command_line) {
+  po::options_description desc("hamlet evaluate");
+  desc.add(run_options()).add(tune_options());
+  desc.add_options()("tune", po::value<bool>()->default_value(false)->implicit_value(true),
+                     "tune each learning rate on validation problems first")(
+      "out", po::value<std::string>()->default_value(""), "HDF5 run file to write (none if empty)");
+  Prepared p = prepare(args, desc);
+  if (p.parsed.help) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  // Open the output first: an unwritable path should fail before minutes of work.
+  std::unique_ptr<io::H5Writer> writer;
+  if (!p.out.empty()) writer = std::make_unique<io::H5Writer>(p.out);
+  const bool tune = p.parsed.values["tune"].as<bool>();
+
+  std::vector<eval::MethodResult> results;
+  for (const auto& name : p.names) {
+    eval::MethodResult r;
+    r.name = name;
+    OptionMap opts = options_with_prefix(p.parsed.dynamic, "optimizer." + name);
+    if (tune) {
+      r.tuning = tune_one(p, name);
+      opts["lr"] = format_number(r.tuning->best_lr);
+    }
+    const auto optimizer = build_optimizer(name, opts);
+    r.options = optimizer->options();
+    r.trajectory = eval::evaluate(*p.task, *optimizer, p.eval_options);
+    r.summary = eval::summarize(r.trajectory);
+    spdlog::info("{}: final loss {:.4g} ± {:.2g} ({:.2f} s)", name, r.summary.final_mean, r.summary.final_se,
+                 r.trajectory.seconds);
+    results.push_back(std::move(r));
+  }
+  const std::string table = eval::summary_table(results);
+  if (writer) {
+    write_root(*writer, p, command_line, "evaluate");
+    writer->set_attribute("/", "tuned", tune ? "true" : "false");
+    writer->set_attribute("/", "summary_table", table);
+    for (const auto& r : results) eval::write_method(*writer, "/methods/" + r.name, r);
+    writer->commit();
+  }
+  std::cout << "\n" << p.task->name() << " (" << format_options(p.task->options()) << "), "
+            << p.eval_options.problems << " " << tasks::split_name(p.eval_options.split) << " problems, "
+            << p.eval_options.steps << " steps; final = loss at the last logged step\n\n"
+            << table;
+  if (writer) std::cout << "\nwrote " << p.out << "\n";
+  return 0;
+}
+
+int cmd_tune(const std::vector<std::string>& args, const std::string& command_line) {
+  po::options_description desc("hamlet tune");
+  desc.add(run_options()).add(tune_options());
+  desc.add_options()("out", po::value<std::string>()->default_value(""), "HDF5 file for the grids and choices");
+  Prepared p = prepare(args, desc);
+  if (p.parsed.help) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  std::unique_ptr<io::H5Writer> writer;
+  if (!p.out.empty()) writer = std::make_unique<io::H5Writer>(p.out);
+  std::cout << "| method | best lr | validation score |\n|---|---|---|\n";
+  std::vector<std::pair<std::string, eval::TuneResult>> tuned;
+  for (const auto& name : p.names) {
+    auto r = tune_one(p, name);
+    std::cout << "| " << name << " | " << format_number(r.best_lr) << " | " << r.best_score << " |\n";
+    tuned.emplace_back(name, std::move(r));
+  }
+  if (writer) {
+    write_root(*writer, p, command_line, "tune");
+    writer->set_attribute("/", "split", "validation");
+    writer->set_attribute("/", "problems", p.parsed.values["tune-problems"].as<int64_t>());
+    writer->set_attribute("/", "seed", p.parsed.values["tune-seed"].as<int64_t>());
+    for (const auto& [name, r] : tuned) {
+      const std::string g = "/methods/" + name + "/tune";
+      writer->write(g + "/grid", at::tensor(r.grid, at::kDouble));
+      writer->write(g + "/score", at::tensor(r.scores, at::kDouble));
+      writer->set_attribute(g, "best_lr", r.best_lr);
+      writer->set_attribute(g, "best_score", r.best_score);
+      writer->set_attribute(g, "criterion", "mean over validation problems of the mean logged loss");
+    }
+    writer->commit();
+    std::cout << "\nwrote " << p.out << "\n";
+  }
+  return 0;
+}
+
+}  // namespace hamlet::cli

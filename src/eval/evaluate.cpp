@@ -1,0 +1,107 @@
+#include "hamlet/eval/evaluate.hpp"
+
+#include <torch/csrc/autograd/autograd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "hamlet/core/error.hpp"
+#include "hamlet/core/progress.hpp"
+#include "hamlet/eval/statistics.hpp"
+
+namespace hamlet::eval {
+
+void EvaluateOptions::validate() const {
+  check_positive("evaluate.steps", steps);
+  check_positive("evaluate.problems", problems);
+  HAMLET_CHECK(batch >= 0, "evaluate.batch must be >= 0 (0 = all problems at once), got ", batch);
+  try {
+    (void)c10::Device(device);
+  } catch (const c10::Error&) {
+    throw Error("evaluate.device must be a torch device such as cpu or cuda:0, got '" + device + "'");
+  }
+}
+
+Trajectory evaluate(const tasks::Task& task, const optim::Optimizer& optimizer, const EvaluateOptions& options) {
+  options.validate();
+  const c10::Device device(options.device);
+  const int64_t n = options.problems, k = options.steps;
+  const int64_t chunk = options.batch > 0 ? std::min(options.batch, n) : n;
+  Progress progress(options.label.empty() ? optimizer.name() : options.label, n * k, "problem-steps", 3.0,
+                    options.progress);
+
+  std::vector<at::Tensor> loss_chunks, final_chunks, grad_chunks, update_chunks;
+  std::map<std::string, std::vector<at::Tensor>> diag_chunks;
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t first = 0; first < n; first += chunk) {
+    const int64_t count = std::min(chunk, n - first);
+    const auto batch = task.sample(options.split, options.seed, first, count, device);
+    TensorList params = batch->initial_params();
+    optim::OptimizerState state = optimizer.init(params);
+    // Per-step values stay on the device and are copied back once per chunk.
+    std::vector<at::Tensor> losses, grad_norms, update_norms;
+    std::map<std::string, std::vector<at::Tensor>> diags;
+    for (int64_t t = 0; t < k; ++t) {
+      TensorList leaves = fresh_leaves(params);
+      const at::Tensor loss = batch->loss(leaves, t);
+      TensorList grads = torch::autograd::grad({loss.sum()}, leaves);
+      const at::Tensor loss_value = loss.detach();
+      optim::StepResult result;
+      {
+        at::NoGradGuard no_grad;
+        result = optimizer.update(params, grads, loss_value, state);
+      }
+      TensorList next = detach_all(result.params);
+      TensorList delta;
+      for (std::size_t i = 0; i < next.size(); ++i) delta.push_back(next[i] - params[i]);
+      losses.push_back(loss_value);
+      grad_norms.push_back(per_problem_norm(grads));
+      update_norms.push_back(per_problem_norm(delta));
+      for (const auto& [name, value] : result.diagnostics) diags[name].push_back(value.detach().reshape({count}));
+      params = std::move(next);
+      state = std::move(result.state);
+      progress.update(first * k + (t + 1) * count);
+    }
+    {
+      at::NoGradGuard no_grad;
+      final_chunks.push_back(batch->loss(params, k).detach().to(at::kCPU, at::kDouble));
+    }
+    const auto to_host = [](const std::vector<at::Tensor>& xs) {
+      return at::stack(xs, 1).to(at::kCPU, at::kDouble);
+    };
+    loss_chunks.push_back(to_host(losses));
+    grad_chunks.push_back(to_host(grad_norms));
+    update_chunks.push_back(to_host(update_norms));
+    for (const auto& [name, values] : diags) {
+      HAMLET_CHECK(static_cast<int64_t>(values.size()) == k, optimizer.name(), ": diagnostic '", name,
+                   "' was not reported on every step");
+      diag_chunks[name].push_back(to_host(values));
+    }
+  }
+  Trajectory out;
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  out.loss = at::cat(loss_chunks);
+  out.final_loss = at::cat(final_chunks);
+  out.grad_norm = at::cat(grad_chunks);
+  out.update_norm = at::cat(update_chunks);
+  for (const auto& [name, chunks] : diag_chunks) out.diagnostics[name] = at::cat(chunks);
+  return out;
+}
+
+Summary summarize(const Trajectory& trajectory) {
+  Summary s;
+  s.problems = trajectory.loss.size(0);
+  s.steps = trajectory.loss.size(1);
+  const at::Tensor last = trajectory.loss.select(1, s.steps - 1);
+  const MeanSe fin = mean_se(last);
+  s.final_mean = fin.mean;
+  s.final_se = fin.se;
+  s.final_median = eval::median(last);
+  const MeanSe over = mean_se(trajectory.loss.mean(1));
+  s.mean_over_steps = over.mean;
+  s.mean_over_steps_se = over.se;
+  s.non_finite = trajectory.loss.isfinite().logical_not().any(1).sum().item<int64_t>();
+  return s;
+}
+
+}  // namespace hamlet::eval

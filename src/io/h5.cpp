@@ -1,0 +1,346 @@
+#include "hamlet/io/h5.hpp"
+
+#include <H5Cpp.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "hamlet/core/error.hpp"
+
+namespace hamlet::io {
+namespace {
+
+// The C++ API prints a stack of errors on every failed call; hamlet reports its own message instead.
+void silence_hdf5() {
+  static const bool done = [] {
+    H5::Exception::dontPrint();
+    return true;
+  }();
+  (void)done;
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  std::string part;
+  for (char c : path) {
+    if (c == '/') {
+      if (!part.empty()) parts.push_back(part);
+      part.clear();
+    } else {
+      part += c;
+    }
+  }
+  if (!part.empty()) parts.push_back(part);
+  return parts;
+}
+
+bool link_exists(const H5::H5File& file, const std::string& path) {
+  std::string prefix;
+  for (const auto& part : split_path(path)) {
+    prefix += "/" + part;
+    if (H5Lexists(file.getId(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+  }
+  return true;
+}
+
+void ensure_groups(H5::H5File& file, const std::string& path, bool include_last) {
+  const auto parts = split_path(path);
+  std::string prefix;
+  const std::size_t n = include_last ? parts.size() : (parts.empty() ? 0 : parts.size() - 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    prefix += "/" + parts[i];
+    if (H5Lexists(file.getId(), prefix.c_str(), H5P_DEFAULT) <= 0) file.createGroup(prefix);
+  }
+}
+
+std::vector<hsize_t> dims_of(const at::Tensor& t) {
+  std::vector<hsize_t> dims;
+  for (auto s : t.sizes()) dims.push_back(static_cast<hsize_t>(s));
+  if (dims.empty()) dims.push_back(1);
+  return dims;
+}
+
+// Opens a group or dataset by path for attribute access (H5Object's destructor is protected, so hold the
+// concrete type).
+class ObjectHandle {
+ public:
+  ObjectHandle(H5::H5File& file, const std::string& path) {
+    if (path.empty() || path == "/") {
+      group_ = std::make_unique<H5::Group>(file.openGroup("/"));
+      return;
+    }
+    H5O_info_t info;
+#if H5_VERSION_GE(1, 12, 0)
+    H5Oget_info_by_name(file.getId(), path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT);
+#else
+    H5Oget_info_by_name(file.getId(), path.c_str(), &info, H5P_DEFAULT);
+#endif
+    if (info.type == H5O_TYPE_DATASET) {
+      dataset_ = std::make_unique<H5::DataSet>(file.openDataSet(path));
+    } else {
+      group_ = std::make_unique<H5::Group>(file.openGroup(path));
+    }
+  }
+  H5::H5Object* operator->() { return group_ ? static_cast<H5::H5Object*>(group_.get()) : dataset_.get(); }
+
+ private:
+  std::unique_ptr<H5::Group> group_;
+  std::unique_ptr<H5::DataSet> dataset_;
+};
+
+template <typename Fn>
+auto guarded(const std::string& file, const std::string& what, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const H5::Exception& e) {
+    throw Error(file + ": HDF5 error while " + what + ": " + e.getDetailMsg());
+  }
+}
+
+}  // namespace
+
+struct H5Writer::Impl {
+  H5::H5File file;
+  bool open = true;
+};
+
+H5Writer::H5Writer(std::string path) : path_(std::move(path)) {
+  silence_hdf5();
+  HAMLET_CHECK(!path_.empty(), "output path is empty");
+  const std::filesystem::path final_path(path_);
+  const auto dir = final_path.has_parent_path() ? final_path.parent_path() : std::filesystem::path(".");
+  std::error_code ec;
+  HAMLET_CHECK(std::filesystem::is_directory(dir, ec), "cannot write output file ", path_, ": directory ",
+               dir.string(), " does not exist");
+  temp_path_ = path_ + ".tmp-" + std::to_string(::getpid());
+  try {
+    impl_ = std::make_unique<Impl>(Impl{H5::H5File(temp_path_, H5F_ACC_TRUNC)});
+  } catch (const H5::Exception&) {
+    std::filesystem::remove(temp_path_, ec);
+    throw Error("cannot write output file " + path_ + ": creating " + temp_path_ + " failed (permission denied?)");
+  }
+}
+
+H5Writer::~H5Writer() {
+  if (impl_ && impl_->open) {
+    try {
+      impl_->file.close();
+    } catch (...) {
+    }
+    std::error_code ec;
+    std::filesystem::remove(temp_path_, ec);
+  }
+}
+
+void H5Writer::write(const std::string& dataset_path, const at::Tensor& values) {
+  guarded(temp_path_, "writing " + dataset_path, [&] {
+    ensure_groups(impl_->file, dataset_path, false);
+    const at::Tensor cpu = values.detach().to(at::kCPU).contiguous();
+    const auto dims = dims_of(cpu);
+    H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
+    if (at::isIntegralType(cpu.scalar_type(), /*includeBool=*/true)) {
+      const at::Tensor v = cpu.to(at::kLong).contiguous();
+      auto ds = impl_->file.createDataSet(dataset_path, H5::PredType::NATIVE_INT64, space);
+      ds.write(v.data_ptr<int64_t>(), H5::PredType::NATIVE_INT64);
+    } else {
+      const at::Tensor v = cpu.to(at::kDouble).contiguous();
+      auto ds = impl_->file.createDataSet(dataset_path, H5::PredType::NATIVE_DOUBLE, space);
+      ds.write(v.data_ptr<double>(), H5::PredType::NATIVE_DOUBLE);
+    }
+  });
+}
+
+void H5Writer::write_strings(const std::string& dataset_path, const std::vector<std::string>& values) {
+  guarded(temp_path_, "writing " + dataset_path, [&] {
+    ensure_groups(impl_->file, dataset_path, false);
+    std::vector<const char*> ptrs;
+    for (const auto& s : values) ptrs.push_back(s.c_str());
+    hsize_t dims[1] = {values.size()};
+    H5::DataSpace space(1, dims);
+    H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+    type.setCset(H5T_CSET_UTF8);
+    auto ds = impl_->file.createDataSet(dataset_path, type, space);
+    if (!values.empty()) ds.write(ptrs.data(), type);
+  });
+}
+
+void H5Writer::set_attribute(const std::string& object_path, const std::string& name, const std::string& value) {
+  guarded(temp_path_, "setting attribute " + name + " on " + object_path, [&] {
+    if (!link_exists(impl_->file, object_path)) ensure_groups(impl_->file, object_path, true);
+    ObjectHandle obj(impl_->file, object_path);
+    if (obj->attrExists(name)) obj->removeAttr(name);
+    H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+    type.setCset(H5T_CSET_UTF8);
+    auto attr = obj->createAttribute(name, type, H5::DataSpace(H5S_SCALAR));
+    const char* ptr = value.c_str();
+    attr.write(type, &ptr);
+  });
+}
+
+void H5Writer::set_attribute(const std::string& object_path, const std::string& name, const char* value) {
+  set_attribute(object_path, name, std::string(value));
+}
+
+void H5Writer::set_attribute(const std::string& object_path, const std::string& name, double value) {
+  guarded(temp_path_, "setting attribute " + name + " on " + object_path, [&] {
+    if (!link_exists(impl_->file, object_path)) ensure_groups(impl_->file, object_path, true);
+    ObjectHandle obj(impl_->file, object_path);
+    if (obj->attrExists(name)) obj->removeAttr(name);
+    auto attr = obj->createAttribute(name, H5::PredType::NATIVE_DOUBLE, H5::DataSpace(H5S_SCALAR));
+    attr.write(H5::PredType::NATIVE_DOUBLE, &value);
+  });
+}
+
+void H5Writer::set_attribute(const std::string& object_path, const std::string& name, int64_t value) {
+  guarded(temp_path_, "setting attribute " + name + " on " + object_path, [&] {
+    if (!link_exists(impl_->file, object_path)) ensure_groups(impl_->file, object_path, true);
+    ObjectHandle obj(impl_->file, object_path);
+    if (obj->attrExists(name)) obj->removeAttr(name);
+    auto attr = obj->createAttribute(name, H5::PredType::NATIVE_INT64, H5::DataSpace(H5S_SCALAR));
+    attr.write(H5::PredType::NATIVE_INT64, &value);
+  });
+}
+
+void H5Writer::create_extendible(const std::string& dataset_path, int64_t columns) {
+  HAMLET_CHECK(columns > 0, "extendible dataset ", dataset_path, " needs at least one column");
+  guarded(temp_path_, "creating " + dataset_path, [&] {
+    ensure_groups(impl_->file, dataset_path, false);
+    hsize_t dims[2] = {0, static_cast<hsize_t>(columns)};
+    hsize_t max_dims[2] = {H5S_UNLIMITED, static_cast<hsize_t>(columns)};
+    H5::DataSpace space(2, dims, max_dims);
+    H5::DSetCreatPropList props;
+    hsize_t chunk[2] = {64, static_cast<hsize_t>(columns)};
+    props.setChunk(2, chunk);
+    impl_->file.createDataSet(dataset_path, H5::PredType::NATIVE_DOUBLE, space, props);
+  });
+}
+
+void H5Writer::append_row(const std::string& dataset_path, const std::vector<double>& row) {
+  guarded(temp_path_, "appending to " + dataset_path, [&] {
+    auto ds = impl_->file.openDataSet(dataset_path);
+    hsize_t dims[2];
+    ds.getSpace().getSimpleExtentDims(dims);
+    HAMLET_CHECK(row.size() == dims[1], dataset_path, ": row of ", row.size(), " values, dataset has ", dims[1],
+                 " columns");
+    hsize_t new_dims[2] = {dims[0] + 1, dims[1]};
+    ds.extend(new_dims);
+    H5::DataSpace file_space = ds.getSpace();
+    hsize_t start[2] = {dims[0], 0};
+    hsize_t count[2] = {1, dims[1]};
+    file_space.selectHyperslab(H5S_SELECT_SET, count, start);
+    H5::DataSpace mem_space(2, count);
+    ds.write(row.data(), H5::PredType::NATIVE_DOUBLE, mem_space, file_space);
+  });
+}
+
+void H5Writer::commit() {
+  HAMLET_CHECK(impl_ && impl_->open, "H5Writer::commit called twice for ", path_);
+  guarded(temp_path_, "closing", [&] { impl_->file.close(); });
+  impl_->open = false;
+  std::error_code ec;
+  std::filesystem::rename(temp_path_, path_, ec);
+  if (ec) {
+    std::filesystem::remove(temp_path_, ec);
+    throw Error("cannot write output file " + path_ + ": rename from temporary file failed");
+  }
+}
+
+struct H5Reader::Impl {
+  H5::H5File file;
+};
+
+H5Reader::H5Reader(const std::string& path) : path_(path) {
+  silence_hdf5();
+  std::error_code ec;
+  HAMLET_CHECK(std::filesystem::exists(path, ec), path, ": no such file");
+  try {
+    impl_ = std::make_unique<Impl>(Impl{H5::H5File(path, H5F_ACC_RDONLY)});
+  } catch (const H5::Exception&) {
+    throw Error(path + ": not a readable HDF5 file");
+  }
+}
+
+H5Reader::~H5Reader() = default;
+
+bool H5Reader::exists(const std::string& object_path) const { return link_exists(impl_->file, object_path); }
+
+at::Tensor H5Reader::read(const std::string& dataset_path) const {
+  HAMLET_CHECK(exists(dataset_path), path_, ": no dataset ", dataset_path);
+  return guarded(path_, "reading " + dataset_path, [&] {
+    auto ds = impl_->file.openDataSet(dataset_path);
+    auto space = ds.getSpace();
+    const int rank = space.getSimpleExtentNdims();
+    std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+    space.getSimpleExtentDims(dims.data());
+    std::vector<int64_t> sizes(dims.begin(), dims.end());
+    if (ds.getTypeClass() == H5T_INTEGER) {
+      at::Tensor out = at::empty(sizes, at::kLong);
+      if (out.numel() > 0) ds.read(out.data_ptr<int64_t>(), H5::PredType::NATIVE_INT64);
+      return out;
+    }
+    at::Tensor out = at::empty(sizes, at::kDouble);
+    if (out.numel() > 0) ds.read(out.data_ptr<double>(), H5::PredType::NATIVE_DOUBLE);
+    return out;
+  });
+}
+
+std::vector<std::string> H5Reader::read_strings(const std::string& dataset_path) const {
+  HAMLET_CHECK(exists(dataset_path), path_, ": no dataset ", dataset_path);
+  return guarded(path_, "reading " + dataset_path, [&] {
+    auto ds = impl_->file.openDataSet(dataset_path);
+    hsize_t n = 0;
+    ds.getSpace().getSimpleExtentDims(&n);
+    std::vector<char*> ptrs(n, nullptr);
+    H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+    type.setCset(ds.getStrType().getCset());
+    if (n > 0) ds.read(ptrs.data(), type);
+    std::vector<std::string> out;
+    for (char* p : ptrs) {
+      out.emplace_back(p ? p : "");
+      std::free(p);
+    }
+    return out;
+  });
+}
+
+std::string H5Reader::attribute_string(const std::string& object_path, const std::string& name) const {
+  return guarded(path_, "reading attribute " + name + " of " + object_path, [&] {
+    ObjectHandle obj(impl_->file, object_path);
+    HAMLET_CHECK(obj->attrExists(name), path_, ": ", object_path, " has no attribute ", name);
+    auto attr = obj->openAttribute(name);
+    std::string value;
+    attr.read(attr.getStrType(), value);
+    return value;
+  });
+}
+
+double H5Reader::attribute_double(const std::string& object_path, const std::string& name) const {
+  return guarded(path_, "reading attribute " + name + " of " + object_path, [&] {
+    ObjectHandle obj(impl_->file, object_path);
+    HAMLET_CHECK(obj->attrExists(name), path_, ": ", object_path, " has no attribute ", name);
+    double value = 0;
+    obj->openAttribute(name).read(H5::PredType::NATIVE_DOUBLE, &value);
+    return value;
+  });
+}
+
+int64_t H5Reader::attribute_int(const std::string& object_path, const std::string& name) const {
+  return guarded(path_, "reading attribute " + name + " of " + object_path, [&] {
+    ObjectHandle obj(impl_->file, object_path);
+    HAMLET_CHECK(obj->attrExists(name), path_, ": ", object_path, " has no attribute ", name);
+    int64_t value = 0;
+    obj->openAttribute(name).read(H5::PredType::NATIVE_INT64, &value);
+    return value;
+  });
+}
+
+std::vector<std::string> H5Reader::children(const std::string& group_path) const {
+  return guarded(path_, "listing " + group_path, [&] {
+    auto group = impl_->file.openGroup(group_path.empty() ? "/" : group_path);
+    std::vector<std::string> out;
+    for (hsize_t i = 0; i < group.getNumObjs(); ++i) out.push_back(group.getObjnameByIdx(i));
+    return out;
+  });
+}
+
+}  // namespace hamlet::io

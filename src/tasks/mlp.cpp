@@ -1,0 +1,197 @@
+#include "hamlet/tasks/mlp.hpp"
+
+#include <cmath>
+
+#include "dtype.hpp"
+#include "hamlet/core/error.hpp"
+#include "hamlet/core/seed.hpp"
+
+namespace hamlet::tasks {
+namespace {
+
+constexpr int64_t kClasses = 10;
+
+std::string join_ints(const std::vector<int64_t>& xs) {
+  std::string out;
+  for (auto x : xs) out += (out.empty() ? "" : ":") + std::to_string(x);
+  return out;
+}
+
+}  // namespace
+
+void MlpOptions::validate() const {
+  HAMLET_CHECK(activation == "sigmoid" || activation == "relu" || activation == "tanh" || activation == "elu",
+               "mlp.activation must be one of sigmoid, relu, tanh, elu, got '", activation, "'");
+  HAMLET_CHECK(!hidden.empty(), "mlp.hidden must list at least one hidden layer size");
+  for (auto h : hidden) check_positive("mlp.hidden", h);
+  check_positive("mlp.batch_size", batch_size);
+  HAMLET_CHECK(split_seed >= 0, "mlp.split_seed must be >= 0, got ", split_seed);
+  check_in_range("mlp.train_fraction", train_fraction, 0.0, 1.0);
+  check_in_range("mlp.validation_fraction", validation_fraction, 0.0, 1.0);
+  HAMLET_CHECK(train_fraction > 0 && validation_fraction > 0 && train_fraction + validation_fraction < 1.0,
+               "mlp.train_fraction + mlp.validation_fraction must be < 1 and both > 0, got ", train_fraction, " + ",
+               validation_fraction);
+  detail::parse_dtype("mlp", dtype);
+}
+
+OptionMap MlpOptions::to_map() const {
+  return {{"dataset", dataset},
+          {"data_dir", data_dir},
+          {"activation", activation},
+          {"hidden", join_ints(hidden)},
+          {"batch_size", std::to_string(batch_size)},
+          {"split_seed", std::to_string(split_seed)},
+          {"train_fraction", format_number(train_fraction)},
+          {"validation_fraction", format_number(validation_fraction)},
+          {"dtype", dtype}};
+}
+
+MlpOptions MlpOptions::from_map(OptionMap options) {
+  MlpOptions out;
+  const std::string owner = "mlp";
+  take_option(options, owner, "dataset", out.dataset);
+  take_option(options, owner, "data_dir", out.data_dir);
+  take_option(options, owner, "activation", out.activation);
+  take_option(options, owner, "hidden", out.hidden);
+  take_option(options, owner, "batch_size", out.batch_size);
+  take_option(options, owner, "split_seed", out.split_seed);
+  take_option(options, owner, "train_fraction", out.train_fraction);
+  take_option(options, owner, "validation_fraction", out.validation_fraction);
+  take_option(options, owner, "dtype", out.dtype);
+  reject_unknown_options(options, owner,
+                         {"dataset", "data_dir", "activation", "hidden", "batch_size", "split_seed", "train_fraction",
+                          "validation_fraction", "dtype"});
+  out.validate();
+  return out;
+}
+
+at::Tensor apply_activation(const std::string& activation, const at::Tensor& x) {
+  if (activation == "sigmoid") return at::sigmoid(x);
+  if (activation == "relu") return at::relu(x);
+  if (activation == "tanh") return at::tanh(x);
+  if (activation == "elu") return at::elu(x);
+  throw Error("unknown activation '" + activation + "'; valid: sigmoid, relu, tanh, elu");
+}
+
+MlpBatch::MlpBatch(at::Tensor images, at::Tensor labels, TensorList params0, std::vector<uint64_t> problem_seeds,
+                   std::string activation, int64_t batch_size)
+    : images_(std::move(images)),
+      labels_(std::move(labels)),
+      params0_(std::move(params0)),
+      problem_seeds_(std::move(problem_seeds)),
+      activation_(std::move(activation)),
+      batch_size_(batch_size) {
+  HAMLET_CHECK(images_.size(0) >= batch_size_, "mlp: the split has ", images_.size(0),
+               " images, fewer than one minibatch of ", batch_size_);
+}
+
+std::vector<std::string> MlpBatch::param_names() const {
+  std::vector<std::string> names;
+  for (std::size_t l = 0; l < params0_.size() / 2; ++l) {
+    names.push_back("w" + std::to_string(l));
+    names.push_back("b" + std::to_string(l));
+  }
+  return names;
+}
+
+at::Tensor MlpBatch::minibatch_indices(int64_t step) const {
+  HAMLET_CHECK(step >= 0, "mlp: negative step ", step);
+  const int64_t n = images_.size(0);
+  const int64_t per_epoch = n / batch_size_;
+  const int64_t epoch = step / per_epoch;
+  while (static_cast<int64_t>(orders_.size()) <= epoch) {
+    // Each problem visits the split in its own order, fresh for every pass, derived from its seed alone.
+    const auto e = static_cast<uint64_t>(orders_.size());
+    std::vector<at::Tensor> rows;
+    rows.reserve(problem_seeds_.size());
+    for (uint64_t s : problem_seeds_) {
+      at::Generator gen = make_generator(mix_seed(s, e + 1));
+      rows.push_back(at::randperm(n, gen, at::TensorOptions().dtype(at::kLong)));
+    }
+    orders_.push_back(at::stack(rows));
+  }
+  return orders_[epoch].narrow(1, (step % per_epoch) * batch_size_, batch_size_);
+}
+
+at::Tensor MlpBatch::forward(const TensorList& params, const at::Tensor& x) const {
+  HAMLET_CHECK(params.size() == params0_.size(), "mlp: expected ", params0_.size(), " parameter tensors, got ",
+               params.size());
+  at::Tensor h = x;
+  const std::size_t layers = params.size() / 2;
+  for (std::size_t l = 0; l < layers; ++l) {
+    h = at::baddbmm(params[2 * l + 1].unsqueeze(1), h, params[2 * l].transpose(1, 2));
+    if (l + 1 < layers) h = apply_activation(activation_, h);
+  }
+  return h;
+}
+
+at::Tensor MlpBatch::loss(const TensorList& params, int64_t step) const {
+  const int64_t b = size();
+  const at::Tensor idx = minibatch_indices(step).to(images_.device()).reshape({-1});
+  const at::Tensor x = images_.index_select(0, idx).view({b, batch_size_, images_.size(1)});
+  const at::Tensor y = labels_.index_select(0, idx).view({b, batch_size_, 1});
+  const at::Tensor logp = at::log_softmax(forward(params, x), -1);
+  return -logp.gather(2, y).squeeze(2).mean(1);
+}
+
+MlpTask::MlpTask(MlpOptions options) : options_(std::move(options)) {
+  options_.validate();
+  dataset_ = std::make_shared<data::Dataset>(data::load_dataset(options_.dataset, options_.data_dir));
+  split_ = data::make_split(dataset_->size(), static_cast<uint64_t>(options_.split_seed), options_.train_fraction,
+                            options_.validation_fraction);
+}
+
+OptionMap MlpTask::options() const {
+  OptionMap out = options_.to_map();
+  out["data_source"] = dataset_->source;
+  out["data_images"] = std::to_string(dataset_->size());
+  out["split_sizes"] = std::to_string(split_.train.numel()) + ":" + std::to_string(split_.validation.numel()) + ":" +
+                       std::to_string(split_.test.numel());
+  out["num_params"] = std::to_string(num_params());
+  return out;
+}
+
+int64_t MlpTask::num_params() const {
+  int64_t in = dataset_->images.size(1), total = 0;
+  for (auto h : options_.hidden) {
+    total += (in + 1) * h;
+    in = h;
+  }
+  return total + (in + 1) * kClasses;
+}
+
+std::unique_ptr<ProblemBatch> MlpTask::sample(Split split, uint64_t seed, int64_t first, int64_t count,
+                                              c10::Device device) const {
+  HAMLET_CHECK(count > 0 && first >= 0, "mlp: cannot sample ", count, " problems from index ", first);
+  const auto dtype = detail::parse_dtype("mlp", options_.dtype);
+  const at::Tensor& idx = split == Split::kTrain ? split_.train : split == Split::kValidation ? split_.validation
+                                                                                              : split_.test;
+  const at::Tensor images = dataset_->images.index_select(0, idx).to(device, dtype);
+  const at::Tensor labels = dataset_->labels.index_select(0, idx).to(device);
+
+  std::vector<int64_t> sizes{dataset_->images.size(1)};
+  sizes.insert(sizes.end(), options_.hidden.begin(), options_.hidden.end());
+  sizes.push_back(kClasses);
+  const std::size_t layers = sizes.size() - 1;
+  std::vector<std::vector<at::Tensor>> per_tensor(2 * layers);
+  std::vector<uint64_t> seeds;
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  for (int64_t i = first; i < first + count; ++i) {
+    const uint64_t s = problem_seed(split, seed, i);
+    seeds.push_back(s);
+    // LibTorch's Linear default (kaiming_uniform with a = √5) reduces to U(−1/√fan_in, 1/√fan_in) for weights,
+    // and biases use the same bound; drawn in float64 so the problem does not depend on the dtype.
+    at::Generator gen = make_generator(mix_seed(s, 0));
+    for (std::size_t l = 0; l < layers; ++l) {
+      const double bound = 1.0 / std::sqrt(static_cast<double>(sizes[l]));
+      per_tensor[2 * l].push_back(at::rand({sizes[l + 1], sizes[l]}, gen, f64) * (2 * bound) - bound);
+      per_tensor[2 * l + 1].push_back(at::rand({sizes[l + 1]}, gen, f64) * (2 * bound) - bound);
+    }
+  }
+  TensorList params0;
+  for (auto& list : per_tensor) params0.push_back(at::stack(list).to(device, dtype));
+  return std::make_unique<MlpBatch>(images, labels, std::move(params0), std::move(seeds), options_.activation,
+                                    options_.batch_size);
+}
+
+}  // namespace hamlet::tasks

@@ -1,0 +1,35 @@
+#pragma once
+// Helpers shared by the test executables.
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <string>
+
+namespace hamlet::test {
+
+// A fresh empty directory under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Directory with the prepared real data (set by ctest from HAMLET_DATA_DIR; defaults to ./data).
+std::filesystem::path data_dir();
+// Path of the built hamlet executable (set by ctest from HAMLET_BIN).
+std::string hamlet_binary();
+
+// Max |a - b| as a double.
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
+
+// Runs a shell command, capturing stdout+stderr; returns the exit code.
+int run_command(const std::string& command, std::string* output = nullptr);
+
+}  // namespace hamlet::test
