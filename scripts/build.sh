@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Configures and builds hamlet (Release) in build/ (override with HAMLET_BUILD_DIR). ccache is used when
+# installed, which makes a rebuild take seconds. Idempotent.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${HAMLET_BUILD_DIR:-$root/build}"
+jobs="${HAMLET_JOBS:-$(nproc)}"
+generator=()
+command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DHAMLET_TEST_DATA_DIR="${HAMLET_DATA_DIR:-$root/data}" >/dev/null
+fi
+cmake --build "$build" -j "$jobs"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set up, fetch data, build and run the whole test suite (ctest). Usage: scripts/test.sh [ctest args...]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${HAMLET_BUILD_DIR:-$root/build}"
+"$root/scripts/setup.sh"
+"$root/scripts/build.sh"
+HAMLET_BIN="$build/hamlet" "$root/scripts/fetch_data.sh"
+cd "$build"
+ctest --output-on-failure -j "${HAMLET_JOBS:-$(nproc)}" "$@"
