@@ -1,0 +1,112 @@
+// End-to-end tests of the hamlet executable: exit codes, error messages, INI/flag equivalence, output files.
+#include "support/catch.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include "hamlet/io/h5.hpp"
+#include "support/test_support.hpp"
+
+using namespace hamlet;
+
+namespace {
+
+int hamlet_cli(const std::string& args, std::string* out = nullptr) {
+  return test::run_command(test::hamlet_binary() + " " + args, out);
+}
+
+}  // namespace
+
+TEST_CASE("bad input: one clear message, exit code 2, no output file") {
+  test::TempDir dir;
+  const std::string out = (dir / "run.h5").string();
+  const std::string small = " --problems=2 --steps=2 --tune-problems=2 --out=" + out;
+  std::string msg;
+  struct Case {
+    std::string args, expect;
+  };
+  const std::vector<Case> cases = {
+      {"frobnicate", "unknown command 'frobnicate'"},
+      {"evaluate --task=cubic" + small, "unknown task 'cubic'; valid tasks: quadratic, mlp"},
+      {"evaluate --optimizers=adam,adamw" + small, "adamw"},
+      {"evaluate --optimizers=adam --optimizer.adam.lr=-1" + small, "lr"},
+      {"evaluate --optimizers=adam --optimizer.adam.lr=fast" + small, "fast"},
+      {"evaluate --optimizers=adam --optimizer.sgd.lr=0.1" + small, "not in --optimizers"},
+      {"evaluate --problems=many" + small, "problems"},
+      {"evaluate --problems=0 --optimizers=sgd --out=" + out, "evaluate.problems"},
+      {"evaluate --task.dim=0" + small, "quadratic.dim"},
+      {"evaluate --task.dimension=3" + small, "dimension"},
+      {"evaluate --split=dev" + small, "train, validation, test"},
+      {"evaluate --bogus=1" + small, "unknown option 'bogus'"},
+      {"evaluate --device=gpu7" + small, "evaluate.device"},
+      {"evaluate --config=" + (dir / "missing.ini").string() + small, "cannot read config file"},
+      {"evaluate --task=mlp --task.dataset=idx --task.data_dir=" + (dir / "nodata").string() + small,
+       "train-images-idx3-ubyte"},
+      {"evaluate --optimizers=sgd --problems=2 --steps=2 --out=" + (dir / "no/such/dir/run.h5").string(),
+       "does not exist"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.args);
+    CHECK(hamlet_cli(c.args, &msg) == 2);
+    CHECK_THAT(msg, Catch::Contains(c.expect));
+    CHECK_THAT(msg, Catch::Contains("error"));
+    CHECK(std::filesystem::is_empty(dir.path()));
+  }
+}
+
+TEST_CASE("evaluate writes an HDF5 run file; an INI config equals the same flags") {
+  test::TempDir dir;
+  const std::string flags_out = (dir / "flags.h5").string();
+  const std::string ini_out = (dir / "ini.h5").string();
+  std::string msg;
+  const std::string flags =
+      "evaluate --task=quadratic --task.dim=5 --optimizers=momentum,adam,ecdsep --optimizer.adam.lr=0.05 "
+      "--problems=7 --steps=9 --seed=3 --tune --tune-problems=3 --tune-grid=0.1,0.01";
+  REQUIRE(hamlet_cli(flags + " --out=" + flags_out, &msg) == 0);
+  CHECK_THAT(msg, Catch::Contains("| momentum |") && Catch::Contains("| adam |") && Catch::Contains("wrote"));
+
+  const auto ini = dir / "run.ini";
+  std::ofstream(ini) << "task = quadratic\noptimizers = momentum,adam,ecdsep\nproblems = 7\nsteps = 9\nseed = 3\n"
+                        "tune = true\ntune-problems = 3\ntune-grid = 0.1,0.01\n[task]\ndim = 5\n"
+                        "[optimizer.adam]\nlr = 0.05\n";
+  REQUIRE(hamlet_cli("evaluate --config=" + ini.string() + " --out=" + ini_out, &msg) == 0);
+
+  io::H5Reader a(flags_out), b(ini_out);
+  CHECK((a.read_strings("/method_names") == std::vector<std::string>{"momentum", "adam", "ecdsep"}));
+  for (const std::string m : {"momentum", "adam", "ecdsep"}) {
+    const std::string g = "/methods/" + m;
+    CHECK(a.read(g + "/loss").sizes().vec() == std::vector<int64_t>({7, 9}));
+    CHECK(at::equal(a.read(g + "/loss"), b.read(g + "/loss")));
+    CHECK(at::equal(a.read(g + "/tune/score"), b.read(g + "/tune/score")));
+    CHECK(a.attribute_string(g, "options") == b.attribute_string(g, "options"));
+  }
+  CHECK(a.attribute_string("/", "config") == b.attribute_string("/", "config"));
+  CHECK_THAT(a.attribute_string("/", "config"), Catch::Contains("[optimizer.adam]\nlr = 0.05"));
+  CHECK(a.attribute_string("/", "task") == "quadratic");
+  CHECK(a.attribute_int("/", "problems") == 7);
+  CHECK_THAT(a.attribute_string("/", "task_options"), Catch::Contains("dim=5"));
+  // Tuning overrides the given lr with the validation choice, recorded in the method's options.
+  CHECK_THAT(a.attribute_string("/methods/adam", "options"),
+             Catch::Contains("lr=" + std::string(a.attribute_double("/methods/adam/tune", "best_lr") == 0.1 ? "0.1" : "0.01")));
+  // A flag overrides the same key in the config file.
+  const std::string over_out = (dir / "over.h5").string();
+  REQUIRE(hamlet_cli("evaluate --config=" + ini.string() + " --steps=4 --tune=false --out=" + over_out, &msg) == 0);
+  CHECK(io::H5Reader(over_out).read("/methods/adam/loss").size(1) == 4);
+}
+
+TEST_CASE("tune, list, version and benchmark run") {
+  test::TempDir dir;
+  std::string msg;
+  const std::string out = (dir / "tune.h5").string();
+  REQUIRE(hamlet_cli("tune --optimizers=sgd --tune-problems=4 --steps=10 --tune-grid=1,0.01,0.0001 --out=" + out, &msg) == 0);
+  io::H5Reader r(out);
+  CHECK(r.read("/methods/sgd/tune/grid").numel() == 3);
+  CHECK(r.attribute_double("/methods/sgd/tune", "best_lr") == 0.01);
+  CHECK(r.attribute_string("/", "split") == "validation");
+  REQUIRE(hamlet_cli("list", &msg) == 0);
+  CHECK_THAT(msg, Catch::Contains("ecdsep") && Catch::Contains("quadratic"));
+  REQUIRE(hamlet_cli("version", &msg) == 0);
+  CHECK_THAT(msg, Catch::Contains("libtorch 1.13"));
+  REQUIRE(hamlet_cli("benchmark --optimizers=adam --problems=4 --steps=3", &msg) == 0);
+  CHECK_THAT(msg, Catch::Contains("| adam | 4 |"));
+}
