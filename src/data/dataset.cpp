@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -30,9 +31,9 @@ constexpr const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
 // IDX magic numbers are 0x0000 | type code | rank; for uint8 files the rank fixes the magic, so checking the rank
 // that read_idx decoded is the same as checking the magic.
 std::string magic_for_rank(std::size_t rank) {
-  std::ostringstream out;
-  out << "0x000008" << (rank < 16 ? "0" : "") << std::hex << std::uppercase << rank;
-  return out.str();
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0x%08X", static_cast<unsigned>(0x0800 | rank));
+  return buf;
 }
 
 // Looks for `stem` and then `stem`.gz in `dir`; returns "" when neither exists.
@@ -169,8 +170,8 @@ DataSplit make_split(int64_t n, uint64_t seed, double train_fraction, double val
   check_fraction("DataSplit.train_fraction", train_fraction);
   check_fraction("DataSplit.validation_fraction", validation_fraction);
   HAMLET_CHECK(train_fraction + validation_fraction < 1.0,
-               "DataSplit.train_fraction + DataSplit.validation_fraction must be < 1 so the test part is not empty, got ",
-               format_number(train_fraction), " + ", format_number(validation_fraction));
+               "DataSplit.train_fraction + DataSplit.validation_fraction must be < 1 so the test part is not empty, ",
+               "got ", format_number(train_fraction), " + ", format_number(validation_fraction));
   HAMLET_CHECK(n > 0, "make_split: the dataset is empty (n = ", n, ")");
 
   const int64_t n_train = std::llround(static_cast<double>(n) * train_fraction);

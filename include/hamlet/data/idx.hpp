@@ -3,9 +3,9 @@
 //
 // Layout (big-endian): magic = 0x0000 | type code | rank (0x08 = unsigned byte), then one uint32 size per
 // dimension, then the raw payload. hamlet reads uint8 images of rank 3 (magic 2051) and uint8 labels of rank 1
-// (magic 2049). Files ending in ".gz" are decompressed with zlib. Every check failure throws hamlet::Error
-// naming the file and what was wrong (bad magic, wrong rank, payload length not matching the sizes, truncated
-// gzip stream, ...).
+// (magic 2049). Files ending in ".gz" are decompressed with zlib (and must be gzip data). Every check failure
+// throws hamlet::Error naming the file and what was wrong (bad magic, wrong rank, payload length not matching
+// the sizes, truncated gzip stream, ...).
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -1,0 +1,67 @@
+#include "hamlet/eval/curves.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "hamlet/core/error.hpp"
+#include "hamlet/io/h5.hpp"
+
+namespace hamlet::eval {
+
+LearningCurve learning_curve(const at::Tensor& loss) {
+  HAMLET_CHECK(loss.dim() == 2 && loss.size(0) > 0, "learning curve needs a [problems, steps] tensor, got ",
+               loss.sizes());
+  const at::Tensor v = loss.to(at::kCPU, at::kDouble);
+  LearningCurve c;
+  c.problems = v.size(0);
+  c.mean = v.mean(0);
+  c.se = c.problems > 1 ? v.std(0, /*unbiased=*/true) / std::sqrt(static_cast<double>(c.problems))
+                        : at::zeros_like(c.mean);
+  // Sort each step's column; the median is the middle value (mean of the two middle ones for even N).
+  const at::Tensor sorted = std::get<0>(v.sort(0));
+  const int64_t n = c.problems;
+  c.median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+  // A NaN anywhere in a column makes its median undefined.
+  c.median = at::where(v.isnan().any(0), at::full_like(c.median, NAN), c.median);
+  return c;
+}
+
+int64_t export_curves(const std::string& h5_path, const std::string& csv_path) {
+  io::H5Reader reader(h5_path);
+  HAMLET_CHECK(reader.exists("/methods"), h5_path, ": no /methods group (not an evaluate run file)");
+  const auto names = reader.exists("/method_names") ? reader.read_strings("/method_names") : reader.children("/methods");
+  const std::string tmp = csv_path + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp);
+    HAMLET_CHECK(out.good(), "cannot write ", csv_path);
+    out << "method,step,mean,se,median,problems\n";
+    char buf[256];
+    for (const auto& name : names) {
+      const auto c = learning_curve(reader.read("/methods/" + name + "/loss"));
+      for (int64_t t = 0; t < c.mean.size(0); ++t) {
+        std::snprintf(buf, sizeof(buf), "%s,%lld,%.10g,%.10g,%.10g,%lld\n", name.c_str(), static_cast<long long>(t),
+                      c.mean[t].item<double>(), c.se[t].item<double>(), c.median[t].item<double>(),
+                      static_cast<long long>(c.problems));
+        out << buf;
+      }
+    }
+    out.flush();
+    if (!out.good()) {
+      std::filesystem::remove(tmp);
+      throw Error("cannot write " + csv_path);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, csv_path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw Error("cannot write " + csv_path + ": rename failed");
+  }
+  return static_cast<int64_t>(names.size());
+}
+
+}  // namespace hamlet::eval
