@@ -1,0 +1,41 @@
+#pragma once
+// Heavy-ball momentum SGD, "momentum" (the "SGD" column of the OPT-ML/L2L tables is this method):
+//
+//   b ← μ·b + g          (b starts at 0, so b = g at the first step; dampening 0)
+//   θ ← θ − lr·b
+//
+// PyTorch convention: torch.optim.SGD(momentum=μ), identical to torch::optim::SGD; METHODS.md §6.1, §6.2.
+// μ = 1 gives the undamped form that Javihaus/hamiltonian_ai's symplectic Euler reduces to (METHODS.md §7.1).
+// State: slot "momentum_buffer" (one tensor per parameter, same shape). Elementwise: any parameter shape works.
+#include "hamlet/optim/optimizer.hpp"
+
+namespace hamlet::optim {
+
+struct MomentumOptions {
+  double lr = 0.01;        // learning rate, > 0
+  double momentum = 0.9;   // μ, in [0, 1]
+
+  void validate() const;
+  // Keys: lr, momentum.
+  OptionMap to_map() const;
+  static MomentumOptions from_map(OptionMap options);
+};
+
+class Momentum final : public Optimizer {
+ public:
+  explicit Momentum(MomentumOptions options = {});
+  const MomentumOptions& config() const { return options_; }
+
+  std::string name() const override { return "momentum"; }
+  OptionMap options() const override { return options_.to_map(); }
+  double learning_rate() const override { return options_.lr; }
+  // momentum_buffer = 0 for every parameter.
+  OptimizerState init(const TensorList& params) const override;
+  StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
+                    const OptimizerState& state) const override;
+
+ private:
+  MomentumOptions options_;
+};
+
+}  // namespace hamlet::optim

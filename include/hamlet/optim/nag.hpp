@@ -1,0 +1,40 @@
+#pragma once
+// Nesterov accelerated gradient, "nag", in the PyTorch nesterov=True form:
+//
+//   b ← μ·b + g          (b starts at 0; dampening 0)
+//   θ ← θ − lr·(g + μ·b)
+//
+// Identical to torch.optim.SGD(momentum=μ, nesterov=True) / torch::optim::SGD; METHODS.md §6.1 (the L2L
+// baselines used Torch7's `nag`, whose default momentum is 0.9).
+// State: slot "momentum_buffer". Elementwise: any parameter shape works.
+#include "hamlet/optim/optimizer.hpp"
+
+namespace hamlet::optim {
+
+struct NagOptions {
+  double lr = 0.01;       // learning rate, > 0
+  double momentum = 0.9;  // μ, in [0, 1]
+
+  void validate() const;
+  // Keys: lr, momentum.
+  OptionMap to_map() const;
+  static NagOptions from_map(OptionMap options);
+};
+
+class Nag final : public Optimizer {
+ public:
+  explicit Nag(NagOptions options = {});
+  const NagOptions& config() const { return options_; }
+
+  std::string name() const override { return "nag"; }
+  OptionMap options() const override { return options_.to_map(); }
+  double learning_rate() const override { return options_.lr; }
+  OptimizerState init(const TensorList& params) const override;
+  StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
+                    const OptimizerState& state) const override;
+
+ private:
+  NagOptions options_;
+};
+
+}  // namespace hamlet::optim
