@@ -19,8 +19,10 @@ constexpr const char* kUsage =
     "commands:\n"
     "  evaluate    run optimizers on N paired test problems, write an HDF5 run file, print a summary table\n"
     "  tune        grid-search learning rates on validation problems, write the grid and the choice\n"
+    "  meta-train  meta-train a learned optimizer (phnn-paper, phnn, lstm) by truncated BPTT\n"
     "  benchmark   steps/s of each optimizer, batched against one problem at a time\n"
     "  data        data preparation (data import-npm --src DIR --out DIR)\n"
+    "  export      learning curves of a run file to CSV (mean, SE, median per method and step)\n"
     "  list        list tasks and optimizers\n"
     "  version     print the version\n";
 
@@ -39,13 +41,15 @@ int run(const std::vector<std::string>& argv) {
     if (command == "evaluate") return cmd_evaluate(args, command_line);
     if (command == "tune") return cmd_tune(args, command_line);
     if (command == "benchmark") return cmd_benchmark(args);
+    if (command == "meta-train") return cmd_meta_train(args, command_line);
     if (command == "data") return cmd_data(args);
     if (command == "list") return cmd_list(args);
+    if (command == "export") return cmd_export(args);
     if (command == "version" || command == "--version") {
       std::cout << "hamlet " << version() << " (" << dependency_versions() << ")\n";
       return 0;
     }
-    throw Error("unknown command '" + command + "'; valid commands: evaluate, tune, benchmark, data, list, version");
+    throw Error("unknown command '" + command + "'; valid commands: evaluate, tune, meta-train, benchmark, export, data, list, version");
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
   } catch (const c10::Error& e) {

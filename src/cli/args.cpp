@@ -77,7 +77,8 @@ ParsedArgs parse_args(const std::vector<std::string>& args, const po::options_de
 
   std::ostringstream ini;
   for (const auto& [key, value] : out.values) {
-    if (key == "help" || key == "config") continue;
+    // Output locations are not configuration: a rerun with --config should not be tied to them.
+    if (key == "help" || key == "config" || key == "out" || key == "weights-out") continue;
     ini << key << " = " << any_to_string(value.value()) << "\n";
   }
   std::string section;

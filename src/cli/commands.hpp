@@ -13,8 +13,10 @@ namespace hamlet::cli {
 int cmd_evaluate(const std::vector<std::string>& args, const std::string& command_line);
 int cmd_tune(const std::vector<std::string>& args, const std::string& command_line);
 int cmd_benchmark(const std::vector<std::string>& args);
+int cmd_meta_train(const std::vector<std::string>& args, const std::string& command_line);
 int cmd_data(const std::vector<std::string>& args);
 int cmd_list(const std::vector<std::string>& args);
+int cmd_export(const std::vector<std::string>& args);
 
 // "all" -> every hand-designed optimizer; otherwise the comma-separated names (validated).
 std::vector<std::string> resolve_optimizer_names(const std::string& list);

@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 #include "hamlet/core/error.hpp"
+#include "hamlet/learned/registry.hpp"
 #include "hamlet/optim/registry.hpp"
 #include "hamlet/tasks/registry.hpp"
 
@@ -17,6 +18,7 @@ std::vector<std::string> resolve_optimizer_names(const std::string& list) {
 }
 
 optim::OptimizerPtr build_optimizer(const std::string& name, const OptionMap& options) {
+  if (learned::is_learned(name)) return learned::make_learned(name, options);
   return optim::make_optimizer(name, options);
 }
 

@@ -8,6 +8,8 @@
 #include "commands.hpp"
 #include "hamlet/core/error.hpp"
 #include "hamlet/data/dataset.hpp"
+#include "hamlet/eval/curves.hpp"
+#include "hamlet/learned/registry.hpp"
 #include "hamlet/optim/registry.hpp"
 #include "hamlet/tasks/registry.hpp"
 
@@ -75,12 +77,30 @@ int cmd_data(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_export(const std::vector<std::string>& args) {
+  po::options_description desc("hamlet export: learning curves (per method and step: mean, SE, median) to CSV");
+  desc.add_options()("in", po::value<std::string>()->default_value(""), "evaluate run file (HDF5)")(
+      "out", po::value<std::string>()->default_value(""), "CSV file to write");
+  ParsedArgs parsed = parse_args(args, desc, {});
+  if (parsed.help) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  const std::string in = parsed.values["in"].as<std::string>(), out = parsed.values["out"].as<std::string>();
+  HAMLET_CHECK(!in.empty() && !out.empty(), "hamlet export needs --in=RUN.h5 and --out=CURVES.csv");
+  const auto n = eval::export_curves(in, out);
+  spdlog::info("wrote learning curves of {} methods to {}", n, out);
+  return 0;
+}
+
 int cmd_list(const std::vector<std::string>& args) {
   HAMLET_CHECK(args.empty(), "hamlet list takes no options");
   std::cout << "tasks:";
   for (const auto& n : tasks::task_names()) std::cout << " " << n;
   std::cout << "\nhand-designed optimizers:";
   for (const auto& n : optim::hand_designed_names()) std::cout << " " << n;
+  std::cout << "\nlearned optimizers:";
+  for (const auto& n : learned::learned_names()) std::cout << " " << n;
   std::cout << "\ndatasets: " << data::dataset_names() << "\n";
   return 0;
 }

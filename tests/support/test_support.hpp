@@ -21,9 +21,9 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// Directory with the prepared real data (set by ctest from HAMLET_DATA_DIR; defaults to ./data).
+// Directory with the prepared real data ($HAMLET_DATA_DIR, else the build's configured data directory).
 std::filesystem::path data_dir();
-// Path of the built hamlet executable (set by ctest from HAMLET_BIN).
+// Path of the built hamlet executable ($HAMLET_BIN, else <build>/hamlet).
 std::string hamlet_binary();
 
 // Max |a - b| as a double.

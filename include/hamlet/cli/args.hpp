@@ -14,7 +14,8 @@ struct ParsedArgs {
   boost::program_options::variables_map values;
   // Dynamic "section.key" options (e.g. "task.dim", "optimizer.adam.lr") from flags and the config file.
   OptionMap dynamic;
-  // The resolved configuration as INI text (registered options with their final values, then dynamic ones).
+  // The resolved configuration as INI text (registered options with their final values, then dynamic ones;
+  // output paths --out and --weights-out are left out).
   std::string resolved_ini;
   bool help = false;
 };

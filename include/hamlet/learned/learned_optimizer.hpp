@@ -9,6 +9,18 @@
 //
 // Evaluation calls update() under at::NoGradGuard; an optimizer that needs autograd internally (∂V/∂q of the
 // structured PHNN) re-enables it locally and detaches its outputs when its weights do not require grad.
+//
+// Implementations: PhnnPaper ("phnn-paper", phnn_paper.hpp), Phnn ("phnn", phnn.hpp), LstmOptimizer ("lstm",
+// lstm.hpp); construction by name and weight files in registry.hpp.
+//
+// Dtype and device: weights are held in the optimizer's `dtype` option (float32 by default) on the CPU unless
+// set_weights() put them elsewhere. update() evaluates the network in the promoted dtype of weights and
+// parameters (float32 weights on float64 problems compute in float64), on the device of the parameters; the
+// conversion is part of the autograd graph, so meta-gradients reach the held weights. New parameters keep the
+// dtype of the old ones; carried state has the compute dtype.
+//
+// learning_rate() is the output scale out_mul (θ ← θ + out_mul·u), the knob a learning-rate scan would turn; the
+// options carry it as "out_mul", not "lr".
 #include <string>
 #include <vector>
 
@@ -23,6 +35,7 @@ class LearnedOptimizer : public optim::Optimizer {
   virtual TensorList weights() const = 0;
   virtual std::vector<std::string> weight_names() const = 0;
   // Replaces the weights (same order, names and shapes; checked). Used by the meta-optimizer and by loading.
+  // Values are converted to the optimizer's dtype; device and requires_grad are taken as given.
   virtual void set_weights(const TensorList& weights) = 0;
   // Architecture string recorded in weight files, e.g. "phnn-paper d=2 mass_factor=LLt"; loading a file into an
   // optimizer with another architecture string is an error.
@@ -34,5 +47,59 @@ class LearnedOptimizer : public optim::Optimizer {
 };
 
 using LearnedOptimizerPtr = std::shared_ptr<LearnedOptimizer>;
+
+// ---- Building blocks shared by the implementations (and their tests) ----
+
+// Row layout of the coordinatewise batch: tensor after tensor, within a tensor problem after problem, within a
+// problem the coordinates in row-major order. Row offset of (tensor i, problem b, coordinate j) is
+// Σ_{k<i} numel(x_k) + b·n_i + j, so a per-tensor-per-problem block is a contiguous [B, n_i] reshape.
+//
+// to_rows(xs): every x [B, ...] flattened and concatenated, [R].
+at::Tensor to_rows(const TensorList& xs);
+// to_rows(xs, width): every x [B, ..., width] (a state with `width` values per coordinate), [R, width].
+at::Tensor to_rows(const TensorList& xs, int64_t width);
+// Inverse of to_rows: splits [R] (width 0) or [R, width] rows into tensors shaped like `like` ([B, ...]), with a
+// trailing `width` dimension when width > 0.
+TensorList from_rows(const at::Tensor& rows, const TensorList& like, int64_t width = 0);
+// Sum of per-row values [R] over each problem's coordinates (all tensors), [B].
+at::Tensor per_problem_row_sum(const at::Tensor& rows, const TensorList& like);
+// Divides a row vector [R] by its Euclidean norm taken per tensor per problem (METHODS.md §1.4 `norm`): a block
+// whose norm is zero stays zero, a 1-element block becomes ±1.
+at::Tensor normalise_per_tensor(const at::Tensor& rows, const TensorList& like);
+
+// Default LibTorch initialisation of a weight or bias: U(−bound, bound), drawn in float64 from `generator` (so
+// float32 and float64 optimizers built from the same seed hold the same values up to rounding).
+at::Tensor uniform_weight(at::IntArrayRef shape, double bound, at::Generator& generator, at::ScalarType dtype);
+// "float32" | "float64" -> scalar type; `field` names the option in the error.
+at::ScalarType parse_weight_dtype(const std::string& field, const std::string& value);
+std::string weight_dtype_name(at::ScalarType dtype);
+
+// Named weights held by an optimizer: the fixed order, the names, the checked replacement.
+class WeightSet {
+ public:
+  WeightSet() = default;
+  WeightSet(std::string owner, at::ScalarType dtype) : owner_(std::move(owner)), dtype_(dtype) {}
+  // Appends a weight; returns its index.
+  std::size_t add(const std::string& name, at::Tensor value);
+  const TensorList& values() const { return values_; }
+  const std::vector<std::string>& names() const { return names_; }
+  const at::Tensor& operator[](std::size_t i) const { return values_[i]; }
+  // Checks count and shapes (naming the first mismatch) and stores the tensors converted to the dtype.
+  void assign(const TensorList& values);
+  // Whether any weight requires grad (meta-training mode).
+  bool any_requires_grad() const;
+  // The weights converted to `options` (dtype and device): differentiable, a no-op when they already match.
+  TensorList on(const at::TensorOptions& options) const;
+  at::ScalarType dtype() const { return dtype_; }
+
+ private:
+  std::string owner_;
+  at::ScalarType dtype_ = at::kFloat;
+  TensorList values_;
+  std::vector<std::string> names_;
+};
+
+// The dtype a learned update computes in: promote(weight dtype, dtype of the parameters).
+at::ScalarType compute_dtype(at::ScalarType weights, const TensorList& params);
 
 }  // namespace hamlet::learned

@@ -1,0 +1,73 @@
+#pragma once
+// Coordinatewise LSTM optimizer ("lstm") of Andrychowicz et al. 2016, "Learning to learn by gradient descent by
+// gradient descent", as in AfoninAndrei/OPT-ML `src/meta_optimizer.py` (Optimizer_LSTM, taken from the L2L
+// PyTorch reproduction chenwydj/learning-to-learn-by-gradient-descent-by-gradient-descent). METHODS.md §3.
+//
+//   x_t = φ(g_t)  (P of preprocess.hpp, d = 2, with preprocess; the raw gradient, d = 1, otherwise)
+//   (h1, c1) ← LSTMCell(d, H)(x_t, (h1, c1));  (h2, c2) ← LSTMCell(H, H)(h1, (h2, c2));  u = Linear(H→1)(h2)
+//   θ ← θ + out_mul · u
+//
+// Cells follow LibTorch's LSTMCell (gate order i, f, g, o; two bias vectors), implemented functionally with ATen
+// ops so that θ_{t+1} is differentiable in the weights:
+//   [i, f, g, o] = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh;  i, f, o ← σ;  g ← tanh;  c' = f⊙c + i⊙g;  h' = o⊙tanh(c')
+//
+// Weights in order: cell1.weight_ih [4H,d], cell1.weight_hh [4H,H], cell1.bias_ih [4H], cell1.bias_hh [4H],
+// cell2.* (input H), head.weight [1,H], head.bias [1] (OPT-ML names: recurs.*, recurs2.*, output.*). All drawn from
+// U(±1/√H) (LSTMCell default; the head's fan-in is H too). Counts with H = 20: 5221 (d = 1), 5301 (d = 2).
+//
+// State: slots "h1", "c1", "h2", "c2", each [B, ..., H] per parameter tensor, zero at trajectory start; the new
+// state keeps its autograd history within update().
+//
+// out_mul: 1.0 by default (quadratic). The MNIST experiments train with 0.1 (the L2L rescaling); OPT-ML evaluated
+// with 1.0, which METHODS.md §3.2 treats as a labelled variant.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hamlet/learned/learned_optimizer.hpp"
+
+namespace hamlet::learned {
+
+// One LSTM cell on rows x [R, in], h, c [R, H]; returns (h', c'). Agrees with at::lstm_cell.
+std::pair<at::Tensor, at::Tensor> lstm_cell(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
+                                            const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
+                                            const at::Tensor& b_hh);
+
+struct LstmOptions {
+  bool preprocess = false;        // P on the gradient (d = 2)
+  int64_t hidden = 20;            // H, units of both cells
+  double out_mul = 1.0;           // θ ← θ + out_mul·u
+  int64_t seed = 0;               // weight initialisation
+  std::string dtype = "float32";  // weight dtype: float32 | float64
+  std::string weights;            // weight file this optimizer was loaded from (provenance)
+
+  int64_t dim() const { return preprocess ? 2 : 1; }
+  void validate() const;
+  OptionMap to_map() const;
+  static LstmOptions from_map(OptionMap options);
+  static std::vector<std::string> architecture_keys();
+};
+
+class LstmOptimizer final : public LearnedOptimizer {
+ public:
+  explicit LstmOptimizer(LstmOptions options = {});
+
+  std::string name() const override { return "lstm"; }
+  OptionMap options() const override { return options_.to_map(); }
+  double learning_rate() const override { return options_.out_mul; }
+  optim::OptimizerState init(const TensorList& params) const override;
+  optim::StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
+                           const optim::OptimizerState& state) const override;
+
+  TensorList weights() const override { return weights_.values(); }
+  std::vector<std::string> weight_names() const override { return weights_.names(); }
+  void set_weights(const TensorList& weights) override { weights_.assign(weights); }
+  std::string architecture() const override;
+  const LstmOptions& settings() const { return options_; }
+
+ private:
+  LstmOptions options_;
+  WeightSet weights_;
+};
+
+}  // namespace hamlet::learned

@@ -1,0 +1,159 @@
+#pragma once
+// Structured port-Hamiltonian learned optimizer ("phnn"): hamlet design, not a published optimizer
+// (METHODS.md §2). It keeps the OPT-ML idea (AfoninAndrei/OPT-ML; arXiv:2111.00565): the gradient is the
+// coordinate q of a learned port-Hamiltonian system and the update is a linear readout of (q̇, q). It adds real
+// structure with the parametrisations of Symplectic ODE-Net (Zhong, Dey, Chakraborty, ICLR 2020; repository
+// Physics-aware-AI/Symplectic-ODENet, `nn_models.py`, class PSD) and Dissipative SymODEN (arXiv:2002.08860):
+//
+//   H(q, p) = ½ pᵀ M⁻¹(q) p + V(q)                         V: MLP d → w → 1 (tanh), a scalar potential
+//   M⁻¹(q) = L_M L_Mᵀ + ε_M I                              L_M: d×d lower-triangular, softplus diagonal
+//   D(q)   = L_D L_Dᵀ + ε_D I                              L_D: 2d×2d lower-triangular (diagonal unconstrained,
+//                                                          softplus with option d_softplus)
+//   G(q) ∈ R^d                                             forcing, MLP d → w → d (tanh)
+//   a = ∂H/∂q (autograd, p held fixed),  b = ∂H/∂p = M⁻¹ p
+//   [q̇; ṗ] = (J − D) [a; b] + [0; G],  J = [[0, I], [−I, 0]]
+//   dH/dt = −∇Hᵀ D ∇H + bᵀ G ≤ bᵀ G   (passivity)
+//
+// One optimizee step (§2.5), per coordinate: q_t = φ(g_t) (P when preprocess, d = 2; identity, d = 1; P never
+// touches p), K substeps of semi-implicit (symplectic) Euler of size h starting from the carried momentum p_t
+// (p first, then q with the new p), then u = [q̇_t | q_t] W_uᵀ with q̇_t = mean of the substep velocities
+// = (q̂_{t+1} − q_t)/(K h), θ ← θ + out_mul · u, and p_{t+1} is carried (slot "p", [B, ..., d]).
+//
+// Weights in order: V.0.weight [w,d], V.0.bias [w], V.2.weight [1,w], V.2.bias [1]; G.0.* [w,d],[w], G.2.*
+// [d,w],[d]; mass = state: M.0.* [w,d],[w], M.2.* [d(d+1)/2,w],[d(d+1)/2]; mass = constant: M.raw [d(d+1)/2];
+// dissipation = state: D.0.* [w,d],[w], D.2.* [d(2d+1),w],[d(2d+1)]; constant: D.raw [d(2d+1)]; W_u.weight [1,2d].
+// Nets use the LibTorch default initialisation; constant raw factors are drawn like the output bias of the net
+// they replace, U(±1/√w), so both variants start with factors of the same scale. Counts (w = 16, §2.7): 232 / 468
+// (state M and D), 104 / 164 (constant). V.2.bias only shifts H by a constant: it is counted but no update depends
+// on it, so it never receives a meta-gradient (it only enters the logged energies).
+//
+// Autograd inside update(): ∂V/∂q and ∂(½pᵀM⁻¹(q)p)/∂q are computed with torch::autograd::grad. When grad mode
+// is on and the weights (or the inputs) require grad — meta-training — the derivatives are built with
+// create_graph, so V and L_M receive meta-gradients; otherwise (evaluation under at::NoGradGuard) grad mode is
+// re-enabled locally for the derivative only and every output is detached.
+//
+// Diagnostics per step, [B], summed over the problem's coordinates:
+//   H_before          H(q_t, p_t), the energy at the start of the flow (after the reset to the new observation)
+//   H_after_flow      H(q̂_{t+1}, p_{t+1}), the energy after the K substeps
+//   H_reset_change    H_before of this step − H_after_flow of the previous step: the energy the reset of q to the
+//                     new observation added (0 at the first step). The reset of step t is only known at step t+1,
+//                     so it is logged one step late, from the state scalar "H_after_flow".
+//   dissipated_power  ∇Hᵀ D ∇H at (q_t, p_t)
+//   supplied_power    bᵀ G at (q_t, p_t)
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "hamlet/learned/learned_optimizer.hpp"
+
+namespace hamlet::learned {
+
+// ---- Core pieces as free functions (METHODS.md §2.8: tests use exact matrices) ----
+namespace ph {
+
+// Lower-triangular factor from raw entries in SymODEN's PSD layout: raw [..., n(n+1)/2] holds first the n
+// diagonal entries, then the strictly-lower entries row-major (1,0), (2,0), (2,1), (3,0), …; returns [..., n, n].
+// softplus_diag applies softplus to the diagonal.
+at::Tensor cholesky_from_raw(const at::Tensor& raw, int64_t n, bool softplus_diag);
+// L Lᵀ + eps I from raw entries (same layout), [..., n, n]: symmetric with eigenvalues ≥ eps.
+at::Tensor psd_from_raw(const at::Tensor& raw, int64_t n, bool softplus_diag, double eps);
+// Row-wise matrix product x Mᵀ for rows x [R, n] and M [n, n] (shared) or [R, n, n] (per row); for symmetric M
+// this is M x per row.
+at::Tensor apply_rows(const at::Tensor& m, const at::Tensor& x);
+
+struct Field {
+  at::Tensor q_dot, p_dot;  // [R, d]
+};
+// The port-Hamiltonian vector field (J − D)[a; b] + [0; G] for a = ∂H/∂q, b = ∂H/∂p (rows [R, d]), D [2d, 2d] or
+// [R, 2d, 2d] and G [R, d] (undefined = 0): q̇ = b − (D_qq a + D_qp b), ṗ = −a − (D_pq a + D_pp b) + G.
+Field vector_field(const at::Tensor& a, const at::Tensor& b, const at::Tensor& dissipation, const at::Tensor& forcing);
+
+// An energy model on a row batch q [R, d]. Callables may return shared matrices ([d, d], [2d, 2d]) or per-row ones
+// ([R, d, d], [R, 2d, 2d]); `forcing` may be empty (G = 0). `mass_depends_on_q` tells whether ∂/∂q of the kinetic
+// energy must be taken (false for a constant M⁻¹).
+struct Model {
+  std::function<at::Tensor(const at::Tensor&)> potential;    // V(q), [R]
+  std::function<at::Tensor(const at::Tensor&)> inv_mass;     // M⁻¹(q)
+  std::function<at::Tensor(const at::Tensor&)> dissipation;  // D(q)
+  std::function<at::Tensor(const at::Tensor&)> forcing;      // G(q), [R, d]
+  bool mass_depends_on_q = true;
+};
+
+// H(q, p) = ½ pᵀ M⁻¹(q) p + V(q) per row, [R], in the current grad mode.
+at::Tensor hamiltonian(const Model& model, const at::Tensor& q, const at::Tensor& p);
+
+struct Gradients {
+  at::Tensor a, b;  // ∂H/∂q, ∂H/∂p, [R, d]
+};
+// ∇H at (q, p) by autograd for a (p held fixed) and b = M⁻¹(q) p. With create_graph the results are differentiable
+// functions of q, p and whatever the model's callables capture; otherwise they are detached.
+Gradients energy_gradients(const Model& model, const at::Tensor& q, const at::Tensor& p, bool create_graph);
+
+struct Step {
+  at::Tensor p_next;            // p after the K substeps, [R, d]
+  at::Tensor q_hat;             // q after the K substeps (the predicted next feature), [R, d]
+  at::Tensor q_dot;             // (q_hat − q)/(K h) = mean substep velocity; q̇(q, p_next) when K = 1, [R, d]
+  at::Tensor energy_before;     // H(q, p), [R], detached
+  at::Tensor dissipated_power;  // ∇Hᵀ D ∇H at (q, p), [R], detached
+  at::Tensor supplied_power;    // bᵀ G at (q, p), [R], detached
+};
+// K substeps of semi-implicit Euler: p ← p + h ṗ(q, p), then q ← q + h q̇(q, p) with the new p (METHODS.md §2.4).
+// Symplectic (area preserving for d = 1) when M⁻¹ is constant, D = 0 and G is a gradient field.
+Step symplectic_euler(const Model& model, const at::Tensor& q, const at::Tensor& p, double h, int64_t substeps,
+                      bool create_graph);
+
+}  // namespace ph
+
+struct PhnnOptions {
+  bool preprocess = false;            // P on the gradient (d = 2) or raw gradient (d = 1); never applied to p
+  int64_t hidden = 16;                // width w of every net (tanh)
+  std::string mass = "state";         // state: M⁻¹(q) from a net | constant: free raw factor
+  std::string dissipation = "state";  // state: D(q) from a net | constant: free raw factor
+  bool d_softplus = false;            // softplus on the diagonal of L_D (METHODS.md §2.2 "softplus optional")
+  double eps_m = 1e-3;                // ε_M ≥ 0
+  double eps_d = 1e-3;                // ε_D ≥ 0
+  double h = 0.1;                     // substep size
+  int64_t substeps = 1;               // K
+  double out_mul = 0.001;             // θ ← θ + out_mul·u
+  std::string init_wu = "default";    // default | sgd: W_u = (0, −1) (d = 1, u = −g) or (0, 0, 0, −1) (d = 2)
+  int64_t seed = 0;                   // weight initialisation
+  std::string dtype = "float32";      // weight dtype: float32 | float64
+  std::string weights;                // weight file this optimizer was loaded from (provenance)
+
+  int64_t dim() const { return preprocess ? 2 : 1; }
+  void validate() const;
+  OptionMap to_map() const;
+  static PhnnOptions from_map(OptionMap options);
+  static std::vector<std::string> architecture_keys();
+};
+
+class Phnn final : public LearnedOptimizer {
+ public:
+  explicit Phnn(PhnnOptions options = {});
+
+  std::string name() const override { return "phnn"; }
+  OptionMap options() const override { return options_.to_map(); }
+  double learning_rate() const override { return options_.out_mul; }
+  optim::OptimizerState init(const TensorList& params) const override;
+  optim::StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
+                           const optim::OptimizerState& state) const override;
+
+  TensorList weights() const override { return weights_.values(); }
+  std::vector<std::string> weight_names() const override { return weights_.names(); }
+  void set_weights(const TensorList& weights) override { weights_.assign(weights); }
+  std::string architecture() const override;
+  const PhnnOptions& settings() const { return options_; }
+
+  // The energy model of the current weights, converted to `options` (dtype, device); differentiable with respect
+  // to the held weights.
+  ph::Model model(const at::TensorOptions& options) const;
+  // The input features q = φ(g) for gradient rows g [R], [R, d].
+  at::Tensor features(const at::Tensor& g) const;
+
+ private:
+  PhnnOptions options_;
+  WeightSet weights_;
+  std::size_t v_ = 0, g_ = 0, m_ = 0, d_ = 0, wu_ = 0;  // first weight index of each block
+};
+
+}  // namespace hamlet::learned

@@ -1,0 +1,145 @@
+// `hamlet meta-train`: meta-trains one learned optimizer on a task; writes the run file (curve, configuration)
+// and the weights file that `hamlet evaluate --optimizer.NAME.weights=PATH` loads.
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "commands.hpp"
+#include "hamlet/core/error.hpp"
+#include "hamlet/core/version.hpp"
+#include "hamlet/io/h5.hpp"
+#include "hamlet/learned/registry.hpp"
+#include "hamlet/meta/checkpoint.hpp"
+#include "hamlet/meta/meta_train.hpp"
+
+namespace po = boost::program_options;
+
+namespace hamlet::cli {
+
+int cmd_meta_train(const std::vector<std::string>& args, const std::string& command_line) {
+  const meta::MetaTrainOptions d;
+  po::options_description desc("hamlet meta-train");
+  desc.add_options()("task", po::value<std::string>()->default_value("quadratic"),
+                     "task: quadratic | mlp (options: --task.KEY=VALUE)")(
+      "optimizer", po::value<std::string>()->default_value("phnn"),
+      "learned optimizer: phnn-paper | phnn | lstm (options: --optimizer.NAME.KEY=VALUE)")(
+      "epochs", po::value<int64_t>()->default_value(d.epochs), "epochs")(
+      "trajectories", po::value<int64_t>()->default_value(d.trajectories), "training trajectories per epoch")(
+      "horizon", po::value<int64_t>()->default_value(d.horizon), "optimizee steps per trajectory T")(
+      "unroll", po::value<int64_t>()->default_value(d.unroll), "truncation window U")(
+      "batch", po::value<int64_t>()->default_value(d.batch), "problems per trajectory B (one tensor program)")(
+      "meta-lr", po::value<double>()->default_value(d.meta_lr), "Adam learning rate of the meta-optimizer")(
+      "clip", po::value<double>()->default_value(d.clip), "meta-gradient norm clipping (0 = off)")(
+      "second-derivatives", po::value<bool>()->default_value(false)->implicit_value(true),
+      "keep second-order terms of the optimizee gradient")(
+      "window-loss", po::value<std::string>()->default_value(d.window_loss), "optml | dm")(
+      "train-tail", po::value<bool>()->default_value(false)->implicit_value(true),
+      "meta-step on the partial last window too")(
+      "explode-factor", po::value<double>()->default_value(d.explode_factor),
+      "cut a trajectory whose loss exceeds this multiple of its start (0 = off)")(
+      "validation-problems", po::value<int64_t>()->default_value(d.validation_problems),
+      "validation problems scored after every epoch")(
+      "validation-seed", po::value<int64_t>()->default_value(0), "seed of the validation problems")(
+      "seed", po::value<int64_t>()->default_value(0), "seed of the training problems")(
+      "checkpoint", po::value<std::string>()->default_value(""), "checkpoint file (written atomically)")(
+      "checkpoint-every", po::value<int64_t>()->default_value(d.checkpoint_every), "epochs between checkpoints")(
+      "resume", po::value<bool>()->default_value(false)->implicit_value(true), "continue from --checkpoint")(
+      "out", po::value<std::string>()->default_value(""), "HDF5 run file (curve and configuration)")(
+      "weights-out", po::value<std::string>()->default_value(""), "file for the selected (best) weights (required)");
+  desc.add(common_options());
+  ParsedArgs parsed = parse_args(args, desc, {"task", "optimizer"});
+  if (parsed.help) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  apply_common_options(parsed);
+  const auto& v = parsed.values;
+  const std::string name = v["optimizer"].as<std::string>();
+  HAMLET_CHECK(learned::is_learned(name), "--optimizer must be a learned optimizer (phnn-paper, phnn, lstm), got '",
+               name, "'");
+  for (const auto& [key, value] : parsed.dynamic) {
+    HAMLET_CHECK(key.rfind("optimizer.", 0) != 0 || key.rfind("optimizer." + name + ".", 0) == 0, "option --", key,
+                 " is not for the optimizer being trained ('", name, "')");
+  }
+  meta::MetaTrainOptions o;
+  o.epochs = v["epochs"].as<int64_t>();
+  o.trajectories = v["trajectories"].as<int64_t>();
+  o.horizon = v["horizon"].as<int64_t>();
+  o.unroll = v["unroll"].as<int64_t>();
+  o.batch = v["batch"].as<int64_t>();
+  o.meta_lr = v["meta-lr"].as<double>();
+  o.clip = v["clip"].as<double>();
+  o.second_derivatives = v["second-derivatives"].as<bool>();
+  o.window_loss = v["window-loss"].as<std::string>();
+  o.train_tail = v["train-tail"].as<bool>();
+  o.explode_factor = v["explode-factor"].as<double>();
+  o.validation_problems = v["validation-problems"].as<int64_t>();
+  const int64_t vseed = v["validation-seed"].as<int64_t>(), seed = v["seed"].as<int64_t>();
+  HAMLET_CHECK(vseed >= 0 && seed >= 0, "--seed and --validation-seed must be >= 0");
+  o.validation_seed = static_cast<uint64_t>(vseed);
+  o.seed = static_cast<uint64_t>(seed);
+  o.device = v["device"].as<std::string>();
+  o.checkpoint = v["checkpoint"].as<std::string>();
+  o.checkpoint_every = v["checkpoint-every"].as<int64_t>();
+  o.resume = v["resume"].as<bool>();
+  o.validate();
+
+  const auto optimizer = learned::make_learned(name, options_with_prefix(parsed.dynamic, "optimizer." + name));
+  const auto task = build_task(parsed);
+  const std::string out = v["out"].as<std::string>();
+  const std::string weights_out = v["weights-out"].as<std::string>();
+  HAMLET_CHECK(!weights_out.empty(), "--weights-out is required: the file that will hold the trained weights");
+  // Fail on unwritable outputs before training: open (and discard) writers for both files.
+  { io::H5Writer probe(weights_out); }
+  std::unique_ptr<io::H5Writer> writer;
+  if (!out.empty()) writer = std::make_unique<io::H5Writer>(out);
+
+  spdlog::info("meta-training {} ({}, {} weights) on {} for {} epochs x {} trajectories, T={}, U={}, B={}", name,
+               optimizer->architecture(), optimizer->num_params(), task->name(), o.epochs, o.trajectories, o.horizon,
+               o.unroll, o.batch);
+  const auto result = meta::meta_train(*optimizer, *task, o);
+
+  OptionMap provenance{{"task", task->name()},
+                       {"task_options", format_options(task->options())},
+                       {"meta_train", format_options(o.to_map())},
+                       {"hamlet_version", version()},
+                       {"command", command_line},
+                       {"best_epoch", std::to_string(result.best_epoch)},
+                       {"best_score", format_number(result.best_score)}};
+  learned::save_weights(weights_out, *optimizer, provenance);
+  if (writer) {
+    writer->set_attribute("/", "hamlet_version", version());
+    writer->set_attribute("/", "dependencies", dependency_versions());
+    writer->set_attribute("/", "kind", "meta-train");
+    writer->set_attribute("/", "command", command_line);
+    writer->set_attribute("/", "config", parsed.resolved_ini);
+    writer->set_attribute("/", "created_utc", utc_now());
+    writer->set_attribute("/", "task", task->name());
+    writer->set_attribute("/", "task_options", format_options(task->options()));
+    writer->set_attribute("/", "optimizer", name);
+    writer->set_attribute("/", "architecture", optimizer->architecture());
+    writer->set_attribute("/", "optimizer_options", format_options(optimizer->options()));
+    writer->set_attribute("/", "num_params", optimizer->num_params());
+    writer->set_attribute("/", "weights_file", weights_out);
+    writer->write("/meta_train/curve", meta::curve_to_tensor(result.curve));
+    writer->set_attribute("/meta_train/curve", "columns",
+                          "epoch, train_meta_loss, validation_score, grad_norm, skipped_steps, cut_trajectories, "
+                          "seconds");
+    writer->set_attribute("/meta_train", "initial_score", result.initial_score);
+    writer->set_attribute("/meta_train", "best_score", result.best_score);
+    writer->set_attribute("/meta_train", "best_epoch", result.best_epoch);
+    writer->set_attribute("/meta_train", "meta_steps", result.meta_steps);
+    writer->set_attribute("/meta_train", "skipped_steps", result.skipped_steps);
+    writer->set_attribute("/meta_train", "cut_trajectories", result.cut_trajectories);
+    writer->set_attribute("/meta_train", "seconds", result.seconds);
+    writer->commit();
+  }
+  std::cout << name << " on " << task->name() << ": validation score " << format_number(result.initial_score)
+            << " (initialisation) -> " << format_number(result.best_score) << " (best, epoch " << result.best_epoch
+            << "); " << result.meta_steps << " meta-steps, " << result.skipped_steps << " skipped, "
+            << result.cut_trajectories << " trajectories cut, " << result.seconds << " s\n"
+            << "weights: " << weights_out << (out.empty() ? "" : "\nrun: " + out) << "\n";
+  return 0;
+}
+
+}  // namespace hamlet::cli

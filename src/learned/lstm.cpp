@@ -1,0 +1,121 @@
+#include "hamlet/learned/lstm.hpp"
+
+#include <array>
+#include <cmath>
+
+#include "hamlet/core/error.hpp"
+#include "hamlet/core/seed.hpp"
+#include "hamlet/learned/preprocess.hpp"
+
+namespace hamlet::learned {
+namespace {
+
+const std::array<const char*, 4> kSlots = {"h1", "c1", "h2", "c2"};
+
+}  // namespace
+
+std::pair<at::Tensor, at::Tensor> lstm_cell(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
+                                            const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
+                                            const at::Tensor& b_hh) {
+  const auto gates = (at::linear(x, w_ih, b_ih) + at::linear(h, w_hh, b_hh)).chunk(4, -1);
+  const at::Tensor c_next = gates[1].sigmoid() * c + gates[0].sigmoid() * gates[2].tanh();
+  return {gates[3].sigmoid() * c_next.tanh(), c_next};
+}
+
+void LstmOptions::validate() const {
+  check_positive("lstm.hidden", hidden);
+  check_finite("lstm.out_mul", out_mul);
+  HAMLET_CHECK(seed >= 0, "lstm.seed must be >= 0, got ", seed);
+  parse_weight_dtype("lstm.dtype", dtype);
+}
+
+OptionMap LstmOptions::to_map() const {
+  OptionMap m{{"preprocess", preprocess ? "true" : "false"},
+              {"hidden", std::to_string(hidden)},
+              {"out_mul", format_number(out_mul)},
+              {"seed", std::to_string(seed)},
+              {"dtype", dtype}};
+  if (!weights.empty()) m["weights"] = weights;
+  return m;
+}
+
+LstmOptions LstmOptions::from_map(OptionMap options) {
+  LstmOptions o;
+  const std::string owner = "lstm";
+  take_option(options, owner, "preprocess", o.preprocess);
+  take_option(options, owner, "hidden", o.hidden);
+  take_option(options, owner, "out_mul", o.out_mul);
+  take_option(options, owner, "seed", o.seed);
+  take_option(options, owner, "dtype", o.dtype);
+  take_option(options, owner, "weights", o.weights);
+  reject_unknown_options(options, owner, {"preprocess", "hidden", "out_mul", "seed", "dtype", "weights"});
+  o.validate();
+  return o;
+}
+
+std::vector<std::string> LstmOptions::architecture_keys() { return {"preprocess", "hidden"}; }
+
+LstmOptimizer::LstmOptimizer(LstmOptions options)
+    : options_(std::move(options)), weights_("lstm", parse_weight_dtype("lstm.dtype", options_.dtype)) {
+  options_.validate();
+  const int64_t d = options_.dim(), h = options_.hidden;
+  const double bound = 1.0 / std::sqrt(static_cast<double>(h));
+  at::Generator gen = make_generator(static_cast<uint64_t>(options_.seed));
+  const auto dtype = weights_.dtype();
+  for (const auto& [prefix, in] : {std::pair<std::string, int64_t>{"cell1.", d}, {"cell2.", h}}) {
+    weights_.add(prefix + "weight_ih", uniform_weight({4 * h, in}, bound, gen, dtype));
+    weights_.add(prefix + "weight_hh", uniform_weight({4 * h, h}, bound, gen, dtype));
+    weights_.add(prefix + "bias_ih", uniform_weight({4 * h}, bound, gen, dtype));
+    weights_.add(prefix + "bias_hh", uniform_weight({4 * h}, bound, gen, dtype));
+  }
+  weights_.add("head.weight", uniform_weight({1, h}, bound, gen, dtype));
+  weights_.add("head.bias", uniform_weight({1}, bound, gen, dtype));
+}
+
+std::string LstmOptimizer::architecture() const {
+  return detail::concat("lstm d=", options_.dim(), " hidden=", options_.hidden);
+}
+
+optim::OptimizerState LstmOptimizer::init(const TensorList& params) const {
+  const auto dtype = compute_dtype(weights_.dtype(), params);
+  optim::OptimizerState state;
+  for (const char* slot : kSlots) {
+    for (const auto& p : params) {
+      std::vector<int64_t> shape(p.sizes().begin(), p.sizes().end());
+      shape.push_back(options_.hidden);
+      state.slots[slot].push_back(at::zeros(shape, p.options().dtype(dtype)));
+    }
+  }
+  return state;
+}
+
+optim::StepResult LstmOptimizer::update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
+                                        const optim::OptimizerState& state) const {
+  HAMLET_CHECK(grads.size() == params.size(), "lstm: ", grads.size(), " gradients for ", params.size(),
+               " parameter tensors");
+  const int64_t h = options_.hidden;
+  const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
+  std::array<at::Tensor, 4> s;
+  for (std::size_t i = 0; i < kSlots.size(); ++i) {
+    const auto it = state.slots.find(kSlots[i]);
+    HAMLET_CHECK(it != state.slots.end() && it->second.size() == params.size(), "lstm: state has no slot '", kSlots[i],
+                 "' for every parameter tensor (call init() first)");
+    s[i] = to_rows(it->second, h).to(opts);
+  }
+  const TensorList w = weights_.on(opts);
+  const at::Tensor g = to_rows(grads).to(opts);
+  const at::Tensor x = options_.preprocess ? preprocess(g, /*differentiable=*/true) : g.unsqueeze(-1);
+  const auto [h1, c1] = lstm_cell(x, s[0], s[1], w[0], w[1], w[2], w[3]);
+  const auto [h2, c2] = lstm_cell(h1, s[2], s[3], w[4], w[5], w[6], w[7]);
+  const at::Tensor u = at::linear(h2, w[8], w[9]).squeeze(-1);
+
+  optim::StepResult result;
+  const TensorList deltas = from_rows(u * options_.out_mul, params);
+  for (std::size_t i = 0; i < params.size(); ++i) result.params.push_back(params[i] + deltas[i].to(params[i].dtype()));
+  result.state.step = state.step + 1;
+  const std::array<at::Tensor, 4> next = {h1, c1, h2, c2};
+  for (std::size_t i = 0; i < kSlots.size(); ++i) result.state.slots[kSlots[i]] = from_rows(next[i], params, h);
+  return result;
+}
+
+}  // namespace hamlet::learned

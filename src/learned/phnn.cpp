@@ -1,0 +1,368 @@
+#include "hamlet/learned/phnn.hpp"
+
+#include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cmath>
+
+#include "hamlet/core/error.hpp"
+#include "hamlet/core/seed.hpp"
+#include "hamlet/learned/preprocess.hpp"
+
+namespace hamlet::learned {
+namespace ph {
+namespace {
+
+// A distinct autograd node standing for q. A derivative taken with respect to it only follows paths that start at
+// this evaluation, which is what a partial derivative needs when p itself was computed from q (the second half
+// of a substep uses p' = p + h ṗ(q, p)). With create_graph the node stays connected to q's history through
+// clone(), so meta-gradients still reach everything upstream of q.
+at::Tensor probe(const at::Tensor& q, bool create_graph) {
+  if (create_graph && q.requires_grad()) return q.clone();
+  return q.detach().requires_grad_(true);
+}
+
+// Gradients of `output` with respect to `inputs`, zero where the output does not depend on an input (a constant
+// potential, say) rather than an error.
+TensorList partials(const at::Tensor& output, const TensorList& inputs, bool create_graph) {
+  TensorList out;
+  if (!output.requires_grad()) {
+    for (const auto& x : inputs) out.push_back(at::zeros_like(x));
+    return out;
+  }
+  out = torch::autograd::grad({output}, inputs, /*grad_outputs=*/{}, /*retain_graph=*/create_graph, create_graph,
+                              /*allow_unused=*/true);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!out[i].defined()) out[i] = at::zeros_like(inputs[i]);
+  }
+  return out;
+}
+
+at::Tensor kinetic(const at::Tensor& p, const at::Tensor& b) { return 0.5 * (p * b).sum(-1); }
+
+// Per-row products of 2×2 … 4×4 matrices: on the GPU batched GEMM is several times slower than a broadcast
+// multiply-and-sum for matrices this small (measured on an H100 with 1.6M rows: 1.5 vs 0.3 ms for M x, 4.5 vs
+// 1.0 ms for L Lᵀ); on the CPU the GEMM path is the faster one.
+bool broadcast_products(const at::Tensor& t) { return t.is_cuda(); }
+
+}  // namespace
+
+at::Tensor cholesky_from_raw(const at::Tensor& raw, int64_t n, bool softplus_diag) {
+  HAMLET_CHECK(n >= 1 && raw.dim() >= 1 && raw.size(-1) == n * (n + 1) / 2, "Cholesky factor of size ", n, " needs ",
+               n * (n + 1) / 2, " raw entries, got shape ", raw.sizes());
+  at::Tensor diag = raw.narrow(-1, 0, n);
+  if (softplus_diag) diag = at::softplus(diag);
+  // Gathering from [0 | diagonal | strictly-lower] builds the factor without in-place writes, so it stays
+  // differentiable (and twice differentiable) in the raw entries.
+  const at::Tensor extended =
+      at::cat({at::zeros_like(raw.narrow(-1, 0, 1)), diag, raw.narrow(-1, n, n * (n - 1) / 2)}, -1);
+  std::vector<int64_t> index(static_cast<std::size_t>(n * n), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j <= i; ++j) {
+      index[static_cast<std::size_t>(i * n + j)] = i == j ? 1 + i : 1 + n + i * (i - 1) / 2 + j;
+    }
+  }
+  const at::Tensor idx = at::tensor(index, at::TensorOptions().dtype(at::kLong)).to(raw.device());
+  std::vector<int64_t> shape(raw.sizes().begin(), raw.sizes().end() - 1);
+  shape.push_back(n);
+  shape.push_back(n);
+  return extended.index_select(-1, idx).reshape(shape);
+}
+
+at::Tensor psd_from_raw(const at::Tensor& raw, int64_t n, bool softplus_diag, double eps) {
+  const at::Tensor l = cholesky_from_raw(raw, n, softplus_diag);
+  const at::Tensor llt = l.dim() > 2 && broadcast_products(l) ? (l.unsqueeze(-2) * l.unsqueeze(-3)).sum(-1)
+                                                              : at::matmul(l, l.transpose(-1, -2));
+  return llt + eps * at::eye(n, l.options());
+}
+
+at::Tensor apply_rows(const at::Tensor& m, const at::Tensor& x) {
+  if (m.dim() == 2) return at::matmul(x, m.t());
+  if (broadcast_products(m)) return (m * x.unsqueeze(-2)).sum(-1);
+  return at::matmul(m, x.unsqueeze(-1)).squeeze(-1);
+}
+
+Field vector_field(const at::Tensor& a, const at::Tensor& b, const at::Tensor& dissipation, const at::Tensor& forcing) {
+  const int64_t d = a.size(-1);
+  const at::Tensor dx = apply_rows(dissipation, at::cat({a, b}, -1));
+  Field f;
+  f.q_dot = b - dx.narrow(-1, 0, d);
+  f.p_dot = -a - dx.narrow(-1, d, d);
+  if (forcing.defined()) f.p_dot = f.p_dot + forcing;
+  return f;
+}
+
+at::Tensor hamiltonian(const Model& model, const at::Tensor& q, const at::Tensor& p) {
+  return model.potential(q) + kinetic(p, apply_rows(model.inv_mass(q), p));
+}
+
+Gradients energy_gradients(const Model& model, const at::Tensor& q, const at::Tensor& p, bool create_graph) {
+  at::AutoGradMode enable(true);
+  Gradients g;
+  const at::Tensor q_v = probe(q, create_graph);
+  const at::Tensor v = model.potential(q_v);
+  if (model.mass_depends_on_q) {
+    const at::Tensor q_m = probe(q, create_graph);
+    g.b = apply_rows(model.inv_mass(q_m), p);
+    const TensorList d = partials(v.sum() + kinetic(p, g.b).sum(), {q_v, q_m}, create_graph);
+    g.a = d[0] + d[1];
+  } else {
+    g.b = apply_rows(model.inv_mass(q), p);
+    g.a = partials(v.sum(), {q_v}, create_graph)[0];
+  }
+  if (!create_graph) {
+    g.a = g.a.detach();
+    g.b = g.b.detach();
+  }
+  return g;
+}
+
+Step symplectic_euler(const Model& model, const at::Tensor& q0, const at::Tensor& p0, double h, int64_t substeps,
+                      bool create_graph) {
+  HAMLET_CHECK(substeps >= 1, "symplectic Euler needs at least one substep, got ", substeps);
+  at::Tensor q = q0, p = p0, q_dot_sum;
+  Step out;
+  for (int64_t k = 0; k < substeps; ++k) {
+    // Everything that depends on q alone is evaluated once per substep and shared by the p and q half-steps.
+    const at::Tensor dissipation = model.dissipation(q);
+    const at::Tensor forcing = model.forcing ? model.forcing(q) : at::Tensor();
+    at::Tensor grad_v, v, a, b, inv_mass;
+    {
+      at::AutoGradMode enable(true);
+      const at::Tensor q_v = probe(q, create_graph);
+      v = model.potential(q_v);
+      if (model.mass_depends_on_q) {
+        const at::Tensor q_m = probe(q, create_graph);
+        b = apply_rows(model.inv_mass(q_m), p);
+        const TensorList d = partials(v.sum() + kinetic(p, b).sum(), {q_v, q_m}, create_graph);
+        grad_v = d[0];
+        a = d[0] + d[1];
+      } else {
+        inv_mass = model.inv_mass(q);
+        b = apply_rows(inv_mass, p);
+        grad_v = partials(v.sum(), {q_v}, create_graph)[0];
+        a = grad_v;
+      }
+      if (!create_graph) b = b.detach();
+    }
+    if (k == 0) {
+      const at::Tensor x = at::cat({a, b}, -1);
+      out.energy_before = (v + kinetic(p, b)).detach();
+      out.dissipated_power = (x * apply_rows(dissipation, x)).sum(-1).detach();
+      out.supplied_power = forcing.defined() ? (b * forcing).sum(-1).detach() : at::zeros_like(out.energy_before);
+    }
+    p = p + h * vector_field(a, b, dissipation, forcing).p_dot;
+
+    // q̇ at (q, p'): ∇V(q) is unchanged; only the kinetic part of ∂H/∂q and b move with p.
+    if (model.mass_depends_on_q) {
+      at::AutoGradMode enable(true);
+      const at::Tensor q_m = probe(q, create_graph);
+      b = apply_rows(model.inv_mass(q_m), p);
+      a = grad_v + partials(kinetic(p, b).sum(), {q_m}, create_graph)[0];
+      if (!create_graph) b = b.detach();
+    } else {
+      b = apply_rows(inv_mass, p);
+    }
+    const at::Tensor q_dot = vector_field(a, b, dissipation, forcing).q_dot;
+    q = q + h * q_dot;
+    q_dot_sum = q_dot_sum.defined() ? q_dot_sum + q_dot : q_dot;
+  }
+  // The mean of the substep velocities equals (q̂ − q)/(K h) without the cancellation of that difference.
+  out.q_dot = substeps == 1 ? q_dot_sum : q_dot_sum / static_cast<double>(substeps);
+  out.p_next = p;
+  out.q_hat = q;
+  if (!create_graph) {
+    out.q_dot = out.q_dot.detach();
+    out.p_next = out.p_next.detach();
+    out.q_hat = out.q_hat.detach();
+  }
+  return out;
+}
+
+}  // namespace ph
+
+void PhnnOptions::validate() const {
+  check_positive("phnn.hidden", hidden);
+  HAMLET_CHECK(mass == "state" || mass == "constant", "phnn.mass must be state or constant, got '", mass, "'");
+  HAMLET_CHECK(dissipation == "state" || dissipation == "constant", "phnn.dissipation must be state or constant, got '",
+               dissipation, "'");
+  check_non_negative("phnn.eps_m", eps_m);
+  check_non_negative("phnn.eps_d", eps_d);
+  check_positive("phnn.h", h);
+  check_positive("phnn.substeps", substeps);
+  check_finite("phnn.out_mul", out_mul);
+  HAMLET_CHECK(init_wu == "default" || init_wu == "sgd", "phnn.init_wu must be default or sgd, got '", init_wu, "'");
+  HAMLET_CHECK(seed >= 0, "phnn.seed must be >= 0, got ", seed);
+  parse_weight_dtype("phnn.dtype", dtype);
+}
+
+OptionMap PhnnOptions::to_map() const {
+  OptionMap m{{"preprocess", preprocess ? "true" : "false"},
+              {"hidden", std::to_string(hidden)},
+              {"mass", mass},
+              {"dissipation", dissipation},
+              {"d_softplus", d_softplus ? "true" : "false"},
+              {"eps_m", format_number(eps_m)},
+              {"eps_d", format_number(eps_d)},
+              {"h", format_number(h)},
+              {"substeps", std::to_string(substeps)},
+              {"out_mul", format_number(out_mul)},
+              {"init_wu", init_wu},
+              {"seed", std::to_string(seed)},
+              {"dtype", dtype}};
+  if (!weights.empty()) m["weights"] = weights;
+  return m;
+}
+
+PhnnOptions PhnnOptions::from_map(OptionMap options) {
+  PhnnOptions o;
+  const std::string owner = "phnn";
+  take_option(options, owner, "preprocess", o.preprocess);
+  take_option(options, owner, "hidden", o.hidden);
+  take_option(options, owner, "mass", o.mass);
+  take_option(options, owner, "dissipation", o.dissipation);
+  take_option(options, owner, "d_softplus", o.d_softplus);
+  take_option(options, owner, "eps_m", o.eps_m);
+  take_option(options, owner, "eps_d", o.eps_d);
+  take_option(options, owner, "h", o.h);
+  take_option(options, owner, "substeps", o.substeps);
+  take_option(options, owner, "out_mul", o.out_mul);
+  take_option(options, owner, "init_wu", o.init_wu);
+  take_option(options, owner, "seed", o.seed);
+  take_option(options, owner, "dtype", o.dtype);
+  take_option(options, owner, "weights", o.weights);
+  reject_unknown_options(options, owner,
+                         {"preprocess", "hidden", "mass", "dissipation", "d_softplus", "eps_m", "eps_d", "h",
+                          "substeps", "out_mul", "init_wu", "seed", "dtype", "weights"});
+  o.validate();
+  return o;
+}
+
+std::vector<std::string> PhnnOptions::architecture_keys() {
+  return {"preprocess", "hidden", "mass", "dissipation", "d_softplus"};
+}
+
+Phnn::Phnn(PhnnOptions options)
+    : options_(std::move(options)), weights_("phnn", parse_weight_dtype("phnn.dtype", options_.dtype)) {
+  options_.validate();
+  const int64_t d = options_.dim(), w = options_.hidden;
+  const int64_t n_mass = d * (d + 1) / 2, n_diss = 2 * d * (2 * d + 1) / 2;
+  at::Generator gen = make_generator(static_cast<uint64_t>(options_.seed));
+  const auto dtype = weights_.dtype();
+  const auto bound = [](int64_t fan_in) { return 1.0 / std::sqrt(static_cast<double>(fan_in)); };
+  const auto mlp = [&](const std::string& prefix, int64_t out) {
+    const std::size_t first = weights_.add(prefix + ".0.weight", uniform_weight({w, d}, bound(d), gen, dtype));
+    weights_.add(prefix + ".0.bias", uniform_weight({w}, bound(d), gen, dtype));
+    weights_.add(prefix + ".2.weight", uniform_weight({out, w}, bound(w), gen, dtype));
+    weights_.add(prefix + ".2.bias", uniform_weight({out}, bound(w), gen, dtype));
+    return first;
+  };
+  v_ = mlp("V", 1);
+  g_ = mlp("G", d);
+  m_ = options_.mass == "state" ? mlp("M", n_mass)
+                                : weights_.add("M.raw", uniform_weight({n_mass}, bound(w), gen, dtype));
+  d_ = options_.dissipation == "state" ? mlp("D", n_diss)
+                                       : weights_.add("D.raw", uniform_weight({n_diss}, bound(w), gen, dtype));
+  at::Tensor wu = uniform_weight({1, 2 * d}, bound(2 * d), gen, dtype);
+  if (options_.init_wu == "sgd") {
+    // u = −g (d = 1) or −sign g (d = 2) at initialisation: the last input column is the gradient feature's
+    // sign (or the raw gradient).
+    wu = at::zeros({1, 2 * d}, at::TensorOptions().dtype(dtype));
+    wu = at::cat({wu.narrow(1, 0, 2 * d - 1), at::full({1, 1}, -1.0, wu.options())}, 1);
+  }
+  wu_ = weights_.add("W_u.weight", wu);
+}
+
+std::string Phnn::architecture() const {
+  return detail::concat("phnn d=", options_.dim(), " hidden=", options_.hidden, " mass=", options_.mass,
+                        " dissipation=", options_.dissipation, " d_softplus=", options_.d_softplus ? "true" : "false");
+}
+
+at::Tensor Phnn::features(const at::Tensor& g) const {
+  return options_.preprocess ? preprocess(g, /*differentiable=*/true) : g.unsqueeze(-1);
+}
+
+ph::Model Phnn::model(const at::TensorOptions& options) const {
+  const TensorList w = weights_.on(options);
+  const int64_t d = options_.dim();
+  const double eps_m = options_.eps_m, eps_d = options_.eps_d;
+  const bool d_softplus = options_.d_softplus;
+  const auto mlp = [w](std::size_t i, const at::Tensor& x) {
+    return at::linear(at::tanh(at::linear(x, w[i], w[i + 1])), w[i + 2], w[i + 3]);
+  };
+  ph::Model m;
+  m.potential = [mlp, i = v_](const at::Tensor& q) { return mlp(i, q).squeeze(-1); };
+  m.forcing = [mlp, i = g_](const at::Tensor& q) { return mlp(i, q); };
+  if (options_.mass == "state") {
+    m.inv_mass = [mlp, i = m_, d, eps_m](const at::Tensor& q) { return ph::psd_from_raw(mlp(i, q), d, true, eps_m); };
+    m.mass_depends_on_q = true;
+  } else {
+    const at::Tensor inv_mass = ph::psd_from_raw(w[m_], d, true, eps_m);
+    m.inv_mass = [inv_mass](const at::Tensor&) { return inv_mass; };
+    m.mass_depends_on_q = false;
+  }
+  if (options_.dissipation == "state") {
+    m.dissipation = [mlp, i = d_, d, eps_d, d_softplus](const at::Tensor& q) {
+      return ph::psd_from_raw(mlp(i, q), 2 * d, d_softplus, eps_d);
+    };
+  } else {
+    const at::Tensor dissipation = ph::psd_from_raw(w[d_], 2 * d, d_softplus, eps_d);
+    m.dissipation = [dissipation](const at::Tensor&) { return dissipation; };
+  }
+  return m;
+}
+
+optim::OptimizerState Phnn::init(const TensorList& params) const {
+  const auto dtype = compute_dtype(weights_.dtype(), params);
+  optim::OptimizerState state;
+  for (const auto& p : params) {
+    std::vector<int64_t> shape(p.sizes().begin(), p.sizes().end());
+    shape.push_back(options_.dim());
+    state.slots["p"].push_back(at::zeros(shape, p.options().dtype(dtype)));
+  }
+  return state;
+}
+
+optim::StepResult Phnn::update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
+                               const optim::OptimizerState& state) const {
+  HAMLET_CHECK(grads.size() == params.size(), "phnn: ", grads.size(), " gradients for ", params.size(),
+               " parameter tensors");
+  const auto it = state.slots.find("p");
+  HAMLET_CHECK(it != state.slots.end() && it->second.size() == params.size(),
+               "phnn: state has no slot 'p' for every parameter tensor (call init() first)");
+  const int64_t d = options_.dim();
+  const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
+  const at::Tensor q = features(to_rows(grads).to(opts));
+  const at::Tensor p = to_rows(it->second, d).to(opts);
+  // Graphs are only worth building when someone will differentiate: grad mode on and something upstream trainable.
+  const bool create_graph =
+      at::GradMode::is_enabled() && (weights_.any_requires_grad() || q.requires_grad() || p.requires_grad());
+  const ph::Model model = this->model(opts);
+  const ph::Step step = ph::symplectic_euler(model, q, p, options_.h, options_.substeps, create_graph);
+  const at::Tensor u = at::linear(at::cat({step.q_dot, q}, -1), weights_[wu_].to(opts)).squeeze(-1);
+
+  optim::StepResult result;
+  const TensorList deltas = from_rows(u * options_.out_mul, params);
+  for (std::size_t i = 0; i < params.size(); ++i) result.params.push_back(params[i] + deltas[i].to(params[i].dtype()));
+  result.state.step = state.step + 1;
+  result.state.slots["p"] = from_rows(step.p_next, params, d);
+
+  at::Tensor energy_after;
+  {
+    at::NoGradGuard no_grad;
+    energy_after = ph::hamiltonian(model, step.q_hat.detach(), step.p_next.detach());
+  }
+  const at::Tensor h_before = per_problem_row_sum(step.energy_before, params);
+  const at::Tensor h_after = per_problem_row_sum(energy_after, params);
+  const auto prev = state.scalars.find("H_after_flow");
+  result.diagnostics["H_before"] = h_before;
+  result.diagnostics["H_after_flow"] = h_after;
+  result.diagnostics["H_reset_change"] =
+      prev != state.scalars.end() ? h_before - prev->second.to(h_before.options()) : at::zeros_like(h_before);
+  result.diagnostics["dissipated_power"] = per_problem_row_sum(step.dissipated_power, params);
+  result.diagnostics["supplied_power"] = per_problem_row_sum(step.supplied_power, params);
+  result.state.scalars["H_after_flow"] = h_after;
+  return result;
+}
+
+}  // namespace hamlet::learned

@@ -1,0 +1,140 @@
+#include "hamlet/learned/phnn_paper.hpp"
+
+#include <cmath>
+
+#include "hamlet/core/error.hpp"
+#include "hamlet/core/seed.hpp"
+#include "hamlet/learned/preprocess.hpp"
+
+namespace hamlet::learned {
+
+void PhnnPaperOptions::validate() const {
+  check_finite("phnn-paper.out_mul", out_mul);
+  HAMLET_CHECK(mass_factor == "LLt" || mass_factor == "LtL", "phnn-paper.mass_factor must be LLt or LtL, got '",
+               mass_factor, "'");
+  HAMLET_CHECK(seed >= 0, "phnn-paper.seed must be >= 0, got ", seed);
+  parse_weight_dtype("phnn-paper.dtype", dtype);
+}
+
+OptionMap PhnnPaperOptions::to_map() const {
+  OptionMap m{{"preprocess", preprocess ? "true" : "false"},
+              {"out_mul", format_number(out_mul)},
+              {"norm", norm ? "true" : "false"},
+              {"state_grad", state_grad ? "true" : "false"},
+              {"mass_factor", mass_factor},
+              {"keep_unused_L_bias", keep_unused_L_bias ? "true" : "false"},
+              {"seed", std::to_string(seed)},
+              {"dtype", dtype}};
+  if (!weights.empty()) m["weights"] = weights;
+  return m;
+}
+
+PhnnPaperOptions PhnnPaperOptions::from_map(OptionMap options) {
+  PhnnPaperOptions o;
+  const std::string owner = "phnn-paper";
+  take_option(options, owner, "preprocess", o.preprocess);
+  take_option(options, owner, "out_mul", o.out_mul);
+  take_option(options, owner, "norm", o.norm);
+  take_option(options, owner, "state_grad", o.state_grad);
+  take_option(options, owner, "mass_factor", o.mass_factor);
+  take_option(options, owner, "keep_unused_L_bias", o.keep_unused_L_bias);
+  take_option(options, owner, "seed", o.seed);
+  take_option(options, owner, "dtype", o.dtype);
+  take_option(options, owner, "weights", o.weights);
+  reject_unknown_options(
+      options, owner,
+      {"preprocess", "out_mul", "norm", "state_grad", "mass_factor", "keep_unused_L_bias", "seed", "dtype", "weights"});
+  o.validate();
+  return o;
+}
+
+std::vector<std::string> PhnnPaperOptions::architecture_keys() {
+  return {"preprocess", "mass_factor", "keep_unused_L_bias"};
+}
+
+PhnnPaper::PhnnPaper(PhnnPaperOptions options)
+    : options_(std::move(options)), weights_("phnn-paper", parse_weight_dtype("phnn-paper.dtype", options_.dtype)) {
+  options_.validate();
+  const int64_t d = options_.dim();
+  at::Generator gen = make_generator(static_cast<uint64_t>(options_.seed));
+  const auto dtype = weights_.dtype();
+  // Every Linear draws weight then bias from U(±1/√fan_in), in module order. The unused L bias is drawn even when
+  // it is dropped, so both variants share all other initial values for a given seed.
+  const auto linear = [&](const std::string& prefix, int64_t in, int64_t out, bool bias) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    const std::size_t first = weights_.add(prefix + "weight", uniform_weight({out, in}, bound, gen, dtype));
+    if (bias) weights_.add(prefix + "bias", uniform_weight({out}, bound, gen, dtype));
+    return first;
+  };
+  g0w_ = linear("G.0.", d, d, true);
+  linear("G.2.", d, d, true);
+  v0w_ = linear("V.0.", d, d, true);
+  linear("V.2.", d, d, true);
+  dw_ = linear("D.", 2 * d, 2 * d, false);
+  lw_ = linear("L.", d, d, false);
+  const at::Tensor unused_bias = uniform_weight({d}, 1.0 / std::sqrt(static_cast<double>(d)), gen, dtype);
+  if (options_.keep_unused_L_bias) weights_.add("L.bias", unused_bias);
+  wu_ = linear("W_u.", 2 * d, 1, false);
+  wsw_ = linear("W_s.", 2 * d, 1, true);
+}
+
+std::string PhnnPaper::architecture() const {
+  return detail::concat("phnn-paper d=", options_.dim(), " mass_factor=", options_.mass_factor,
+                        " L_bias=", options_.keep_unused_L_bias ? "true" : "false");
+}
+
+optim::OptimizerState PhnnPaper::init(const TensorList& params) const {
+  const auto dtype = compute_dtype(weights_.dtype(), params);
+  optim::OptimizerState state;
+  for (const auto& p : params) state.slots["s"].push_back(at::zeros(p.sizes(), p.options().dtype(dtype)));
+  return state;
+}
+
+PhnnPaper::Forward PhnnPaper::forward(const at::Tensor& g, const at::Tensor& s) const {
+  const TensorList w = weights_.on(g.options());
+  const int64_t d = options_.dim();
+  Forward f;
+  if (options_.preprocess) {
+    f.q = preprocess(g, /*differentiable=*/true);
+    f.sigma = preprocess(s, /*differentiable=*/options_.state_grad);
+  } else {
+    f.q = g.unsqueeze(-1);
+    f.sigma = s.unsqueeze(-1);
+  }
+  const auto mlp = [&](std::size_t i, const at::Tensor& x) {
+    return at::linear(at::relu(at::linear(x, w[i], w[i + 1])), w[i + 2], w[i + 3]);
+  };
+  f.G = mlp(g0w_, f.q);
+  f.a = mlp(v0w_, f.q);
+  const at::Tensor& lw = w[lw_];
+  f.inv_mass = options_.mass_factor == "LLt" ? at::matmul(lw, lw.t()) : at::matmul(lw.t(), lw);
+  const at::Tensor r = at::linear(at::cat({f.a, f.sigma}, -1), w[dw_]);
+  f.r_q = r.narrow(-1, 0, d);
+  f.r_p = r.narrow(-1, d, d);
+  f.q_dot = f.sigma - f.r_q;
+  f.q_ddot = at::matmul(f.G - f.a - f.r_p, f.inv_mass);
+  f.u = at::linear(at::cat({f.q_dot, f.q}, -1), w[wu_]).squeeze(-1);
+  f.s_next = at::linear(at::cat({f.q_dot, f.q_ddot}, -1), w[wsw_], w[wsw_ + 1]).squeeze(-1);
+  return f;
+}
+
+optim::StepResult PhnnPaper::update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
+                                    const optim::OptimizerState& state) const {
+  HAMLET_CHECK(grads.size() == params.size(), "phnn-paper: ", grads.size(), " gradients for ", params.size(),
+               " parameter tensors");
+  const auto it = state.slots.find("s");
+  HAMLET_CHECK(it != state.slots.end() && it->second.size() == params.size(),
+               "phnn-paper: state has no slot 's' for every parameter tensor (call init() first)");
+  const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
+  const Forward f = forward(to_rows(grads).to(opts), to_rows(it->second).to(opts));
+  const at::Tensor s_next = options_.norm ? normalise_per_tensor(f.s_next, params) : f.s_next;
+
+  optim::StepResult result;
+  const TensorList deltas = from_rows(f.u * options_.out_mul, params);
+  for (std::size_t i = 0; i < params.size(); ++i) result.params.push_back(params[i] + deltas[i].to(params[i].dtype()));
+  result.state.step = state.step + 1;
+  result.state.slots["s"] = from_rows(s_next, params);
+  return result;
+}
+
+}  // namespace hamlet::learned

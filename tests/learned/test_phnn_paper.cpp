@@ -1,0 +1,220 @@
+#include <torch/csrc/autograd/autograd.h>
+
+#include "hamlet/core/seed.hpp"
+#include "hamlet/learned/phnn_paper.hpp"
+#include "support/catch.hpp"
+#include "support/test_support.hpp"
+
+using namespace hamlet;
+using namespace hamlet::learned;
+
+namespace {
+
+at::Tensor T(const std::vector<double>& values, std::vector<int64_t> shape) {
+  return at::tensor(values, at::kDouble).reshape(shape);
+}
+
+double scalar(const at::Tensor& x) { return x.item<double>(); }
+
+PhnnPaper make(bool preprocess, bool norm, const std::string& mass_factor = "LLt", bool keep_bias = true,
+               int64_t seed = 0) {
+  PhnnPaperOptions o;
+  o.preprocess = preprocess;
+  o.norm = norm;
+  o.mass_factor = mass_factor;
+  o.keep_unused_L_bias = keep_bias;
+  o.seed = seed;
+  o.dtype = "float64";
+  return PhnnPaper(o);
+}
+
+// clang-format off
+// METHODS.md 1.10, d = 1: G, V, D, L (bias unused), W_u, W_s.
+TensorList weights_d1() {
+  return {T({1.0}, {1, 1}), T({0.5}, {1}), T({2.0}, {1, 1}), T({-0.1}, {1}),
+          T({-1.0}, {1, 1}), T({0.2}, {1}), T({0.5}, {1, 1}), T({0.3}, {1}),
+          T({0.1, 0.2, 0.3, 0.4}, {2, 2}),
+          T({0.8}, {1, 1}), T({0.7}, {1}),
+          T({1.5, -0.5}, {1, 2}), T({0.25, 0.75}, {1, 2}), T({0.05}, {1})};
+}
+
+// METHODS.md 1.10, d = 2 (the L bias is not given there: any value, it is unused).
+TensorList weights_d2() {
+  return {T({-1, 0, 0, -1}, {2, 2}), T({0, 0}, {2}), T({1, 0, 0, -1}, {2, 2}), T({0, 0}, {2}),
+          T({1, 0, 0, 1}, {2, 2}), T({1, 1}, {2}), T({1, 0, 0, 1}, {2, 2}), T({0, 0.1}, {2}),
+          T({0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, -0.1, 0, 0.1, 0, 0, 0.1, 0, -0.1}, {4, 4}),
+          T({1, 0, 2, 1}, {2, 2}), T({0.3, -0.2}, {2}),
+          T({1, -1, 0.5, 0.5}, {1, 4}), T({0.1, 0.2, 0.3, 0.4}, {1, 4}), T({0}, {1})};
+}
+// clang-format on
+
+}  // namespace
+
+TEST_CASE("phnn-paper: parameter counts, names and architecture") {
+  CHECK(make(false, true).num_params() == 19);
+  CHECK(make(true, true).num_params() == 55);
+  CHECK(make(false, true, "LLt", false).num_params() == 18);
+  CHECK(make(true, true, "LLt", false).num_params() == 53);
+  const auto names = make(true, true).weight_names();
+  CHECK(names == std::vector<std::string>{"G.0.weight", "G.0.bias", "G.2.weight", "G.2.bias", "V.0.weight", "V.0.bias",
+                                          "V.2.weight", "V.2.bias", "D.weight", "L.weight", "L.bias", "W_u.weight",
+                                          "W_s.weight", "W_s.bias"});
+  CHECK(make(true, true, "LtL").architecture() == "phnn-paper d=2 mass_factor=LtL L_bias=true");
+  // Dropping the unused bias leaves every other initial value as it was.
+  const auto with = make(true, true, "LLt", true, 7).weights(), without = make(true, true, "LLt", false, 7).weights();
+  CHECK(at::equal(with[11], without[10]));
+  // Default dtype float32; LibTorch default init bounds 1/sqrt(fan_in).
+  PhnnPaper f32{PhnnPaperOptions{}};
+  for (const auto& w : f32.weights()) CHECK(w.scalar_type() == at::kFloat);
+  CHECK(f32.weights()[8].abs().max().item<double>() <= 1.0 / std::sqrt(2.0));
+  CHECK(f32.learning_rate() == 0.001);
+}
+
+TEST_CASE("phnn-paper: known answers of METHODS.md 1.10") {
+  SECTION("d = 1, no preprocessing") {
+    PhnnPaper opt = make(false, false);
+    opt.set_weights(weights_d1());
+    const auto f = opt.forward(T({-0.6}, {1}), T({0.4}, {1}));
+    CHECK(std::abs(scalar(f.G) + 0.1) < 1e-9);
+    CHECK(std::abs(scalar(f.a) - 0.7) < 1e-9);
+    CHECK(std::abs(scalar(f.inv_mass) - 0.64) < 1e-9);
+    CHECK(std::abs(scalar(f.r_q) - 0.15) < 1e-9);
+    CHECK(std::abs(scalar(f.r_p) - 0.37) < 1e-9);
+    CHECK(std::abs(scalar(f.q_dot) - 0.25) < 1e-9);
+    CHECK(std::abs(scalar(f.q_ddot) + 0.7488) < 1e-9);
+    CHECK(std::abs(scalar(f.u) - 0.675) < 1e-9);
+    CHECK(std::abs(scalar(f.s_next) + 0.4491) < 1e-9);
+
+    // Through update(): θ 2.0 → 2.000675; the carried state is s' (norm off) or ±1 (norm on, one element).
+    optim::OptimizerState state = opt.init({T({2.0}, {1, 1})});
+    state.slots["s"][0] = T({0.4}, {1, 1});
+    const auto r = opt.update({T({2.0}, {1, 1})}, {T({-0.6}, {1, 1})}, at::Tensor(), state);
+    CHECK(std::abs(scalar(r.params[0]) - 2.000675) < 1e-9);
+    CHECK(std::abs(scalar(r.state.slots.at("s")[0]) + 0.4491) < 1e-9);
+    CHECK(r.state.step == 1);
+    PhnnPaper normed = make(false, true);
+    normed.set_weights(weights_d1());
+    CHECK(scalar(normed.update({T({2.0}, {1, 1})}, {T({-0.6}, {1, 1})}, at::Tensor(), state).state.slots.at("s")[0]) ==
+          -1.0);
+  }
+  SECTION("d = 2 with preprocessing, LLt and LtL") {
+    PhnnPaper opt = make(true, false);
+    opt.set_weights(weights_d2());
+    const auto f = opt.forward(T({-0.01}, {1}), T({0.5}, {1}));
+    CHECK(test::max_abs_diff(f.q[0], T({-0.4605169186, -1}, {2})) < 1e-9);
+    CHECK(test::max_abs_diff(f.sigma[0], T({-0.0693147161, 1}, {2})) < 1e-9);
+    CHECK(test::max_abs_diff(f.G[0], T({0.4605169186, -1}, {2})) < 1e-9);
+    CHECK(test::max_abs_diff(f.a[0], T({0.5394830814, 0.1}, {2})) < 1e-9);
+    CHECK(test::max_abs_diff(f.inv_mass, T({1, 2, 2, 5}, {2, 2})) < 1e-9);
+    CHECK(test::max_abs_diff(f.r_q[0], T({0.4531538933, 1.0812212395}, {2})) < 1e-9);
+    CHECK(test::max_abs_diff(f.r_p[0], T({-0.0608797797, -0.09}, {2})) < 1e-9);
+    CHECK(test::max_abs_diff(f.q_dot[0], T({-0.5224686094, -0.0812212395}, {2})) < 1e-9);
+    CHECK(test::max_abs_diff((f.G - f.a - f.r_p)[0], T({-0.0180863831, -1.01}, {2})) < 1e-9);
+    CHECK(test::max_abs_diff(f.q_ddot[0], T({-2.0380863831, -5.0861727661}, {2})) < 1e-9);
+    CHECK(std::abs(scalar(f.u) + 1.1715058292) < 1e-9);
+    CHECK(std::abs(scalar(f.s_next) + 2.7143861302) < 1e-9);
+
+    PhnnPaper ltl = make(true, false, "LtL");
+    ltl.set_weights(weights_d2());
+    const auto g = ltl.forward(T({-0.01}, {1}), T({0.5}, {1}));
+    CHECK(test::max_abs_diff(g.inv_mass, T({5, 2, 2, 1}, {2, 2})) < 1e-9);
+    CHECK(test::max_abs_diff(g.q_ddot[0], T({-2.1104319153, -1.0461727661}, {2})) < 1e-9);
+    CHECK(std::abs(scalar(g.s_next) + 1.1200897899) < 1e-9);
+    CHECK(std::abs(scalar(g.u) + 1.1715058292) < 1e-9);
+  }
+}
+
+TEST_CASE("phnn-paper: per-tensor per-problem normalisation of the state") {
+  PhnnPaper opt = make(false, true, "LLt", true, 3);
+  // Two problems, tensors [2, 3] and [2, 1]: each (tensor, problem) block of s has unit norm after a step.
+  const TensorList params = {at::zeros({2, 3}, at::kDouble), at::zeros({2, 1}, at::kDouble)};
+  const TensorList grads = {T({0.3, -1.0, 2.0, 0.1, 0.5, -0.7}, {2, 3}), T({0.4, -0.2}, {2, 1})};
+  const auto r = opt.update(params, grads, at::Tensor(), opt.init(params));
+  const at::Tensor norms = r.state.slots.at("s")[0].pow(2).sum(1).sqrt();
+  CHECK(test::max_abs_diff(norms, at::ones({2}, at::kDouble)) < 1e-12);
+  CHECK(test::max_abs_diff(r.state.slots.at("s")[1].abs(), at::ones({2, 1}, at::kDouble)) < 1e-12);
+
+  SECTION("all-zero blocks stay zero and keep a finite gradient") {
+    const at::Tensor rows = T({0, 0, 0, 3, 4, 0, 0, -2}, {8}).requires_grad_(true);
+    const TensorList like = {at::zeros({2, 3}), at::zeros({2, 1})};
+    const at::Tensor n = normalise_per_tensor(rows, like);
+    CHECK(test::max_abs_diff(n, T({0, 0, 0, 0.6, 0.8, 0, 0, -1}, {8})) < 1e-15);
+    const at::Tensor g = torch::autograd::grad({(n * at::arange(8, at::kDouble)).sum()}, {rows})[0];
+    CHECK(g.isfinite().all().item<bool>());
+  }
+}
+
+TEST_CASE("phnn-paper: which weights receive meta-gradients (METHODS.md 1.7)") {
+  // `steps` consecutive updates of two tensors for two problems; meta-loss Σ θ_steps². Two updates suffice for
+  // the 1.7 split. The full sets need three: σ = φ(0) has a zero sign/raw column at the first step, so D_pp only
+  // sees a non-zero σ at step 2, whose s' must then reach a later update.
+  const auto meta_grads = [](PhnnPaper& opt, int steps) {
+    opt.set_trainable(true);
+    at::Generator gen = make_generator(11);
+    const TensorList params = {at::randn({2, 4}, gen, at::kDouble), at::randn({2, 3}, gen, at::kDouble)};
+    // Magnitudes from 1e-6 to 10 so that both branches of P and both signs occur.
+    const auto grad = [&] {
+      TensorList g;
+      for (const auto& p : params) {
+        g.push_back(at::randn(p.sizes(), gen, at::kDouble) *
+                    at::pow(10.0, at::randint(-6, 2, p.sizes(), gen, at::kDouble)));
+      }
+      return g;
+    };
+    optim::StepResult r = opt.update(params, grad(), at::Tensor(), opt.init(params));
+    for (int t = 1; t < steps; ++t) r = opt.update(r.params, grad(), at::Tensor(), r.state);
+    const at::Tensor loss = r.params[0].pow(2).sum() + r.params[1].pow(2).sum();
+    TensorList g = torch::autograd::grad({loss}, opt.weights(), {}, false, false, /*allow_unused=*/true);
+    for (std::size_t i = 0; i < g.size(); ++i) {
+      if (!g[i].defined()) g[i] = at::zeros_like(opt.weights()[i]);
+    }
+    return g;
+  };
+  const auto index = [](const PhnnPaper& opt, const std::string& name) {
+    const auto names = opt.weight_names();
+    return static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+  };
+  const auto count_nonzero = [](const TensorList& g) {
+    int64_t n = 0;
+    for (const auto& t : g) n += t.ne(0).sum().item<int64_t>();
+    return n;
+  };
+
+  SECTION("preprocessing, state_grad = false: exactly G, L, D rows 2-3 and W_s get none; the other 24 do") {
+    PhnnPaper opt = make(true, false, "LLt", true, 5);
+    const TensorList g = meta_grads(opt, 2);
+    for (const char* dead :
+         {"G.0.weight", "G.0.bias", "G.2.weight", "G.2.bias", "L.weight", "L.bias", "W_s.weight", "W_s.bias"}) {
+      INFO(dead);
+      CHECK(g[index(opt, dead)].abs().max().item<double>() == 0.0);
+    }
+    const at::Tensor dg = g[index(opt, "D.weight")];
+    CHECK(dg.narrow(0, 2, 2).abs().max().item<double>() == 0.0);
+    CHECK(dg.narrow(0, 0, 2).ne(0).all().item<bool>());
+    for (const char* live : {"V.0.weight", "V.0.bias", "V.2.weight", "V.2.bias", "W_u.weight"}) {
+      INFO(live);
+      CHECK(g[index(opt, live)].ne(0).all().item<bool>());
+    }
+    CHECK(count_nonzero(g) == 24);
+    PhnnPaper longer = make(true, false, "LLt", true, 5);
+    CHECK(count_nonzero(meta_grads(longer, 3)) == 24);
+  }
+  SECTION("preprocessing, state_grad = true: all 53 used weights get gradients, the L bias none") {
+    PhnnPaperOptions o;
+    o.preprocess = true;
+    o.norm = false;
+    o.state_grad = true;
+    o.seed = 5;
+    o.dtype = "float64";
+    PhnnPaper opt(o);
+    const TensorList g = meta_grads(opt, 3);
+    CHECK(count_nonzero(g) == 53);
+    CHECK(g[index(opt, "L.bias")].abs().max().item<double>() == 0.0);
+  }
+  SECTION("quadratic (no preprocessing, norm on): all 18 used weights get gradients, the L bias none") {
+    PhnnPaper opt = make(false, true, "LLt", true, 5);
+    const TensorList g = meta_grads(opt, 3);
+    CHECK(count_nonzero(g) == 18);
+    CHECK(g[index(opt, "L.bias")].abs().max().item<double>() == 0.0);
+  }
+}
