@@ -1,2 +1,9 @@
-#define CATCH_CONFIG_MAIN
+#define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
+
+#include "hamlet/core/runtime.hpp"
+
+int main(int argc, char** argv) {
+  hamlet::tune_allocator();
+  return Catch::Session().run(argc, argv);
+}

@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/runtime.hpp"
 #include "hamlet/core/version.hpp"
 
 namespace hamlet::cli {
@@ -61,6 +62,7 @@ int run(const std::vector<std::string>& argv) {
 }
 
 int main(int argc, char** argv) {
+  tune_allocator();
   auto logger = spdlog::stderr_color_mt("hamlet");
   logger->set_pattern("[%H:%M:%S] %^%l%$: %v");
   spdlog::set_default_logger(logger);
