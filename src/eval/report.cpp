@@ -34,7 +34,9 @@ std::string summary_table(const std::vector<MethodResult>& results) {
   for (std::size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
     const auto& s = r.summary;
-    const auto lr = r.options.find("lr");
+    // Learned optimizers have no learning rate; their output scale plays that role.
+    auto lr = r.options.find("lr");
+    if (lr == r.options.end()) lr = r.options.find("out_mul");
     std::string delta = "—";
     if (i != best && !results.empty()) {
       const auto& a = r.trajectory.loss;

@@ -20,7 +20,7 @@ struct MethodResult {
   std::optional<TuneResult> tuning;  // present when the learning rate was tuned
 };
 
-// Markdown table: method, lr, final loss mean ± SE, median, mean over steps ± SE, non-finite runs, and the paired
+// Markdown table: method, lr (out_mul for learned optimizers), final loss mean ± SE, median, mean over steps ± SE, non-finite runs, and the paired
 // difference of the final loss against the best method (by final mean) ± SE.
 std::string summary_table(const std::vector<MethodResult>& results);
 
