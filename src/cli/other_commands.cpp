@@ -2,6 +2,8 @@
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <iostream>
 
@@ -10,6 +12,7 @@
 #include "hamlet/data/dataset.hpp"
 #include "hamlet/eval/curves.hpp"
 #include "hamlet/learned/registry.hpp"
+#include "hamlet/meta/meta_train.hpp"
 #include "hamlet/optim/registry.hpp"
 #include "hamlet/tasks/registry.hpp"
 
@@ -17,11 +20,64 @@ namespace po = boost::program_options;
 
 namespace hamlet::cli {
 
+namespace {
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+// Meta-training throughput: optimizee problem-steps per second in training trajectories (meta-gradient
+// included), for each learned optimizer and meta-batch size.
+int benchmark_meta_train(const ParsedArgs& parsed, const tasks::Task& task, const std::vector<std::string>& names) {
+  const auto& v = parsed.values;
+  std::vector<int64_t> batches;
+  for (const auto& b : split_list(v["batches"].as<std::string>())) batches.push_back(std::stoll(b));
+  std::printf("meta-training throughput on %s (%s), T=%lld, U=%lld, %lld trajectories per row, %d thread(s)\n",
+              task.name().c_str(), format_options(task.options()).c_str(),
+              static_cast<long long>(v["steps"].as<int64_t>()), static_cast<long long>(v["unroll"].as<int64_t>()),
+              static_cast<long long>(v["trajectories"].as<int64_t>()), at::get_num_threads());
+  std::printf("| optimizer | B | problem-steps/s | per-problem speed-up vs B=%lld | peak RSS so far (MiB) |\n",
+              static_cast<long long>(batches.front()));
+  std::printf("|---|---|---|---|---|\n");
+  for (const auto& name : names) {
+    HAMLET_CHECK(learned::is_learned(name), "benchmark --mode=meta-train needs learned optimizers, got '", name, "'");
+    double base_rate = 0;
+    for (int64_t b : batches) {
+      auto opt = learned::make_learned(name, options_with_prefix(parsed.dynamic, "optimizer." + name));
+      meta::MetaTrainOptions o;
+      o.epochs = 1;
+      o.trajectories = v["trajectories"].as<int64_t>();
+      o.horizon = v["steps"].as<int64_t>();
+      o.unroll = v["unroll"].as<int64_t>();
+      o.batch = b;
+      o.validation_problems = 1;
+      o.explode_factor = 0;
+      o.device = v["device"].as<std::string>();
+      o.progress = false;
+      const auto r = meta::meta_train(*opt, task, o);
+      const double rate = static_cast<double>(r.optimizee_steps) / r.train_seconds;
+      if (base_rate == 0) base_rate = rate;
+      std::printf("| %s | %lld | %.0f | %.1fx | %.0f |\n", name.c_str(), static_cast<long long>(b), rate,
+                  rate / base_rate, peak_rss_mib());
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
 int cmd_benchmark(const std::vector<std::string>& args) {
   po::options_description desc("hamlet benchmark: problem-steps per second, batched vs one problem at a time");
   desc.add(run_options());
   desc.add_options()("one-by-one-problems", po::value<int64_t>()->default_value(0),
-                     "problems for the one-by-one run (0 = same as --problems)");
+                     "problems for the one-by-one run (0 = same as --problems)")(
+      "mode", po::value<std::string>()->default_value("evaluate"), "evaluate | meta-train")(
+      "batches", po::value<std::string>()->default_value("1,20,128"), "meta-train mode: meta-batch sizes B")(
+      "unroll", po::value<int64_t>()->default_value(20), "meta-train mode: truncation window U")(
+      "trajectories", po::value<int64_t>()->default_value(2), "meta-train mode: trajectories per row");
   ParsedArgs parsed = parse_args(args, desc, {"task", "optimizer"});
   if (parsed.help) {
     std::cout << desc << "\n";
@@ -29,6 +85,12 @@ int cmd_benchmark(const std::vector<std::string>& args) {
   }
   apply_common_options(parsed);
   const auto task = build_task(parsed);
+  const std::string mode = parsed.values["mode"].as<std::string>();
+  HAMLET_CHECK(mode == "evaluate" || mode == "meta-train", "--mode must be evaluate or meta-train, got '", mode, "'");
+  if (mode == "meta-train") {
+    const std::string list = parsed.values["optimizers"].as<std::string>();
+    return benchmark_meta_train(parsed, *task, list == "all" ? learned::learned_names() : split_list(list));
+  }
   eval::EvaluateOptions base = evaluate_options(parsed);
   base.progress = false;
   int64_t single_n = parsed.values["one-by-one-problems"].as<int64_t>();
@@ -37,8 +99,8 @@ int cmd_benchmark(const std::vector<std::string>& args) {
   std::printf("task %s (%s), %lld steps, device %s, %d thread(s)\n", task->name().c_str(),
               format_options(task->options()).c_str(), static_cast<long long>(base.steps), base.device.c_str(),
               at::get_num_threads());
-  std::printf("| optimizer | batched: problems | problem-steps/s | one-by-one: problems | problem-steps/s | speed-up |\n");
-  std::printf("|---|---|---|---|---|---|\n");
+  std::printf("| optimizer | batched: problems | problem-steps/s | one-by-one: problems | problem-steps/s | speed-up | ms per batched step |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
   for (const auto& name : names) {
     const auto opt = build_optimizer(name, options_with_prefix(parsed.dynamic, "optimizer." + name));
     eval::EvaluateOptions batched = base;
@@ -54,8 +116,9 @@ int cmd_benchmark(const std::vector<std::string>& args) {
     const double ts = eval::evaluate(*task, *opt, single).seconds;
     const double rb = static_cast<double>(batched.problems * base.steps) / tb;
     const double rs = static_cast<double>(single.problems * base.steps) / ts;
-    std::printf("| %s | %lld | %.0f | %lld | %.0f | %.1fx |\n", name.c_str(), static_cast<long long>(batched.problems),
-                rb, static_cast<long long>(single.problems), rs, rb / rs);
+    std::printf("| %s | %lld | %.0f | %lld | %.0f | %.1fx | %.2f |\n", name.c_str(),
+                static_cast<long long>(batched.problems), rb, static_cast<long long>(single.problems), rs, rb / rs,
+                1000.0 * tb / static_cast<double>(base.steps));
     std::fflush(stdout);
   }
   return 0;

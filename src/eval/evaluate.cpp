@@ -26,7 +26,8 @@ Trajectory evaluate(const tasks::Task& task, const optim::Optimizer& optimizer, 
   options.validate();
   const c10::Device device(options.device);
   const int64_t n = options.problems, k = options.steps;
-  const int64_t chunk = options.batch > 0 ? std::min(options.batch, n) : n;
+  const int64_t preferred = options.batch > 0 ? options.batch : task.default_batch();
+  const int64_t chunk = preferred > 0 ? std::min(preferred, n) : n;
   Progress progress(options.label.empty() ? optimizer.name() : options.label, n * k, "problem-steps", 3.0,
                     options.progress);
 

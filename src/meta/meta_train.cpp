@@ -133,7 +133,9 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
                                             options.validation_seed, options.device);
     result.best_score = result.initial_score;
     result.best_weights = clone_all(optimizer.weights());
-    spdlog::info("{}: validation score of the initialisation {:.5g}", optimizer.name(), result.initial_score);
+    if (options.progress) {
+      spdlog::info("{}: validation score of the initialisation {:.5g}", optimizer.name(), result.initial_score);
+    }
   }
 
   Progress progress(optimizer.name() + " meta-training", options.epochs, "epochs", 3.0, options.progress);
@@ -210,6 +212,7 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
                                              /*create_graph=*/options.second_derivatives);
         if (!options.second_derivatives) g = detach_all(g);
         optim::StepResult r = optimizer.update(theta, g, f.detach(), state);
+        result.optimizee_steps += options.batch;
         params = std::move(r.params);
         state = std::move(r.state);
         const bool window_end = (t + 1) % options.unroll == 0;
@@ -239,6 +242,7 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
       }
     }
 
+    result.train_seconds += seconds_since(epoch_start);
     optimizer.set_trainable(false);
     record.train_meta_loss = steps_in_epoch > 0 ? loss_sum / static_cast<double>(steps_in_epoch) : NAN;
     record.grad_norm = steps_in_epoch > 0 ? norm_sum / static_cast<double>(steps_in_epoch) : NAN;

@@ -71,7 +71,9 @@ struct MetaTrainResult {
   int64_t best_epoch = 0;          // 0 = the initialisation was never beaten
   TensorList best_weights;
   int64_t meta_steps = 0, skipped_steps = 0, cut_trajectories = 0;
-  double seconds = 0;
+  double seconds = 0;        // wall time of this call
+  double train_seconds = 0;  // of which in training trajectories (validation and checkpoints excluded)
+  int64_t optimizee_steps = 0;  // problem-steps taken in training trajectories during this call
 };
 
 // Meta-trains `optimizer` in place on `task`; at the end the optimizer holds the best weights (by validation).

@@ -46,6 +46,9 @@ class Task {
   virtual std::string name() const = 0;
   // Resolved options (and data provenance) for output files.
   virtual OptionMap options() const = 0;
+  // Problems per tensor program when the caller leaves it to the task (0 = all at once). Large minibatch gathers
+  // page-fault fresh memory every step, so the MLP keeps a chunk's gathered images near 16 MB.
+  virtual int64_t default_batch() const { return 0; }
   // Problems [first, first + count) of (split, seed), as one batch on `device`.
   virtual std::unique_ptr<ProblemBatch> sample(Split split, uint64_t seed, int64_t first, int64_t count,
                                                c10::Device device) const = 0;
