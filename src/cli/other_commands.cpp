@@ -162,8 +162,11 @@ int cmd_list(const std::vector<std::string>& args) {
   for (const auto& n : tasks::task_names()) std::cout << " " << n;
   std::cout << "\nhand-designed optimizers:";
   for (const auto& n : optim::hand_designed_names()) std::cout << " " << n;
-  std::cout << "\nlearned optimizers:";
-  for (const auto& n : learned::learned_names()) std::cout << " " << n;
+  std::cout << "\nlearned optimizers (weights without / with log-sign preprocessing):";
+  for (const auto& n : learned::learned_names()) {
+    std::cout << " " << n << " (" << learned::make_learned(n, {})->num_params() << " / "
+              << learned::make_learned(n, {{"preprocess", "true"}})->num_params() << ")";
+  }
   std::cout << "\ndatasets: " << data::dataset_names() << "\n";
   return 0;
 }
