@@ -26,7 +26,13 @@ Trajectory evaluate(const tasks::Task& task, const optim::Optimizer& optimizer, 
   options.validate();
   const c10::Device device(options.device);
   const int64_t n = options.problems, k = options.steps;
-  const int64_t preferred = options.batch > 0 ? options.batch : task.default_batch();
+  int64_t preferred = options.batch > 0 ? options.batch : task.default_batch();
+  if (options.batch == 0 && optimizer.max_batch_coordinates() > 0) {
+    int64_t per_problem = 0;
+    for (const auto& p : task.sample(options.split, options.seed, 0, 1, device)->initial_params()) per_problem += p.numel();
+    const int64_t fit = std::max<int64_t>(1, optimizer.max_batch_coordinates() / std::max<int64_t>(1, per_problem));
+    preferred = preferred > 0 ? std::min(preferred, fit) : fit;
+  }
   const int64_t chunk = preferred > 0 ? std::min(preferred, n) : n;
   Progress progress(options.label.empty() ? optimizer.name() : options.label, n * k, "problem-steps", 3.0,
                     options.progress);

@@ -38,6 +38,29 @@ class TestGd final : public optim::Optimizer {
   double lr_;
 };
 
+// Gradient descent that asks for at most `cap` coordinates per tensor program and counts its runs (one per chunk).
+class CappedGd final : public optim::Optimizer {
+ public:
+  CappedGd(double lr, int64_t cap) : gd_(lr), cap_(cap) {}
+  std::string name() const override { return "capped-gd"; }
+  OptionMap options() const override { return gd_.options(); }
+  double learning_rate() const override { return gd_.learning_rate(); }
+  optim::OptimizerState init(const TensorList& params) const override {
+    ++inits;
+    return gd_.init(params);
+  }
+  optim::StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
+                           const optim::OptimizerState& state) const override {
+    return gd_.update(params, grads, loss, state);
+  }
+  int64_t max_batch_coordinates() const override { return cap_; }
+  mutable int inits = 0;
+
+ private:
+  TestGd gd_;
+  int64_t cap_;
+};
+
 tasks::QuadraticTask quadratic64() { return tasks::QuadraticTask(tasks::QuadraticOptions::from_map({{"dtype", "float64"}})); }
 
 }  // namespace
@@ -72,6 +95,18 @@ TEST_CASE("evaluate logs loss, gradient norm and update norm per problem and ste
       CHECK(test::max_abs_diff(tc.final_loss, tr.final_loss) < 1e-12);
       CHECK(test::max_abs_diff(tc.update_norm, tr.update_norm) < 1e-12);
     }
+  }
+  SECTION("an optimizer's coordinate cap splits problems into chunks without changing the numbers") {
+    CappedGd capped(0.01, 25);  // n = 10 coordinates per problem: chunks of 2 -> 3 chunks for 6 problems
+    const auto tc = eval::evaluate(task, capped, o);
+    CHECK(capped.inits == 3);
+    CHECK(test::max_abs_diff(tc.loss, tr.loss) < 1e-12);
+    CHECK(test::max_abs_diff(tc.final_loss, tr.final_loss) < 1e-12);
+    eval::EvaluateOptions explicit_batch = o;
+    explicit_batch.batch = 6;  // an explicit --batch wins over the cap
+    CappedGd one_chunk(0.01, 25);
+    eval::evaluate(task, one_chunk, explicit_batch);
+    CHECK(one_chunk.inits == 1);
   }
   SECTION("bad options name the field") {
     eval::EvaluateOptions bad = o;

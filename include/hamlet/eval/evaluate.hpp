@@ -20,7 +20,8 @@ namespace hamlet::eval {
 struct EvaluateOptions {
   int64_t steps = 100;     // K updates per run
   int64_t problems = 100;  // N paired problems
-  int64_t batch = 0;       // problems per tensor program; 0 = the task's default_batch() (all N for quadratics)
+  int64_t batch = 0;       // problems per tensor program; 0 = the task's default_batch() (all N for quadratics),
+                           // capped by the optimizer's max_batch_coordinates()
   uint64_t seed = 0;       // problem seed
   tasks::Split split = tasks::Split::kTest;
   std::string device = "cpu";

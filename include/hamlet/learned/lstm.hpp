@@ -63,6 +63,8 @@ class LstmOptimizer final : public LearnedOptimizer {
   std::vector<std::string> weight_names() const override { return weights_.names(); }
   void set_weights(const TensorList& weights) override { weights_.assign(weights); }
   std::string architecture() const override;
+  // Measured on the MNIST MLP (15,910 coordinates per problem), 100 problem-steps: 54/s one problem per chunk, 5/s with 40.
+  int64_t max_batch_coordinates() const override { return 16384; }
   const LstmOptions& settings() const { return options_; }
 
  private:

@@ -72,6 +72,8 @@ class PhnnPaper final : public LearnedOptimizer {
   std::vector<std::string> weight_names() const override { return weights_.names(); }
   void set_weights(const TensorList& weights) override { weights_.assign(weights); }
   std::string architecture() const override;
+  // Same memory-bound regime as phnn on the MNIST MLP.
+  int64_t max_batch_coordinates() const override { return 65536; }
   const PhnnPaperOptions& settings() const { return options_; }
 
   // Every intermediate of the forward pass for rows g [R], s [R] (before norm and out_mul), for tests and

@@ -52,6 +52,10 @@ class Optimizer {
                             const OptimizerState& state) const = 0;
   // Whether update() reads `loss` (the evaluator then passes the per-problem loss values).
   virtual bool needs_loss() const { return false; }
+  // Most coordinates (problems x parameters) one tensor program should carry, 0 = no limit. Coordinatewise
+  // networks keep several [coordinates, hidden] activations alive per step; past a few MB each they spill out of
+  // cache and every op becomes memory-bound, so the evaluator splits problems into smaller chunks.
+  virtual int64_t max_batch_coordinates() const { return 0; }
 };
 
 using OptimizerPtr = std::shared_ptr<const Optimizer>;

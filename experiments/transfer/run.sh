@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Transfer: the learned optimizers meta-trained on the MNIST sigmoid MLP 784-20-10 (by experiments/paper/run.sh),
+# evaluated without retraining on other optimizees, next to the hand-designed optimizers re-tuned on each target's
+# validation problems. Writes one directory per target (baselines.h5, learned.h5), TABLE.md and transfer.png.
+#
+#   experiments/transfer/run.sh            weights of results/paper/full (seed 0) -> results/transfer/
+#   experiments/transfer/run.sh --quick    weights of results/paper (quick run)   -> results/transfer/quick/
+#
+# Targets (the training task is column "sigmoid", the reference): relu, tanh, elu activations; 40 hidden units;
+# two hidden layers of 20; Fashion-MNIST; 10x the horizon (1000 steps); 100-D quadratics.
+# HAMLET_BIN selects the binary, HAMLET_JOBS the number of evaluations run side by side (default: nproc).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+bin="${HAMLET_BIN:-$root/build/hamlet}"
+mode=full
+[ "${1:-}" = "--quick" ] && mode=quick
+if [ "$mode" = quick ]; then
+  weights="${HAMLET_WEIGHTS_DIR:-$root/results/paper/weights}"
+  out="${HAMLET_RESULTS_DIR:-$root/results/transfer/quick}"
+  problems=10; long_problems=4; tune_problems=3; long_tune_problems=2
+else
+  weights="${HAMLET_WEIGHTS_DIR:-$root/results/paper/full/weights}"
+  out="${HAMLET_RESULTS_DIR:-$root/results/transfer}"
+  problems=100; long_problems=20; tune_problems=20; long_tune_problems=5
+fi
+seed=0
+jobs="${HAMLET_JOBS:-$(nproc)}"
+log() { echo "[transfer/$mode] $*" >&2; }
+for name in phnn-paper phnn lstm; do
+  f="$weights/mnist_sigmoid_${name}_seed${seed}.h5"
+  [ -f "$f" ] || { log "missing $f: run experiments/paper/run.sh$([ $mode = quick ] && echo " --quick") first"; exit 1; }
+done
+
+# Same options as at meta-training on MNIST (experiments/paper/run.sh), so the trained weights mean the same thing.
+learned=(--optimizers=phnn-paper,phnn,lstm
+         --optimizer.phnn-paper.preprocess=true --optimizer.phnn-paper.norm=false
+         --optimizer.phnn.preprocess=true --optimizer.phnn.mass=constant
+         --optimizer.lstm.preprocess=true --optimizer.lstm.out_mul=0.1)
+for name in phnn-paper phnn lstm; do
+  learned+=(--optimizer.$name.weights="$weights/mnist_sigmoid_${name}_seed${seed}.h5")
+done
+baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep
+mlp=(--task=mlp --task.dataset=mnist --task.activation=sigmoid --task.hidden=20)
+
+target() {  # label steps problems tune_problems task args...
+  local label=$1 steps=$2 n=$3 tn=$4; shift 4
+  mkdir -p "$out/$label"
+  log "$label: tune + evaluate baselines, evaluate learned optimizers ($n problems, $steps steps)"
+  "$bin" evaluate "$@" --optimizers=$baselines --tune --tune-problems="$tn" --problems="$n" --steps="$steps" \
+    --seed=0 --log-level=warn --out="$out/$label/baselines.h5" >/dev/null
+  "$bin" evaluate "$@" "${learned[@]}" --problems="$n" --steps="$steps" --seed=0 --log-level=warn \
+    --out="$out/$label/learned.h5" >/dev/null
+}
+
+start=$(date +%s)
+pids=()
+run_job() {
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  "$@" &
+  pids+=($!)
+}
+# Longest first, so the side-by-side jobs finish close together.
+run_job target horizon1000 1000 $long_problems $long_tune_problems "${mlp[@]}"
+run_job target sigmoid 100 $problems $tune_problems "${mlp[@]}"
+run_job target relu 100 $problems $tune_problems "${mlp[@]}" --task.activation=relu
+run_job target tanh 100 $problems $tune_problems "${mlp[@]}" --task.activation=tanh
+run_job target elu 100 $problems $tune_problems "${mlp[@]}" --task.activation=elu
+run_job target hidden40 100 $problems $tune_problems "${mlp[@]}" --task.hidden=40
+run_job target two_layers 100 $problems $tune_problems "${mlp[@]}" --task.hidden=20:20
+run_job target fashion 100 $problems $tune_problems "${mlp[@]}" --task.dataset=fashion-mnist
+run_job target quadratic100 100 $problems $tune_problems --task=quadratic --task.dim=100
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+[ $failed = 0 ] || { log "a step failed (see the messages above); table not written"; exit 1; }
+seconds=$(( $(date +%s) - start ))
+
+command="experiments/transfer/run.sh$([ $mode = quick ] && echo " --quick")"
+{
+  echo "- Command: \`$command\` ($mode budgets), wall time ${seconds} s on $(nproc) CPU core(s), $jobs evaluations side by side."
+  echo "- Learned optimizers: weights \`${weights#$root/}/mnist_sigmoid_*_seed${seed}.h5\` (meta-training seed $seed)."
+  echo "- $problems paired test problems per target (problem seed 0; $long_problems for horizon1000); baselines tuned per"
+  echo "  target on $tune_problems validation problems ($long_tune_problems for horizon1000), tuning seed 0, over the L2L grid."
+  echo "- Software: $("$bin" version)."
+} > "$out/PROVENANCE.md"
+/usr/bin/python3 "$root/experiments/transfer/make_table.py" "$out" "$command"
+echo "transfer ($mode): $out/TABLE.md, figure $out/transfer.png"
