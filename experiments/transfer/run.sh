@@ -40,7 +40,9 @@ for name in phnn-paper phnn lstm; do
   learned+=(--optimizer.$name.weights="$weights/mnist_sigmoid_${name}_seed${seed}.h5")
 done
 baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep
-mlp=(--task=mlp --task.dataset=mnist --task.activation=sigmoid --task.hidden=20)
+mlp() {  # activation hidden dataset: the MLP task arguments (every option once; a repeated option is an error)
+  echo --task=mlp --task.activation="$1" --task.hidden="$2" --task.dataset="$3"
+}
 
 target() {  # label steps problems tune_problems task args...
   local label=$1 steps=$2 n=$3 tn=$4; shift 4
@@ -60,14 +62,14 @@ run_job() {
   pids+=($!)
 }
 # Longest first, so the side-by-side jobs finish close together.
-run_job target horizon1000 1000 $long_problems $long_tune_problems "${mlp[@]}"
-run_job target sigmoid 100 $problems $tune_problems "${mlp[@]}"
-run_job target relu 100 $problems $tune_problems "${mlp[@]}" --task.activation=relu
-run_job target tanh 100 $problems $tune_problems "${mlp[@]}" --task.activation=tanh
-run_job target elu 100 $problems $tune_problems "${mlp[@]}" --task.activation=elu
-run_job target hidden40 100 $problems $tune_problems "${mlp[@]}" --task.hidden=40
-run_job target two_layers 100 $problems $tune_problems "${mlp[@]}" --task.hidden=20:20
-run_job target fashion 100 $problems $tune_problems "${mlp[@]}" --task.dataset=fashion-mnist
+run_job target horizon1000 1000 $long_problems $long_tune_problems $(mlp sigmoid 20 mnist)
+run_job target sigmoid 100 $problems $tune_problems $(mlp sigmoid 20 mnist)
+run_job target relu 100 $problems $tune_problems $(mlp relu 20 mnist)
+run_job target tanh 100 $problems $tune_problems $(mlp tanh 20 mnist)
+run_job target elu 100 $problems $tune_problems $(mlp elu 20 mnist)
+run_job target hidden40 100 $problems $tune_problems $(mlp sigmoid 40 mnist)
+run_job target two_layers 100 $problems $tune_problems $(mlp sigmoid 20:20 mnist)
+run_job target fashion 100 $problems $tune_problems $(mlp sigmoid 20 fashion-mnist)
 run_job target quadratic100 100 $problems $tune_problems --task=quadratic --task.dim=100
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done

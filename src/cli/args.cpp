@@ -26,6 +26,7 @@ std::string any_to_string(const boost::any& value) {
 
 void collect_dynamic(const po::parsed_options& parsed, const std::vector<std::string>& prefixes, OptionMap& out,
                      bool from_file) {
+  OptionMap seen;
   for (const auto& opt : parsed.options) {
     if (opt.position_key >= 0) {
       throw Error("unexpected argument '" + (opt.value.empty() ? std::string() : opt.value[0]) +
@@ -43,6 +44,13 @@ void collect_dynamic(const po::parsed_options& parsed, const std::vector<std::st
                   "; see --help for the others");
     }
     if (opt.value.empty()) throw Error("option --" + key + " needs a value: write --" + key + "=VALUE");
+    // Like the registered options, a dynamic option may be given once per source; silently keeping one of two
+    // values would run a different experiment than the command line reads.
+    if (const auto it = seen.find(key); it != seen.end()) {
+      throw Error("option '" + key + "' given twice" + (from_file ? " in the config file" : "") + " ('" + it->second +
+                  "' and '" + opt.value[0] + "')");
+    }
+    seen.emplace(key, opt.value[0]);
     // Flags are parsed first, so the first value seen for a key (the flag) wins over the config file.
     out.emplace(key, opt.value[0]);
   }

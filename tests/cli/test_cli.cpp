@@ -38,6 +38,7 @@ TEST_CASE("bad input: one clear message, exit code 2, no output file") {
       {"evaluate --task.dimension=3" + small, "dimension"},
       {"evaluate --split=dev" + small, "train, validation, test"},
       {"evaluate --bogus=1" + small, "unknown option 'bogus'"},
+      {"evaluate --task.dim=3 --task.dim=4" + small, "option 'task.dim' given twice ('3' and '4')"},
       {"evaluate --device=gpu7" + small, "evaluate.device"},
       {"evaluate --config=" + (dir / "missing.ini").string() + small, "cannot read config file"},
       {"evaluate --task=mlp --task.dataset=idx --task.data_dir=" + (dir / "nodata").string() + small,
