@@ -49,7 +49,9 @@ po::options_description run_options() {
       "comma-separated optimizers or 'all' (options: --optimizer.NAME.KEY=VALUE, e.g. --optimizer.adam.lr=0.1)")(
       "problems", po::value<int64_t>()->default_value(100), "number of paired problems N")(
       "steps", po::value<int64_t>()->default_value(100), "optimizer steps K per problem")(
-      "batch", po::value<int64_t>()->default_value(0), "problems per tensor program (0 = the task's default: all for quadratics, 40 for the MLP)")(
+      "batch", po::value<int64_t>()->default_value(0),
+      "problems per tensor program (0 = the task's default: all for quadratics, ~40 for the MLP; "
+      "fewer for learned optimizers, which cap the coordinates per program)")(
       "seed", po::value<int64_t>()->default_value(0), "problem seed")(
       "split", po::value<std::string>()->default_value("test"), "problem pool: train | validation | test");
   desc.add(common_options());
