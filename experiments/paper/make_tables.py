@@ -87,9 +87,12 @@ def table(task, methods, n_seeds):
     lines += [f"{n} paired test problems, 100 steps. *final* = loss at the last logged step F(θ₉₉) (the paper's "
               f"metric). Learned optimizers: per-problem losses averaged over {n_seeds} meta-training seed(s); "
               f"*seeds* lists each seed's mean. Δ = paired difference of the final loss against the best "
-              f"hand-designed row ({LABELS.get(best, best)}); **bold** Δ = beyond 2 SE.", "",
-              "| method | lr / scale | final (mean ± SE) | median | mean over steps | seeds | Δ vs best baseline | paper |",
-              "|---|---|---|---|---|---|---|---|"]
+              f"hand-designed row ({LABELS.get(best, best)}); **bold** Δ = beyond 2 SE. *paper* = the published "
+              f"number (METHODS.md §9.1), one unpaired draw without error bars; *vs paper* = ours − paper, **bold** "
+              f"when beyond 2 of our SEs.", "",
+              "| method | lr / scale | final (mean ± SE) | median | mean over steps | seeds | Δ vs best baseline | paper "
+              "| vs paper |",
+              "|---|---|---|---|---|---|---|---|---|"]
     order = sorted(methods, key=lambda k: (ORDER.index(k) if k in ORDER else len(ORDER), k))
     for k in order:
         m = methods[k]
@@ -105,8 +108,24 @@ def table(task, methods, n_seeds):
             if np.isfinite(dm) and abs(dm) > 2 * dse:
                 delta = f"**{delta}**"
         paper = PAPER[task].get(k)
+        versus = "—"
+        if paper is not None and np.isfinite(fm):
+            versus = f"{fm - paper:+.3f}"
+            if abs(fm - paper) > 2 * fse:
+                versus = f"**{versus}**"
         lines.append(f"| {LABELS.get(k, k)} | {m['lr']} | {fmt(fm)} ± {fmt(fse)} | {fmt(med)} | {fmt(sm)} | {seeds} | "
-                     f"{delta} | {'—' if paper is None else f'{paper:.2f}'} |")
+                     f"{delta} | {'—' if paper is None else f'{paper:.2f}'} | {versus} |")
+    learned = [k for k in order if methods[k]["seeds"] is not None]
+    pairs = [(a, b) for i, a in enumerate(learned) for b in learned[i + 1:]]
+    if pairs:
+        lines += ["", "Learned optimizers against each other (paired difference of the final loss, row minus column "
+                  "method; **bold** = beyond 2 SE):", "", "| pair | Δ (mean ± SE) |", "|---|---|"]
+        for a, b in pairs:
+            dm, dse = mean_se(methods[a]["final"] - methods[b]["final"])
+            cell = f"{fmt(dm)} ± {fmt(dse)}"
+            if np.isfinite(dm) and abs(dm) > 2 * dse:
+                cell = f"**{cell}**"
+            lines.append(f"| {LABELS.get(a, a)} − {LABELS.get(b, b)} | {cell} |")
     return lines + [""]
 
 
