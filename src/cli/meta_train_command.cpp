@@ -32,6 +32,8 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
       "clip", po::value<double>()->default_value(d.clip), "meta-gradient norm clipping (0 = off)")(
       "second-derivatives", po::value<bool>()->default_value(false)->implicit_value(true),
       "keep second-order terms of the optimizee gradient")(
+      "recompute", po::value<bool>()->default_value(false)->implicit_value(true),
+      "re-run each optimizer step during the meta-backward instead of storing its activations (less memory)")(
       "window-loss", po::value<std::string>()->default_value(d.window_loss), "optml | dm")(
       "train-tail", po::value<bool>()->default_value(false)->implicit_value(true),
       "meta-step on the partial last window too")(
@@ -70,6 +72,7 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
   o.meta_lr = v["meta-lr"].as<double>();
   o.clip = v["clip"].as<double>();
   o.second_derivatives = v["second-derivatives"].as<bool>();
+  o.recompute = v["recompute"].as<bool>();
   o.window_loss = v["window-loss"].as<std::string>();
   o.train_tail = v["train-tail"].as<bool>();
   o.explode_factor = v["explode-factor"].as<double>();

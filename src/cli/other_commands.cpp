@@ -34,10 +34,11 @@ int benchmark_meta_train(const ParsedArgs& parsed, const tasks::Task& task, cons
   const auto& v = parsed.values;
   std::vector<int64_t> batches;
   for (const auto& b : split_list(v["batches"].as<std::string>())) batches.push_back(std::stoll(b));
-  std::printf("meta-training throughput on %s (%s), T=%lld, U=%lld, %lld trajectories per row, %d thread(s)\n",
+  std::printf("meta-training throughput on %s (%s), T=%lld, U=%lld, %lld trajectories per row, %d thread(s)%s\n",
               task.name().c_str(), format_options(task.options()).c_str(),
               static_cast<long long>(v["steps"].as<int64_t>()), static_cast<long long>(v["unroll"].as<int64_t>()),
-              static_cast<long long>(v["trajectories"].as<int64_t>()), at::get_num_threads());
+              static_cast<long long>(v["trajectories"].as<int64_t>()), at::get_num_threads(),
+              v["recompute"].as<bool>() ? ", steps recomputed in the meta-backward" : "");
   std::printf("| optimizer | B | problem-steps/s | per-problem speed-up vs B=%lld | peak RSS so far (MiB) |\n",
               static_cast<long long>(batches.front()));
   std::printf("|---|---|---|---|---|\n");
@@ -54,6 +55,7 @@ int benchmark_meta_train(const ParsedArgs& parsed, const tasks::Task& task, cons
       o.batch = b;
       o.validation_problems = 1;
       o.explode_factor = 0;
+      o.recompute = v["recompute"].as<bool>();
       o.device = v["device"].as<std::string>();
       o.progress = false;
       const auto r = meta::meta_train(*opt, task, o);
@@ -77,7 +79,9 @@ int cmd_benchmark(const std::vector<std::string>& args) {
       "mode", po::value<std::string>()->default_value("evaluate"), "evaluate | meta-train")(
       "batches", po::value<std::string>()->default_value("1,20,128"), "meta-train mode: meta-batch sizes B")(
       "unroll", po::value<int64_t>()->default_value(20), "meta-train mode: truncation window U")(
-      "trajectories", po::value<int64_t>()->default_value(2), "meta-train mode: trajectories per row");
+      "trajectories", po::value<int64_t>()->default_value(2), "meta-train mode: trajectories per row")(
+      "recompute", po::value<bool>()->default_value(false)->implicit_value(true),
+      "meta-train mode: re-run each optimizer step in the meta-backward instead of storing its activations");
   ParsedArgs parsed = parse_args(args, desc, {"task", "optimizer"});
   if (parsed.help) {
     std::cout << desc << "\n";

@@ -11,6 +11,7 @@
 #include "hamlet/core/progress.hpp"
 #include "hamlet/eval/evaluate.hpp"
 #include "hamlet/meta/checkpoint.hpp"
+#include "hamlet/meta/recompute.hpp"
 #include "hamlet/optim/registry.hpp"
 
 namespace hamlet::meta {
@@ -80,6 +81,7 @@ OptionMap MetaTrainOptions::to_map() const {
           {"meta_lr", format_number(meta_lr)},
           {"clip", format_number(clip)},
           {"second_derivatives", second_derivatives ? "true" : "false"},
+          {"recompute", recompute ? "true" : "false"},
           {"window_loss", window_loss},
           {"train_tail", train_tail ? "true" : "false"},
           {"explode_factor", format_number(explode_factor)},
@@ -211,7 +213,8 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
         TensorList g = torch::autograd::grad({f.sum()}, theta, {}, /*retain_graph=*/true,
                                              /*create_graph=*/options.second_derivatives);
         if (!options.second_derivatives) g = detach_all(g);
-        optim::StepResult r = optimizer.update(theta, g, f.detach(), state);
+        optim::StepResult r = options.recompute ? recomputed_update(optimizer, theta, g, f.detach(), state)
+                                                : optimizer.update(theta, g, f.detach(), state);
         result.optimizee_steps += options.batch;
         params = std::move(r.params);
         state = std::move(r.state);

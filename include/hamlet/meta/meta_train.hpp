@@ -19,6 +19,9 @@
 // After each epoch the frozen optimizer is scored on validation problems (mean over problems of the mean of the
 // `horizon` logged losses, §4.4); the best weights are kept. Checkpoints hold everything needed to continue
 // bitwise identically (weights, best weights, meta-optimizer state, epoch, best score, counters, curves).
+//
+// Memory: by default the autograd graph of a window stores every step's optimizer activations; with `recompute`
+// only each step's inputs are stored and the step is re-run during the backward (hamlet/meta/recompute.hpp).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -38,6 +41,8 @@ struct MetaTrainOptions {
   double meta_lr = 0.01;            // Adam (β 0.9/0.999, eps 1e-8) learning rate
   double clip = 0.0;                // meta-gradient norm clipping; 0 = off (faithful)
   bool second_derivatives = false;  // keep ∂g/∂φ terms (create_graph for the optimizee gradient)
+  bool recompute = false;           // re-run each optimizer step in the meta-backward instead of storing its
+                                    // activations (recompute.hpp): same meta-gradients, far less memory
   std::string window_loss = "optml";  // optml | dm (also F(θ_{kU}) after the window's last update)
   bool train_tail = false;          // one extra meta-step on the partial last window
   double explode_factor = 1e3;      // cut a trajectory when its mean loss exceeds this × its start loss; 0 = off

@@ -1,0 +1,188 @@
+#include "hamlet/meta/recompute.hpp"
+
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "hamlet/core/error.hpp"
+
+namespace hamlet::meta {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// How the flat tensor lists of the autograd node map onto (params, grads, state, weights) and back onto a
+// StepResult. Held by the node until its backward has run, so it must not point into the caller's stack.
+struct StepLayout : torch::CustomClassHolder {
+  learned::LearnedOptimizer* optimizer = nullptr;
+  int64_t n_params = 0, n_grads = 0, n_weights = 0;
+  std::vector<std::pair<std::string, std::size_t>> in_slots, out_slots;  // name, tensors in the list
+  std::vector<std::string> in_scalars, out_scalars;
+  int64_t step = 0;
+  at::Tensor loss;
+  std::vector<bool> needs_grad;  // per input: whether the caller's tensor required grad
+  // Filled by the forward pass for the caller.
+  int64_t out_step = 0;
+  std::map<std::string, at::Tensor> diagnostics;
+};
+
+struct Unpacked {
+  TensorList params, grads, weights;
+  optim::OptimizerState state;
+};
+
+Unpacked unpack(const variable_list& in, const StepLayout& l) {
+  Unpacked u;
+  std::size_t i = 0;
+  auto take = [&](std::size_t n) {
+    TensorList out(in.begin() + static_cast<std::ptrdiff_t>(i), in.begin() + static_cast<std::ptrdiff_t>(i + n));
+    i += n;
+    return out;
+  };
+  u.params = take(static_cast<std::size_t>(l.n_params));
+  u.grads = take(static_cast<std::size_t>(l.n_grads));
+  for (const auto& [name, n] : l.in_slots) u.state.slots[name] = take(n);
+  for (const auto& name : l.in_scalars) u.state.scalars[name] = take(1)[0];
+  u.weights = take(static_cast<std::size_t>(l.n_weights));
+  u.state.step = l.step;
+  return u;
+}
+
+// The differentiable outputs of a step, flat: new params, then the state's slots and scalars in map order.
+variable_list pack_outputs(const optim::StepResult& r, StepLayout* layout) {
+  variable_list out(r.params.begin(), r.params.end());
+  if (layout) {
+    layout->out_slots.clear();
+    layout->out_scalars.clear();
+  }
+  for (const auto& [name, list] : r.state.slots) {
+    out.insert(out.end(), list.begin(), list.end());
+    if (layout) layout->out_slots.emplace_back(name, list.size());
+  }
+  for (const auto& [name, value] : r.state.scalars) {
+    if (!value.defined()) continue;
+    out.push_back(value);
+    if (layout) layout->out_scalars.push_back(name);
+  }
+  return out;
+}
+
+// Puts the optimizer's weight tensors back however the re-run ends: they are the leaves meta_train differentiates
+// with respect to, and must be the very same objects afterwards.
+class WeightSwap {
+ public:
+  WeightSwap(learned::LearnedOptimizer& optimizer, const TensorList& replacement)
+      : optimizer_(optimizer), original_(optimizer.weights()) {
+    optimizer_.set_weights(replacement);
+  }
+  ~WeightSwap() { optimizer_.set_weights(original_); }
+  WeightSwap(const WeightSwap&) = delete;
+  WeightSwap& operator=(const WeightSwap&) = delete;
+
+ private:
+  learned::LearnedOptimizer& optimizer_;
+  TensorList original_;
+};
+
+struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
+  // `inputs` arrives as an ArrayRef: Function::apply only registers tensors passed as Tensor or TensorList as
+  // inputs of the node (a std::vector argument would silently cut the graph).
+  static variable_list forward(AutogradContext* ctx, at::TensorList input_refs,
+                               c10::intrusive_ptr<StepLayout> layout) {
+    // Autograd is off here, so the optimizer's network records nothing; only the inputs are kept.
+    const variable_list inputs = input_refs.vec();
+    const Unpacked u = unpack(inputs, *layout);
+    optim::StepResult r = layout->optimizer->update(u.params, u.grads, layout->loss, u.state);
+    layout->out_step = r.state.step;
+    for (const auto& [name, value] : r.diagnostics) layout->diagnostics[name] = value.detach();
+    ctx->save_for_backward(inputs);
+    ctx->saved_data["layout"] = c10::IValue::make_capsule(layout);
+    return pack_outputs(r, layout.get());
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto layout = c10::static_intrusive_pointer_cast<StepLayout>(ctx->saved_data["layout"].toCapsule());
+    const variable_list saved = ctx->get_saved_variables();
+    at::AutoGradMode enable(true);
+    variable_list leaves;
+    leaves.reserve(saved.size());
+    for (std::size_t i = 0; i < saved.size(); ++i) {
+      leaves.push_back(layout->needs_grad[i] ? saved[i].detach().requires_grad_(true) : saved[i].detach());
+    }
+    const Unpacked u = unpack(leaves, *layout);
+    variable_list outputs;
+    {
+      WeightSwap swap(*layout->optimizer, u.weights);
+      outputs = pack_outputs(layout->optimizer->update(u.params, u.grads, layout->loss, u.state), nullptr);
+    }
+    HAMLET_CHECK(outputs.size() == grad_outputs.size(), "recomputed step: the re-run returned ", outputs.size(),
+                 " tensors, the first run ", grad_outputs.size());
+    variable_list roots, seeds, targets;
+    std::vector<std::size_t> target_index;
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+      if (grad_outputs[i].defined() && outputs[i].requires_grad()) {
+        roots.push_back(outputs[i]);
+        seeds.push_back(grad_outputs[i]);
+      }
+    }
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+      if (layout->needs_grad[i]) {
+        targets.push_back(leaves[i]);
+        target_index.push_back(i);
+      }
+    }
+    // One gradient per tensor input, plus an (undefined) one for the layout argument.
+    variable_list result(saved.size() + 1);
+    if (roots.empty() || targets.empty()) return result;
+    const variable_list grads = torch::autograd::grad(roots, targets, seeds, /*retain_graph=*/false,
+                                                      /*create_graph=*/false, /*allow_unused=*/true);
+    for (std::size_t k = 0; k < grads.size(); ++k) result[target_index[k]] = grads[k];
+    return result;
+  }
+};
+
+}  // namespace
+
+optim::StepResult recomputed_update(learned::LearnedOptimizer& optimizer, const TensorList& params,
+                                    const TensorList& grads, const at::Tensor& loss,
+                                    const optim::OptimizerState& state) {
+  auto layout = c10::make_intrusive<StepLayout>();
+  layout->optimizer = &optimizer;
+  layout->n_params = static_cast<int64_t>(params.size());
+  layout->n_grads = static_cast<int64_t>(grads.size());
+  layout->step = state.step;
+  layout->loss = loss.defined() ? loss.detach() : loss;
+  variable_list inputs(params.begin(), params.end());
+  inputs.insert(inputs.end(), grads.begin(), grads.end());
+  for (const auto& [name, list] : state.slots) {
+    inputs.insert(inputs.end(), list.begin(), list.end());
+    layout->in_slots.emplace_back(name, list.size());
+  }
+  for (const auto& [name, value] : state.scalars) {
+    HAMLET_CHECK(value.defined(), "recomputed step: state scalar '", name, "' is undefined");
+    inputs.push_back(value);
+    layout->in_scalars.push_back(name);
+  }
+  const TensorList weights = optimizer.weights();
+  layout->n_weights = static_cast<int64_t>(weights.size());
+  inputs.insert(inputs.end(), weights.begin(), weights.end());
+  for (const auto& x : inputs) layout->needs_grad.push_back(x.requires_grad());
+
+  const variable_list outputs = RecomputedStep::apply(at::TensorList(inputs), layout);
+  optim::StepResult r;
+  std::size_t i = 0;
+  r.params.assign(outputs.begin(), outputs.begin() + static_cast<std::ptrdiff_t>(params.size()));
+  i = params.size();
+  for (const auto& [name, n] : layout->out_slots) {
+    r.state.slots[name] = TensorList(outputs.begin() + static_cast<std::ptrdiff_t>(i),
+                                     outputs.begin() + static_cast<std::ptrdiff_t>(i + n));
+    i += n;
+  }
+  for (const auto& name : layout->out_scalars) r.state.scalars[name] = outputs[i++];
+  r.state.step = layout->out_step;
+  r.diagnostics = std::move(layout->diagnostics);
+  layout->diagnostics.clear();
+  return r;
+}
+
+}  // namespace hamlet::meta
