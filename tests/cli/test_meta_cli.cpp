@@ -34,13 +34,17 @@ TEST_CASE("meta-train then evaluate: every learned optimizer beats its untrained
     const std::string lr = name == "lstm" ? "0.003" : "0.01";
     REQUIRE(hamlet_cli("meta-train --task=quadratic --optimizer=" + name + " --epochs=3 --trajectories=10 --batch=4 " +
                            "--unroll=" + (name == "lstm" ? "20" : "15") + " --meta-lr=" + lr +
-                           " --validation-problems=20 --weights-out=" + weights + " --out=" + run,
+                           " --validation-problems=20 --weights-out=" + weights + " --out=" + run +
+                           (name == "lstm" ? " --recompute" : ""),
                        &msg) == 0);
     io::H5Reader r(run);
     CHECK(r.read("/meta_train/curve").size(0) == 3);
     CHECK(r.attribute_double("/meta_train", "best_score") < r.attribute_double("/meta_train", "initial_score"));
     io::H5Reader w(weights);
     CHECK(w.attribute_string("/", "task") == "quadratic");
+    // The LSTM trains with per-step recomputation, recorded with the other meta-training options.
+    CHECK_THAT(w.attribute_string("/", "meta_train"),
+               Catch::Contains(name == "lstm" ? "recompute=true" : "recompute=false"));
 
     const std::string trained = (dir / (name + "-eval.h5")).string(), untrained = (dir / (name + "-init.h5")).string();
     REQUIRE(hamlet_cli("evaluate --optimizers=" + name + " --optimizer." + name + ".weights=" + weights +
