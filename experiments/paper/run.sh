@@ -11,8 +11,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
-mode=full
-[ "${1:-}" = "--quick" ] && mode=quick
+mode=full flag=""
+if [ "${1:-}" = "--quick" ]; then mode=quick flag=" --quick"; fi
 # Budgets. The quadratic follows METHODS.md §4.3 (100 epochs x 20 trajectories, 50 selection problems). On MNIST a
 # B = 1 meta-training step of phnn or lstm costs ~70 ms on one core (15,910 coordinates through a per-coordinate
 # network and its backward pass), so the paper's 50 x 20 trajectories (100k optimizee steps, ~2 h per run) are cut to
@@ -112,14 +112,14 @@ for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 
 seconds=$(( $(date +%s) - start ))
 {
-  echo "- Command: \`experiments/paper/run.sh$([ "$mode" = quick ] && echo " --quick")\` ($mode budgets), wall time ${seconds} s on $(nproc) CPU core(s)."
+  echo "- Command: \`experiments/paper/run.sh$flag\` ($mode budgets), wall time ${seconds} s on $(nproc) CPU core(s)."
   echo "- Problems: $problems paired test problems per table (problem seed 0), 100 steps; baselines tuned on $tune_problems validation problems (seed 0) over the L2L grid."
   echo "- Meta-training seeds: $seeds (B = 1 problem per trajectory, T = 100, U = 15, or 20 for the LSTM)."
   echo "  Quadratic: ${quad_meta[*]} (phnn: ${quad_meta_phnn[*]}); MNIST: phnn-paper ${mnist_meta_paper[*]}, phnn and lstm ${mnist_meta[*]}."
   echo "- $jobs pipelines side by side, one thread each."
   echo "- Software: $("$bin" version)."
 } > "$out/PROVENANCE.md"
-/usr/bin/python3 "$root/experiments/paper/make_tables.py" "$out" "experiments/paper/run.sh$([ "$mode" = quick ] && echo " --quick")"
+/usr/bin/python3 "$root/experiments/paper/make_tables.py" "$out" "experiments/paper/run.sh$flag"
 plot() { /usr/bin/python3 "$root/experiments/paper/plot_curves.py" "$out/$1.png" "$2" "$out/$1"/*.h5; }
 plot quadratic "10-D quadratic ($problems paired problems)"
 plot mnist_sigmoid "MNIST MLP 784-20-10 sigmoid ($problems paired problems)"

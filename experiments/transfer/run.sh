@@ -12,8 +12,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
-mode=full
-[ "${1:-}" = "--quick" ] && mode=quick
+mode=full flag=""
+# An assignment from a failing $(...) would end the script under set -e, so the suffix is set once, here.
+if [ "${1:-}" = "--quick" ]; then mode=quick flag=" --quick"; fi
 if [ "$mode" = quick ]; then
   weights="${HAMLET_WEIGHTS_DIR:-$root/results/paper/weights}"
   out="${HAMLET_RESULTS_DIR:-$root/results/transfer/quick}"
@@ -28,7 +29,7 @@ jobs="${HAMLET_JOBS:-$(nproc)}"
 log() { echo "[transfer/$mode] $*" >&2; }
 for name in phnn-paper phnn lstm; do
   f="$weights/mnist_sigmoid_${name}_seed${seed}.h5"
-  [ -f "$f" ] || { log "missing $f: run experiments/paper/run.sh$([ $mode = quick ] && echo " --quick") first"; exit 1; }
+  [ -f "$f" ] || { log "missing $f: run experiments/paper/run.sh$flag first"; exit 1; }
 done
 
 # Same options as at meta-training on MNIST (experiments/paper/run.sh), so the trained weights mean the same thing.
@@ -76,7 +77,7 @@ for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 [ $failed = 0 ] || { log "a step failed (see the messages above); table not written"; exit 1; }
 seconds=$(( $(date +%s) - start ))
 
-command="experiments/transfer/run.sh$([ $mode = quick ] && echo " --quick")"
+command="experiments/transfer/run.sh$flag"
 {
   echo "- Command: \`$command\` ($mode budgets), wall time ${seconds} s on $(nproc) CPU core(s), $jobs evaluations side by side."
   echo "- Learned optimizers: weights \`${weights#$root/}/mnist_sigmoid_*_seed${seed}.h5\` (meta-training seed $seed)."
