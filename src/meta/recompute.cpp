@@ -170,9 +170,8 @@ optim::StepResult recomputed_update(learned::LearnedOptimizer& optimizer, const 
 
   const variable_list outputs = RecomputedStep::apply(at::TensorList(inputs), layout);
   optim::StepResult r;
-  std::size_t i = 0;
   r.params.assign(outputs.begin(), outputs.begin() + static_cast<std::ptrdiff_t>(params.size()));
-  i = params.size();
+  std::size_t i = params.size();
   for (const auto& [name, n] : layout->out_slots) {
     r.state.slots[name] = TensorList(outputs.begin() + static_cast<std::ptrdiff_t>(i),
                                      outputs.begin() + static_cast<std::ptrdiff_t>(i + n));

@@ -114,10 +114,13 @@ TEST_CASE("meta-training with recomputation follows the same path as with stored
   o.batch = 2;
   o.validation_problems = 2;
   o.progress = false;
+  // With second derivatives the optimizee gradients are inputs that need gradients too.
+  for (const bool second : {false, true}) {
   for (const std::string name : {"phnn", "lstm"}) {
-    INFO(name);
+    INFO(name << (second ? " with second derivatives" : ""));
     auto a = learned::make_learned(name, {{"dtype", "float64"}});
     auto b = learned::make_learned(name, {{"dtype", "float64"}});
+    o.second_derivatives = second;
     meta::meta_train(*a, task, o);
     meta::MetaTrainOptions orc = o;
     orc.recompute = true;
@@ -125,5 +128,6 @@ TEST_CASE("meta-training with recomputation follows the same path as with stored
     meta::meta_train(*b, task, orc);
     const TensorList wa = a->weights(), wb = b->weights();
     for (std::size_t i = 0; i < wa.size(); ++i) CHECK(test::max_abs_diff(wa[i], wb[i]) <= 1e-9);
+  }
   }
 }
