@@ -3,7 +3,7 @@
 #   1. the eight hand-designed optimizers (tuned) on 100 paired quadratics and 100 paired MNIST-MLP problems
 #      (experiments/baselines/run.sh -> results/baselines/), about 2 minutes;
 #   2. the paper reproduction with quick budgets (experiments/paper/run.sh --quick -> results/paper/TABLES.md
-#      and figures), about 3 minutes on 2 cores. The full reproduction is `experiments/paper/run.sh`.
+#      and figures), about 4 minutes on 2 cores. The full reproduction is `experiments/paper/run.sh`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${HAMLET_BUILD_DIR:-$root/build}"
