@@ -11,13 +11,50 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// Where an OptimizerState's tensors sit in a flat list: its slots, then its defined scalars, in map order.
+struct StateLayout {
+  std::vector<std::pair<std::string, std::size_t>> slots;  // name, tensors in the list
+  std::vector<std::string> scalars;
+};
+
+// Appends the state's tensors to `out`; returns where they went.
+StateLayout flatten_state(const optim::OptimizerState& state, variable_list& out) {
+  StateLayout where;
+  for (const auto& [name, list] : state.slots) {
+    out.insert(out.end(), list.begin(), list.end());
+    where.slots.emplace_back(name, list.size());
+  }
+  for (const auto& [name, value] : state.scalars) {
+    if (!value.defined()) continue;
+    out.push_back(value);
+    where.scalars.push_back(name);
+  }
+  return where;
+}
+
+// Reads `count` tensors from `in` starting at `i` (advanced past them).
+TensorList take(const variable_list& in, std::size_t& i, std::size_t count) {
+  TensorList out(in.begin() + static_cast<std::ptrdiff_t>(i), in.begin() + static_cast<std::ptrdiff_t>(i + count));
+  i += count;
+  return out;
+}
+
+// Inverse of flatten_state, reading from position `i` (advanced past the state's tensors).
+optim::OptimizerState unflatten_state(const variable_list& in, std::size_t& i, const StateLayout& where,
+                                      int64_t step) {
+  optim::OptimizerState state;
+  state.step = step;
+  for (const auto& [name, n] : where.slots) state.slots[name] = take(in, i, n);
+  for (const auto& name : where.scalars) state.scalars[name] = in[i++];
+  return state;
+}
+
 // How the flat tensor lists of the autograd node map onto (params, grads, state, weights) and back onto a
 // StepResult. Held by the node until its backward has run, so it must not point into the caller's stack.
 struct StepLayout : torch::CustomClassHolder {
   learned::LearnedOptimizer* optimizer = nullptr;
-  int64_t n_params = 0, n_grads = 0, n_weights = 0;
-  std::vector<std::pair<std::string, std::size_t>> in_slots, out_slots;  // name, tensors in the list
-  std::vector<std::string> in_scalars, out_scalars;
+  std::size_t n_params = 0, n_grads = 0, n_weights = 0;
+  StateLayout in_state, out_state;
   int64_t step = 0;
   at::Tensor loss;
   std::vector<bool> needs_grad;  // per input: whether the caller's tensor required grad
@@ -31,40 +68,21 @@ struct Unpacked {
   optim::OptimizerState state;
 };
 
+// Inputs are laid out as params, grads, state, weights.
 Unpacked unpack(const variable_list& in, const StepLayout& l) {
   Unpacked u;
   std::size_t i = 0;
-  auto take = [&](std::size_t n) {
-    TensorList out(in.begin() + static_cast<std::ptrdiff_t>(i), in.begin() + static_cast<std::ptrdiff_t>(i + n));
-    i += n;
-    return out;
-  };
-  u.params = take(static_cast<std::size_t>(l.n_params));
-  u.grads = take(static_cast<std::size_t>(l.n_grads));
-  for (const auto& [name, n] : l.in_slots) u.state.slots[name] = take(n);
-  for (const auto& name : l.in_scalars) u.state.scalars[name] = take(1)[0];
-  u.weights = take(static_cast<std::size_t>(l.n_weights));
-  u.state.step = l.step;
+  u.params = take(in, i, l.n_params);
+  u.grads = take(in, i, l.n_grads);
+  u.state = unflatten_state(in, i, l.in_state, l.step);
+  u.weights = take(in, i, l.n_weights);
   return u;
 }
 
-// The differentiable outputs of a step, flat: new params, then the state's slots and scalars in map order.
-variable_list pack_outputs(const optim::StepResult& r, StepLayout* layout) {
-  variable_list out(r.params.begin(), r.params.end());
-  if (layout) {
-    layout->out_slots.clear();
-    layout->out_scalars.clear();
-  }
-  for (const auto& [name, list] : r.state.slots) {
-    out.insert(out.end(), list.begin(), list.end());
-    if (layout) layout->out_slots.emplace_back(name, list.size());
-  }
-  for (const auto& [name, value] : r.state.scalars) {
-    if (!value.defined()) continue;
-    out.push_back(value);
-    if (layout) layout->out_scalars.push_back(name);
-  }
-  return out;
+// The differentiable outputs of a step, flat: new params, then the state; returns where the state went.
+StateLayout pack_outputs(const optim::StepResult& r, variable_list& out) {
+  out.assign(r.params.begin(), r.params.end());
+  return flatten_state(r.state, out);
 }
 
 // Puts the optimizer's weight tensors back however the re-run ends: they are the leaves meta_train differentiates
@@ -97,7 +115,9 @@ struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
     for (const auto& [name, value] : r.diagnostics) layout->diagnostics[name] = value.detach();
     ctx->save_for_backward(inputs);
     ctx->saved_data["layout"] = c10::IValue::make_capsule(layout);
-    return pack_outputs(r, layout.get());
+    variable_list outputs;
+    layout->out_state = pack_outputs(r, outputs);
+    return outputs;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -113,7 +133,7 @@ struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
     variable_list outputs;
     {
       WeightSwap swap(*layout->optimizer, u.weights);
-      outputs = pack_outputs(layout->optimizer->update(u.params, u.grads, layout->loss, u.state), nullptr);
+      pack_outputs(layout->optimizer->update(u.params, u.grads, layout->loss, u.state), outputs);
     }
     HAMLET_CHECK(outputs.size() == grad_outputs.size(), "recomputed step: the re-run returned ", outputs.size(),
                  " tensors, the first run ", grad_outputs.size());
@@ -148,37 +168,23 @@ optim::StepResult recomputed_update(learned::LearnedOptimizer& optimizer, const 
                                     const optim::OptimizerState& state) {
   auto layout = c10::make_intrusive<StepLayout>();
   layout->optimizer = &optimizer;
-  layout->n_params = static_cast<int64_t>(params.size());
-  layout->n_grads = static_cast<int64_t>(grads.size());
+  layout->n_params = params.size();
+  layout->n_grads = grads.size();
   layout->step = state.step;
   layout->loss = loss.defined() ? loss.detach() : loss;
   variable_list inputs(params.begin(), params.end());
   inputs.insert(inputs.end(), grads.begin(), grads.end());
-  for (const auto& [name, list] : state.slots) {
-    inputs.insert(inputs.end(), list.begin(), list.end());
-    layout->in_slots.emplace_back(name, list.size());
-  }
-  for (const auto& [name, value] : state.scalars) {
-    HAMLET_CHECK(value.defined(), "recomputed step: state scalar '", name, "' is undefined");
-    inputs.push_back(value);
-    layout->in_scalars.push_back(name);
-  }
+  layout->in_state = flatten_state(state, inputs);
   const TensorList weights = optimizer.weights();
-  layout->n_weights = static_cast<int64_t>(weights.size());
+  layout->n_weights = weights.size();
   inputs.insert(inputs.end(), weights.begin(), weights.end());
   for (const auto& x : inputs) layout->needs_grad.push_back(x.requires_grad());
 
   const variable_list outputs = RecomputedStep::apply(at::TensorList(inputs), layout);
   optim::StepResult r;
-  r.params.assign(outputs.begin(), outputs.begin() + static_cast<std::ptrdiff_t>(params.size()));
-  std::size_t i = params.size();
-  for (const auto& [name, n] : layout->out_slots) {
-    r.state.slots[name] = TensorList(outputs.begin() + static_cast<std::ptrdiff_t>(i),
-                                     outputs.begin() + static_cast<std::ptrdiff_t>(i + n));
-    i += n;
-  }
-  for (const auto& name : layout->out_scalars) r.state.scalars[name] = outputs[i++];
-  r.state.step = layout->out_step;
+  std::size_t i = 0;
+  r.params = take(outputs, i, params.size());
+  r.state = unflatten_state(outputs, i, layout->out_state, layout->out_step);
   r.diagnostics = std::move(layout->diagnostics);
   layout->diagnostics.clear();
   return r;
