@@ -9,6 +9,6 @@ generator=()
 command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-    -DHAMLET_TEST_DATA_DIR="${HAMLET_DATA_DIR:-$root/data}" >/dev/null
+    -DHAMLET_TEST_DATA_DIR="${HAMLET_DATA_DIR:-$root/data}" -DHAMLET_DATA_DIR="${HAMLET_DATA_DIR:-$root/data}" >/dev/null
 fi
 cmake --build "$build" -j "$jobs"

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Compares the eight hand-designed optimizers (tuned learning rates) on 100 paired quadratics and 100 paired
-# MNIST-MLP problems. Writes results/baselines/{quadratic,mnist}.h5 and .md (the summary tables, with the
-# command that made them). Usage: HAMLET_BIN=build/hamlet experiments/baselines/run.sh [extra hamlet flags]
+# MNIST-MLP problems. Writes {quadratic,mnist}.h5 and .md (the summary tables, with the command that made them)
+# into runs/<time>-baselines/ (or $HAMLET_RESULTS_DIR); --results regenerates the committed results/baselines/.
+# Usage: HAMLET_BIN=build/hamlet experiments/baselines/run.sh [--results] [extra hamlet flags]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
-out="${HAMLET_RESULTS_DIR:-$root/results/baselines}"
+regenerate=0
+if [ "${1:-}" = "--results" ]; then regenerate=1; shift; fi
+source "$root/experiments/lib.sh"
+out="$(hamlet_output_dir baselines "$root/results/baselines" $regenerate)"
 mkdir -p "$out"
 for name in quadratic mnist; do
   cmd=("$bin" evaluate --config "$root/experiments/baselines/$name.ini" --out "$out/$name.h5" "$@")

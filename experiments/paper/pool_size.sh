@@ -4,13 +4,18 @@
 # held-out 30,000-image half of the 60k training set, which 100 steps do not exhaust (METHODS.md §5.2). This script
 # runs the four classic baselines at the learning rates of the full Table A2 on 100 paired test problems while the
 # test pool grows from 1,000 to 8,000 images (train/validation fractions shrink to make room), and writes
-# results/paper/POOL_SIZE.md. If revisiting images is what lowers the loss, the final loss rises with the pool.
+# POOL_SIZE.md. If revisiting images is what lowers the loss, the final loss rises with the pool.
 #
-#   experiments/paper/pool_size.sh      (~2 min on one core)
+#   experiments/paper/pool_size.sh [--results]     (~2 min on one core)
+# Output: runs/<time>-pool-size/ (or $HAMLET_RESULTS_DIR); --results regenerates results/paper/POOL_SIZE.md and
+# results/paper/pool_size/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
-out="${HAMLET_RESULTS_DIR:-$root/results/paper}/pool_size"
+regenerate=0
+if [ "${1:-}" = "--results" ]; then regenerate=1; fi
+source "$root/experiments/lib.sh"
+out="$(hamlet_output_dir pool-size "$root/results/paper" $regenerate)/pool_size"
 mkdir -p "$out"
 start=$(date +%s)
 # test pool = 1 - train_fraction - validation_fraction of the 10,000 digits

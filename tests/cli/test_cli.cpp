@@ -112,3 +112,31 @@ TEST_CASE("tune, list, version and benchmark run") {
   REQUIRE(hamlet_cli("benchmark --optimizers=adam --problems=4 --steps=3", &msg) == 0);
   CHECK_THAT(msg, Catch::Contains("| adam | 4 |"));
 }
+
+TEST_CASE("an MNIST evaluation runs from a directory outside the repository, and --data-dir and HAMLET_DATA_DIR choose the data") {
+  const auto data = test::data_dir();
+  if (!std::filesystem::exists(data / "mnist" / "train-images-idx3-ubyte")) {
+    WARN("no prepared MNIST under " << data << "; run scripts/fetch_data.sh");
+    return;
+  }
+  test::TempDir dir;
+  const std::string run = "cd " + dir.path().string() + " && ";
+  const std::string eval = test::hamlet_binary() + " evaluate --task=mlp --optimizers=sgd --problems=2 --steps=2 ";
+  std::string msg;
+  // Neither flag nor variable: the data root configured at build time, whatever the working directory.
+  CHECK(test::run_command(run + "env -u HAMLET_DATA_DIR " + eval + "--out=a.h5", &msg) == 0);
+  INFO(msg);
+  CHECK(std::filesystem::exists(dir / "a.h5"));
+  // The variable wins over the configured root, and the error says where it looked and why.
+  const std::string bogus = (dir / "nowhere").string();
+  CHECK(test::run_command(run + "HAMLET_DATA_DIR=" + bogus + " " + eval + "--out=b.h5", &msg) == 2);
+  CHECK_THAT(msg, Catch::Contains(bogus + "/mnist/train-images-idx3-ubyte"));
+  CHECK_THAT(msg, Catch::Contains("from HAMLET_DATA_DIR"));
+  CHECK_FALSE(std::filesystem::exists(dir / "b.h5"));
+  // The flag wins over the variable.
+  CHECK(test::run_command(run + "HAMLET_DATA_DIR=" + bogus + " " + eval + "--data-dir=" + data.string() + " --out=c.h5",
+                          &msg) == 0);
+  CHECK(std::filesystem::exists(dir / "c.h5"));
+  CHECK(test::run_command(run + eval + "--data-dir=" + bogus + " --out=d.h5", &msg) == 2);
+  CHECK_THAT(msg, Catch::Contains("from --data-dir"));
+}

@@ -25,8 +25,21 @@ struct Dataset {
 
 // Loads images + labels IDX files (plain or .gz); checks that the counts agree and labels are < 10.
 Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path);
+// The data root, the directory holding mnist/, resolved like other tools resolve theirs: the directory given to
+// set_data_root() (the CLI's --data-dir) if any, else the environment variable HAMLET_DATA_DIR if set and
+// non-empty, else the directory configured when hamlet was built (CMake cache variable HAMLET_DATA_DIR, default
+// <source tree>/data, where scripts/fetch_data.sh puts the digits). The result does not depend on the working
+// directory, so the tool and an installed library find the data from anywhere.
+std::string data_root();
+// Which of the three data_root() used: "from --data-dir", "from HAMLET_DATA_DIR", "configured at build time".
+std::string data_root_source();
+// Sets (non-empty) or clears (empty) the explicit data root for this process.
+void set_data_root(const std::string& dir);
+// The build-time default (absolute path).
+std::string configured_data_root();
+
 // Loads "mnist" | "fashion-mnist" | "idx". `dir` overrides the directory (required for "idx"; for "mnist" it
-// defaults to <HAMLET_DATA_DIR or ./data>/mnist, for "fashion-mnist" to the Debian location). Within a
+// defaults to data_root()/mnist, for "fashion-mnist" to the Debian location). Within a
 // directory the training files are used: train-images-idx3-ubyte[.gz] / train-labels-idx1-ubyte[.gz].
 Dataset load_dataset(const std::string& name, const std::string& dir = "");
 // Valid dataset names, for error messages.

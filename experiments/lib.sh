@@ -1,0 +1,37 @@
+# Sourced by the experiment scripts.
+#
+# hamlet_experiment_flags SCRIPT ARGS...: parses the flags the experiment scripts share into the caller's variables
+#   mode (quick with --quick, else full), regenerate (1 with --results, else 0) and flag (the flags as given, for
+#   provenance lines); any other argument is an error naming SCRIPT.
+hamlet_experiment_flags() {
+  local script=$1
+  shift
+  mode=full flag="" regenerate=0
+  local arg
+  for arg in "$@"; do
+    case "$arg" in
+      --quick) mode=quick flag="$flag --quick" ;;
+      --results) regenerate=1 flag="$flag --results" ;;
+      *) echo "$script: unknown argument '$arg' (valid: --quick, --results)" >&2; exit 2 ;;
+    esac
+  done
+}
+
+# Where a run writes, so that a user's run never rewrites the committed results/. Usage, after parsing the flags:
+#   out="$(hamlet_output_dir NAME COMMITTED_DIR REGENERATE)"
+# prints, in this order of precedence:
+#   $HAMLET_RESULTS_DIR            when set (an explicit directory);
+#   COMMITTED_DIR                  when REGENERATE is 1 (the script's --results flag: regenerate results/ on purpose);
+#   <repo>/runs/<UTC time>-NAME    otherwise (git ignores runs/).
+hamlet_output_dir() {
+  local name=$1 committed=$2 regenerate=$3
+  local repo
+  repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  if [ -n "${HAMLET_RESULTS_DIR:-}" ]; then
+    echo "$HAMLET_RESULTS_DIR"
+  elif [ "$regenerate" = 1 ]; then
+    echo "$committed"
+  else
+    echo "$repo/runs/$(date -u +%Y%m%d-%H%M%S)-$name"
+  fi
+}
