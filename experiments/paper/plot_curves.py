@@ -4,7 +4,7 @@ with a ±1 SE band over paired problems. Reads every HDF5 run file given and wri
 
 Usage: /usr/bin/python3 experiments/paper/plot_curves.py OUT.png "TITLE" RUN.h5 [RUN.h5 ...]
 Learned optimizers appearing in several files (one per meta-training seed) are averaged per problem first.
-experiments/transfer/make_table.py imports draw() for its multi-panel figure.
+experiments/transfer/plot_transfer.py imports draw() for its multi-panel figure.
 """
 import os
 import sys

@@ -4,29 +4,31 @@
 # on (1) the 10-D quadratic, (2) the MNIST MLP 784-20-10 sigmoid, (3) the sigmoid-trained optimizers on the ReLU
 # MLP (baselines re-tuned), then writes TABLES.md and one figure per table.
 #
-#   experiments/paper/run.sh --quick    small budgets (minutes; what scripts/run.sh runs) -> results/paper/
-#   experiments/paper/run.sh            full budgets (3 meta-training seeds, ~1 h on 2 cores) -> results/paper/full/
+#   experiments/paper/run.sh --quick    small budgets (minutes; what scripts/run.sh runs)
+#   experiments/paper/run.sh            full budgets (3 meta-training seeds, ~1 h on 2 cores)
 #
+# Output: runs/<time>-paper-quick/ or runs/<time>-paper-full/ (or $HAMLET_RESULTS_DIR). With --results the committed
+# results are regenerated on purpose: results/paper/ (--quick) or results/paper/full/.
 # HAMLET_BIN selects the binary (default build/hamlet).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
-mode=full flag=""
-if [ "${1:-}" = "--quick" ]; then mode=quick flag=" --quick"; fi
+source "$root/experiments/lib.sh"
+hamlet_experiment_flags experiments/paper/run.sh "$@"
 # Budgets. The quadratic follows METHODS.md §4.3 (100 epochs x 20 trajectories, 50 selection problems). On MNIST a
 # B = 1 meta-training step of phnn or lstm costs ~70 ms on one core (15,910 coordinates through a per-coordinate
 # network and its backward pass), so the paper's 50 x 20 trajectories (100k optimizee steps, ~2 h per run) are cut to
 # what fits a laptop-class CPU; phnn-paper is ~15x cheaper and gets a larger budget. All budgets are recorded in
 # PROVENANCE.md and in every meta-training run file.
 if [ "$mode" = quick ]; then
-  out="${HAMLET_RESULTS_DIR:-$root/results/paper}"
+  out="$(hamlet_output_dir paper-quick "$root/results/paper" $regenerate)"
   problems=20; seeds="0"; tune_problems=5
   quad_meta=(--epochs=5 --trajectories=20 --validation-problems=20)
   quad_meta_phnn=("${quad_meta[@]}")
   mnist_meta_paper=(--epochs=3 --trajectories=20 --validation-problems=4)
   mnist_meta=(--epochs=1 --trajectories=4 --validation-problems=4)
 else
-  out="${HAMLET_RESULTS_DIR:-$root/results/paper/full}"
+  out="$(hamlet_output_dir paper-full "$root/results/paper/full" $regenerate)"
   problems=100; seeds="0 1 2"; tune_problems=20
   quad_meta=(--epochs=100 --trajectories=20 --validation-problems=50)
   quad_meta_phnn=(--epochs=30 --trajectories=20 --validation-problems=50)
@@ -119,7 +121,7 @@ seconds=$(( $(date +%s) - start ))
   echo "- $jobs pipelines side by side, one thread each."
   echo "- Software: $("$bin" version)."
 } > "$out/PROVENANCE.md"
-/usr/bin/python3 "$root/experiments/paper/make_tables.py" "$out" "experiments/paper/run.sh$flag"
+HAMLET_BIN="$bin" "$root/experiments/paper/make_tables.sh" "$out" "experiments/paper/run.sh$flag"
 plot() { /usr/bin/python3 "$root/experiments/paper/plot_curves.py" "$out/$1.png" "$2" "$out/$1"/*.h5; }
 plot quadratic "10-D quadratic ($problems paired problems)"
 plot mnist_sigmoid "MNIST MLP 784-20-10 sigmoid ($problems paired problems)"

@@ -3,8 +3,10 @@
 # evaluated without retraining on other optimizees, next to the hand-designed optimizers re-tuned on each target's
 # validation problems. Writes one directory per target (baselines.h5, learned.h5), TABLE.md and transfer.png.
 #
-#   experiments/transfer/run.sh            weights of results/paper/full (seed 0) -> results/transfer/
-#   experiments/transfer/run.sh --quick    weights of results/paper (quick run)   -> results/transfer/quick/
+#   experiments/transfer/run.sh            weights of results/paper/full (seed 0)
+#   experiments/transfer/run.sh --quick    weights of results/paper (quick run)
+# Output: runs/<time>-transfer[-quick]/ (or $HAMLET_RESULTS_DIR); --results regenerates the committed
+# results/transfer/ (results/transfer/quick/ with --quick).
 #
 # Targets (the training task is column "sigmoid", the reference): relu, tanh, elu activations; 40 hidden units;
 # two hidden layers of 20; Fashion-MNIST; 10x the horizon (1000 steps); 100-D quadratics.
@@ -12,16 +14,15 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
-mode=full flag=""
-# An assignment from a failing $(...) would end the script under set -e, so the suffix is set once, here.
-if [ "${1:-}" = "--quick" ]; then mode=quick flag=" --quick"; fi
+source "$root/experiments/lib.sh"
+hamlet_experiment_flags experiments/transfer/run.sh "$@"
 if [ "$mode" = quick ]; then
   weights="${HAMLET_WEIGHTS_DIR:-$root/results/paper/weights}"
-  out="${HAMLET_RESULTS_DIR:-$root/results/transfer/quick}"
+  out="$(hamlet_output_dir transfer-quick "$root/results/transfer/quick" $regenerate)"
   problems=10; long_problems=4; tune_problems=3; long_tune_problems=2
 else
   weights="${HAMLET_WEIGHTS_DIR:-$root/results/paper/full/weights}"
-  out="${HAMLET_RESULTS_DIR:-$root/results/transfer}"
+  out="$(hamlet_output_dir transfer "$root/results/transfer" $regenerate)"
   problems=100; long_problems=20; tune_problems=20; long_tune_problems=5
 fi
 seed=0
@@ -85,5 +86,6 @@ command="experiments/transfer/run.sh$flag"
   echo "  target on $tune_problems validation problems ($long_tune_problems for horizon1000), tuning seed 0, over the L2L grid."
   echo "- Software: $("$bin" version)."
 } > "$out/PROVENANCE.md"
-/usr/bin/python3 "$root/experiments/transfer/make_table.py" "$out" "$command"
+HAMLET_BIN="$bin" "$root/experiments/transfer/make_table.sh" "$out" "$command"
+/usr/bin/python3 "$root/experiments/transfer/plot_transfer.py" "$out"
 echo "transfer ($mode): $out/TABLE.md, figure $out/transfer.png"

@@ -24,6 +24,7 @@ constexpr const char* kUsage =
     "  benchmark   steps/s of each optimizer, batched against one problem at a time\n"
     "  data        data preparation (data import-npm --src DIR --out DIR)\n"
     "  export      learning curves of a run file to CSV (mean, SE, median per method and step)\n"
+    "  compare     comparison tables of run files (meta-seed-aware SEs, validation-chosen reference): md, csv, json\n"
     "  list        list tasks and optimizers\n"
     "  version     print the version\n";
 
@@ -46,11 +47,12 @@ int run(const std::vector<std::string>& argv) {
     if (command == "data") return cmd_data(args);
     if (command == "list") return cmd_list(args);
     if (command == "export") return cmd_export(args);
+    if (command == "compare") return cmd_compare(args);
     if (command == "version" || command == "--version") {
       std::cout << "hamlet " << version() << " (" << dependency_versions() << ")\n";
       return 0;
     }
-    throw Error("unknown command '" + command + "'; valid commands: evaluate, tune, meta-train, benchmark, export, data, list, version");
+    throw Error("unknown command '" + command + "'; valid commands: evaluate, tune, meta-train, benchmark, export, compare, data, list, version");
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
   } catch (const c10::Error& e) {

@@ -17,6 +17,7 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
 int cmd_data(const std::vector<std::string>& args);
 int cmd_list(const std::vector<std::string>& args);
 int cmd_export(const std::vector<std::string>& args);
+int cmd_compare(const std::vector<std::string>& args);
 
 // "all" -> every hand-designed optimizer; otherwise the comma-separated names (validated).
 std::vector<std::string> resolve_optimizer_names(const std::string& list);

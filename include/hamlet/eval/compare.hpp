@@ -1,0 +1,101 @@
+#pragma once
+// `hamlet compare`: the comparison tables behind every published verdict, computed from evaluate run files.
+//
+// Input: any number of run files (results/README.md schema) evaluated on the same paired problems (same task, split,
+// problem seed, problem count and steps; checked). A method that appears in several files is one method with
+// several meta-training seeds, one per file (e.g. learned_seed0.h5 .. learned_seed4.h5); a hand-designed optimizer
+// appears once. The metric is the loss at the last logged step, F(θ_{K−1}) (the paper's table metric).
+//
+// Statistics (METHODS.md §12): a method's mean is over seeds and problems; its SE and the SE of every paired
+// difference count both levels, SE² = s²/N + Σ v/S (hamlet's conservative two-level default, seeded_difference in
+// statistics.hpp). With one seed this is the ordinary paired SE and the table says "problem noise only".
+//
+// Reference: the Δ column is measured against the hand-designed method with the best *validation* score (the
+// tuner's best_score on validation problems, /methods/<m>/tune), never the best test mean; `reference` = a method
+// name fixes it instead. Verdicts: "A beats B" when Δ < −2 SE, "B beats A" when Δ > 2 SE, else tie (exactly 2 SE is
+// a tie).
+//
+// Published numbers (`published`, method -> value) are single unpaired draws: "vs paper" is tested against the
+// joint SE √(SE² + (sd/√runs)²), sd our per-problem standard deviation (§12).
+//
+// Options recorded in run files are read in both formats (parse_options_text in core/options.hpp).
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "hamlet/core/options.hpp"
+#include "hamlet/eval/statistics.hpp"
+
+namespace hamlet::eval {
+
+// One method gathered over the run files that hold it.
+struct MethodRuns {
+  std::string name;
+  std::vector<std::string> files;          // one per meta-training seed, in the order given
+  at::Tensor final_loss;                   // [S, N] float64: loss at the last logged step per seed and problem
+  at::Tensor mean_over_steps;              // [S, N] float64: per-problem mean of the logged losses
+  std::vector<OptionMap> options;          // resolved optimizer options, per seed
+  bool learned = false;                    // its options carry out_mul and no lr
+  std::optional<double> validation_score;  // the tuner's best validation score (hand-designed, tuned)
+  OptionMap protocol;                      // meta-training protocol read from the learned optimizer's weight file
+};
+
+struct RunSet {
+  std::string task, split;
+  int64_t problem_seed = 0, problems = 0, steps = 0;
+  std::vector<MethodRuns> methods;  // in order of first appearance
+};
+
+// Reads and pairs the run files; throws naming the file when one does not fit the others (another task, split,
+// problem seed, problem count or number of steps) or holds a method twice.
+RunSet read_runs(const std::vector<std::string>& paths);
+
+struct CompareOptions {
+  std::string reference = "validation";     // "validation" or a method name
+  std::map<std::string, double> published;  // method -> published number (e.g. METHODS.md §9.1)
+  int64_t published_runs = 100;             // runs behind each published number
+  std::string title;                        // table heading
+  void validate() const;
+};
+
+struct ComparisonRow {
+  std::string name;
+  bool learned = false;
+  std::string scale;                 // "lr 0.03" or "out_mul 0.1"
+  SeededMeanSe final_loss;           // mean ± two-level SE
+  double median = 0;                 // median over problems of the seed-averaged final loss
+  double mean_over_steps = 0;
+  std::vector<double> seed_means;    // per-seed mean final loss
+  int64_t non_finite = 0;            // problems with a non-finite final loss in any seed
+  std::optional<SeededMeanSe> delta; // this − reference (absent on the reference row)
+  Verdict verdict = Verdict::kTie;   // of delta: kABetter = this row beats the reference
+  std::optional<double> published;
+  double vs_published = 0, vs_published_se = 0;
+  std::string protocol;              // what differs between rows: options, meta-training budget and estimator
+};
+
+struct PairRow {
+  std::string a, b;
+  SeededMeanSe delta;  // a − b
+  Verdict verdict = Verdict::kTie;
+};
+
+struct Comparison {
+  std::string title, task, split;
+  int64_t problems = 0, steps = 0, problem_seed = 0;
+  std::string reference;         // method name
+  std::string reference_reason;  // "best validation score 0.43" or "fixed by --reference"
+  std::vector<ComparisonRow> rows;
+  std::vector<PairRow> learned_pairs;  // every pair of learned methods
+};
+
+Comparison compare(const RunSet& runs, const CompareOptions& options);
+
+std::string to_markdown(const Comparison& comparison);
+std::string to_csv(const Comparison& comparison);
+std::string to_json(const Comparison& comparison);
+
+}  // namespace hamlet::eval

@@ -1,0 +1,100 @@
+// `hamlet compare`: the comparison tables of eval/compare.hpp from run files.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <unistd.h>
+
+#include "commands.hpp"
+#include "hamlet/core/error.hpp"
+#include "hamlet/eval/compare.hpp"
+
+namespace po = boost::program_options;
+
+namespace hamlet::cli {
+namespace {
+
+std::map<std::string, double> parse_published(const std::string& text) {
+  std::map<std::string, double> out;
+  for (const auto& [name, value] : parse_option_list(text)) {
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(value, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    HAMLET_CHECK(used == value.size() && !value.empty(), "--published: the value for '", name, "' is not a number: '",
+                 value, "'");
+    out[name] = v;
+  }
+  return out;
+}
+
+// Writes `text` to `path` through a temporary file in the same directory, so a reader never sees half a table.
+void write_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    HAMLET_CHECK(out, "cannot write ", path, " (", tmp, " cannot be created; does the directory exist?)");
+    out << text;
+    out.close();
+    HAMLET_CHECK(out, "write error on ", tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw Error("cannot rename " + tmp + " to " + path);
+  }
+}
+
+}  // namespace
+
+int cmd_compare(const std::vector<std::string>& args) {
+  po::options_description desc(
+      "hamlet compare: comparison table of evaluate run files (METHODS.md §12 statistics). A method found in several "
+      "files is one learned optimizer with several meta-training seeds");
+  desc.add_options()("in", po::value<std::vector<std::string>>()->composing(),
+                     "run file (repeat --in for several; e.g. baselines.h5 and learned_seed0.h5 .. learned_seed4.h5)")(
+      "reference", po::value<std::string>()->default_value("validation"),
+      "Δ reference: 'validation' (the hand-designed optimizer with the best validation score) or a method name")(
+      "format", po::value<std::string>()->default_value("md"), "md | csv | json")(
+      "out", po::value<std::string>()->default_value(""), "file to write (default: standard output)")(
+      "title", po::value<std::string>()->default_value(""), "table heading (md) / title field")(
+      "published", po::value<std::string>()->default_value(""),
+      "published numbers to test against, NAME=VALUE,... (e.g. adam=0.41,lstm=0.25)")(
+      "published-runs", po::value<int64_t>()->default_value(100), "runs behind each published number");
+  ParsedArgs parsed = parse_args(args, desc, {});
+  if (parsed.help) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  const auto& v = parsed.values;
+  HAMLET_CHECK(v.count("in"), "hamlet compare needs at least one --in=RUN.h5");
+  const std::string format = v["format"].as<std::string>();
+  HAMLET_CHECK(format == "md" || format == "csv" || format == "json", "--format must be md, csv or json, got '", format,
+               "'");
+  eval::CompareOptions o;
+  o.reference = v["reference"].as<std::string>();
+  o.title = v["title"].as<std::string>();
+  o.published = parse_published(v["published"].as<std::string>());
+  o.published_runs = v["published-runs"].as<int64_t>();
+  const auto comparison = eval::compare(eval::read_runs(v["in"].as<std::vector<std::string>>()), o);
+  const std::string text = format == "md" ? eval::to_markdown(comparison)
+                           : format == "csv" ? eval::to_csv(comparison)
+                                             : eval::to_json(comparison);
+  const std::string out = v["out"].as<std::string>();
+  if (out.empty()) {
+    std::cout << text;
+  } else {
+    write_atomically(out, text);
+    spdlog::info("wrote the comparison of {} methods ({} reference) to {}", comparison.rows.size(),
+                 comparison.reference, out);
+  }
+  return 0;
+}
+
+}  // namespace hamlet::cli

@@ -1,0 +1,355 @@
+#include "hamlet/eval/compare.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+#include "hamlet/core/error.hpp"
+#include "hamlet/core/options_json.hpp"
+#include "hamlet/io/h5.hpp"
+
+namespace hamlet::eval {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string fmt(double v) {
+  if (!std::isfinite(v)) return std::isnan(v) ? "nan" : (v > 0 ? "diverged" : "-inf");
+  char buf[64];
+  const double a = std::fabs(v);
+  std::snprintf(buf, sizeof(buf), (a != 0 && (a < 1e-3 || a >= 1e4)) ? "%.3e" : "%.3f", v);
+  return buf;
+}
+
+std::string fmt_signed(double v) {
+  const std::string s = fmt(v);
+  return std::isfinite(v) && v >= 0 ? "+" + s : s;
+}
+
+// The protocol keys of a meta-training configuration worth a table cell: the budget and the estimator.
+const std::vector<std::string> kMetaKeys = {"estimator", "epochs", "trajectories", "batch", "unroll", "horizon",
+                                            "meta_lr"};
+// Optimizer options that define what a learned row is (its architecture and its scale live elsewhere).
+const std::vector<std::string> kLearnedOptionKeys = {"mass", "dissipation", "hidden", "preprocess", "norm"};
+
+// A weight file named in the options, or the same file name in the weights/ directory next to the run's directory
+// (the layout of experiments/paper), so that a fresh clone in another place still finds it.
+std::string locate_weights(const std::string& recorded, const std::string& run_file) {
+  std::error_code ec;
+  if (fs::is_regular_file(recorded, ec)) return recorded;
+  const fs::path sibling = fs::path(run_file).parent_path().parent_path() / "weights" / fs::path(recorded).filename();
+  if (fs::is_regular_file(sibling, ec)) return sibling.string();
+  return "";
+}
+
+// A string attribute, or nothing when the object has none (older files lack newer attributes).
+std::optional<std::string> try_attribute(const io::H5Reader& reader, const std::string& object, const std::string& name) {
+  try {
+    return reader.attribute_string(object, name);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+OptionMap read_protocol(const OptionMap& options, const std::string& run_file) {
+  OptionMap protocol;
+  const auto w = options.find("weights");
+  if (w == options.end()) return protocol;
+  const std::string path = locate_weights(w->second, run_file);
+  if (path.empty()) return protocol;
+  const io::H5Reader reader(path);
+  const auto meta_text = try_attribute(reader, "/", "meta_train");
+  if (!meta_text) return protocol;
+  const OptionMap meta = parse_options_text(*meta_text, path + " meta_train");
+  for (const auto& key : kMetaKeys) {
+    const auto it = meta.find(key);
+    if (it != meta.end()) protocol[key] = it->second;
+  }
+  // Files written before the estimator option existed were meta-trained by truncated BPTT.
+  if (protocol.count("estimator") == 0) protocol["estimator"] = "bptt";
+  for (const char* counter : {"cut_trajectories", "skipped_steps"}) {
+    if (const auto value = try_attribute(reader, "/", counter)) protocol[counter] = *value;
+  }
+  return protocol;
+}
+
+std::string protocol_cell(const MethodRuns& m) {
+  std::string out;
+  const auto add = [&out](const std::string& item) { out += (out.empty() ? "" : ", ") + item; };
+  if (m.learned) {
+    for (const auto& key : kLearnedOptionKeys) {
+      const auto it = m.options.front().find(key);
+      if (it != m.options.front().end()) add(key + "=" + it->second);
+    }
+    const auto& p = m.protocol;
+    if (p.count("epochs") && p.count("trajectories")) {
+      const int64_t budget = std::stoll(p.at("epochs")) * std::stoll(p.at("trajectories"));
+      add("budget " + std::to_string(budget) + " trajectories");
+    }
+    for (const char* key : {"estimator", "unroll", "cut_trajectories"}) {
+      if (p.count(key)) add(std::string(key) + "=" + p.at(key));
+    }
+  }
+  return out.empty() ? "—" : out;
+}
+
+std::string verdict_text(Verdict v) {
+  switch (v) {
+    case Verdict::kABetter: return "beats";
+    case Verdict::kBBetter: return "loses";
+    case Verdict::kTie: return "tie";
+  }
+  return "tie";
+}
+
+// "seeds" cell: the count, and a note when the SE is problem noise only.
+std::string seeds_cell(const ComparisonRow& r) {
+  if (!r.learned) return "—";
+  if (r.final_loss.seeds == 1) return "1 (problem noise only)";
+  std::string means;
+  for (double m : r.seed_means) means += (means.empty() ? "" : " / ") + fmt(m);
+  return std::to_string(r.final_loss.seeds) + ": " + means;
+}
+
+}  // namespace
+
+void CompareOptions::validate() const {
+  HAMLET_CHECK(!reference.empty(), "compare.reference must be 'validation' or a method name, got ''");
+  check_positive("compare.published_runs", published_runs);
+}
+
+RunSet read_runs(const std::vector<std::string>& paths) {
+  HAMLET_CHECK(!paths.empty(), "compare: no run files given (--in=RUN.h5, repeatable)");
+  RunSet set;
+  std::map<std::string, std::size_t> index;
+  std::map<std::string, std::vector<at::Tensor>> finals, means;
+  for (std::size_t f = 0; f < paths.size(); ++f) {
+    const std::string& path = paths[f];
+    const io::H5Reader reader(path);
+    HAMLET_CHECK(reader.exists("/methods"), path, ": not an evaluate run file (no /methods group)");
+    const std::string task = reader.attribute_string("/", "task"), split = reader.attribute_string("/", "split");
+    const int64_t seed = reader.attribute_int("/", "seed"), problems = reader.attribute_int("/", "problems"),
+                  steps = reader.attribute_int("/", "steps");
+    if (f == 0) {
+      set.task = task, set.split = split, set.problem_seed = seed, set.problems = problems, set.steps = steps;
+    } else {
+      const auto same = [&](const char* what, const std::string& mine, const std::string& first) {
+        HAMLET_CHECK(mine == first, path, ": ", what, " is ", mine, " but ", paths[0], " has ", first,
+                     "; compare pairs problems, so every file must hold the same problems");
+      };
+      same("task", task, set.task);
+      same("split", split, set.split);
+      same("problem seed", std::to_string(seed), std::to_string(set.problem_seed));
+      same("the number of problems", std::to_string(problems), std::to_string(set.problems));
+      same("the number of steps", std::to_string(steps), std::to_string(set.steps));
+    }
+    std::set<std::string> in_this_file;
+    for (const std::string& name : reader.read_strings("/method_names")) {
+      HAMLET_CHECK(in_this_file.insert(name).second, path, ": method '", name, "' appears twice");
+      const std::string group = "/methods/" + name;
+      const at::Tensor loss = reader.read(group + "/loss");
+      HAMLET_CHECK(loss.dim() == 2 && loss.size(0) == problems && loss.size(1) == steps, path, ": ", group,
+                   "/loss has shape ", loss.sizes(), ", expected [", problems, ", ", steps, "]");
+      if (!index.count(name)) {
+        index[name] = set.methods.size();
+        set.methods.push_back(MethodRuns{});
+        set.methods.back().name = name;
+      }
+      MethodRuns& m = set.methods[index[name]];
+      m.files.push_back(path);
+      const OptionMap options = parse_options_text(reader.attribute_string(group, "options"), path + " " + group);
+      m.options.push_back(options);
+      m.learned = options.count("out_mul") && !options.count("lr");
+      if (reader.exists(group + "/tune")) m.validation_score = reader.attribute_double(group + "/tune", "best_score");
+      if (m.learned && m.protocol.empty()) m.protocol = read_protocol(options, path);
+      finals[name].push_back(loss.select(1, steps - 1));
+      means[name].push_back(loss.mean(1));
+    }
+  }
+  for (auto& m : set.methods) {
+    HAMLET_CHECK(m.learned || m.files.size() == 1, "compare: hand-designed method '", m.name, "' appears in ",
+                 m.files.size(), " files (", m.files[0], ", ", m.files[1],
+                 "); only learned optimizers have meta-training seeds");
+    m.final_loss = at::stack(finals[m.name]);
+    m.mean_over_steps = at::stack(means[m.name]);
+  }
+  return set;
+}
+
+Comparison compare(const RunSet& runs, const CompareOptions& options) {
+  options.validate();
+  Comparison c;
+  c.title = options.title;
+  c.task = runs.task, c.split = runs.split;
+  c.problems = runs.problems, c.steps = runs.steps, c.problem_seed = runs.problem_seed;
+
+  const MethodRuns* reference = nullptr;
+  if (options.reference == "validation") {
+    for (const auto& m : runs.methods) {
+      if (m.learned || !m.validation_score) continue;
+      if (!reference || *m.validation_score < *reference->validation_score) reference = &m;
+    }
+    HAMLET_CHECK(reference, "compare --reference=validation: no hand-designed method in the run files has a ",
+                 "validation score (evaluate them with --tune), so name the reference with --reference=NAME");
+    c.reference_reason = "the hand-designed optimizer with the best validation score (" +
+                         fmt(*reference->validation_score) + ", the tuner's mean loss on validation problems)";
+  } else {
+    std::string names;
+    for (const auto& m : runs.methods) {
+      if (m.name == options.reference) reference = &m;
+      names += (names.empty() ? "" : ", ") + m.name;
+    }
+    HAMLET_CHECK(reference, "compare --reference=", options.reference, ": no such method in the run files (", names,
+                 ")");
+    c.reference_reason = "fixed by --reference";
+  }
+  c.reference = reference->name;
+
+  for (const auto& m : runs.methods) {
+    ComparisonRow r;
+    r.name = m.name;
+    r.learned = m.learned;
+    const OptionMap& o = m.options.front();
+    if (o.count("lr")) r.scale = "lr " + o.at("lr");
+    else if (o.count("out_mul")) r.scale = "out_mul " + o.at("out_mul");
+    r.final_loss = seeded_mean_se(m.final_loss);
+    const at::Tensor averaged = m.final_loss.mean(0);
+    r.median = eval::median(averaged);
+    r.mean_over_steps = m.mean_over_steps.mean().item<double>();
+    for (int64_t s = 0; s < m.final_loss.size(0); ++s) r.seed_means.push_back(m.final_loss[s].mean().item<double>());
+    r.non_finite = m.final_loss.isfinite().logical_not().any(0).sum().item<int64_t>();
+    if (&m != reference) {
+      r.delta = seeded_difference(m.final_loss, reference->final_loss);
+      r.verdict = verdict(r.delta->mean, r.delta->se);
+    }
+    const auto p = options.published.find(m.name);
+    if (p != options.published.end()) {
+      r.published = p->second;
+      r.vs_published = r.final_loss.mean - p->second;
+      const double sd = averaged.std(/*unbiased=*/true).item<double>();
+      r.vs_published_se = joint_se_vs_published(r.final_loss.se, sd, options.published_runs);
+    }
+    r.protocol = protocol_cell(m);
+    c.rows.push_back(std::move(r));
+  }
+  for (std::size_t i = 0; i < runs.methods.size(); ++i) {
+    for (std::size_t j = i + 1; j < runs.methods.size(); ++j) {
+      const auto &a = runs.methods[i], &b = runs.methods[j];
+      if (!a.learned || !b.learned) continue;
+      PairRow pr;
+      pr.a = a.name, pr.b = b.name;
+      pr.delta = seeded_difference(a.final_loss, b.final_loss);
+      pr.verdict = verdict(pr.delta.mean, pr.delta.se);
+      c.learned_pairs.push_back(pr);
+    }
+  }
+  return c;
+}
+
+std::string to_markdown(const Comparison& c) {
+  std::string out;
+  if (!c.title.empty()) out += "### " + c.title + "\n\n";
+  out += std::to_string(c.problems) + " paired " + c.split + " problems (problem seed " + std::to_string(c.problem_seed) +
+         "), " + std::to_string(c.steps) + " steps; *final* = loss at the last logged step. Mean ± SE over "
+         "meta-training seeds and problems; the SE counts both levels (METHODS.md §12: SE² = s²/N + v/S, v the "
+         "variance of the per-seed means); hand-designed rows and one-seed rows carry problem noise only. "
+         "Δ = paired difference of the final loss against **" + c.reference + "**, " + c.reference_reason +
+         "; **bold** = beyond 2 SE, and the verdict says whether the row beats or loses to it. *vs paper* = ours − "
+         "published, **bold** beyond 2 joint SE √(SE² + (sd/√100)²) (the published number is one unpaired draw).\n\n";
+  out += "| method | lr / scale | seeds | final (mean ± SE) | median | mean over steps | Δ vs " + c.reference +
+         " (± SE) | verdict | paper | vs paper (± joint SE) | protocol | non-finite |\n";
+  out += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : c.rows) {
+    std::string delta = "—", verdict = "reference";
+    if (r.delta) {
+      delta = fmt(r.delta->mean) + " ± " + fmt(r.delta->se);
+      if (r.verdict != Verdict::kTie) delta = "**" + delta + "**";
+      verdict = verdict_text(r.verdict);
+    }
+    std::string paper = "—", versus = "—";
+    if (r.published) {
+      paper = fmt(*r.published);
+      versus = fmt_signed(r.vs_published) + " ± " + fmt(r.vs_published_se);
+      if (std::isfinite(r.vs_published) && std::fabs(r.vs_published) > 2 * r.vs_published_se) {
+        versus = "**" + versus + "**";
+      }
+    }
+    out += "| " + r.name + " | " + (r.scale.empty() ? "—" : r.scale) + " | " + seeds_cell(r) + " | " +
+           fmt(r.final_loss.mean) + " ± " + fmt(r.final_loss.se) + " | " + fmt(r.median) + " | " +
+           fmt(r.mean_over_steps) + " | " + delta + " | " + verdict + " | " + paper + " | " + versus + " | " +
+           r.protocol + " | " + std::to_string(r.non_finite) + "/" + std::to_string(c.problems) + " |\n";
+  }
+  if (!c.learned_pairs.empty()) {
+    out += "\nLearned optimizers against each other (row − column method, two-level SE; **bold** = beyond 2 SE):\n\n"
+           "| pair | Δ (mean ± SE) | verdict |\n|---|---|---|\n";
+    for (const auto& p : c.learned_pairs) {
+      std::string cell = fmt(p.delta.mean) + " ± " + fmt(p.delta.se);
+      if (p.verdict != Verdict::kTie) cell = "**" + cell + "**";
+      const std::string v = p.verdict == Verdict::kTie ? "tie"
+                            : p.verdict == Verdict::kABetter ? p.a + " beats " + p.b
+                                                             : p.b + " beats " + p.a;
+      out += "| " + p.a + " − " + p.b + " | " + cell + " | " + v + " |\n";
+    }
+  }
+  return out;
+}
+
+std::string to_csv(const Comparison& c) {
+  std::string out =
+      "method,learned,scale,seeds,problems,final_mean,final_se,final_problem_se,median,mean_over_steps,reference,"
+      "delta_mean,delta_se,verdict,published,vs_published,vs_published_se,non_finite\n";
+  const auto num = [](double v) { return format_number(v); };
+  for (const auto& r : c.rows) {
+    out += r.name + "," + (r.learned ? "true" : "false") + "," + r.scale + "," + std::to_string(r.final_loss.seeds) +
+           "," + std::to_string(r.final_loss.problems) + "," + num(r.final_loss.mean) + "," + num(r.final_loss.se) +
+           "," + num(r.final_loss.problem_se) + "," + num(r.median) + "," + num(r.mean_over_steps) + "," +
+           c.reference + "," + (r.delta ? num(r.delta->mean) : "") + "," + (r.delta ? num(r.delta->se) : "") + "," +
+           (r.delta ? verdict_text(r.verdict) : "reference") + "," + (r.published ? num(*r.published) : "") + "," +
+           (r.published ? num(r.vs_published) : "") + "," + (r.published ? num(r.vs_published_se) : "") + "," +
+           std::to_string(r.non_finite) + "\n";
+  }
+  return out;
+}
+
+std::string to_json(const Comparison& c) {
+  nlohmann::json doc;
+  doc["title"] = c.title;
+  doc["task"] = c.task;
+  doc["split"] = c.split;
+  doc["problems"] = c.problems;
+  doc["steps"] = c.steps;
+  doc["problem_seed"] = c.problem_seed;
+  doc["reference"] = c.reference;
+  doc["reference_reason"] = c.reference_reason;
+  doc["se_method"] = "two-level: SE^2 = s^2/N + sum of v/S over the methods involved (METHODS.md 12)";
+  const auto stat = [](const SeededMeanSe& s) {
+    return nlohmann::json{{"mean", s.mean}, {"se", s.se}, {"problem_se", s.problem_se}, {"seeds", s.seeds},
+                          {"problems", s.problems}};
+  };
+  doc["rows"] = nlohmann::json::array();
+  for (const auto& r : c.rows) {
+    nlohmann::json row{{"method", r.name}, {"learned", r.learned}, {"scale", r.scale},
+                       {"final", stat(r.final_loss)}, {"median", r.median}, {"mean_over_steps", r.mean_over_steps},
+                       {"seed_means", r.seed_means}, {"non_finite", r.non_finite}, {"protocol", r.protocol}};
+    if (r.delta) {
+      row["delta"] = stat(*r.delta);
+      row["verdict"] = verdict_text(r.verdict);
+    }
+    if (r.published) {
+      row["published"] = *r.published;
+      row["vs_published"] = r.vs_published;
+      row["vs_published_se"] = r.vs_published_se;
+    }
+    doc["rows"].push_back(row);
+  }
+  doc["learned_pairs"] = nlohmann::json::array();
+  for (const auto& p : c.learned_pairs) {
+    doc["learned_pairs"].push_back({{"a", p.a}, {"b", p.b}, {"delta", stat(p.delta)}, {"verdict", verdict_text(p.verdict)}});
+  }
+  return doc.dump(2) + "\n";
+}
+
+}  // namespace hamlet::eval

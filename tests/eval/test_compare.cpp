@@ -1,0 +1,216 @@
+// `hamlet compare` (eval/compare.hpp) against tables worked out by hand for tiny synthetic run files.
+#include "support/catch.hpp"
+
+#include <cmath>
+#include <map>
+#include <vector>
+
+#include "hamlet/core/options_json.hpp"
+#include "hamlet/eval/compare.hpp"
+#include "hamlet/io/h5.hpp"
+#include "support/test_support.hpp"
+
+using namespace hamlet;
+
+namespace {
+
+struct Method {
+  std::string name;
+  std::vector<double> final_loss;  // per problem; the first logged step is final + 1
+  std::string options;             // attribute text (JSON or k=v)
+  double validation_score = -1;    // < 0: not tuned
+};
+
+// A run file of `methods` on `problems` problems, 2 steps each.
+void write_run(const std::string& path, const std::vector<Method>& methods, int64_t problems = 4,
+               const std::string& task = "quadratic") {
+  io::H5Writer w(path);
+  w.set_attribute("/", "task", task);
+  w.set_attribute("/", "split", "test");
+  w.set_attribute("/", "seed", int64_t{0});
+  w.set_attribute("/", "problems", problems);
+  w.set_attribute("/", "steps", int64_t{2});
+  std::vector<std::string> names;
+  for (const auto& m : methods) {
+    names.push_back(m.name);
+    const at::Tensor last = at::tensor(m.final_loss, at::kDouble);
+    w.write("/methods/" + m.name + "/loss", at::stack({last + 1.0, last}, 1));
+    w.set_attribute("/methods/" + m.name, "options", m.options);
+    if (m.validation_score >= 0) {
+      w.write("/methods/" + m.name + "/tune/score", at::tensor({m.validation_score}, at::kDouble));
+      w.set_attribute("/methods/" + m.name + "/tune", "best_score", m.validation_score);
+    }
+  }
+  w.write_strings("/method_names", names);
+  w.commit();
+}
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s / static_cast<double>(v.size());
+}
+double var(const std::vector<double>& v) {
+  const double m = mean(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return s / static_cast<double>(v.size() - 1);
+}
+
+const eval::ComparisonRow& row(const eval::Comparison& c, const std::string& name) {
+  for (const auto& r : c.rows) {
+    if (r.name == name) return r;
+  }
+  FAIL("no row " << name);
+  return c.rows.front();
+}
+
+}  // namespace
+
+TEST_CASE("compare: means, two-level SEs, paired deltas against the validation-chosen reference") {
+  test::TempDir dir;
+  // adam has the lower *test* mean, nag the better *validation* score: the reference must be nag.
+  const std::vector<double> adam = {0.2, 0.3, 0.1, 0.2}, nag = {0.4, 0.5, 0.3, 0.6};
+  write_run((dir / "baselines.h5").string(),
+            {{"adam", adam, R"({"beta1": "0.9", "lr": "0.03"})", 0.6}, {"nag", nag, "lr=1, momentum=0.9", 0.5}});
+  const std::vector<std::vector<double>> lstm = {{0.5, 0.7, 0.2, 0.9}, {0.6, 0.9, 0.1, 1.2}, {0.2, 0.4, 0.3, 0.5}};
+  const std::vector<std::vector<double>> phnn = {{0.3, 0.3, 0.3, 0.3}, {0.4, 0.5, 0.3, 0.4}, {0.3, 0.2, 0.4, 0.3}};
+  std::vector<std::string> files = {(dir / "baselines.h5").string()};
+  for (int s = 0; s < 3; ++s) {
+    files.push_back((dir / ("learned_seed" + std::to_string(s) + ".h5")).string());
+    write_run(files.back(), {{"lstm", lstm[s], R"({"out_mul": "0.1", "preprocess": "true"})"},
+                             {"phnn", phnn[s], "mass=constant, out_mul=0.001"}});
+  }
+  const eval::RunSet runs = eval::read_runs(files);
+  REQUIRE(runs.methods.size() == 4);
+  CHECK(runs.methods[2].final_loss.sizes() == at::IntArrayRef({3, 4}));
+
+  eval::CompareOptions o;
+  o.published = {{"adam", 0.35}, {"lstm", 0.29}};
+  const eval::Comparison c = eval::compare(runs, o);
+  CHECK(c.reference == "nag");
+  CHECK_THAT(c.reference_reason, Catch::Contains("best validation score (0.500"));
+
+  // Hand-designed rows: ordinary mean ± s/√N.
+  const auto& a = row(c, "adam");
+  CHECK_FALSE(a.learned);
+  CHECK(a.scale == "lr 0.03");
+  CHECK(a.final_loss.mean == Approx(0.2));
+  CHECK(a.final_loss.se == Approx(std::sqrt(var(adam) / 4.0)));
+  std::vector<double> d_adam;
+  for (int i = 0; i < 4; ++i) d_adam.push_back(adam[i] - nag[i]);
+  REQUIRE(a.delta);
+  CHECK(a.delta->mean == Approx(-0.25));
+  CHECK(a.delta->se == Approx(std::sqrt(var(d_adam) / 4.0)));
+  CHECK(a.verdict == eval::Verdict::kABetter);  // -0.25 ± 0.05
+  CHECK_FALSE(row(c, "nag").delta);
+
+  // LSTM, 3 seeds: SE² = var(a_i)/N + var(m_s)/S, Δ SE² = var(d_i)/N + var(m_s)/S.
+  std::vector<double> a_i, d_i, m_s;
+  for (int i = 0; i < 4; ++i) {
+    a_i.push_back((lstm[0][i] + lstm[1][i] + lstm[2][i]) / 3.0);
+    d_i.push_back(a_i.back() - nag[i]);
+  }
+  for (const auto& seed : lstm) m_s.push_back(mean(seed));
+  const auto& l = row(c, "lstm");
+  CHECK(l.learned);
+  CHECK(l.scale == "out_mul 0.1");
+  CHECK(l.final_loss.seeds == 3);
+  CHECK(l.final_loss.mean == Approx(mean(a_i)));
+  CHECK(l.final_loss.se == Approx(std::sqrt(var(a_i) / 4.0 + var(m_s) / 3.0)));
+  CHECK(l.delta->mean == Approx(mean(d_i)));
+  CHECK(l.delta->se == Approx(std::sqrt(var(d_i) / 4.0 + var(m_s) / 3.0)));
+  CHECK(l.verdict == eval::Verdict::kTie);
+  CHECK(l.seed_means.size() == 3);
+  CHECK(l.seed_means[1] == Approx(0.7));
+  // vs paper: joint SE √(SE² + sd²/100) with sd the per-problem SD of the seed-averaged losses.
+  REQUIRE(l.published);
+  CHECK(l.vs_published == Approx(mean(a_i) - 0.29));
+  CHECK(l.vs_published_se == Approx(std::sqrt(l.final_loss.se * l.final_loss.se + var(a_i) / 100.0)));
+
+  // Learned against learned: both seed terms.
+  REQUIRE(c.learned_pairs.size() == 1);
+  std::vector<double> p_i, dp_i, pm_s;
+  for (int i = 0; i < 4; ++i) {
+    p_i.push_back((phnn[0][i] + phnn[1][i] + phnn[2][i]) / 3.0);
+    dp_i.push_back(a_i[i] - p_i[i]);
+  }
+  for (const auto& seed : phnn) pm_s.push_back(mean(seed));
+  CHECK(c.learned_pairs[0].a == "lstm");
+  CHECK(c.learned_pairs[0].delta.mean == Approx(mean(dp_i)));
+  CHECK(c.learned_pairs[0].delta.se == Approx(std::sqrt(var(dp_i) / 4.0 + var(m_s) / 3.0 + var(pm_s) / 3.0)));
+
+  const std::string md = eval::to_markdown(c);
+  CHECK_THAT(md, Catch::Contains("Δ vs nag (± SE)"));
+  CHECK_THAT(md, Catch::Contains("| adam | lr 0.03 | — | 0.200 ± 0.041 |"));
+  CHECK_THAT(md, Catch::Contains("**-0.250 ± 0.050** | beats"));
+  CHECK_THAT(md, Catch::Contains("| lstm | out_mul 0.1 | 3: 0.575 / 0.700 / 0.350 |"));
+  CHECK_THAT(md, Catch::Contains("| nag | lr 1 | — | 0.450 ± 0.065 | 0.450 | 0.950 | — | reference |"));
+  const std::string csv = eval::to_csv(c);
+  CHECK_THAT(csv, Catch::Contains("adam,false,lr 0.03,1,4,"));
+  const std::string json = eval::to_json(c);
+  CHECK_THAT(json, Catch::Contains("\"reference\": \"nag\""));
+
+  // --reference=NAME fixes the reference.
+  o.reference = "adam";
+  CHECK(eval::compare(runs, o).reference == "adam");
+  o.reference = "adamw";
+  CHECK_THROWS_WITH(eval::compare(runs, o), Catch::Contains("no such method in the run files (adam, nag, lstm, phnn)"));
+}
+
+TEST_CASE("compare: bold marks and verdicts at exactly 2 SE on each side") {
+  test::TempDir dir;
+  // Against a reference of zeros on 2 problems, d = (3, 1) has D = 2 and SE = 1: exactly 2 SE, a tie.
+  write_run((dir / "run.h5").string(),
+            {{"zero", {0.0, 0.0}, "lr=1"},
+             {"up", {3.0, 1.0}, "lr=1"},
+             {"down", {-3.0, -1.0}, "lr=1"},
+             {"beyond", {3.0, 1.1}, "lr=1"},
+             {"below", {-3.0, -1.1}, "lr=1"}},
+            2);
+  eval::CompareOptions o;
+  o.reference = "zero";
+  const auto c = eval::compare(eval::read_runs({(dir / "run.h5").string()}), o);
+  CHECK(row(c, "up").delta->mean == 2.0);
+  CHECK(row(c, "up").delta->se == 1.0);
+  CHECK(row(c, "up").verdict == eval::Verdict::kTie);
+  CHECK(row(c, "down").verdict == eval::Verdict::kTie);
+  CHECK(row(c, "beyond").verdict == eval::Verdict::kBBetter);
+  CHECK(row(c, "below").verdict == eval::Verdict::kABetter);
+  const std::string md = eval::to_markdown(c);
+  CHECK_THAT(md, Catch::Contains("| 2.000 ± 1.000 | tie |"));
+  CHECK_THAT(md, Catch::Contains("| -2.000 ± 1.000 | tie |"));
+  CHECK_THAT(md, Catch::Contains("| **2.050 ± 0.950** | loses |"));
+  CHECK_THAT(md, Catch::Contains("| **-2.050 ± 0.950** | beats |"));
+  // Without a tuned method the validation reference cannot be chosen: a clear error.
+  o.reference = "validation";
+  CHECK_THROWS_WITH(eval::compare(eval::read_runs({(dir / "run.h5").string()}), o),
+                    Catch::Contains("--reference=NAME"));
+}
+
+TEST_CASE("compare refuses files that do not pair; one seed says problem noise only") {
+  test::TempDir dir;
+  const std::string a = (dir / "a.h5").string(), b = (dir / "b.h5").string(), q = (dir / "q.h5").string();
+  write_run(a, {{"sgd", {1, 2, 3, 4}, "lr=0.1", 0.5}, {"lstm", {1, 1, 1, 2}, "out_mul=1"}});
+  write_run(b, {{"sgd", {1, 2, 3, 4}, "lr=0.1", 0.5}}, 4);
+  write_run(q, {{"lstm", {1, 1, 1}, "out_mul=1"}}, 3);
+  CHECK_THROWS_WITH(eval::read_runs({a, q}), Catch::Contains("the number of problems is 3"));
+  CHECK_THROWS_WITH(eval::read_runs({a, b}), Catch::Contains("hand-designed method 'sgd' appears in 2 files"));
+  const auto c = eval::compare(eval::read_runs({a}), eval::CompareOptions());
+  CHECK(row(c, "lstm").final_loss.seeds == 1);
+  CHECK_THAT(eval::to_markdown(c), Catch::Contains("1 (problem noise only)"));
+}
+
+TEST_CASE("options attributes: JSON and the old k=v form read the same") {
+  const OptionMap options = {{"lr", "0.03"}, {"hidden", "20:20"}, {"weights", "/a b/c.h5"}, {"preprocess", "true"}};
+  const std::string json = options_to_json(options);
+  CHECK(json == R"({"hidden":"20:20","lr":"0.03","preprocess":"true","weights":"/a b/c.h5"})");
+  CHECK(parse_options_text(json) == options);
+  CHECK(parse_options_text(format_options(options)) == options);
+  // Numbers and booleans in JSON become the text the k=v form would hold.
+  CHECK(parse_options_text(R"({"lr": 0.03, "steps": 100, "preprocess": true})") ==
+        OptionMap{{"lr", "0.03"}, {"steps", "100"}, {"preprocess", "true"}});
+  CHECK(parse_options_text("").empty());
+  CHECK_THROWS_WITH(parse_options_text("{\"lr\": [1]}", "adam options"), Catch::Contains("adam options"));
+  CHECK_THROWS_WITH(parse_options_text("{oops", "x"), Catch::Contains("invalid JSON"));
+}
