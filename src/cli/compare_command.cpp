@@ -66,7 +66,10 @@ int cmd_compare(const std::vector<std::string>& args) {
       "title", po::value<std::string>()->default_value(""), "table heading (md) / title field")(
       "published", po::value<std::string>()->default_value(""),
       "published numbers to test against, NAME=VALUE,... (e.g. adam=0.41,lstm=0.25)")(
-      "published-runs", po::value<int64_t>()->default_value(100), "runs behind each published number");
+      "published-runs", po::value<int64_t>()->default_value(100), "runs behind each published number")(
+      "mode", po::value<std::string>()->default_value("table"),
+      "table | drift (exactly two --in: a committed run and its rerun, method by method: how far the rerun moved)")(
+      "threshold", po::value<double>()->default_value(0.05), "drift mode: count problems whose final loss moved more");
   ParsedArgs parsed = parse_args(args, desc, {});
   if (parsed.help) {
     std::cout << desc << "\n";
@@ -74,7 +77,21 @@ int cmd_compare(const std::vector<std::string>& args) {
   }
   const auto& v = parsed.values;
   HAMLET_CHECK(v.count("in"), "hamlet compare needs at least one --in=RUN.h5");
-  const std::string format = v["format"].as<std::string>();
+  const std::string format = v["format"].as<std::string>(), mode = v["mode"].as<std::string>();
+  HAMLET_CHECK(mode == "table" || mode == "drift", "--mode must be table or drift, got '", mode, "'");
+  const std::string out = v["out"].as<std::string>();
+  const auto emit = [&out](const std::string& text) {
+    if (out.empty()) std::cout << text;
+    else write_atomically(out, text);
+  };
+  if (mode == "drift") {
+    const auto inputs = v["in"].as<std::vector<std::string>>();
+    HAMLET_CHECK(inputs.size() == 2, "compare --mode=drift takes exactly two --in (committed, rerun), got ",
+                 inputs.size());
+    HAMLET_CHECK(format == "md", "compare --mode=drift writes Markdown only (--format=md)");
+    emit(eval::to_markdown(eval::drift(inputs[0], inputs[1], v["threshold"].as<double>())));
+    return 0;
+  }
   HAMLET_CHECK(format == "md" || format == "csv" || format == "json", "--format must be md, csv or json, got '", format,
                "'");
   eval::CompareOptions o;
@@ -86,11 +103,8 @@ int cmd_compare(const std::vector<std::string>& args) {
   const std::string text = format == "md" ? eval::to_markdown(comparison)
                            : format == "csv" ? eval::to_csv(comparison)
                                              : eval::to_json(comparison);
-  const std::string out = v["out"].as<std::string>();
-  if (out.empty()) {
-    std::cout << text;
-  } else {
-    write_atomically(out, text);
+  emit(text);
+  if (!out.empty()) {
     spdlog::info("wrote the comparison of {} methods ({} reference) to {}", comparison.rows.size(),
                  comparison.reference, out);
   }

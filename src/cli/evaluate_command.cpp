@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/options_json.hpp"
 #include "hamlet/core/version.hpp"
 #include "hamlet/eval/report.hpp"
 #include "hamlet/io/h5.hpp"
@@ -98,7 +99,7 @@ void write_root(io::H5Writer& writer, const Prepared& p, const std::string& comm
   writer.set_attribute("/", "config", p.parsed.resolved_ini);
   writer.set_attribute("/", "created_utc", utc_now());
   writer.set_attribute("/", "task", p.task->name());
-  writer.set_attribute("/", "task_options", format_options(p.task->options()));
+  writer.set_attribute("/", "task_options", options_to_json(p.task->options()));
   writer.set_attribute("/", "split", tasks::split_name(p.eval_options.split));
   writer.set_attribute("/", "seed", static_cast<int64_t>(p.eval_options.seed));
   writer.set_attribute("/", "problems", p.eval_options.problems);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "hamlet/core/options_json.hpp"
 #include "hamlet/eval/statistics.hpp"
 
 namespace hamlet::eval {
@@ -60,7 +61,7 @@ void write_method(io::H5Writer& writer, const std::string& group, const MethodRe
   writer.write(group + "/update_norm", tr.update_norm);
   for (const auto& [name, values] : tr.diagnostics) writer.write(group + "/diagnostics/" + name, values);
   writer.set_attribute(group, "method", result.name);
-  writer.set_attribute(group, "options", format_options(result.options));
+  writer.set_attribute(group, "options", options_to_json(result.options));
   writer.set_attribute(group, "seconds", tr.seconds);
   const auto& s = result.summary;
   writer.set_attribute(group, "final_mean", s.final_mean);

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/options_json.hpp"
 #include "hamlet/io/h5.hpp"
 #include "hamlet/learned/lstm.hpp"
 #include "hamlet/learned/phnn.hpp"
@@ -76,7 +77,7 @@ LearnedOptimizerPtr make_learned(const std::string& name, OptionMap options) {
     const std::string file_optimizer = reader.attribute_string("/", "optimizer");
     HAMLET_CHECK(file_optimizer == name, path, ": weights file is for learned optimizer '", file_optimizer, "', not '",
                  name, "'");
-    recorded = parse_option_list(reader.attribute_string("/", "options"));
+    recorded = parse_options_text(reader.attribute_string("/", "options"), path + " options");
   }
   recorded.erase("weights");
   // The file's options are the defaults; explicit options may change behaviour (out_mul, h, ...) but not the
@@ -117,7 +118,7 @@ void save_weights(const std::string& path, const LearnedOptimizer& optimizer, co
   }
   writer.set_attribute("/", "optimizer", optimizer.name());
   writer.set_attribute("/", "architecture", optimizer.architecture());
-  writer.set_attribute("/", "options", format_options(recorded));
+  writer.set_attribute("/", "options", options_to_json(recorded));
   writer.set_attribute("/", "num_params", optimizer.num_params());
   for (const auto& [key, value] : provenance) {
     HAMLET_CHECK(!kReservedAttributes.count(key), path, ": provenance key '", key,

@@ -85,10 +85,10 @@ TEST_CASE("evaluate writes an HDF5 run file and an INI config equals the same fl
   CHECK_THAT(a.attribute_string("/", "config"), Catch::Contains("[optimizer.adam]\nlr = 0.05"));
   CHECK(a.attribute_string("/", "task") == "quadratic");
   CHECK(a.attribute_int("/", "problems") == 7);
-  CHECK_THAT(a.attribute_string("/", "task_options"), Catch::Contains("dim=5"));
+  CHECK_THAT(a.attribute_string("/", "task_options"), Catch::Contains("\"dim\":\"5\""));
   // Tuning overrides the given lr with the validation choice, recorded in the method's options.
   CHECK_THAT(a.attribute_string("/methods/adam", "options"),
-             Catch::Contains("lr=" + std::string(a.attribute_double("/methods/adam/tune", "best_lr") == 0.1 ? "0.1" : "0.01")));
+             Catch::Contains("\"lr\":\"" + std::string(a.attribute_double("/methods/adam/tune", "best_lr") == 0.1 ? "0.1" : "0.01") + "\""));
   // A flag overrides the same key in the config file.
   const std::string over_out = (dir / "over.h5").string();
   REQUIRE(hamlet_cli("evaluate --config=" + ini.string() + " --steps=4 --tune=false --out=" + over_out, &msg) == 0);

@@ -214,3 +214,26 @@ TEST_CASE("options attributes: JSON and the old k=v form read the same") {
   CHECK_THROWS_WITH(parse_options_text("{\"lr\": [1]}", "adam options"), Catch::Contains("adam options"));
   CHECK_THROWS_WITH(parse_options_text("{oops", "x"), Catch::Contains("invalid JSON"));
 }
+
+TEST_CASE("drift: a rerun against the committed run, method by method") {
+  test::TempDir dir;
+  const std::string committed = (dir / "committed.h5").string(), rerun = (dir / "rerun.h5").string();
+  write_run(committed, {{"sgd", {1.0, 2.0, 3.0, 4.0}, "lr=0.1"}, {"lstm", {1.0, 1.0, 1.0, 1.0}, "out_mul=1"}});
+  write_run(rerun, {{"sgd", {1.0, 2.0, 3.0, 4.0}, "lr=0.1"}, {"lstm", {1.1, 1.0, 0.9, 1.2}, "out_mul=1"}});
+  const eval::Drift d = eval::drift(committed, rerun, 0.05);
+  REQUIRE(d.rows.size() == 2);
+  CHECK(d.rows[0].name == "sgd");
+  CHECK(d.rows[0].max_final == 0.0);
+  CHECK(d.rows[0].moved == 0);
+  const auto& l = d.rows[1];
+  CHECK(l.max_final == Approx(0.2));
+  CHECK(l.max_step0 == Approx(0.2));  // write_run's step 0 is final + 1
+  CHECK(l.delta.mean == Approx(0.05));
+  CHECK(l.moved == 3);                // 0.1, 0.1 and 0.2 exceed 0.05; 0 does not
+  CHECK(l.committed_se == 0.0);
+  CHECK(l.shift_in_se == 0.0);        // undefined against a zero SE: reported as 0
+  CHECK_THAT(eval::to_markdown(d), Catch::Contains("| lstm | 2.0e-01 | 2.0e-01 | 1.000 → 1.050 | +0.050 ± 0.065 | +0.00 | 3/4 |"));
+  const std::string other = (dir / "other.h5").string();
+  write_run(other, {{"sgd", {1.0, 2.0, 3.0}, "lr=0.1"}}, 3);
+  CHECK_THROWS_WITH(eval::drift(committed, other), Catch::Contains("does not hold the problems of"));
+}

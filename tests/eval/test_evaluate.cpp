@@ -195,5 +195,5 @@ TEST_CASE("method results are written to HDF5 and tabulated") {
   CHECK(at::equal(r.read("/methods/gd/loss"), rs[0].trajectory.loss));
   CHECK(at::equal(r.read("/methods/gd/diagnostics/loss_seen"), rs[0].trajectory.diagnostics.at("loss_seen")));
   CHECK(r.attribute_double("/methods/gd", "final_mean") == rs[0].summary.final_mean);
-  CHECK(r.attribute_string("/methods/gd", "options") == "lr=0.01");
+  CHECK(r.attribute_string("/methods/gd", "options") == R"({"lr":"0.01"})");  // JSON, for json.loads
 }

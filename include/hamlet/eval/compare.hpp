@@ -37,6 +37,7 @@ struct MethodRuns {
   std::vector<std::string> files;          // one per meta-training seed, in the order given
   at::Tensor final_loss;                   // [S, N] float64: loss at the last logged step per seed and problem
   at::Tensor mean_over_steps;              // [S, N] float64: per-problem mean of the logged losses
+  at::Tensor first_loss;                   // [S, N] float64: loss at step 0, before any update
   std::vector<OptionMap> options;          // resolved optimizer options, per seed
   bool learned = false;                    // its options carry out_mul and no lr
   std::optional<double> validation_score;  // the tuner's best validation score (hand-designed, tuned)
@@ -93,6 +94,25 @@ struct Comparison {
 };
 
 Comparison compare(const RunSet& runs, const CompareOptions& options);
+
+// ---- Machine drift: the same evaluation rerun (another CPU, build or day) against a committed run ----
+struct DriftRow {
+  std::string name;
+  double max_step0 = 0, max_final = 0;  // largest per-problem |rerun − committed| of the first and the final logged loss
+  double committed_mean = 0, committed_se = 0, rerun_mean = 0;
+  MeanSe delta;                         // paired rerun − committed final loss over problems
+  double shift_in_se = 0;               // (rerun_mean − committed_mean) / committed_se
+  int64_t moved = 0;                    // problems whose final loss moved by more than the threshold
+};
+struct Drift {
+  std::string committed, rerun;
+  int64_t problems = 0;
+  double threshold = 0.05;
+  std::vector<DriftRow> rows;  // methods present in both files, in the committed file's order
+};
+// Pairs two run files of the same problems method by method; throws naming the files when they do not pair.
+Drift drift(const std::string& committed, const std::string& rerun, double threshold = 0.05);
+std::string to_markdown(const Drift& drift);
 
 std::string to_markdown(const Comparison& comparison);
 std::string to_csv(const Comparison& comparison);
