@@ -10,6 +10,7 @@
 #include "hamlet/core/version.hpp"
 #include "hamlet/eval/report.hpp"
 #include "hamlet/io/h5.hpp"
+#include "hamlet/learned/registry.hpp"
 
 namespace po = boost::program_options;
 
@@ -21,7 +22,8 @@ po::options_description tune_options() {
   desc.add_options()("tune-problems", po::value<int64_t>()->default_value(20),
                      "validation problems per learning rate")(
       "tune-grid", po::value<std::string>()->default_value(""),
-      "comma-separated learning rates (default 1,0.3,0.1,...,1e-5)")(
+      "comma-separated learning rates (default 1,0.3,0.1,...,1e-5); for learned optimizers output scales out_mul "
+      "(default: their own out_mul times 10,3,1,0.3,0.1)")(
       "tune-seed", po::value<int64_t>()->default_value(0), "seed of the validation problems");
   return desc;
 }
@@ -69,25 +71,38 @@ Prepared prepare(const std::vector<std::string>& args, po::options_description& 
   return p;
 }
 
-// Tunes the learning rate of `name` on validation problems.
+// Relative grid for a learned optimizer's output scale: around the value it was trained with, largest first like
+// the learning-rate grid (ties keep the first).
+const std::vector<double> kLearnedScaleFactors = {10, 3, 1, 0.3, 0.1};
+
+// Tunes the learning rate of `name` on validation problems; for a learned optimizer its output scale out_mul, the
+// knob that plays the learning rate's role (its learning_rate()).
 eval::TuneResult tune_one(const Prepared& p, const std::string& name) {
   const OptionMap base = options_with_prefix(p.parsed.dynamic, "optimizer." + name);
+  const bool learned = learned::is_learned(name);
+  const std::string knob = learned ? "out_mul" : "lr";
   eval::EvaluateOptions opts = p.eval_options;
   opts.split = tasks::Split::kValidation;
   opts.problems = p.parsed.values["tune-problems"].as<int64_t>();
   opts.seed = static_cast<uint64_t>(p.parsed.values["tune-seed"].as<int64_t>());
   opts.progress = false;
-  const auto grid = parse_grid(p.parsed.values["tune-grid"].as<std::string>());
-  spdlog::info("tuning {} over {} learning rates on {} validation problems", name, grid.size(), opts.problems);
+  const std::string grid_text = p.parsed.values["tune-grid"].as<std::string>();
+  std::vector<double> grid = parse_grid(grid_text);
+  if (learned && grid_text.empty()) {
+    const double trained = build_optimizer(name, base)->learning_rate();
+    grid.clear();
+    for (double f : kLearnedScaleFactors) grid.push_back(f * trained);
+  }
+  spdlog::info("tuning {} of {} over {} values on {} validation problems", knob, name, grid.size(), opts.problems);
   auto result = eval::tune_learning_rate(
       *p.task,
       [&](double lr) {
         OptionMap o = base;
-        o["lr"] = format_number(lr);
+        o[knob] = format_number(lr);
         return build_optimizer(name, o);
       },
       grid, opts);
-  spdlog::info("{}: best lr {} (validation score {:.4g})", name, format_number(result.best_lr), result.best_score);
+  spdlog::info("{}: best {} {} (validation score {:.4g})", name, knob, format_number(result.best_lr), result.best_score);
   return result;
 }
 
@@ -133,7 +148,7 @@ int cmd_evaluate(const std::vector<std::string>& args, const std::string& comman
     OptionMap opts = options_with_prefix(p.parsed.dynamic, "optimizer." + name);
     if (tune) {
       r.tuning = tune_one(p, name);
-      opts["lr"] = format_number(r.tuning->best_lr);
+      opts[learned::is_learned(name) ? "out_mul" : "lr"] = format_number(r.tuning->best_lr);
     }
     const auto optimizer = build_optimizer(name, opts);
     r.options = optimizer->options();

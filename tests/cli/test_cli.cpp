@@ -1,9 +1,11 @@
 // End-to-end tests of the hamlet executable: exit codes, error messages, INI/flag equivalence, output files.
 #include "support/catch.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
+#include "hamlet/core/options.hpp"
 #include "hamlet/io/h5.hpp"
 #include "support/test_support.hpp"
 
@@ -93,6 +95,32 @@ TEST_CASE("evaluate writes an HDF5 run file and an INI config equals the same fl
   const std::string over_out = (dir / "over.h5").string();
   REQUIRE(hamlet_cli("evaluate --config=" + ini.string() + " --steps=4 --tune=false --out=" + over_out, &msg) == 0);
   CHECK(io::H5Reader(over_out).read("/methods/adam/loss").size(1) == 4);
+}
+
+TEST_CASE("evaluate --tune chooses a learned optimizer's out_mul on validation problems") {
+  test::TempDir dir;
+  const std::string out = (dir / "tuned.h5").string();
+  std::string msg;
+  REQUIRE(hamlet_cli("evaluate --optimizers=lstm --optimizer.lstm.out_mul=0.1 --tune --tune-problems=3 --problems=4 "
+                     "--steps=10 --log-level=warn --out=" + out, &msg) == 0);
+  INFO(msg);
+  io::H5Reader r(out);
+  // The default grid for a learned optimizer: its own out_mul times 10, 3, 1, 0.3, 0.1.
+  const at::Tensor grid = r.read("/methods/lstm/tune/grid");
+  REQUIRE(grid.numel() == 5);
+  CHECK(grid[0].item<double>() == Approx(1.0));
+  CHECK(grid[4].item<double>() == Approx(0.01));
+  const at::Tensor scores = r.read("/methods/lstm/tune/score");
+  const double best = r.attribute_double("/methods/lstm/tune", "best_lr");
+  // The choice is the grid value with the lowest finite validation score, and it is what the test run used.
+  int64_t arg = -1;
+  for (int64_t i = 0; i < 5; ++i) {
+    const double s = scores[i].item<double>();
+    if (std::isfinite(s) && (arg < 0 || s < scores[arg].item<double>())) arg = i;
+  }
+  REQUIRE(arg >= 0);
+  CHECK(best == grid[arg].item<double>());
+  CHECK_THAT(r.attribute_string("/methods/lstm", "options"), Catch::Contains("\"out_mul\":\"" + format_number(best) + "\""));
 }
 
 TEST_CASE("tune, list, version and benchmark run") {
