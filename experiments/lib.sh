@@ -35,3 +35,23 @@ hamlet_output_dir() {
     echo "$repo/runs/$(date -u +%Y%m%d-%H%M%S)-$name"
   fi
 }
+
+# hamlet_compare_table BIN DIR TITLE [compare flags...]: prints the `hamlet compare` Markdown table of a table
+# directory (DIR/baselines.h5 and every DIR/learned*.h5, one file per meta-training seed) and writes the same
+# comparison as DIR/comparison.json.
+hamlet_compare_table() {
+  local bin=$1 dir=$2 title=$3
+  shift 3
+  local inputs=(--in="$dir/baselines.h5") f
+  for f in "$dir"/learned*.h5; do [ -f "$f" ] && inputs+=(--in="$f"); done
+  "$bin" compare "${inputs[@]}" --title="$title" "$@"
+  "$bin" compare "${inputs[@]}" --title="$title" "$@" --format=json --out="$dir/comparison.json" 2>/dev/null
+}
+
+# hamlet_provenance_section DIR: prints DIR/PROVENANCE.md under a "## Provenance" heading, if it exists.
+hamlet_provenance_section() {
+  [ -f "$1/PROVENANCE.md" ] || return 0
+  echo "## Provenance"
+  echo
+  cat "$1/PROVENANCE.md"
+}

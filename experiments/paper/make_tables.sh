@@ -9,6 +9,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
 results=$1 command=$2
+source "$root/experiments/lib.sh"
 
 # METHODS.md §9.1 (OPT-ML paper, Tables A1-A3): mean over 100 runs of the loss at the last logged step.
 declare -A title published
@@ -34,17 +35,9 @@ tmp="$results/TABLES.md.tmp"
   for task in quadratic mnist_sigmoid mnist_relu; do
     dir="$results/$task"
     [ -f "$dir/baselines.h5" ] || { echo "### ${title[$task]}"; echo; echo "(no runs)"; echo; continue; }
-    inputs=(--in="$dir/baselines.h5")
-    for f in "$dir"/learned_seed*.h5; do [ -f "$f" ] && inputs+=(--in="$f"); done
-    "$bin" compare "${inputs[@]}" --title="${title[$task]}" --published="${published[$task]}"
-    "$bin" compare "${inputs[@]}" --title="${title[$task]}" --published="${published[$task]}" --format=json \
-      --out="$dir/comparison.json" 2>/dev/null
+    hamlet_compare_table "$bin" "$dir" "${title[$task]}" --published="${published[$task]}"
     echo
   done
-  if [ -f "$results/PROVENANCE.md" ]; then
-    echo "## Provenance"
-    echo
-    cat "$results/PROVENANCE.md"
-  fi
+  hamlet_provenance_section "$results"
 } > "$tmp"
 mv "$tmp" "$results/TABLES.md"

@@ -9,6 +9,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
 results=$1 command=$2
+source "$root/experiments/lib.sh"
 targets=(sigmoid relu tanh elu hidden40 two_layers fashion horizon1000 quadratic100)
 declare -A title=([sigmoid]="sigmoid (the training task)" [relu]="ReLU" [tanh]="tanh" [elu]="ELU"
                   [hidden40]="40 hidden units" [two_layers]="2 × 20 hidden units" [fashion]="Fashion-MNIST"
@@ -23,16 +24,9 @@ tmp="$results/TABLE.md.tmp"
   for t in "${targets[@]}"; do
     dir="$results/$t"
     [ -f "$dir/baselines.h5" ] || continue
-    inputs=(--in="$dir/baselines.h5")
-    for f in "$dir"/learned*.h5; do [ -f "$f" ] && inputs+=(--in="$f"); done
-    "$bin" compare "${inputs[@]}" --title="${title[$t]}"
-    "$bin" compare "${inputs[@]}" --title="${title[$t]}" --format=json --out="$dir/comparison.json" 2>/dev/null
+    hamlet_compare_table "$bin" "$dir" "${title[$t]}"
     echo
   done
-  if [ -f "$results/PROVENANCE.md" ]; then
-    echo "## Provenance"
-    echo
-    cat "$results/PROVENANCE.md"
-  fi
+  hamlet_provenance_section "$results"
 } > "$tmp"
 mv "$tmp" "$results/TABLE.md"
