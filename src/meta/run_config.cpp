@@ -14,7 +14,6 @@ RunConfig resolved_config(const tasks::Task& task, const learned::LearnedOptimiz
   for (const auto& [k, v] : task.options()) c.emplace_back("task." + k, v);
   c.emplace_back("optimizer", optimizer.name());
   for (const auto& [k, v] : optimizer.options()) c.emplace_back("optimizer." + k, v);
-  // Meta-training keys in the options' own order (to_map is a sorted map; keep it, it is stable).
   for (const auto& [k, v] : options.to_map()) c.emplace_back(k, v);
   return c;
 }

@@ -46,7 +46,7 @@ TEST_CASE("meta-train --resume refuses a changed configuration or a missing chec
   CHECK_THAT(msg, Catch::Contains("missing-dir"));
 }
 
-TEST_CASE("meta-train --estimator=es|pes with a log-uniform schedule runs from the CLI and records its options") {
+TEST_CASE("meta-train --estimator=es|pes with a log-uniform schedule runs from the CLI and records its options; undefined windows are counted") {
   test::TempDir dir;
   std::string msg;
   for (const std::string est : {"es", "pes"}) {
@@ -65,6 +65,14 @@ TEST_CASE("meta-train --estimator=es|pes with a log-uniform schedule runs from t
                Catch::Contains("estimator=" + est) && Catch::Contains("es.pairs=2") &&
                    Catch::Contains("schedule=log-uniform"));
   }
+  // A one-step window (optml loss) never reaches φ: every window is skipped and counted, none is an Adam step.
+  const std::string u1 = (dir / "u1-run.h5").string();
+  REQUIRE(hamlet_cli("meta-train --task=quadratic --optimizer=phnn-paper --epochs=1 --trajectories=2 --horizon=10 "
+                     "--unroll=1 --validation-problems=2 --log-level=warn --weights-out=" + (dir / "u1.h5").string() +
+                         " --out=" + u1, &msg) == 0);
+  CHECK_THAT(msg, Catch::Contains("0 meta-steps") && Catch::Contains("20 undefined"));
+  CHECK(io::H5Reader(u1).attribute_int("/meta_train", "undefined_steps") == 20);
+  CHECK(io::H5Reader(u1).attribute_int("/meta_train", "meta_steps") == 0);
   CHECK(hamlet_cli("meta-train --estimator=reinforce --weights-out=" + (dir / "x.h5").string(), &msg) == 2);
   CHECK_THAT(msg, Catch::Contains("bptt, es or pes"));
 }

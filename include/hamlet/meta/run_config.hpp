@@ -1,10 +1,11 @@
 #pragma once
 // The fully resolved configuration of a meta-training run, stored in its checkpoint and compared on resume.
 //
-// Keys, in this order: task, task.KEY for every resolved task option; optimizer (registry name),
-// optimizer.KEY for every resolved optimizer option; then every meta-training option of
-// MetaTrainOptions::to_map() (epochs, trajectories, horizon, unroll, batch, meta_lr, clip, ..., estimator,
-// es.pairs, es.sigma, schedule, schedule.min, schedule.max, schedule.offset). Stored as "key=value" lines.
+// Keys, in this order: task, task.KEY for every resolved task option (alphabetical); optimizer (registry name),
+// optimizer.KEY for every resolved optimizer option (alphabetical); then every meta-training option of
+// MetaTrainOptions::to_map() in alphabetical order (batch, clip, epochs, es.pairs, es.sigma, estimator, ...,
+// schedule, schedule.max, schedule.min, schedule.offset, ..., window_loss). Stored as "key=value" lines.
+// Output locations, checkpoint_every, device and progress are not part of it.
 //
 // Resume rule: every key must be equal, except
 //   epochs            may grow (a smaller value than the checkpoint's run is an error);
