@@ -7,7 +7,9 @@
 #
 # Equal budgets: one epoch = 5 episodes of T = 100 steps. bptt trains on B = 8 problems per episode; es and pes on
 # B = 1 problem with 4 antithetic pairs (8 perturbed trajectories), so every estimator spends 5 x 8 x 100 = 4,000
-# optimizee problem-steps per epoch and takes the same number of meta-steps. Each run is extended by --resume
+# optimizee problem-steps per epoch and takes the same number of meta-steps (--train-tail: phnn's U = 15 leaves a
+# 10-step tail, which is trained, so no estimator spends steps that train nothing). A trajectory cut for exploding
+# loss ends early, so the measured budget (in the table) can fall below the nominal one. Each run is extended by --resume
 # (only --epochs grows) to 1, 3 and 10 epochs, and the weights selected so far (20 validation problems) are
 # evaluated after each on the same 100 paired test problems (seed 0, 100 steps). HAMLET_BIN selects the binary,
 # HAMLET_JOBS the number of parallel runs (default 1).
@@ -21,10 +23,12 @@ epochs_list="1 3 10"
 rm -rf "$out"/{meta,weights,eval,ckpt}
 mkdir -p "$out"/{meta,weights,eval,ckpt}
 start=$(date +%s)
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$root" diff --quiet HEAD -- src include experiments 2>/dev/null || rev="$rev + uncommitted changes"
 log() { echo "[estimators] $*" >&2; }
 
 task=(--task=quadratic --task.dim=10)
-common=(--horizon=100 --trajectories=5 --validation-problems=20 --validation-seed=1 --threads=1 --log-level=warn)
+common=(--horizon=100 --train-tail --trajectories=5 --validation-problems=20 --validation-seed=1 --threads=1 --log-level=warn)
 
 run_one() {  # optimizer estimator seed
   local name=$1 est=$2 seed=$3
@@ -70,7 +74,7 @@ done
 rm -rf "$out/ckpt"
 wall=$(( $(date +%s) - start ))
 {
-  echo "- Command: \`experiments/estimators/run.sh\` (HAMLET_JOBS=$jobs), $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "- Command: \`experiments/estimators/run.sh\` (HAMLET_JOBS=$jobs), source at $rev, binary $bin"
   echo "- Meta-training seeds: $seeds (problem seed and optimizer initialisation seed); test problems: seed 0, 100 problems, 100 steps"
   echo "- Wall time: ${wall} s on $(nproc) CPU core(s) available, $jobs run(s) at a time, 1 thread each"
 } > "$out/PROVENANCE.md"
