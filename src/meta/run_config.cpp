@@ -42,6 +42,9 @@ RunConfig parse_run_config(const std::string& text) {
 
 void check_resume_config(const RunConfig& stored, const RunConfig& current, const std::string& checkpoint) {
   const std::map<std::string, std::string> old_values(stored.begin(), stored.end());
+  HAMLET_CHECK(old_values.count("task") > 0, checkpoint,
+               ": the checkpoint holds no resolved configuration (written by an older hamlet), so --resume cannot "
+               "check that it continues the same run; start a new run");
   const std::map<std::string, std::string> new_values(current.begin(), current.end());
   // Walk the union of keys in the current order, then keys only the checkpoint has.
   RunConfig order = current;

@@ -182,6 +182,22 @@ TEST_CASE("resume refuses a different configuration, a missing checkpoint and an
     fewer.epochs = 1;
     CHECK_THROWS_WITH(meta::meta_train(*fresh, task10, fewer), Catch::Contains("cannot lower epochs (2 in the checkpoint, 1 now)"));
   }
+  SECTION("the rule itself, and checkpoints without a resolved configuration") {
+    const meta::RunConfig now = meta::resolved_config(task10, *opt, resume);
+    CHECK_NOTHROW(meta::check_resume_config(stored, now, "c.h5"));
+    meta::RunConfig extra = now;
+    extra.emplace_back("new_key", "1");
+    CHECK_THROWS_WITH(meta::check_resume_config(stored, extra, "c.h5"),
+                      Catch::Contains("new_key is '(absent)' in the checkpoint, '1' now"));
+    meta::RunConfig seed = stored;
+    for (auto& [k, v] : seed) {
+      if (k == "optimizer.seed") v = "99";  // the initialisation seed is not compared
+    }
+    CHECK_NOTHROW(meta::check_resume_config(seed, now, "c.h5"));
+    CHECK(meta::parse_run_config(meta::format_run_config(now)) == now);
+    CHECK_THROWS_WITH(meta::check_resume_config(meta::parse_run_config("batch=1, clip=0"), now, "old.h5"),
+                      Catch::Contains("old.h5: the checkpoint holds no resolved configuration"));
+  }
   SECTION("a checkpoint path that does not exist") {
     meta::MetaTrainOptions missing = resume;
     missing.checkpoint = (dir / "typo.h5").string();

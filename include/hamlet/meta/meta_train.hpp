@@ -87,7 +87,8 @@ struct MetaTrainOptions {
 // One row per epoch.
 struct EpochRecord {
   int64_t epoch = 0;
-  double train_meta_loss = 0;    // mean over the epoch's meta-steps of the window meta-loss / window length
+  double train_meta_loss = 0;    // mean over the epoch's meta-steps of the window meta-loss / its terms (es / pes:
+                                 // of the pairs' mean (L⁺ + L⁻)/2, i.e. at perturbed weights)
   double validation_score = 0;   // §4.4 selection score of the weights after this epoch
   double grad_norm = 0;          // mean meta-gradient norm (before clipping) over the epoch's meta-steps
   int64_t skipped_steps = 0;     // non-finite meta-steps skipped in this epoch

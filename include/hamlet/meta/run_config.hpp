@@ -10,7 +10,8 @@
 // Resume rule: every key must be equal, except
 //   epochs            may grow (a smaller value than the checkpoint's run is an error);
 //   optimizer.seed    the initialisation seed: the weights come from the checkpoint, so it cannot matter.
-// The error names the first differing key (in the order above) with both values.
+// The error names the first differing key (in the order above) with both values. A checkpoint without a resolved
+// configuration (older hamlet: only "k=v, k=v" meta-training options) cannot be resumed.
 #include <string>
 #include <utility>
 #include <vector>
