@@ -46,7 +46,7 @@ TEST_CASE("meta-train --resume refuses a changed configuration or a missing chec
   CHECK_THAT(msg, Catch::Contains("missing-dir"));
 }
 
-TEST_CASE("meta-train --estimator=es|pes with a log-uniform schedule runs from the CLI and records its options; undefined windows are counted") {
+TEST_CASE("meta-train --estimator=es|pes with a log-uniform schedule runs from the CLI and records its options, and undefined windows are counted") {
   test::TempDir dir;
   std::string msg;
   for (const std::string est : {"es", "pes"}) {

@@ -181,7 +181,7 @@ TEST_CASE("bptt on the toy: each window's meta-gradient is cut at its start boun
   CHECK(one[0] / (kK * kJ) == Approx(kFull).epsilon(2e-6));
 }
 
-TEST_CASE("pes is unbiased for the full-horizon gradient and truncated bptt is not; es matches its truncated mean") {
+TEST_CASE("pes is unbiased for the full-horizon gradient and truncated bptt is not, es matches its truncated mean") {
   // N = replicates × pairs perturbation pairs; tolerances are 4 standard errors.
   constexpr int kReplicates = 20, kPairs = 50;
   const double n = kReplicates * kPairs;
