@@ -45,7 +45,21 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
       "seed", po::value<int64_t>()->default_value(0), "seed of the training problems")(
       "checkpoint", po::value<std::string>()->default_value(""), "checkpoint file (written atomically)")(
       "checkpoint-every", po::value<int64_t>()->default_value(d.checkpoint_every), "epochs between checkpoints")(
-      "resume", po::value<bool>()->default_value(false)->implicit_value(true), "continue from --checkpoint")(
+      "resume", po::value<bool>()->default_value(false)->implicit_value(true),
+      "continue from --checkpoint (it must exist and have been made with the same configuration; only --epochs "
+      "may grow)")(
+      "estimator", po::value<std::string>()->default_value(d.estimator),
+      "meta-gradient estimator: bptt (truncated back-propagation) | es (antithetic ES) | pes (persistent ES)")(
+      "es.pairs", po::value<int64_t>()->default_value(d.es_pairs), "es / pes: antithetic pairs per truncation")(
+      "es.sigma", po::value<double>()->default_value(d.es_sigma), "es / pes: perturbation standard deviation")(
+      "schedule", po::value<std::string>()->default_value(d.schedule),
+      "truncation schedule: constant (episodes of --horizon steps) | log-uniform (lengths between --schedule.min "
+      "and --schedule.max)")(
+      "schedule.min", po::value<int64_t>()->default_value(d.schedule_min), "log-uniform schedule: shortest episode")(
+      "schedule.max", po::value<int64_t>()->default_value(d.schedule_max),
+      "log-uniform schedule: episode lengths < this")(
+      "schedule.offset", po::value<int64_t>()->default_value(d.schedule_offset),
+      "random phase of the truncation grid, drawn per episode from [0, offset) (0 = windows at 0, U, 2U, ...)")(
       "out", po::value<std::string>()->default_value(""), "HDF5 run file (curve and configuration)")(
       "weights-out", po::value<std::string>()->default_value(""), "file for the selected (best) weights (required)");
   desc.add(common_options());
@@ -85,6 +99,13 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
   o.checkpoint = v["checkpoint"].as<std::string>();
   o.checkpoint_every = v["checkpoint-every"].as<int64_t>();
   o.resume = v["resume"].as<bool>();
+  o.estimator = v["estimator"].as<std::string>();
+  o.es_pairs = v["es.pairs"].as<int64_t>();
+  o.es_sigma = v["es.sigma"].as<double>();
+  o.schedule = v["schedule"].as<std::string>();
+  o.schedule_min = v["schedule.min"].as<int64_t>();
+  o.schedule_max = v["schedule.max"].as<int64_t>();
+  o.schedule_offset = v["schedule.offset"].as<int64_t>();
   o.validate();
 
   const auto optimizer = learned::make_learned(name, options_with_prefix(parsed.dynamic, "optimizer." + name));
@@ -127,19 +148,22 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
     writer->write("/meta_train/curve", meta::curve_to_tensor(result.curve));
     writer->set_attribute("/meta_train/curve", "columns",
                           "epoch, train_meta_loss, validation_score, grad_norm, skipped_steps, cut_trajectories, "
-                          "seconds");
+                          "seconds, undefined_steps");
     writer->set_attribute("/meta_train", "initial_score", result.initial_score);
     writer->set_attribute("/meta_train", "best_score", result.best_score);
     writer->set_attribute("/meta_train", "best_epoch", result.best_epoch);
     writer->set_attribute("/meta_train", "meta_steps", result.meta_steps);
     writer->set_attribute("/meta_train", "skipped_steps", result.skipped_steps);
     writer->set_attribute("/meta_train", "cut_trajectories", result.cut_trajectories);
+    writer->set_attribute("/meta_train", "undefined_steps", result.undefined_steps);
+    writer->set_attribute("/meta_train", "optimizee_steps", result.optimizee_steps);
+    writer->set_attribute("/meta_train", "train_seconds", result.train_seconds);
     writer->set_attribute("/meta_train", "seconds", result.seconds);
     writer->commit();
   }
   std::cout << name << " on " << task->name() << ": validation score " << format_number(result.initial_score)
             << " (initialisation) -> " << format_number(result.best_score) << " (best, epoch " << result.best_epoch
-            << "); " << result.meta_steps << " meta-steps, " << result.skipped_steps << " skipped, "
+            << "); " << result.meta_steps << " meta-steps, " << result.skipped_steps << " skipped, " << result.undefined_steps << " undefined, "
             << result.cut_trajectories << " trajectories cut, " << result.seconds << " s\n"
             << "weights: " << weights_out << (out.empty() ? "" : "\nrun: " + out) << "\n";
   return 0;

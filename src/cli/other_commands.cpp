@@ -12,7 +12,7 @@
 #include "hamlet/data/dataset.hpp"
 #include "hamlet/eval/curves.hpp"
 #include "hamlet/learned/registry.hpp"
-#include "hamlet/meta/meta_train.hpp"
+#include "hamlet/meta/epoch_trainer.hpp"
 #include "hamlet/optim/registry.hpp"
 #include "hamlet/tasks/registry.hpp"
 
@@ -34,8 +34,8 @@ int benchmark_meta_train(const ParsedArgs& parsed, const tasks::Task& task, cons
   const auto& v = parsed.values;
   std::vector<int64_t> batches;
   for (const auto& b : split_list(v["batches"].as<std::string>())) batches.push_back(std::stoll(b));
-  std::printf("meta-training throughput on %s (%s), T=%lld, U=%lld, %lld trajectories per row, %d thread(s)%s\n",
-              task.name().c_str(), format_options(task.options()).c_str(),
+  std::printf("meta-training throughput (%s) on %s (%s), T=%lld, U=%lld, %lld trajectories per row, %d thread(s)%s\n",
+              v["estimator"].as<std::string>().c_str(), task.name().c_str(), format_options(task.options()).c_str(),
               static_cast<long long>(v["steps"].as<int64_t>()), static_cast<long long>(v["unroll"].as<int64_t>()),
               static_cast<long long>(v["trajectories"].as<int64_t>()), at::get_num_threads(),
               v["recompute"].as<bool>() ? ", steps recomputed in the meta-backward" : "");
@@ -53,12 +53,17 @@ int benchmark_meta_train(const ParsedArgs& parsed, const tasks::Task& task, cons
       o.horizon = v["steps"].as<int64_t>();
       o.unroll = v["unroll"].as<int64_t>();
       o.batch = b;
-      o.validation_problems = 1;
       o.explode_factor = 0;
       o.recompute = v["recompute"].as<bool>();
+      o.estimator = v["estimator"].as<std::string>();
+      o.es_pairs = v["es.pairs"].as<int64_t>();
+      o.es_sigma = v["es.sigma"].as<double>();
       o.device = v["device"].as<std::string>();
       o.progress = false;
-      const auto r = meta::meta_train(*opt, task, o);
+      // The training part of meta_train() alone: sampler, estimator and meta-step, no epoch-end hooks.
+      meta::EpochTrainer trainer(*opt, task, o);
+      meta::MetaTrainResult r;
+      trainer.train_epoch(1, r);
       const double rate = static_cast<double>(r.optimizee_steps) / r.train_seconds;
       if (base_rate == 0) base_rate = rate;
       std::printf("| %s | %lld | %.0f | %.1fx | %.0f |\n", name.c_str(), static_cast<long long>(b), rate,
@@ -81,7 +86,12 @@ int cmd_benchmark(const std::vector<std::string>& args) {
       "unroll", po::value<int64_t>()->default_value(20), "meta-train mode: truncation window U")(
       "trajectories", po::value<int64_t>()->default_value(2), "meta-train mode: trajectories per row")(
       "recompute", po::value<bool>()->default_value(false)->implicit_value(true),
-      "meta-train mode: re-run each optimizer step in the meta-backward instead of storing its activations");
+      "meta-train mode: re-run each optimizer step in the meta-backward instead of storing its activations")(
+      "estimator", po::value<std::string>()->default_value("bptt"), "meta-train mode: bptt | es | pes")(
+      "es.pairs", po::value<int64_t>()->default_value(meta::MetaTrainOptions().es_pairs),
+      "meta-train mode: es / pes antithetic pairs")(
+      "es.sigma", po::value<double>()->default_value(meta::MetaTrainOptions().es_sigma),
+      "meta-train mode: es / pes perturbation standard deviation");
   ParsedArgs parsed = parse_args(args, desc, {"task", "optimizer"});
   if (parsed.help) {
     std::cout << desc << "\n";

@@ -6,7 +6,7 @@
 namespace hamlet::meta {
 namespace {
 
-constexpr int64_t kCurveColumns = 7;
+constexpr int64_t kCurveColumns = 8;
 
 void write_list(io::H5Writer& w, const std::string& group, const TensorList& xs) {
   w.set_attribute(group, "count", static_cast<int64_t>(xs.size()));
@@ -29,7 +29,8 @@ at::Tensor curve_to_tensor(const std::vector<EpochRecord>& curve) {
     const auto& e = curve[i];
     const double row[kCurveColumns] = {static_cast<double>(e.epoch), e.train_meta_loss, e.validation_score,
                                        e.grad_norm, static_cast<double>(e.skipped_steps),
-                                       static_cast<double>(e.cut_trajectories), e.seconds};
+                                       static_cast<double>(e.cut_trajectories), e.seconds,
+                                       static_cast<double>(e.undefined_steps)};
     for (int64_t j = 0; j < kCurveColumns; ++j) a[static_cast<int64_t>(i)][j] = row[j];
   }
   return out;
@@ -38,8 +39,9 @@ at::Tensor curve_to_tensor(const std::vector<EpochRecord>& curve) {
 std::vector<EpochRecord> curve_from_tensor(const at::Tensor& values) {
   std::vector<EpochRecord> out;
   if (values.numel() == 0) return out;
-  HAMLET_CHECK(values.dim() == 2 && values.size(1) == kCurveColumns, "meta-training curve must be [epochs, ",
-               kCurveColumns, "], got ", values.sizes());
+  // Checkpoints written before the undefined-steps column have 7 columns.
+  HAMLET_CHECK(values.dim() == 2 && (values.size(1) == kCurveColumns || values.size(1) == kCurveColumns - 1),
+               "meta-training curve must be [epochs, ", kCurveColumns, "], got ", values.sizes());
   const at::Tensor v = values.to(at::kDouble).contiguous();
   auto a = v.accessor<double, 2>();
   for (int64_t i = 0; i < v.size(0); ++i) {
@@ -51,6 +53,7 @@ std::vector<EpochRecord> curve_from_tensor(const at::Tensor& values) {
     e.skipped_steps = static_cast<int64_t>(a[i][4]);
     e.cut_trajectories = static_cast<int64_t>(a[i][5]);
     e.seconds = a[i][6];
+    e.undefined_steps = v.size(1) > 7 ? static_cast<int64_t>(a[i][7]) : 0;
     out.push_back(e);
   }
   return out;
@@ -104,6 +107,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   c.architecture = r.attribute_string("/", "architecture");
   c.config = r.attribute_string("/", "config");
   c.progress.best_weights = c.best_weights;
+  for (const auto& e : c.progress.curve) c.progress.undefined_steps += e.undefined_steps;
   return c;
 }
 

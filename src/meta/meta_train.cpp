@@ -1,38 +1,26 @@
 #include "hamlet/meta/meta_train.hpp"
 
 #include <spdlog/spdlog.h>
-#include <torch/csrc/autograd/autograd.h>
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/progress.hpp"
 #include "hamlet/eval/evaluate.hpp"
+#include "hamlet/io/h5.hpp"
 #include "hamlet/meta/checkpoint.hpp"
-#include "hamlet/meta/recompute.hpp"
-#include "hamlet/optim/registry.hpp"
+#include "hamlet/meta/epoch_hooks.hpp"
+#include "hamlet/meta/epoch_trainer.hpp"
+#include "hamlet/meta/run_config.hpp"
 
 namespace hamlet::meta {
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-optim::OptimizerState detach_state(const optim::OptimizerState& state) {
-  optim::OptimizerState out;
-  out.step = state.step;
-  for (const auto& [name, list] : state.slots) out.slots[name] = detach_all(list);
-  for (const auto& [name, value] : state.scalars) out.scalars[name] = value.detach();
-  return out;
-}
-
-TensorList clone_all(const TensorList& xs) {
-  TensorList out;
-  for (const auto& x : xs) out.push_back(x.detach().clone());
-  return out;
 }
 
 // Casts checkpoint tensors (float64 on the CPU) back to the dtype and device of the live weights.
@@ -47,12 +35,6 @@ TensorList like(const TensorList& values, const TensorList& reference) {
   }
   return out;
 }
-
-// Everything one meta-step needs to know about the window it closes.
-struct MetaStep {
-  bool taken = false;
-  double meta_loss = 0, grad_norm = 0;
-};
 
 }  // namespace
 
@@ -70,6 +52,20 @@ void MetaTrainOptions::validate() const {
   check_positive("meta_train.validation_problems", validation_problems);
   check_positive("meta_train.checkpoint_every", checkpoint_every);
   HAMLET_CHECK(!resume || !checkpoint.empty(), "meta_train.resume needs a checkpoint path");
+  HAMLET_CHECK(estimator == "bptt" || estimator == "es" || estimator == "pes",
+               "meta_train.estimator must be bptt, es or pes, got '", estimator, "'");
+  check_positive("meta_train.es.pairs", es_pairs);
+  check_positive("meta_train.es.sigma", es_sigma);
+  HAMLET_CHECK(estimator == "bptt" || (!second_derivatives && !recompute), "meta_train.estimator=", estimator,
+               " runs forward passes only: second_derivatives and recompute apply to bptt");
+  HAMLET_CHECK(schedule == "constant" || schedule == "log-uniform",
+               "meta_train.schedule must be constant or log-uniform, got '", schedule, "'");
+  if (schedule == "log-uniform") {
+    check_positive("meta_train.schedule.min", schedule_min);
+    HAMLET_CHECK(schedule_max > schedule_min, "meta_train.schedule.max must exceed schedule.min (", schedule_min,
+                 "), got ", schedule_max);
+  }
+  HAMLET_CHECK(schedule_offset >= 0, "meta_train.schedule.offset must be >= 0, got ", schedule_offset);
 }
 
 OptionMap MetaTrainOptions::to_map() const {
@@ -87,7 +83,14 @@ OptionMap MetaTrainOptions::to_map() const {
           {"explode_factor", format_number(explode_factor)},
           {"validation_problems", std::to_string(validation_problems)},
           {"validation_seed", std::to_string(validation_seed)},
-          {"seed", std::to_string(seed)}};
+          {"seed", std::to_string(seed)},
+          {"estimator", estimator},
+          {"es.pairs", std::to_string(es_pairs)},
+          {"es.sigma", format_number(es_sigma)},
+          {"schedule", schedule},
+          {"schedule.min", std::to_string(schedule_min)},
+          {"schedule.max", std::to_string(schedule_max)},
+          {"schedule.offset", std::to_string(schedule_offset)}};
 }
 
 double validation_score(const learned::LearnedOptimizer& optimizer, const tasks::Task& task, int64_t problems,
@@ -107,30 +110,36 @@ double validation_score(const learned::LearnedOptimizer& optimizer, const tasks:
 MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Task& task,
                            const MetaTrainOptions& options) {
   options.validate();
-  const c10::Device device(options.device);
-  const auto meta_optimizer = optim::make_optimizer("adam", {{"lr", format_number(options.meta_lr)}});
+  const std::string config = format_run_config(resolved_config(task, optimizer, options));
+  // Everything that can be refused is refused before the first trajectory.
+  if (!options.checkpoint.empty()) {
+    HAMLET_CHECK(!options.resume || std::filesystem::exists(options.checkpoint), options.checkpoint,
+                 ": --resume given but the checkpoint does not exist");
+    io::H5Writer probe(options.checkpoint);  // creates and removes a temporary file next to it
+  }
   const auto start = std::chrono::steady_clock::now();
 
   optimizer.set_trainable(false);
+  EpochTrainer trainer(optimizer, task, options);
   MetaTrainResult result;
-  optim::OptimizerState meta_state;
   int64_t first_epoch = 1;
-  const bool resuming = options.resume && std::filesystem::exists(options.checkpoint);
-  if (resuming) {
+  if (options.resume) {
     Checkpoint c = load_checkpoint(options.checkpoint);
     HAMLET_CHECK(c.architecture == optimizer.architecture(), options.checkpoint, ": checkpoint is for '",
                  c.architecture, "', the optimizer is '", optimizer.architecture(), "'");
+    check_resume_config(parse_run_config(c.config), parse_run_config(config), options.checkpoint);
     const TensorList current = optimizer.weights();
     optimizer.set_weights(like(c.weights, current));
     result = c.progress;
     result.best_weights = like(c.best_weights, current);
+    optim::OptimizerState& meta_state = trainer.meta_step().state();
+    meta_state = optim::OptimizerState();
     meta_state.step = c.meta_state.step;
     for (const auto& [name, list] : c.meta_state.slots) meta_state.slots[name] = like(list, current);
     for (const auto& [name, value] : c.meta_state.scalars) meta_state.scalars[name] = value;
     first_epoch = c.epoch + 1;
     spdlog::info("resuming meta-training from {} after epoch {}", options.checkpoint, c.epoch);
   } else {
-    meta_state = meta_optimizer->init(optimizer.weights());
     result.initial_score = validation_score(optimizer, task, options.validation_problems, options.horizon,
                                             options.validation_seed, options.device);
     result.best_score = result.initial_score;
@@ -143,137 +152,13 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
   Progress progress(optimizer.name() + " meta-training", options.epochs, "epochs", 3.0, options.progress);
   for (int64_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
-    EpochRecord record;
-    record.epoch = epoch;
-    int64_t steps_in_epoch = 0;
-    double loss_sum = 0, norm_sum = 0;
-    optimizer.set_trainable(true);
-
-    // Closes a window: back-propagates the accumulated meta-loss into φ and takes one meta-Adam step.
-    auto meta_step = [&](const at::Tensor& acc, int64_t window_terms) {
-      MetaStep s;
-      const TensorList weights = optimizer.weights();
-      TensorList grads = torch::autograd::grad({acc}, weights, /*grad_outputs=*/{}, /*retain_graph=*/false,
-                                               /*create_graph=*/false, /*allow_unused=*/true);
-      for (std::size_t i = 0; i < grads.size(); ++i) {
-        if (!grads[i].defined()) grads[i] = at::zeros_like(weights[i]);
-      }
-      const double loss_value = acc.item<double>();
-      double sq = 0;
-      for (const auto& g : grads) sq += g.to(at::kDouble).pow(2).sum().item<double>();
-      s.grad_norm = std::sqrt(sq);
-      if (!std::isfinite(loss_value) || !std::isfinite(s.grad_norm)) {
-        ++record.skipped_steps;
-        ++result.skipped_steps;
-        spdlog::warn("epoch {}: non-finite meta-loss or meta-gradient (loss {}, norm {}); step skipped", epoch,
-                     loss_value, s.grad_norm);
-        return s;
-      }
-      if (options.clip > 0 && s.grad_norm > options.clip) {
-        const double scale = options.clip / s.grad_norm;
-        for (auto& g : grads) g = g * scale;
-      }
-      optim::StepResult r;
-      {
-        at::NoGradGuard no_grad;
-        r = meta_optimizer->update(detach_all(weights), grads, at::Tensor(), meta_state);
-      }
-      meta_state = std::move(r.state);
-      optimizer.set_weights(r.params);
-      optimizer.set_trainable(true);
-      s.taken = true;
-      s.meta_loss = loss_value / static_cast<double>(window_terms);
-      ++result.meta_steps;
-      return s;
-    };
-
-    for (int64_t traj = 0; traj < options.trajectories; ++traj) {
-      const int64_t first = ((epoch - 1) * options.trajectories + traj) * options.batch;
-      const auto batch = task.sample(tasks::Split::kTrain, options.seed, first, options.batch, device);
-      TensorList params = batch->initial_params();
-      optim::OptimizerState state = optimizer.init(params);
-      at::Tensor acc;
-      int64_t terms = 0;
-      double start_loss = 0;
-      bool cut = false;
-      for (int64_t t = 0; t < options.horizon; ++t) {
-        TensorList theta = params;
-        for (auto& p : theta) {
-          if (!p.requires_grad()) p = p.detach().requires_grad_(true);
-        }
-        const at::Tensor f = batch->loss(theta, t);
-        const double mean_f = f.detach().mean().item<double>();
-        if (t == 0) start_loss = mean_f;
-        if (options.explode_factor > 0 && (!std::isfinite(mean_f) || mean_f > options.explode_factor * start_loss)) {
-          cut = true;
-          break;
-        }
-        acc = acc.defined() ? acc + f.mean() : f.mean();
-        ++terms;
-        TensorList g = torch::autograd::grad({f.sum()}, theta, {}, /*retain_graph=*/true,
-                                             /*create_graph=*/options.second_derivatives);
-        if (!options.second_derivatives) g = detach_all(g);
-        optim::StepResult r = options.recompute ? recomputed_update(optimizer, theta, g, f.detach(), state)
-                                                : optimizer.update(theta, g, f.detach(), state);
-        result.optimizee_steps += options.batch;
-        params = std::move(r.params);
-        state = std::move(r.state);
-        const bool window_end = (t + 1) % options.unroll == 0;
-        const bool tail = options.train_tail && t + 1 == options.horizon && !window_end;
-        if (window_end || tail) {
-          if (options.window_loss == "dm") {
-            acc = acc + batch->loss(params, t + 1).mean();
-            ++terms;
-          }
-          const MetaStep s = meta_step(acc, terms);
-          if (s.taken) {
-            loss_sum += s.meta_loss;
-            norm_sum += s.grad_norm;
-            ++steps_in_epoch;
-          }
-          // Truncation: the next window starts from new leaves with the same values.
-          params = detach_all(params);
-          state = detach_state(state);
-          acc = at::Tensor();
-          terms = 0;
-        }
-      }
-      if (cut) {
-        ++record.cut_trajectories;
-        ++result.cut_trajectories;
-        spdlog::warn("epoch {}: trajectory {} cut, loss exceeded {} x its start", epoch, traj, options.explode_factor);
-      }
-    }
-
-    result.train_seconds += seconds_since(epoch_start);
-    optimizer.set_trainable(false);
-    record.train_meta_loss = steps_in_epoch > 0 ? loss_sum / static_cast<double>(steps_in_epoch) : NAN;
-    record.grad_norm = steps_in_epoch > 0 ? norm_sum / static_cast<double>(steps_in_epoch) : NAN;
-    record.validation_score = validation_score(optimizer, task, options.validation_problems, options.horizon,
-                                               options.validation_seed, options.device);
-    if (record.validation_score < result.best_score) {
-      result.best_score = record.validation_score;
-      result.best_epoch = epoch;
-      result.best_weights = clone_all(optimizer.weights());
-    }
+    EpochRecord record = trainer.train_epoch(epoch, result);
+    select_after_epoch(optimizer, task, options, record, result);
     record.seconds = seconds_since(epoch_start);
     result.curve.push_back(record);
-    spdlog::debug("epoch {}: meta-loss {:.5g}, validation {:.5g} (best {:.5g} @ {}), |g| {:.3g}", epoch,
-                  record.train_meta_loss, record.validation_score, result.best_score, result.best_epoch,
-                  record.grad_norm);
+    log_epoch(record, result);
     progress.update(epoch - first_epoch + 1);
-
-    if (!options.checkpoint.empty() && (epoch % options.checkpoint_every == 0 || epoch == options.epochs)) {
-      Checkpoint c;
-      c.epoch = epoch;
-      c.weights = clone_all(optimizer.weights());
-      c.best_weights = result.best_weights;
-      c.meta_state = meta_state;
-      c.progress = result;
-      c.architecture = optimizer.architecture();
-      c.config = format_options(options.to_map());
-      save_checkpoint(options.checkpoint, c);
-    }
+    checkpoint_if_due(optimizer, options, epoch, trainer.meta_step().state(), result, config);
   }
   optimizer.set_weights(result.best_weights);
   optimizer.set_trainable(false);

@@ -51,7 +51,7 @@ TEST_CASE("option lists parse, typed readers validate and name the offending key
   }
 }
 
-TEST_CASE("seeds are deterministic and well separated; per-problem reductions") {
+TEST_CASE("seeds are deterministic and well separated, per-problem reductions") {
   CHECK(mix_seed(1, 2) == mix_seed(1, 2));
   CHECK(mix_seed(1, 2) != mix_seed(2, 1));
   CHECK(mix_seeds({0, 1, 2}) != mix_seeds({0, 1, 3}));

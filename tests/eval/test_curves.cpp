@@ -9,7 +9,7 @@
 
 using namespace hamlet;
 
-TEST_CASE("learning curves: per-step mean, SE and median; CSV export") {
+TEST_CASE("learning curves: per-step mean, SE and median, CSV export") {
   // Three problems, two steps.
   const at::Tensor loss = at::tensor({1.0, 10.0, 2.0, 20.0, 6.0, 30.0}, at::kDouble).reshape({3, 2});
   const auto c = eval::learning_curve(loss);

@@ -120,7 +120,7 @@ TEST_CASE("meta-training is deterministic, and a resumed run equals an uninterru
   }
 }
 
-TEST_CASE("stabilisers: exploding trajectories are cut and counted; options are validated") {
+TEST_CASE("stabilisers: exploding trajectories are cut and counted, options are validated") {
   const tasks::QuadraticTask task;
   meta::MetaTrainOptions o = small_options();
   o.epochs = 1;

@@ -1,27 +1,43 @@
 #pragma once
-// Meta-training of a learned optimizer by unrolled, truncated back-propagation (METHODS.md §4; Andrychowicz et al.
-// 2016; AfoninAndrei/OPT-ML src/training.py).
+// Meta-training of a learned optimizer (METHODS.md §4 protocol, §10 estimators; Andrychowicz et al. 2016;
+// AfoninAndrei/OPT-ML src/training.py; google/learned_optimization for ES / PES).
 //
-// One epoch = `trajectories` training trajectories; each trajectory samples B fresh problems from the task's train
-// split (problem indices advance deterministically with epoch and trajectory, so a run is a pure function of its
-// seed), starts them at θ0 with a fresh optimizer state, and runs `horizon` steps:
+// One epoch = `trajectories` training episodes; each episode samples B fresh problems from the task's train
+// split (problem indices advance deterministically with epoch and episode, so a run is a pure function of its
+// seed), starts them at θ0 with a fresh optimizer state, and runs `horizon` steps (or a length drawn from the
+// truncation schedule, trajectory.hpp):
 //
 //   f_t = F(θ_t) (minibatch t), g_t = ∇F(θ_t) (detached unless second_derivatives), θ_{t+1} = update(θ_t, g_t, ...)
 //   after every `unroll` steps: meta-loss L = Σ_{t in window} mean_B f_t   (+ F(θ_{kU}) with window_loss = dm)
-//                               Adam step on φ with ∇_φ L; θ and the optimizer state are detached (new leaves).
+//                               Adam step on φ with an estimate of ∇_φ L; θ and the optimizer state are detached.
 //
-// With the faithful defaults the first term of each window sits at a detached θ (no gradient), the window's last
-// update is trained only with window_loss = dm, and losses after the last full window are not back-propagated
-// unless train_tail is set. Problems of a meta-batch are averaged (mean over B), so B = 1 is the paper's loss.
+// The parts (each replaceable, each in its own header):
+//   trajectory.hpp          TrajectorySampler: episode k of the run -> problems, length, truncation grid, seed
+//   gradient_estimator.hpp  GradientEstimator: advances the trajectories in flight by one truncation and returns
+//                           a meta-gradient estimate with diagnostics (bptt.hpp, es.hpp, pes.hpp)
+//   meta_step.hpp           MetaOptimizerStep: Adam on φ, non-finite guard, clipping, undefined-gradient skip
+//   epoch_trainer.hpp       EpochTrainer: sampler -> estimator -> meta-step for one epoch (what benchmark runs)
+//   epoch_hooks.hpp         after each epoch: validation and best-state selection, checkpoint, log
+//   run_config.hpp          the fully resolved configuration stored in checkpoints and checked on resume
+//
+// With the faithful defaults (estimator = bptt) the first term of each window sits at a detached θ (no
+// gradient), the window's last update is trained only with window_loss = dm, and losses after the last full
+// window are not back-propagated unless train_tail is set. Problems of a meta-batch are averaged (mean over B),
+// so B = 1 is the paper's loss. The default configuration gives bitwise the numbers of the single-function
+// trainer this replaced.
 //
 // Stabilisers: meta-gradient norm clipping (clip > 0), a non-finite meta-loss or meta-gradient skips the step
-// (counted and logged), and a trajectory whose mean loss exceeds explode_factor × its starting loss is cut.
-// After each epoch the frozen optimizer is scored on validation problems (mean over problems of the mean of the
-// `horizon` logged losses, §4.4); the best weights are kept. Checkpoints hold everything needed to continue
-// bitwise identically (weights, best weights, meta-optimizer state, epoch, best score, counters, curves).
+// (counted and logged), a window whose meta-gradient is undefined for every weight (the loss does not depend on
+// φ, e.g. U = 1 with window_loss = optml) is skipped and counted instead of an Adam step on zeros, and a
+// trajectory whose mean loss exceeds explode_factor × its starting loss is cut. After each epoch the frozen
+// optimizer is scored on validation problems (mean over problems of the mean of the `horizon` logged losses,
+// §4.4); the best weights are kept. Checkpoints hold everything needed to continue bitwise identically (weights,
+// best weights, meta-optimizer state, epoch, best score, counters, curves) and the resolved configuration;
+// resuming with another configuration is an error (run_config.hpp).
 //
-// Memory: by default the autograd graph of a window stores every step's optimizer activations; with `recompute`
-// only each step's inputs are stored and the step is re-run during the backward (hamlet/meta/recompute.hpp).
+// Memory: bptt's autograd graph of a window stores every step's optimizer activations; with `recompute` only
+// each step's inputs are stored and the step is re-run during the backward (hamlet/meta/recompute.hpp). es and
+// pes run forward passes only (no graph over φ), so their memory does not grow with the window.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -54,6 +70,16 @@ struct MetaTrainOptions {
   int64_t checkpoint_every = 1;     // epochs between checkpoints
   bool resume = false;              // continue from `checkpoint` if it exists
   bool progress = true;
+
+  // Gradient estimator (gradient_estimator.hpp, METHODS.md §10): bptt | es | pes.
+  std::string estimator = "bptt";
+  int64_t es_pairs = 8;     // es / pes: antithetic pairs per truncation (each pair = two perturbed trajectories)
+  double es_sigma = 0.01;   // es / pes: perturbation standard deviation σ (ε ~ N(0, σ² I) over all of φ)
+  // Truncation schedule (trajectory.hpp, METHODS.md §10.5): constant (episodes of `horizon` steps) |
+  // log-uniform (episode length ⌊exp(u)⌋, u ~ U[ln schedule_min, ln schedule_max)).
+  std::string schedule = "constant";
+  int64_t schedule_min = 10, schedule_max = 100;
+  int64_t schedule_offset = 0;  // random phase of the truncation grid: n0 ~ UniformInt[0, offset) per episode
   void validate() const;
   OptionMap to_map() const;
 };
@@ -61,12 +87,14 @@ struct MetaTrainOptions {
 // One row per epoch.
 struct EpochRecord {
   int64_t epoch = 0;
-  double train_meta_loss = 0;    // mean over the epoch's meta-steps of the window meta-loss / window length
+  double train_meta_loss = 0;    // mean over the epoch's meta-steps of the window meta-loss / its terms (es / pes:
+                                 // of the pairs' mean (L⁺ + L⁻)/2, i.e. at perturbed weights)
   double validation_score = 0;   // §4.4 selection score of the weights after this epoch
   double grad_norm = 0;          // mean meta-gradient norm (before clipping) over the epoch's meta-steps
   int64_t skipped_steps = 0;     // non-finite meta-steps skipped in this epoch
   int64_t cut_trajectories = 0;  // trajectories cut for exploding loss in this epoch
   double seconds = 0;            // wall time of the epoch (excluded from bitwise comparisons)
+  int64_t undefined_steps = 0;   // windows skipped because the meta-gradient was undefined for every weight
 };
 
 struct MetaTrainResult {
@@ -75,13 +103,16 @@ struct MetaTrainResult {
   double best_score = 0;
   int64_t best_epoch = 0;          // 0 = the initialisation was never beaten
   TensorList best_weights;
-  int64_t meta_steps = 0, skipped_steps = 0, cut_trajectories = 0;
+  int64_t meta_steps = 0, skipped_steps = 0, cut_trajectories = 0, undefined_steps = 0;
   double seconds = 0;        // wall time of this call
   double train_seconds = 0;  // of which in training trajectories (validation and checkpoints excluded)
   int64_t optimizee_steps = 0;  // problem-steps taken in training trajectories during this call
 };
 
 // Meta-trains `optimizer` in place on `task`; at the end the optimizer holds the best weights (by validation).
+// Before any work it throws hamlet::Error when: `resume` is set and the checkpoint does not exist; the
+// checkpoint's directory cannot be written; the checkpoint was made for another architecture or with another
+// resolved configuration (run_config.hpp names the first differing key; only `epochs` may grow).
 MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Task& task,
                            const MetaTrainOptions& options);
 

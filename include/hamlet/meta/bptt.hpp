@@ -1,0 +1,29 @@
+#pragma once
+// Truncated back-propagation through time (METHODS.md §4.1–4.2; learned_optimization `TruncatedGrad`).
+//
+// One window: for each step t, f_t = F(θ_t) with θ_t a leaf if it has no history, g_t = ∇F(θ_t) (create_graph
+// with second_derivatives), θ_{t+1} = update(θ_t, g_t) (re-run in the backward with recompute); the window loss
+// accumulates mean_B f_t. At the window's end the gradient ∂L/∂φ is taken by autograd (allow_unused: a weight
+// the loss does not reach stays undefined) and θ and the state are detached, so the next window holds its start
+// state constant. Exactly the computation of hamlet's original trainer, operation for operation.
+#include "hamlet/meta/gradient_estimator.hpp"
+
+namespace hamlet::meta {
+
+class TruncatedBptt : public GradientEstimator {
+ public:
+  explicit TruncatedBptt(const MetaTrainOptions& options) : options_(options) {}
+  std::string name() const override { return "bptt"; }
+  void start(const Episode& episode, learned::LearnedOptimizer& optimizer) override;
+  bool finished() const override { return finished_; }
+  MetaGradient advance(learned::LearnedOptimizer& optimizer) override;
+
+ private:
+  MetaTrainOptions options_;
+  Episode episode_;
+  Trajectory trajectory_;
+  double start_loss_ = 0;
+  bool finished_ = true;
+};
+
+}  // namespace hamlet::meta

@@ -1,0 +1,69 @@
+#include "hamlet/meta/epoch_trainer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+
+namespace hamlet::meta {
+
+EpochTrainer::EpochTrainer(learned::LearnedOptimizer& optimizer, const tasks::Task& task,
+                           const MetaTrainOptions& options)
+    : optimizer_(optimizer),
+      options_(options),
+      sampler_(task, options),
+      estimator_(make_estimator(options)),
+      meta_step_(options.meta_lr, options.clip) {
+  meta_step_.init(optimizer.weights());
+}
+
+EpochRecord EpochTrainer::train_epoch(int64_t epoch, MetaTrainResult& result) {
+  const auto start = std::chrono::steady_clock::now();
+  EpochRecord record;
+  record.epoch = epoch;
+  int64_t steps = 0;
+  double loss_sum = 0, norm_sum = 0;
+  optimizer_.set_trainable(true);
+  for (int64_t traj = 0; traj < options_.trajectories; ++traj) {
+    estimator_->start(sampler_.episode(epoch, traj), optimizer_);
+    bool cut = false;
+    while (!estimator_->finished()) {
+      const MetaGradient g = estimator_->advance(optimizer_);
+      result.optimizee_steps += g.optimizee_steps;
+      cut = cut || g.cut;
+      if (!g.window) continue;
+      const MetaStepOutcome s = meta_step_.apply(optimizer_, g);
+      switch (s.kind) {
+        case MetaStepOutcome::Kind::kTaken:
+          ++result.meta_steps;
+          loss_sum += s.meta_loss;
+          norm_sum += s.grad_norm;
+          ++steps;
+          break;
+        case MetaStepOutcome::Kind::kNonFinite:
+          ++record.skipped_steps;
+          ++result.skipped_steps;
+          spdlog::warn("epoch {}: non-finite meta-loss or meta-gradient (loss {}, norm {}); step skipped", epoch,
+                       s.loss, s.grad_norm);
+          break;
+        case MetaStepOutcome::Kind::kUndefined:
+          ++record.undefined_steps;
+          ++result.undefined_steps;
+          spdlog::debug("epoch {}: window meta-gradient undefined for every weight; step skipped", epoch);
+          break;
+      }
+    }
+    if (cut) {
+      ++record.cut_trajectories;
+      ++result.cut_trajectories;
+      spdlog::warn("epoch {}: trajectory {} cut, loss exceeded {} x its start", epoch, traj, options_.explode_factor);
+    }
+  }
+  result.train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  optimizer_.set_trainable(false);
+  record.train_meta_loss = steps > 0 ? loss_sum / static_cast<double>(steps) : NAN;
+  record.grad_norm = steps > 0 ? norm_sum / static_cast<double>(steps) : NAN;
+  return record;
+}
+
+}  // namespace hamlet::meta
