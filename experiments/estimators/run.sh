@@ -3,7 +3,8 @@
 # meta-training phnn and lstm on the 10-D quadratic at equal optimizee-step budgets, 3 meta-training seeds, test
 # loss of the selected weights against the budget.
 #
-#   experiments/estimators/run.sh        -> results/estimators/ (TABLE.md, estimators.png, run files)
+#   experiments/estimators/run.sh [--results]   -> runs/<time>-estimators/ (or $HAMLET_RESULTS_DIR); --results
+#                                                   regenerates results/estimators/ (TABLE.md, estimators.png, run files)
 #
 # Equal budgets: one epoch = 5 episodes of T = 100 steps. bptt trains on B = 8 problems per episode; es and pes on
 # B = 1 problem with 4 antithetic pairs (8 perturbed trajectories), so every estimator spends 5 x 8 x 100 = 4,000
@@ -16,7 +17,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
-out="${HAMLET_RESULTS_DIR:-$root/results/estimators}"
+source "$root/experiments/lib.sh"
+hamlet_experiment_flags experiments/estimators/run.sh "$@"
+out="$(hamlet_output_dir estimators "$root/results/estimators" $regenerate)"
 jobs="${HAMLET_JOBS:-1}"
 seeds="0 1 2"
 epochs_list="1 3 10"

@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/options_json.hpp"
 #include "hamlet/core/version.hpp"
 #include "hamlet/io/h5.hpp"
 #include "hamlet/learned/registry.hpp"
@@ -124,8 +125,8 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
   const auto result = meta::meta_train(*optimizer, *task, o);
 
   OptionMap provenance{{"task", task->name()},
-                       {"task_options", format_options(task->options())},
-                       {"meta_train", format_options(o.to_map())},
+                       {"task_options", options_to_json(task->options())},
+                       {"meta_train", options_to_json(o.to_map())},
                        {"hamlet_version", version()},
                        {"command", command_line},
                        {"best_epoch", std::to_string(result.best_epoch)},
@@ -139,10 +140,10 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
     writer->set_attribute("/", "config", parsed.resolved_ini);
     writer->set_attribute("/", "created_utc", utc_now());
     writer->set_attribute("/", "task", task->name());
-    writer->set_attribute("/", "task_options", format_options(task->options()));
+    writer->set_attribute("/", "task_options", options_to_json(task->options()));
     writer->set_attribute("/", "optimizer", name);
     writer->set_attribute("/", "architecture", optimizer->architecture());
-    writer->set_attribute("/", "optimizer_options", format_options(optimizer->options()));
+    writer->set_attribute("/", "optimizer_options", options_to_json(optimizer->options()));
     writer->set_attribute("/", "num_params", optimizer->num_params());
     writer->set_attribute("/", "weights_file", weights_out);
     writer->write("/meta_train/curve", meta::curve_to_tensor(result.curve));

@@ -44,7 +44,7 @@ TEST_CASE("meta-train then evaluate: every learned optimizer beats its untrained
     CHECK(w.attribute_string("/", "task") == "quadratic");
     // The LSTM trains with per-step recomputation, recorded with the other meta-training options.
     CHECK_THAT(w.attribute_string("/", "meta_train"),
-               Catch::Contains(name == "lstm" ? "recompute=true" : "recompute=false"));
+               Catch::Contains(name == "lstm" ? "\"recompute\":\"true\"" : "\"recompute\":\"false\""));
 
     const std::string trained = (dir / (name + "-eval.h5")).string(), untrained = (dir / (name + "-init.h5")).string();
     REQUIRE(hamlet_cli("evaluate --optimizers=" + name + " --optimizer." + name + ".weights=" + weights +

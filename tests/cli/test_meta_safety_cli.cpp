@@ -62,8 +62,8 @@ TEST_CASE("meta-train --estimator=es|pes with a log-uniform schedule runs from t
     CHECK(r.attribute_int("/meta_train", "meta_steps") > 0);
     CHECK(r.attribute_int("/meta_train", "optimizee_steps") > 0);
     CHECK_THAT(io::H5Reader(w).attribute_string("/", "meta_train"),
-               Catch::Contains("estimator=" + est) && Catch::Contains("es.pairs=2") &&
-                   Catch::Contains("schedule=log-uniform"));
+               Catch::Contains("\"estimator\":\"" + est + "\"") && Catch::Contains("\"es.pairs\":\"2\"") &&
+                   Catch::Contains("\"schedule\":\"log-uniform\""));
   }
   // A one-step window (optml loss) never reaches φ: every window is skipped and counted, none is an Adam step.
   const std::string u1 = (dir / "u1-run.h5").string();
