@@ -17,8 +17,7 @@ MetaGradient TruncatedBptt::advance(learned::LearnedOptimizer& optimizer) {
   MetaGradient out;
   const int64_t first = trajectory_.step;
   const int64_t last = episode_.window_last(first, options_.unroll);
-  const bool boundary = (last + 1 + episode_.phase) % options_.unroll == 0;
-  const bool trained = boundary || (options_.train_tail && last + 1 == episode_.length);
+  const bool trained = episode_.window_trains(last, options_.unroll, options_.train_tail);
   const tasks::ProblemBatch& batch = *episode_.batch;
   TensorList& params = trajectory_.params;
   at::Tensor acc;

@@ -50,8 +50,7 @@ void PersistentEs::start(const Episode& episode, learned::LearnedOptimizer& opti
 MetaGradient PersistentEs::advance(learned::LearnedOptimizer& optimizer) {
   MetaGradient out;
   const int64_t first = step_, last = episode_.window_last(first, options_.unroll);
-  const bool boundary = (last + 1 + episode_.phase) % options_.unroll == 0;
-  if (!boundary && !(options_.train_tail && last + 1 == episode_.length)) {
+  if (!episode_.window_trains(last, options_.unroll, options_.train_tail)) {
     finished_ = true;  // the partial last window trains nothing (as for bptt)
     return out;
   }

@@ -21,6 +21,10 @@ int64_t Episode::window_last(int64_t t, int64_t unroll) const {
   return std::min(t + to_boundary - 1, length - 1);
 }
 
+bool Episode::window_trains(int64_t last, int64_t unroll, bool train_tail) const {
+  return (last + 1 + phase) % unroll == 0 || (train_tail && last + 1 == length);
+}
+
 Trajectory start_trajectory(const Episode& episode, const learned::LearnedOptimizer& optimizer) {
   Trajectory t;
   t.params = episode.batch->initial_params();

@@ -14,31 +14,15 @@
 #include "hamlet/meta/run_config.hpp"
 #include "hamlet/meta/trajectory.hpp"
 #include "hamlet/tasks/quadratic.hpp"
+#include "meta_fixtures.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
 
 namespace {
 
-meta::MetaTrainOptions small_options() {
-  meta::MetaTrainOptions o;
-  o.epochs = 3;
-  o.trajectories = 4;
-  o.horizon = 30;
-  o.unroll = 10;
-  o.batch = 4;
-  o.validation_problems = 8;
-  o.progress = false;
-  return o;
-}
-
-bool same_tensors(const TensorList& a, const TensorList& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (!at::equal(a[i].to(at::kDouble), b[i].to(at::kDouble))) return false;
-  }
-  return true;
-}
+meta::MetaTrainOptions small_options() { return test::small_meta_options(); }
+using test::same_tensors;
 
 }  // namespace
 

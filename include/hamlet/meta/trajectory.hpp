@@ -33,6 +33,9 @@ struct Episode {
   uint64_t seed = 0;   // seed of the estimator's perturbations in this episode
   // Index of the last step of the window that starts at step `t` (t <= last < length).
   int64_t window_last(int64_t t, int64_t unroll) const;
+  // Whether the window ending at step `last` trains φ: it closes on the truncation grid, or it is the episode's
+  // partial tail and `train_tail` is set.
+  bool window_trains(int64_t last, int64_t unroll, bool train_tail) const;
 };
 
 // B problems advancing in lock-step (one tensor program) from θ0: one member of the trajectories in flight.
