@@ -7,6 +7,7 @@ packages=(
   cmake ninja-build g++ ccache pkg-config
   libtorch-dev libopenblas0-openmp            # LibTorch 1.13 (CPU); OpenBLAS instead of the reference BLAS
   libboost-program-options-dev libspdlog-dev libhdf5-dev catch2 nlohmann-json3-dev zlib1g-dev
+  libgloo-dev                                 # headers of c10d::ProcessGroupGloo (data-parallel meta-training)
   dataset-fashion-mnist                       # Fashion-MNIST IDX files
   python3-h5py python3-matplotlib             # figures (used with /usr/bin/python3)
   ca-certificates

@@ -19,6 +19,10 @@ int cmd_list(const std::vector<std::string>& args);
 int cmd_export(const std::vector<std::string>& args);
 int cmd_compare(const std::vector<std::string>& args);
 
+// `--processes=N`: runs `hamlet COMMAND ARGS --world-size=N --rank=r --rendezvous=file://...` for r = 0..N-1 on
+// this machine and waits for all of them; returns 0 when every rank succeeded (launch.cpp).
+int launch_local_ranks(const std::string& command, const std::vector<std::string>& args, int64_t processes);
+
 // "all" -> every hand-designed optimizer; otherwise the comma-separated names (validated).
 std::vector<std::string> resolve_optimizer_names(const std::string& list);
 // Builds any optimizer known to the CLI from its name and options.

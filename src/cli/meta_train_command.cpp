@@ -8,6 +8,7 @@
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/options_json.hpp"
 #include "hamlet/core/version.hpp"
+#include "hamlet/dist/communicator.hpp"
 #include "hamlet/io/h5.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "hamlet/meta/checkpoint.hpp"
@@ -61,6 +62,15 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
       "log-uniform schedule: episode lengths < this")(
       "schedule.offset", po::value<int64_t>()->default_value(d.schedule_offset),
       "random phase of the truncation grid, drawn per episode from [0, offset) (0 = windows at 0, U, 2U, ...)")(
+      "world-size", po::value<int64_t>()->default_value(1),
+      "data-parallel ranks in the group (bptt splits --batch, es / pes split --es.pairs among them)")(
+      "rank", po::value<int64_t>()->default_value(0), "this process's rank, 0 .. world-size - 1 (rank 0 writes files)")(
+      "rendezvous", po::value<std::string>()->default_value(""),
+      "where the ranks meet: tcp://HOST:PORT (rank 0 listens) or file://PATH")(
+      "dist-timeout", po::value<double>()->default_value(180),
+      "seconds a rank waits for the others (rendezvous and every collective) before it fails")(
+      "processes", po::value<int64_t>()->default_value(0),
+      "launch this many local ranks (sets --world-size, --rank, --rendezvous) and wait for them")(
       "out", po::value<std::string>()->default_value(""), "HDF5 run file (curve and configuration)")(
       "weights-out", po::value<std::string>()->default_value(""), "file for the selected (best) weights (required)");
   desc.add(common_options());
@@ -69,8 +79,18 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
     std::cout << desc << "\n";
     return 0;
   }
-  apply_common_options(parsed);
   const auto& v = parsed.values;
+  if (v["processes"].as<int64_t>() != 0) return launch_local_ranks("meta-train", args, v["processes"].as<int64_t>());
+  apply_common_options(parsed);
+  dist::DistributedOptions dist_options;
+  dist_options.world_size = v["world-size"].as<int64_t>();
+  dist_options.rank = v["rank"].as<int64_t>();
+  dist_options.rendezvous = v["rendezvous"].as<std::string>();
+  dist_options.timeout_s = v["dist-timeout"].as<double>();
+  dist_options.validate();
+  const bool root = dist_options.rank == 0;
+  // The other ranks repeat rank 0's progress; they only report problems.
+  if (!root && spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
   const std::string name = v["optimizer"].as<std::string>();
   HAMLET_CHECK(learned::is_learned(name), "--optimizer must be a learned optimizer (phnn-paper, phnn, lstm), got '",
                name, "'");
@@ -107,6 +127,8 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
   o.schedule_min = v["schedule.min"].as<int64_t>();
   o.schedule_max = v["schedule.max"].as<int64_t>();
   o.schedule_offset = v["schedule.offset"].as<int64_t>();
+  o.world_size = dist_options.world_size;
+  o.rank = dist_options.rank;
   o.validate();
 
   const auto optimizer = learned::make_learned(name, options_with_prefix(parsed.dynamic, "optimizer." + name));
@@ -114,19 +136,24 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
   const std::string out = v["out"].as<std::string>();
   const std::string weights_out = v["weights-out"].as<std::string>();
   HAMLET_CHECK(!weights_out.empty(), "--weights-out is required: the file that will hold the trained weights");
-  // Fail on unwritable outputs before training: open (and discard) writers for both files.
-  { io::H5Writer probe(weights_out); }
+  // Fail on unwritable outputs before training: open (and discard) writers for both files. Rank 0 writes them.
   std::unique_ptr<io::H5Writer> writer;
-  if (!out.empty()) writer = std::make_unique<io::H5Writer>(out);
+  if (root) {
+    { io::H5Writer probe(weights_out); }
+    if (!out.empty()) writer = std::make_unique<io::H5Writer>(out);
+  }
 
   spdlog::info("meta-training {} ({}, {} weights) on {} for {} epochs x {} trajectories, T={}, U={}, B={}", name,
                optimizer->architecture(), optimizer->num_params(), task->name(), o.epochs, o.trajectories, o.horizon,
                o.unroll, o.batch);
-  const auto result = meta::meta_train(*optimizer, *task, o);
+  const dist::CommunicatorPtr communicator = dist::connect(dist_options);
+  const auto result = meta::meta_train(*optimizer, *task, o, communicator);
+  if (!root) return 0;
 
   OptionMap provenance{{"task", task->name()},
                        {"task_options", options_to_json(task->options())},
                        {"meta_train", options_to_json(o.to_map())},
+                       {"ranks", std::to_string(o.world_size)},
                        {"hamlet_version", version()},
                        {"command", command_line},
                        {"best_epoch", std::to_string(result.best_epoch)},
@@ -160,6 +187,7 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
     writer->set_attribute("/meta_train", "optimizee_steps", result.optimizee_steps);
     writer->set_attribute("/meta_train", "train_seconds", result.train_seconds);
     writer->set_attribute("/meta_train", "seconds", result.seconds);
+    writer->set_attribute("/meta_train", "ranks", o.world_size);
     writer->commit();
   }
   std::cout << name << " on " << task->name() << ": validation score " << format_number(result.initial_score)

@@ -4,12 +4,20 @@
 
 #include <sys/resource.h>
 
+#include <torch/csrc/autograd/autograd.h>
+
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <thread>
+#include <utility>
 
 #include "commands.hpp"
 #include "hamlet/core/error.hpp"
 #include "hamlet/data/dataset.hpp"
+#include "hamlet/dist/communicator.hpp"
 #include "hamlet/eval/curves.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "hamlet/meta/epoch_trainer.hpp"
@@ -28,8 +36,74 @@ double peak_rss_mib() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
+// The floor under every optimizer: seconds for F(θ) and ∇F(θ) alone (no update) over `steps` steps of
+// `problems` problems run one at a time, as the one-by-one evaluation runs them.
+double floor_seconds(const tasks::Task& task, const eval::EvaluateOptions& options, int64_t problems) {
+  const c10::Device device(options.device);
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < problems; ++i) {
+    const auto batch = task.sample(options.split, options.seed, i, 1, device);
+    const TensorList params = batch->initial_params();
+    for (int64_t t = 0; t < options.steps; ++t) {
+      TensorList theta;
+      for (const auto& p : params) theta.push_back(p.detach().requires_grad_(true));
+      const at::Tensor f = batch->loss(theta, t);
+      const TensorList g = torch::autograd::grad({f.sum()}, theta);
+      (void)g;
+    }
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// One training epoch on `ranks` data-parallel ranks (threads of this process, each with its own Gloo communicator,
+// one intra-op thread each): optimizee problem-steps of all ranks, and the wall time of the slowest.
+std::pair<int64_t, double> train_one_epoch(const std::string& name, const OptionMap& options, const tasks::Task& task,
+                                           meta::MetaTrainOptions o, int64_t ranks) {
+  if (ranks == 1) {
+    auto opt = learned::make_learned(name, options);
+    meta::EpochTrainer trainer(*opt, task, o);
+    meta::MetaTrainResult r;
+    trainer.train_epoch(1, r);
+    return {r.optimizee_steps, r.train_seconds};
+  }
+  char dir_template[] = "/tmp/hamlet-bench-XXXXXX";
+  HAMLET_CHECK(::mkdtemp(dir_template) != nullptr, "benchmark: cannot create a rendezvous directory under /tmp");
+  const std::string store = std::string(dir_template) + "/store";
+  std::vector<meta::MetaTrainResult> results(static_cast<std::size_t>(ranks));
+  std::vector<std::string> errors(static_cast<std::size_t>(ranks));
+  std::vector<std::thread> threads;
+  for (int64_t r = 0; r < ranks; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        dist::DistributedOptions d;
+        d.world_size = ranks;
+        d.rank = r;
+        d.rendezvous = "file://" + store;
+        meta::MetaTrainOptions mine = o;
+        mine.world_size = ranks;
+        mine.rank = r;
+        auto opt = learned::make_learned(name, options);
+        meta::EpochTrainer trainer(*opt, task, mine, dist::connect(d));
+        trainer.train_epoch(1, results[static_cast<std::size_t>(r)]);
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(r)] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::filesystem::remove_all(dir_template);
+  int64_t steps = 0;
+  double seconds = 0;
+  for (std::size_t r = 0; r < results.size(); ++r) {
+    HAMLET_CHECK(errors[r].empty(), "benchmark rank ", r, ": ", errors[r]);
+    steps += results[r].optimizee_steps;
+    seconds = std::max(seconds, results[r].train_seconds);
+  }
+  return {steps, seconds};
+}
+
 // Meta-training throughput: optimizee problem-steps per second in training trajectories (meta-gradient
-// included), for each learned optimizer and meta-batch size.
+// included), for each learned optimizer, meta-batch size and number of ranks.
 int benchmark_meta_train(const ParsedArgs& parsed, const tasks::Task& task, const std::vector<std::string>& names) {
   const auto& v = parsed.values;
   std::vector<int64_t> batches;
@@ -39,14 +113,15 @@ int benchmark_meta_train(const ParsedArgs& parsed, const tasks::Task& task, cons
               static_cast<long long>(v["steps"].as<int64_t>()), static_cast<long long>(v["unroll"].as<int64_t>()),
               static_cast<long long>(v["trajectories"].as<int64_t>()), at::get_num_threads(),
               v["recompute"].as<bool>() ? ", steps recomputed in the meta-backward" : "");
-  std::printf("| optimizer | B | problem-steps/s | per-problem speed-up vs B=%lld | peak RSS so far (MiB) |\n",
+  std::vector<int64_t> rank_counts;
+  for (const auto& r : split_list(v["ranks"].as<std::string>())) rank_counts.push_back(std::stoll(r));
+  std::printf("| optimizer | B | ranks | problem-steps/s | speed-up vs B=%lld, 1 rank | peak RSS so far (MiB) |\n",
               static_cast<long long>(batches.front()));
-  std::printf("|---|---|---|---|---|\n");
+  std::printf("|---|---|---|---|---|---|\n");
   for (const auto& name : names) {
     HAMLET_CHECK(learned::is_learned(name), "benchmark --mode=meta-train needs learned optimizers, got '", name, "'");
     double base_rate = 0;
     for (int64_t b : batches) {
-      auto opt = learned::make_learned(name, options_with_prefix(parsed.dynamic, "optimizer." + name));
       meta::MetaTrainOptions o;
       o.epochs = 1;
       o.trajectories = v["trajectories"].as<int64_t>();
@@ -60,15 +135,18 @@ int benchmark_meta_train(const ParsedArgs& parsed, const tasks::Task& task, cons
       o.es_sigma = v["es.sigma"].as<double>();
       o.device = v["device"].as<std::string>();
       o.progress = false;
-      // The training part of meta_train() alone: sampler, estimator and meta-step, no epoch-end hooks.
-      meta::EpochTrainer trainer(*opt, task, o);
-      meta::MetaTrainResult r;
-      trainer.train_epoch(1, r);
-      const double rate = static_cast<double>(r.optimizee_steps) / r.train_seconds;
-      if (base_rate == 0) base_rate = rate;
-      std::printf("| %s | %lld | %.0f | %.1fx | %.0f |\n", name.c_str(), static_cast<long long>(b), rate,
-                  rate / base_rate, peak_rss_mib());
-      std::fflush(stdout);
+      for (int64_t ranks : rank_counts) {
+        const int64_t share = o.estimator == "bptt" ? b : o.es_pairs;
+        if (ranks < 1 || share % ranks != 0) continue;  // the meta-batch does not split into equal shares
+        // The training part of meta_train() alone: sampler, estimator and meta-step, no epoch-end hooks.
+        const auto [steps, seconds] =
+            train_one_epoch(name, options_with_prefix(parsed.dynamic, "optimizer." + name), task, o, ranks);
+        const double rate = static_cast<double>(steps) / seconds;
+        if (base_rate == 0) base_rate = rate;
+        std::printf("| %s | %lld | %lld | %.0f | %.2fx | %.0f |\n", name.c_str(), static_cast<long long>(b),
+                    static_cast<long long>(ranks), rate, rate / base_rate, peak_rss_mib());
+        std::fflush(stdout);
+      }
     }
   }
   return 0;
@@ -87,6 +165,8 @@ int cmd_benchmark(const std::vector<std::string>& args) {
       "trajectories", po::value<int64_t>()->default_value(2), "meta-train mode: trajectories per row")(
       "recompute", po::value<bool>()->default_value(false)->implicit_value(true),
       "meta-train mode: re-run each optimizer step in the meta-backward instead of storing its activations")(
+      "ranks", po::value<std::string>()->default_value("1"),
+      "meta-train mode: data-parallel rank counts to measure (threads with Gloo, e.g. 1,2)")(
       "estimator", po::value<std::string>()->default_value("bptt"), "meta-train mode: bptt | es | pes")(
       "es.pairs", po::value<int64_t>()->default_value(meta::MetaTrainOptions().es_pairs),
       "meta-train mode: es / pes antithetic pairs")(
@@ -113,8 +193,12 @@ int cmd_benchmark(const std::vector<std::string>& args) {
   std::printf("task %s (%s), %lld steps, device %s, %d thread(s)\n", task->name().c_str(),
               format_options(task->options()).c_str(), static_cast<long long>(base.steps), base.device.c_str(),
               at::get_num_threads());
-  std::printf("| optimizer | batched: problems | problem-steps/s | one-by-one: problems | problem-steps/s | speed-up | ms per batched step |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
+  floor_seconds(*task, base, 1);  // warm-up
+  const double floor_rate = static_cast<double>(single_n * base.steps) / floor_seconds(*task, base, single_n);
+  std::printf("floor (F and its gradient only, no update, one problem at a time): %.0f problem-steps/s, %.3f ms\n",
+              floor_rate, 1000.0 / floor_rate);
+  std::printf("| optimizer | batched: problems | problem-steps/s | one-by-one: problems | problem-steps/s | speed-up | ms per batched step | one-by-one cost / floor |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
   for (const auto& name : names) {
     const auto opt = build_optimizer(name, options_with_prefix(parsed.dynamic, "optimizer." + name));
     eval::EvaluateOptions batched = base;
@@ -130,9 +214,9 @@ int cmd_benchmark(const std::vector<std::string>& args) {
     const double ts = eval::evaluate(*task, *opt, single).seconds;
     const double rb = static_cast<double>(batched.problems * base.steps) / tb;
     const double rs = static_cast<double>(single.problems * base.steps) / ts;
-    std::printf("| %s | %lld | %.0f | %lld | %.0f | %.1fx | %.2f |\n", name.c_str(),
+    std::printf("| %s | %lld | %.0f | %lld | %.0f | %.1fx | %.2f | %.1fx |\n", name.c_str(),
                 static_cast<long long>(batched.problems), rb, static_cast<long long>(single.problems), rs, rb / rs,
-                1000.0 * tb / static_cast<double>(base.steps));
+                1000.0 * tb / static_cast<double>(base.steps), floor_rate / rs);
     std::fflush(stdout);
   }
   return 0;

@@ -69,11 +69,45 @@ at::Tensor cholesky_from_raw(const at::Tensor& raw, int64_t n, bool softplus_dia
   return extended.index_select(-1, idx).reshape(shape);
 }
 
-at::Tensor psd_from_raw(const at::Tensor& raw, int64_t n, bool softplus_diag, double eps) {
-  const at::Tensor l = cholesky_from_raw(raw, n, softplus_diag);
+namespace {
+
+at::Tensor psd_from_factor(const at::Tensor& l, int64_t n, double eps) {
   const at::Tensor llt = l.dim() > 2 && broadcast_products(l) ? (l.unsqueeze(-2) * l.unsqueeze(-3)).sum(-1)
                                                               : at::matmul(l, l.transpose(-1, -2));
   return llt + eps * at::eye(n, l.options());
+}
+
+// ∂(½‖Lᵀp‖²)/∂raw given the factor L built from raw: ∂/∂L_ij = p_i y_j with y = Lᵀp, then the chain rule through
+// the softplus of the diagonal.
+at::Tensor kinetic_grad_from_factor(const at::Tensor& raw, const at::Tensor& l, const at::Tensor& p, int64_t n,
+                                    bool softplus_diag) {
+  const at::Tensor y = apply_rows(l.transpose(-1, -2), p);
+  at::Tensor diag = p * y;
+  if (softplus_diag) diag = diag * at::sigmoid(raw.narrow(-1, 0, n));
+  if (n == 1) return diag;
+  const at::Tensor outer = (p.unsqueeze(-1) * y.unsqueeze(-2)).reshape({p.size(0), n * n});
+  std::vector<int64_t> lower;
+  for (int64_t i = 1; i < n; ++i) {
+    for (int64_t j = 0; j < i; ++j) lower.push_back(i * n + j);
+  }
+  const at::Tensor idx = at::tensor(lower, at::TensorOptions().dtype(at::kLong)).to(raw.device());
+  return at::cat({diag, outer.index_select(-1, idx)}, -1);
+}
+
+}  // namespace
+
+at::Tensor psd_from_raw(const at::Tensor& raw, int64_t n, bool softplus_diag, double eps) {
+  return psd_from_factor(cholesky_from_raw(raw, n, softplus_diag), n, eps);
+}
+
+at::Tensor tanh_mlp_input_grad(const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
+                               const at::Tensor& cotangent, const at::Tensor& x) {
+  const at::Tensor s = at::tanh(at::linear(x, w1, b1));
+  return at::matmul((1 - s * s) * at::matmul(cotangent, w2), w1);
+}
+
+at::Tensor kinetic_grad_raw(const at::Tensor& raw, const at::Tensor& p, int64_t n, bool softplus_diag) {
+  return kinetic_grad_from_factor(raw, cholesky_from_raw(raw, n, softplus_diag), p, n, softplus_diag);
 }
 
 at::Tensor apply_rows(const at::Tensor& m, const at::Tensor& x) {
@@ -97,8 +131,23 @@ at::Tensor hamiltonian(const Model& model, const at::Tensor& q, const at::Tensor
 }
 
 Gradients energy_gradients(const Model& model, const at::Tensor& q, const at::Tensor& p, bool create_graph) {
-  at::AutoGradMode enable(true);
   Gradients g;
+  if (model.closed_form()) {
+    g.a = model.potential_grad(q);
+    if (model.mass_depends_on_q) {
+      const MassAt m = model.mass_at(q);
+      g.b = apply_rows(m.inv_mass, p);
+      g.a = g.a + m.kinetic_grad(p);
+    } else {
+      g.b = apply_rows(model.inv_mass(q), p);
+    }
+    if (!create_graph) {
+      g.a = g.a.detach();
+      g.b = g.b.detach();
+    }
+    return g;
+  }
+  at::AutoGradMode enable(true);
   const at::Tensor q_v = probe(q, create_graph);
   const at::Tensor v = model.potential(q_v);
   if (model.mass_depends_on_q) {
@@ -127,7 +176,24 @@ Step symplectic_euler(const Model& model, const at::Tensor& q0, const at::Tensor
     const at::Tensor dissipation = model.dissipation(q);
     const at::Tensor forcing = model.forcing ? model.forcing(q) : at::Tensor();
     at::Tensor grad_v, v, a, b, inv_mass;
-    {
+    MassAt mass;
+    if (model.closed_form()) {
+      grad_v = model.potential_grad(q);
+      if (model.mass_depends_on_q) {
+        mass = model.mass_at(q);
+        inv_mass = mass.inv_mass;
+        b = apply_rows(inv_mass, p);
+        a = grad_v + mass.kinetic_grad(p);
+      } else {
+        inv_mass = model.inv_mass(q);
+        b = apply_rows(inv_mass, p);
+        a = grad_v;
+      }
+      if (k == 0) {
+        at::NoGradGuard no_grad;
+        v = model.potential(q.detach());
+      }
+    } else {
       at::AutoGradMode enable(true);
       const at::Tensor q_v = probe(q, create_graph);
       v = model.potential(q_v);
@@ -146,15 +212,20 @@ Step symplectic_euler(const Model& model, const at::Tensor& q0, const at::Tensor
       if (!create_graph) b = b.detach();
     }
     if (k == 0) {
-      const at::Tensor x = at::cat({a, b}, -1);
-      out.energy_before = (v + kinetic(p, b)).detach();
-      out.dissipated_power = (x * apply_rows(dissipation, x)).sum(-1).detach();
-      out.supplied_power = forcing.defined() ? (b * forcing).sum(-1).detach() : at::zeros_like(out.energy_before);
+      // Diagnostics only: no graph is recorded for them.
+      at::NoGradGuard no_grad;
+      const at::Tensor ad = a.detach(), bd = b.detach(), x = at::cat({ad, bd}, -1);
+      out.energy_before = v.detach() + kinetic(p.detach(), bd);
+      out.dissipated_power = (x * apply_rows(dissipation.detach(), x)).sum(-1);
+      out.supplied_power = forcing.defined() ? (bd * forcing.detach()).sum(-1) : at::zeros_like(out.energy_before);
     }
     p = p + h * vector_field(a, b, dissipation, forcing).p_dot;
 
     // q̇ at (q, p'): ∇V(q) is unchanged; only the kinetic part of ∂H/∂q and b move with p.
-    if (model.mass_depends_on_q) {
+    if (model.closed_form()) {
+      b = apply_rows(inv_mass, p);
+      a = model.mass_depends_on_q ? grad_v + mass.kinetic_grad(p) : grad_v;
+    } else if (model.mass_depends_on_q) {
       at::AutoGradMode enable(true);
       const at::Tensor q_m = probe(q, create_graph);
       b = apply_rows(model.inv_mass(q_m), p);
@@ -192,6 +263,8 @@ void PhnnOptions::validate() const {
   check_positive("phnn.substeps", substeps);
   check_finite("phnn.out_mul", out_mul);
   HAMLET_CHECK(init_wu == "default" || init_wu == "sgd", "phnn.init_wu must be default or sgd, got '", init_wu, "'");
+  HAMLET_CHECK(derivatives == "closed-form" || derivatives == "autograd",
+               "phnn.derivatives must be closed-form or autograd, got '", derivatives, "'");
   HAMLET_CHECK(seed >= 0, "phnn.seed must be >= 0, got ", seed);
   parse_weight_dtype("phnn.dtype", dtype);
 }
@@ -208,6 +281,7 @@ OptionMap PhnnOptions::to_map() const {
               {"substeps", std::to_string(substeps)},
               {"out_mul", format_number(out_mul)},
               {"init_wu", init_wu},
+              {"derivatives", derivatives},
               {"seed", std::to_string(seed)},
               {"dtype", dtype}};
   if (!weights.empty()) m["weights"] = weights;
@@ -228,12 +302,13 @@ PhnnOptions PhnnOptions::from_map(OptionMap options) {
   take_option(options, owner, "substeps", o.substeps);
   take_option(options, owner, "out_mul", o.out_mul);
   take_option(options, owner, "init_wu", o.init_wu);
+  take_option(options, owner, "derivatives", o.derivatives);
   take_option(options, owner, "seed", o.seed);
   take_option(options, owner, "dtype", o.dtype);
   take_option(options, owner, "weights", o.weights);
   reject_unknown_options(options, owner,
                          {"preprocess", "hidden", "mass", "dissipation", "d_softplus", "eps_m", "eps_d", "h",
-                          "substeps", "out_mul", "init_wu", "seed", "dtype", "weights"});
+                          "substeps", "out_mul", "init_wu", "derivatives", "seed", "dtype", "weights"});
   o.validate();
   return o;
 }
@@ -300,6 +375,25 @@ ph::Model Phnn::model(const at::TensorOptions& options) const {
     const at::Tensor inv_mass = ph::psd_from_raw(w[m_], d, true, eps_m);
     m.inv_mass = [inv_mass](const at::Tensor&) { return inv_mass; };
     m.mass_depends_on_q = false;
+  }
+  if (options_.derivatives == "closed-form") {
+    m.potential_grad = [w, i = v_](const at::Tensor& q) {
+      return ph::tanh_mlp_input_grad(w[i], w[i + 1], w[i + 2], w[i + 2].new_ones({1}), q);
+    };
+    if (options_.mass == "state") {
+      m.mass_at = [w, i = m_, d, eps_m](const at::Tensor& q) {
+        const at::Tensor s = at::tanh(at::linear(q, w[i], w[i + 1]));
+        const at::Tensor raw = at::linear(s, w[i + 2], w[i + 3]);
+        const at::Tensor l = ph::cholesky_from_raw(raw, d, true);
+        ph::MassAt out;
+        out.inv_mass = ph::psd_from_factor(l, d, eps_m);
+        out.kinetic_grad = [w, i, s, raw, l, d](const at::Tensor& p) {
+          const at::Tensor r = ph::kinetic_grad_from_factor(raw, l, p, d, true);
+          return at::matmul((1 - s * s) * at::matmul(r, w[i + 2]), w[i]);
+        };
+        return out;
+      };
+    }
   }
   if (options_.dissipation == "state") {
     m.dissipation = [mlp, i = d_, d, eps_d, d_softplus](const at::Tensor& q) {

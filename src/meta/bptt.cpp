@@ -41,7 +41,7 @@ MetaGradient TruncatedBptt::advance(learned::LearnedOptimizer& optimizer) {
     if (!options_.second_derivatives) g = detach_all(g);
     optim::StepResult r = options_.recompute ? recomputed_update(optimizer, theta, g, f.detach(), trajectory_.state)
                                              : optimizer.update(theta, g, f.detach(), trajectory_.state);
-    out.optimizee_steps += options_.batch;
+    out.optimizee_steps += batch.size();
     params = std::move(r.params);
     trajectory_.state = std::move(r.state);
     trajectory_.step = t + 1;

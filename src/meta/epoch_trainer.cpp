@@ -5,15 +5,26 @@
 #include <chrono>
 #include <cmath>
 
+#include "hamlet/core/error.hpp"
+#include "hamlet/meta/data_parallel.hpp"
+
 namespace hamlet::meta {
 
 EpochTrainer::EpochTrainer(learned::LearnedOptimizer& optimizer, const tasks::Task& task,
-                           const MetaTrainOptions& options)
+                           const MetaTrainOptions& options, dist::CommunicatorPtr communicator)
     : optimizer_(optimizer),
       options_(options),
       sampler_(task, options),
       estimator_(make_estimator(options)),
       meta_step_(options.meta_lr, options.clip) {
+  const int64_t world = communicator ? communicator->world_size() : 1;
+  HAMLET_CHECK(world == options.world_size && (!communicator || communicator->rank() == options.rank),
+               "meta-training options say rank ", options.rank, " of ", options.world_size,
+               ", the communicator rank ", communicator ? communicator->rank() : 0, " of ", world);
+  if (world > 1) {
+    estimator_ = std::make_unique<DataParallelEstimator>(std::move(estimator_), std::move(communicator),
+                                                         /*shards_problems=*/options.estimator == "bptt");
+  }
   meta_step_.init(optimizer.weights());
 }
 

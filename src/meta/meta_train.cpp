@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <map>
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/progress.hpp"
@@ -34,6 +35,49 @@ TensorList like(const TensorList& values, const TensorList& reference) {
     out.push_back(values[i].to(reference[i].device(), reference[i].scalar_type()));
   }
   return out;
+}
+
+// Every rank must train the same run: rank 0's resolved configuration is compared on every rank, and all ranks
+// learn which ones differ, so they fail together instead of leaving the others waiting in a collective.
+void check_same_config(dist::Communicator& communicator, const std::string& config) {
+  const std::string reference = dist::broadcast_string(communicator, config);
+  at::Tensor differs = at::zeros({communicator.world_size()}, at::kDouble);
+  differs[communicator.rank()] = reference == config ? 0.0 : 1.0;
+  communicator.all_reduce_sum(differs);
+  std::string ranks;
+  for (int64_t r = 0; r < communicator.world_size(); ++r) {
+    if (differs[r].item<double>() > 0) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+  }
+  if (ranks.empty()) return;
+  std::string detail;
+  if (reference != config) {
+    const RunConfig mine = parse_run_config(config), theirs = parse_run_config(reference);
+    const std::map<std::string, std::string> other(theirs.begin(), theirs.end());
+    for (const auto& [key, value] : mine) {
+      const auto it = other.find(key);
+      if (it == other.end() || it->second != value) {
+        detail = ": " + key + " is '" + value + "' here, '" + (it == other.end() ? "(absent)" : it->second) +
+                 "' on rank 0";
+        break;
+      }
+    }
+  }
+  throw Error("rank " + std::to_string(communicator.rank()) + ": rank(s) " + ranks +
+              " run a different meta-training configuration from rank 0" + detail);
+}
+
+// Rank 0's weights, meta-optimizer state and first epoch on every rank (after a resume they come from its
+// checkpoint).
+void share_start(dist::Communicator& communicator, learned::LearnedOptimizer& optimizer,
+                 optim::OptimizerState& meta_state, int64_t& first_epoch) {
+  at::Tensor counters = at::tensor({static_cast<double>(first_epoch), static_cast<double>(meta_state.step)}, at::kDouble);
+  communicator.broadcast(counters, 0);
+  first_epoch = static_cast<int64_t>(counters[0].item<double>());
+  meta_state.step = static_cast<int64_t>(counters[1].item<double>());
+  TensorList weights = detach_all(optimizer.weights());
+  dist::broadcast_tensors(communicator, weights);
+  optimizer.set_weights(weights);
+  for (auto& [name, list] : meta_state.slots) dist::broadcast_tensors(communicator, list);
 }
 
 }  // namespace
@@ -66,6 +110,16 @@ void MetaTrainOptions::validate() const {
                  "), got ", schedule_max);
   }
   HAMLET_CHECK(schedule_offset >= 0, "meta_train.schedule.offset must be >= 0, got ", schedule_offset);
+  HAMLET_CHECK(world_size >= 1 && rank >= 0 && rank < world_size, "meta_train: rank ", rank, " of world size ",
+               world_size, " is out of range");
+  if (estimator == "bptt") {
+    HAMLET_CHECK(batch % world_size == 0, "meta_train.batch (", batch, ") must be a multiple of the world size (",
+                 world_size, "): bptt gives every rank an equal share of each episode's problems");
+  } else {
+    HAMLET_CHECK(es_pairs % world_size == 0, "meta_train.es.pairs (", es_pairs,
+                 ") must be a multiple of the world size (", world_size, "): ", estimator,
+                 " gives every rank an equal share of the antithetic pairs");
+  }
 }
 
 OptionMap MetaTrainOptions::to_map() const {
@@ -108,11 +162,15 @@ double validation_score(const learned::LearnedOptimizer& optimizer, const tasks:
 }
 
 MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Task& task,
-                           const MetaTrainOptions& options) {
+                           const MetaTrainOptions& options, dist::CommunicatorPtr communicator) {
   options.validate();
+  if (!communicator) communicator = dist::local_communicator();
+  const bool root = communicator->is_root();
+  const bool parallel = communicator->world_size() > 1;
   const std::string config = format_run_config(resolved_config(task, optimizer, options));
+  if (parallel) check_same_config(*communicator, config);
   // Everything that can be refused is refused before the first trajectory.
-  if (!options.checkpoint.empty()) {
+  if (root && !options.checkpoint.empty()) {
     HAMLET_CHECK(!options.resume || std::filesystem::exists(options.checkpoint), options.checkpoint,
                  ": --resume given but the checkpoint does not exist");
     io::H5Writer probe(options.checkpoint);  // creates and removes a temporary file next to it
@@ -120,10 +178,12 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
   const auto start = std::chrono::steady_clock::now();
 
   optimizer.set_trainable(false);
-  EpochTrainer trainer(optimizer, task, options);
+  EpochTrainer trainer(optimizer, task, options, parallel ? communicator : nullptr);
   MetaTrainResult result;
   int64_t first_epoch = 1;
-  if (options.resume) {
+  if (!root) {
+    // Rank 0 resumes or scores the initialisation; the start is then broadcast to every rank.
+  } else if (options.resume) {
     Checkpoint c = load_checkpoint(options.checkpoint);
     HAMLET_CHECK(c.architecture == optimizer.architecture(), options.checkpoint, ": checkpoint is for '",
                  c.architecture, "', the optimizer is '", optimizer.architecture(), "'");
@@ -149,17 +209,21 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
     }
   }
 
-  Progress progress(optimizer.name() + " meta-training", options.epochs, "epochs", 3.0, options.progress);
+  if (parallel) share_start(*communicator, optimizer, trainer.meta_step().state(), first_epoch);
+
+  Progress progress(optimizer.name() + " meta-training", options.epochs, "epochs", 3.0, options.progress && root);
   for (int64_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     EpochRecord record = trainer.train_epoch(epoch, result);
-    select_after_epoch(optimizer, task, options, record, result);
+    if (root) select_after_epoch(optimizer, task, options, record, result);
     record.seconds = seconds_since(epoch_start);
     result.curve.push_back(record);
+    if (!root) continue;
     log_epoch(record, result);
     progress.update(epoch - first_epoch + 1);
     checkpoint_if_due(optimizer, options, epoch, trainer.meta_step().state(), result, config);
   }
+  if (!root) result.best_weights = clone_all(optimizer.weights());
   optimizer.set_weights(result.best_weights);
   optimizer.set_trainable(false);
   result.seconds = seconds_since(start);

@@ -47,6 +47,13 @@ MemberWindow run_member(const learned::LearnedOptimizer& optimizer, const tasks:
   return out;
 }
 
+PairRange owned_pairs(const MetaTrainOptions& options) {
+  PairRange r;
+  r.count = static_cast<std::size_t>(options.es_pairs / options.world_size);
+  r.first = static_cast<std::size_t>(options.rank) * r.count;
+  return r;
+}
+
 TensorList sample_perturbation(const TensorList& like, double sigma, at::Generator& generator) {
   TensorList out;
   for (const auto& w : like) out.push_back(at::normal(0.0, sigma, w.sizes(), generator, at::kDouble));

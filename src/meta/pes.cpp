@@ -59,8 +59,11 @@ MetaGradient PersistentEs::advance(learned::LearnedOptimizer& optimizer) {
   const bool dm = options_.window_loss == "dm";
   const double pairs = static_cast<double>(options_.es_pairs);
   TensorList grad;
+  const PairRange mine = owned_pairs(options_);
   for (std::size_t i = 0; i < positive_.size(); ++i) {
+    // Every rank draws every pair's perturbation, so pair i sees the same ε whichever rank runs it.
     const TensorList eps = sample_perturbation(phi, options_.es_sigma, generator_);
+    if (!mine.contains(i)) continue;
     optimizer.set_weights(perturbed(phi, eps, 1.0));
     const MemberWindow p =
         run_member(optimizer, *episode_.batch, positive_[i], last, dm, start_loss_, options_.explode_factor);

@@ -72,8 +72,11 @@ int64_t TrajectorySampler::episode_length(int64_t k) const {
 Episode TrajectorySampler::episode(int64_t epoch, int64_t index) const {
   Episode e;
   e.index = (epoch - 1) * options_.trajectories + index;
-  e.batch = task_.sample(tasks::Split::kTrain, options_.seed, e.index * options_.batch, options_.batch,
-                         c10::Device(options_.device));
+  // bptt ranks each take an equal share of the episode's problems; es / pes ranks share pairs, not problems.
+  const bool shard = options_.estimator == "bptt" && options_.world_size > 1;
+  const int64_t count = shard ? options_.batch / options_.world_size : options_.batch;
+  const int64_t first = e.index * options_.batch + (shard ? options_.rank * count : 0);
+  e.batch = task_.sample(tasks::Split::kTrain, options_.seed, first, count, c10::Device(options_.device));
   e.length = episode_length(e.index);
   if (options_.schedule_offset > 0) {
     at::Generator gen = make_generator(mix_seeds({options_.seed, kOffsetStream, static_cast<uint64_t>(e.index)}));

@@ -27,10 +27,16 @@
 // (state M and D), 104 / 164 (constant). V.2.bias only shifts H by a constant: it is counted but no update depends
 // on it, so it never receives a meta-gradient (it only enters the logged energies).
 //
-// Autograd inside update(): ∂V/∂q and ∂(½pᵀM⁻¹(q)p)/∂q are computed with torch::autograd::grad. When grad mode
-// is on and the weights (or the inputs) require grad — meta-training — the derivatives are built with
-// create_graph, so V and L_M receive meta-gradients; otherwise (evaluation under at::NoGradGuard) grad mode is
-// re-enabled locally for the derivative only and every output is detached.
+// ∂H/∂q inside update() (option `derivatives`):
+//   closed-form (default)  ∂V/∂q = W_V1ᵀ [(1 − s²) ⊙ w_V2] with s = tanh(W_V1 q + b_V1), and for mass = state
+//                          ∂(½pᵀL Lᵀp)/∂q = W_M1ᵀ [(1 − s_M²) ⊙ (W_M2ᵀ r)], where r = ∂K/∂raw holds p_i y_j
+//                          (y = Lᵀp) for the strictly-lower entries and p_i y_i σ(raw_i) for the softplus diagonal.
+//                          These are ordinary tensor expressions of q, p and φ: evaluation needs no autograd and a
+//                          meta-gradient needs one backward pass, not double backward.
+//   autograd               torch::autograd::grad of V and of the kinetic energy (the reference the closed form is
+//                          tested against, values and meta-gradients equal at 1e-12 in float64). With grad mode on
+//                          and trainable weights the derivatives are built with create_graph; otherwise grad mode is
+//                          re-enabled locally for the derivative only and every output is detached.
 //
 // Diagnostics per step, [B], summed over the problem's coordinates:
 //   H_before          H(q_t, p_t), the energy at the start of the flow (after the reset to the new observation)
@@ -71,13 +77,33 @@ Field vector_field(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d
 // An energy model on a row batch q [R, d]. Callables may return shared matrices ([d, d], [2d, 2d]) or per-row ones
 // ([R, d, d], [R, 2d, 2d]); `forcing` may be empty (G = 0). `mass_depends_on_q` tells whether ∂/∂q of the kinetic
 // energy must be taken (false for a constant M⁻¹).
+//
+// Optional closed forms: when `potential_grad` is set the integrator takes ∂V/∂q from it, and when `mass_at` is
+// set (needed when mass_depends_on_q) it takes M⁻¹(q) and the q-derivative of the kinetic energy from it, instead
+// of autograd. Both must agree with the callables above (tests/learned/test_phnn.cpp checks hamlet's).
+struct MassAt {
+  at::Tensor inv_mass;  // M⁻¹(q), shared [d, d] or per row [R, d, d]
+  // ∂(½ pᵀ M⁻¹(q) p)/∂q at this q for momenta p [R, d], [R, d].
+  std::function<at::Tensor(const at::Tensor& p)> kinetic_grad;
+};
 struct Model {
   std::function<at::Tensor(const at::Tensor&)> potential;    // V(q), [R]
   std::function<at::Tensor(const at::Tensor&)> inv_mass;     // M⁻¹(q)
   std::function<at::Tensor(const at::Tensor&)> dissipation;  // D(q)
   std::function<at::Tensor(const at::Tensor&)> forcing;      // G(q), [R, d]
   bool mass_depends_on_q = true;
+  std::function<at::Tensor(const at::Tensor&)> potential_grad;  // ∂V/∂q, [R, d] (optional closed form)
+  std::function<MassAt(const at::Tensor&)> mass_at;             // M⁻¹(q) and ∂K/∂q (optional closed form)
+  bool closed_form() const { return static_cast<bool>(potential_grad); }
 };
+
+// Closed forms for the tanh MLPs hamlet's phnn uses, net(x) = W2 tanh(W1 x + b1) + b2 on rows x [R, d]:
+// ∂(w · net(x))/∂x for an output cotangent w [R, out] (or [out], shared), [R, d].
+at::Tensor tanh_mlp_input_grad(const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
+                               const at::Tensor& cotangent, const at::Tensor& x);
+// ∂(½ pᵀ L Lᵀ p)/∂raw for L = cholesky_from_raw(raw, n, softplus_diag): rows raw [R, n(n+1)/2], p [R, n];
+// same layout as raw.
+at::Tensor kinetic_grad_raw(const at::Tensor& raw, const at::Tensor& p, int64_t n, bool softplus_diag);
 
 // H(q, p) = ½ pᵀ M⁻¹(q) p + V(q) per row, [R], in the current grad mode.
 at::Tensor hamiltonian(const Model& model, const at::Tensor& q, const at::Tensor& p);
@@ -116,6 +142,7 @@ struct PhnnOptions {
   int64_t substeps = 1;               // K
   double out_mul = 0.001;             // θ ← θ + out_mul·u
   std::string init_wu = "default";    // default | sgd: W_u = (0, −1) (d = 1, u = −g) or (0, 0, 0, −1) (d = 2)
+  std::string derivatives = "closed-form";  // closed-form | autograd: how ∂H/∂q is computed (same values)
   int64_t seed = 0;                   // weight initialisation
   std::string dtype = "float32";      // weight dtype: float32 | float64
   std::string weights;                // weight file this optimizer was loaded from (provenance)

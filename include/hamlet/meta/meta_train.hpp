@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "hamlet/core/options.hpp"
+#include "hamlet/dist/communicator.hpp"
 #include "hamlet/learned/learned_optimizer.hpp"
 #include "hamlet/tasks/task.hpp"
 
@@ -80,6 +81,12 @@ struct MetaTrainOptions {
   std::string schedule = "constant";
   int64_t schedule_min = 10, schedule_max = 100;
   int64_t schedule_offset = 0;  // random phase of the truncation grid: n0 ~ UniformInt[0, offset) per episode
+  // Data parallelism (data_parallel.hpp): this process is rank `rank` of `world_size`. bptt splits each episode's
+  // B problems into equal shares (B % world_size == 0), es / pes split the antithetic pairs (es_pairs %
+  // world_size == 0). Like `device`, not part of the resolved configuration: a run may resume on another number
+  // of ranks.
+  int64_t rank = 0;
+  int64_t world_size = 1;
   void validate() const;
   OptionMap to_map() const;
 };
@@ -113,8 +120,14 @@ struct MetaTrainResult {
 // Before any work it throws hamlet::Error when: `resume` is set and the checkpoint does not exist; the
 // checkpoint's directory cannot be written; the checkpoint was made for another architecture or with another
 // resolved configuration (run_config.hpp names the first differing key; only `epochs` may grow).
+//
+// With a communicator of world_size > 1 (options.rank / world_size must match it) every rank calls this with the
+// same options: rank 0 validates, selects, checkpoints and resumes; the weights, the meta-optimizer state and the
+// first epoch are broadcast from rank 0 at the start, and every window's meta-gradient is combined across ranks
+// before the meta-step (data_parallel.hpp), so all ranks hold the same weights. Only rank 0's result carries
+// validation scores and the selected weights; the caller writes files on rank 0 only.
 MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Task& task,
-                           const MetaTrainOptions& options);
+                           const MetaTrainOptions& options, dist::CommunicatorPtr communicator = nullptr);
 
 // The §4.4 selection score: mean over `problems` validation problems of the mean of `steps` logged losses, with
 // the optimizer frozen (evaluation mode).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hamlet/learned/learned_optimizer.hpp"
+#include "hamlet/meta/meta_train.hpp"
 #include "hamlet/meta/trajectory.hpp"
 
 namespace hamlet::meta {
@@ -24,6 +25,14 @@ struct MemberWindow {
 // Runs `trajectory` from its step through step `last` with the weights the optimizer holds now.
 MemberWindow run_member(const learned::LearnedOptimizer& optimizer, const tasks::ProblemBatch& batch,
                         Trajectory& trajectory, int64_t last, bool dm_term, double start_loss, double explode_factor);
+
+// The antithetic pairs this rank runs: [first, first + count), all es_pairs of them on one rank, an equal share on
+// world_size ranks (meta_train.hpp).
+struct PairRange {
+  std::size_t first = 0, count = 0;
+  bool contains(std::size_t i) const { return i >= first && i < first + count; }
+};
+PairRange owned_pairs(const MetaTrainOptions& options);
 
 // ε ~ N(0, σ² I) shaped like `like`, float64 on the CPU, drawn from `generator`.
 TensorList sample_perturbation(const TensorList& like, double sigma, at::Generator& generator);

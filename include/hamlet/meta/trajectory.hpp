@@ -59,7 +59,8 @@ bool explodes(double mean_loss, double start_loss, double factor);
 class TrajectorySampler {
  public:
   TrajectorySampler(const tasks::Task& task, const MetaTrainOptions& options);
-  // Episode `index` of epoch `epoch` (1-based), its problems on `options.device`.
+  // Episode `index` of epoch `epoch` (1-based), its problems on `options.device`. With bptt on world_size > 1
+  // ranks the batch holds this rank's share: problems [k·B + r·B/W, k·B + (r+1)·B/W).
   Episode episode(int64_t epoch, int64_t index) const;
   // Length of episode k under the schedule (a pure function of seed and k).
   int64_t episode_length(int64_t k) const;
