@@ -17,9 +17,16 @@ const std::array<const char*, 4> kSlots = {"h1", "c1", "h2", "c2"};
 std::pair<at::Tensor, at::Tensor> lstm_cell(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
                                             const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
                                             const at::Tensor& b_hh) {
-  const auto gates = (at::linear(x, w_ih, b_ih) + at::linear(h, w_hh, b_hh)).chunk(4, -1);
-  const at::Tensor c_next = gates[1].sigmoid() * c + gates[0].sigmoid() * gates[2].tanh();
-  return {gates[3].sigmoid() * c_next.tanh(), c_next};
+  // One GEMM over [x | h] with the stacked weights and summed biases instead of two GEMMs and an add of
+  // [R, 4H] results, and one sigmoid over all gates (contiguous) instead of three on strided slices: on the MNIST
+  // MLP's 15,910 coordinates these elementwise passes, not the FLOPs, set the cost of a step.
+  const int64_t hidden = h.size(-1);
+  const at::Tensor gates =
+      at::addmm(b_ih + b_hh, at::cat({x, h}, -1), at::cat({w_ih, w_hh}, 1).t());
+  const at::Tensor sig = gates.sigmoid();
+  const at::Tensor c_next =
+      sig.narrow(-1, hidden, hidden) * c + sig.narrow(-1, 0, hidden) * gates.narrow(-1, 2 * hidden, hidden).tanh();
+  return {sig.narrow(-1, 3 * hidden, hidden) * c_next.tanh(), c_next};
 }
 
 void LstmOptions::validate() const {
