@@ -70,11 +70,8 @@ int cmd_compare(const std::vector<std::string>& args) {
       "mode", po::value<std::string>()->default_value("table"),
       "table | drift (exactly two --in: a committed run and its rerun, method by method: how far the rerun moved)")(
       "threshold", po::value<double>()->default_value(0.05), "drift mode: count problems whose final loss moved more");
-  ParsedArgs parsed = parse_args(args, desc, {});
-  if (parsed.help) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  ParsedArgs parsed = parse_args(args, desc, {}, "compare");
+  if (print_help_or_config(parsed, desc)) return 0;
   const auto& v = parsed.values;
   HAMLET_CHECK(v.count("in"), "hamlet compare needs at least one --in=RUN.h5");
   const std::string format = v["format"].as<std::string>(), mode = v["mode"].as<std::string>();
