@@ -30,27 +30,27 @@ rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$root" diff --quiet HEAD -- src include experiments 2>/dev/null || rev="$rev + uncommitted changes"
 log() { echo "[estimators] $*" >&2; }
 
-task=(--task=quadratic --task.dim=10)
-common=(--horizon=100 --train-tail --trajectories=5 --validation-problems=20 --validation-seed=1 --threads=1 --log-level=warn)
+# The paper's quadratic protocol (experiments/protocols/quadratic/: the task, T = 100, each optimizer's options, U and
+# meta-lr); the study's own budgets below are flags, which override the files' paper budgets.
+protocols="$root/experiments/protocols/quadratic"
+common=(--train-tail --trajectories=5 --validation-problems=20 --validation-seed=1 --threads=1 --log-level=warn)
 
 run_one() {  # optimizer estimator seed
   local name=$1 est=$2 seed=$3
-  local opt=() unroll=20 lr=0.003
-  if [ "$name" = phnn ]; then opt=(--optimizer.phnn.mass=constant); unroll=15; lr=0.01; fi
-  if [ "$name" = lstm ]; then opt=(--optimizer.lstm.out_mul=1); fi
+  local protocol=(--config="$protocols/task.ini" --config="$protocols/$name.ini")
   local est_args=(--estimator=$est)
   if [ "$est" = bptt ]; then est_args+=(--batch=8); else est_args+=(--batch=1 --es.pairs=4 --es.sigma=0.01); fi
   local tag=${name}_${est}_seed${seed}
   local resume=()
   for e in $epochs_list; do
     log "meta-train $tag to $e epochs"
-    "$bin" meta-train "${task[@]}" --optimizer=$name "${opt[@]}" --optimizer.$name.seed=$seed --seed=$seed \
-      --unroll=$unroll --meta-lr=$lr "${common[@]}" "${est_args[@]}" --epochs=$e "${resume[@]}" \
+    "$bin" meta-train "${protocol[@]}" --optimizer.$name.seed=$seed --seed=$seed \
+      "${common[@]}" "${est_args[@]}" --epochs=$e "${resume[@]}" \
       --checkpoint="$out/ckpt/$tag.h5" --weights-out="$out/weights/${tag}_e$e.h5" --out="$out/meta/${tag}_e$e.h5" \
       >/dev/null
     resume=(--resume)
-    "$bin" evaluate "${task[@]}" --optimizers=$name --optimizer.$name.weights="$out/weights/${tag}_e$e.h5" \
-      --problems=100 --steps=100 --seed=0 --threads=1 --log-level=warn --out="$out/eval/${tag}_e$e.h5" >/dev/null
+    "$bin" evaluate "${protocol[@]}" --optimizers=$name --optimizer.$name.weights="$out/weights/${tag}_e$e.h5" \
+      --threads=1 --log-level=warn --out="$out/eval/${tag}_e$e.h5" >/dev/null
   done
 }
 
@@ -69,9 +69,8 @@ for p in "${pids[@]}"; do wait "$p" || failed=1; done
 # Untrained initialisations on the same test problems (budget 0).
 for name in phnn lstm; do
   for seed in $seeds; do
-    opt=(); [ "$name" = phnn ] && opt=(--optimizer.phnn.mass=constant); [ "$name" = lstm ] && opt=(--optimizer.lstm.out_mul=1)
-    "$bin" evaluate "${task[@]}" --optimizers=$name "${opt[@]}" --optimizer.$name.seed=$seed --problems=100 --steps=100 \
-      --seed=0 --threads=1 --log-level=warn --out="$out/eval/${name}_init_seed${seed}.h5" >/dev/null
+    "$bin" evaluate --config="$protocols/task.ini" --config="$protocols/$name.ini" --optimizers=$name \
+      --optimizer.$name.seed=$seed --threads=1 --log-level=warn --out="$out/eval/${name}_init_seed${seed}.h5" >/dev/null
   done
 done
 rm -rf "$out/ckpt"
@@ -81,5 +80,6 @@ wall=$(( $(date +%s) - start ))
   echo "- Meta-training seeds: $seeds (problem seed and optimizer initialisation seed); test problems: seed 0, 100 problems, 100 steps"
   echo "- Wall time: ${wall} s on $(nproc) CPU core(s) available, $jobs run(s) at a time, 1 thread each"
 } > "$out/PROVENANCE.md"
-/usr/bin/python3 "$root/experiments/estimators/make_table.py" "$out"
+HAMLET_BIN="$bin" "$root/experiments/estimators/make_table.sh" "$out"
+/usr/bin/python3 "$root/experiments/estimators/plot.py" "$out"
 log "done in ${wall} s"

@@ -15,25 +15,25 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
 hamlet_experiment_flags experiments/paper/run.sh "$@"
-# Budgets. The quadratic follows METHODS.md §4.3 (100 epochs x 20 trajectories, 50 selection problems). On MNIST a
-# B = 1 meta-training step of phnn or lstm costs ~70 ms on one core (15,910 coordinates through a per-coordinate
-# network and its backward pass), so the paper's 50 x 20 trajectories (100k optimizee steps, ~2 h per run) are cut to
-# what fits a laptop-class CPU; phnn-paper is ~15x cheaper and gets a larger budget. All budgets are recorded in
-# PROVENANCE.md and in every meta-training run file.
+# The protocol (task options, per-optimizer options, U, meta-lr, full budgets, evaluation settings) is data:
+# experiments/protocols/<table>/task.ini and <table>/<optimizer>.ini, read by meta-train and evaluate alike. The
+# quadratic follows METHODS.md §4.3 (100 epochs x 20 trajectories, 50 selection problems). On MNIST a B = 1
+# meta-training step of phnn or lstm costs ~70 ms on one core (15,910 coordinates through a per-coordinate network
+# and its backward pass), so the paper's 50 x 20 trajectories (100k optimizee steps, ~2 h per run) are cut to what
+# fits a laptop-class CPU; phnn-paper is ~15x cheaper and gets a larger budget. --quick overrides the budgets with
+# flags (a flag wins over the files). All budgets are recorded in PROVENANCE.md and in every meta-training run file.
+protocols="$root/experiments/protocols"
 if [ "$mode" = quick ]; then
   out="$(hamlet_output_dir paper-quick "$root/results/paper" $regenerate)"
-  problems=20; seeds="0"; tune_problems=5
+  problems=(--problems=20); seeds="0"; tune_problems=(--tune-problems=5)
   quad_meta=(--epochs=5 --trajectories=20 --validation-problems=20)
   quad_meta_phnn=("${quad_meta[@]}")
   mnist_meta_paper=(--epochs=3 --trajectories=20 --validation-problems=4)
   mnist_meta=(--epochs=1 --trajectories=4 --validation-problems=4)
 else
   out="$(hamlet_output_dir paper-full "$root/results/paper/full" $regenerate)"
-  problems=100; seeds="0 1 2"; tune_problems=20
-  quad_meta=(--epochs=100 --trajectories=20 --validation-problems=50)
-  quad_meta_phnn=(--epochs=30 --trajectories=20 --validation-problems=50)
-  mnist_meta_paper=(--epochs=50 --trajectories=20 --validation-problems=20)
-  mnist_meta=(--epochs=3 --trajectories=10 --validation-problems=10)
+  problems=(); seeds="0 1 2"; tune_problems=()
+  quad_meta=() quad_meta_phnn=() mnist_meta_paper=() mnist_meta=()
 fi
 jobs="${HAMLET_JOBS:-$(nproc)}"
 rm -rf "$out"/{quadratic,mnist_sigmoid,mnist_relu,weights,meta}
@@ -41,60 +41,58 @@ mkdir -p "$out"/{quadratic,mnist_sigmoid,mnist_relu,weights,meta}
 start=$(date +%s)
 log() { echo "[paper/$mode] $*" >&2; }
 
-quadratic_task=(--task=quadratic --task.dim=10)
-sigmoid_task=(--task=mlp --task.dataset=mnist --task.activation=sigmoid --task.hidden=20)
-relu_task=(--task=mlp --task.dataset=mnist --task.activation=relu --task.hidden=20)
 baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep
+learned="phnn-paper phnn lstm"
+# protocol_flags TABLE NAME...: --config flags of the table's task file and the named optimizers' files.
+protocol_flags() {
+  local table=$1 name; shift
+  echo --config="$protocols/$table/task.ini"
+  for name in "$@"; do echo --config="$protocols/$table/$name.ini"; done
+}
+# Where the learned optimizers of each table were trained (the ReLU table evaluates the sigmoid-trained ones).
+declare -A trained_on=([quadratic]=quadratic [mnist_sigmoid]=mnist_sigmoid [mnist_relu]=mnist_sigmoid)
 
-# Learned-optimizer settings per training task (METHODS.md §4.3; phnn uses a constant mass, see README).
-quadratic_opts=(--optimizer.phnn-paper.out_mul=0.001 --optimizer.phnn.mass=constant --optimizer.lstm.out_mul=1)
-mnist_opts=(--optimizer.phnn-paper.preprocess=true --optimizer.phnn-paper.norm=false
-            --optimizer.phnn.preprocess=true --optimizer.phnn.mass=constant
-            --optimizer.lstm.preprocess=true --optimizer.lstm.out_mul=0.1)
-
-meta_train() {  # task_label optimizer seed meta_args... -- task args...
-  local label=$1 name=$2 seed=$3; shift 3
-  local unroll=15 lr=0.01
-  if [ "$name" = lstm ]; then unroll=20; [ "$label" = quadratic ] && lr=0.003; fi
-  local opts=()
-  local all
-  if [ "$label" = quadratic ]; then all=("${quadratic_opts[@]}"); else all=("${mnist_opts[@]}"); fi
-  for o in "${all[@]}"; do [[ $o == --optimizer.$name.* ]] && opts+=("$o"); done
-  log "meta-train $name on $label (seed $seed)"
-  "$bin" meta-train --optimizer="$name" "${opts[@]}" --optimizer."$name".seed="$seed" --seed="$seed" \
-    --unroll=$unroll --meta-lr=$lr --horizon=100 --log-level=warn "$@" \
-    --weights-out="$out/weights/${label}_${name}_seed${seed}.h5" --out="$out/meta/${label}_${name}_seed${seed}.h5" \
+meta_train() {  # table optimizer seed [budget flags...]
+  local table=$1 name=$2 seed=$3; shift 3
+  log "meta-train $name on $table (seed $seed)"
+  "$bin" meta-train $(protocol_flags "$table" "$name") --optimizer."$name".seed="$seed" --seed="$seed" \
+    --log-level=warn "$@" \
+    --weights-out="$out/weights/${table}_${name}_seed${seed}.h5" --out="$out/meta/${table}_${name}_seed${seed}.h5" \
     >/dev/null
 }
 
-evaluate_learned() {  # eval_label weights_label seed task args...
-  local label=$1 wlabel=$2 seed=$3; shift 3
-  local w=()
-  for name in phnn-paper phnn lstm; do w+=(--optimizer.$name.weights="$out/weights/${wlabel}_${name}_seed${seed}.h5"); done
-  log "evaluate learned optimizers (seed $seed) on $label"
-  "$bin" evaluate "$@" --optimizers=phnn-paper,phnn,lstm "${w[@]}" --problems=$problems --steps=100 --seed=0 \
-    --log-level=warn --out="$out/$label/learned_seed${seed}.h5" >/dev/null
+evaluate_learned() {  # table seed: the learned optimizers of trained_on[table], with their training protocol
+  local table=$1 seed=$2 name
+  local wtable=${trained_on[$table]}
+  local flags=(--config="$protocols/$table/task.ini") w=()
+  for name in $learned; do
+    flags+=(--config="$protocols/$wtable/$name.ini")
+    w+=(--optimizer.$name.weights="$out/weights/${wtable}_${name}_seed${seed}.h5")
+  done
+  log "evaluate learned optimizers (seed $seed) on $table"
+  "$bin" evaluate "${flags[@]}" --optimizers=phnn-paper,phnn,lstm "${w[@]}" "${problems[@]}" \
+    --log-level=warn --out="$out/$table/learned_seed${seed}.h5" >/dev/null
 }
 
-evaluate_baselines() {  # label task args...
-  local label=$1; shift
-  log "tune + evaluate baselines on $label"
-  "$bin" evaluate "$@" --optimizers=$baselines --tune --tune-problems=$tune_problems --problems=$problems \
-    --steps=100 --seed=0 --log-level=warn --out="$out/$label/baselines.h5" >/dev/null
+evaluate_baselines() {  # table
+  local table=$1
+  log "tune + evaluate baselines on $table"
+  "$bin" evaluate --config="$protocols/$table/task.ini" --optimizers=$baselines --tune "${tune_problems[@]}" \
+    "${problems[@]}" --log-level=warn --out="$out/$table/baselines.h5" >/dev/null
 }
 
 seed_pipeline() {  # seed: meta-train the three learned optimizers on both tasks, then evaluate them on all three
-  local seed=$1
-  for name in phnn-paper phnn lstm; do
+  local seed=$1 name
+  for name in $learned; do
     local qm=("${quad_meta[@]}") mm=("${mnist_meta[@]}")
     [ $name = phnn ] && qm=("${quad_meta_phnn[@]}")
     [ $name = phnn-paper ] && mm=("${mnist_meta_paper[@]}")
-    meta_train quadratic $name "$seed" "${qm[@]}" "${quadratic_task[@]}"
-    meta_train mnist_sigmoid $name "$seed" "${mm[@]}" "${sigmoid_task[@]}"
+    meta_train quadratic $name "$seed" "${qm[@]}"
+    meta_train mnist_sigmoid $name "$seed" "${mm[@]}"
   done
-  evaluate_learned quadratic quadratic "$seed" "${quadratic_task[@]}"
-  evaluate_learned mnist_sigmoid mnist_sigmoid "$seed" "${sigmoid_task[@]}"
-  evaluate_learned mnist_relu mnist_sigmoid "$seed" "${relu_task[@]}"   # transfer: sigmoid-trained weights
+  evaluate_learned quadratic "$seed"
+  evaluate_learned mnist_sigmoid "$seed"
+  evaluate_learned mnist_relu "$seed"   # transfer: sigmoid-trained weights
 }
 
 # Independent pipelines run side by side, at most $jobs at a time (each hamlet process uses one thread).
@@ -104,20 +102,33 @@ run_job() {
   "$@" &
   pids+=($!)
 }
-run_job evaluate_baselines quadratic "${quadratic_task[@]}"
-run_job evaluate_baselines mnist_sigmoid "${sigmoid_task[@]}"
-run_job evaluate_baselines mnist_relu "${relu_task[@]}"
+run_job evaluate_baselines quadratic
+run_job evaluate_baselines mnist_sigmoid
+run_job evaluate_baselines mnist_relu
 for seed in $seeds; do run_job seed_pipeline "$seed"; done
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 [ $failed = 0 ] || { log "a step failed (see the messages above); tables not written"; exit 1; }
 
 seconds=$(( $(date +%s) - start ))
+# resolved KEY COMMAND FLAGS...: the value hamlet resolves for KEY from the protocol files and flags.
+resolved() { local key=$1; shift; "$bin" "$@" --print-config | sed -n "s/^$key = //p"; }
+# budget TABLE NAME [flags...]: the meta-training budget of one optimizer as flags, as hamlet resolves it.
+budget() {
+  local table=$1 name=$2 key text=""; shift 2
+  for key in epochs trajectories validation-problems; do
+    text="$text --$key=$(resolved "$key" meta-train $(protocol_flags "$table" "$name") "$@")"
+  done
+  echo "${text# }"
+}
+problems=$(resolved problems evaluate --config="$protocols/quadratic/task.ini" "${problems[@]}")
+tune_problems=$(resolved tune-problems evaluate --config="$protocols/quadratic/task.ini" "${tune_problems[@]}")
 {
   echo "- Command: \`experiments/paper/run.sh$flag\` ($mode budgets), wall time ${seconds} s on $(nproc) CPU core(s)."
+  echo "- Protocol: \`experiments/protocols/{quadratic,mnist_sigmoid,mnist_relu}/*.ini\`$([ "$mode" = quick ] && echo ", budgets overridden by --quick")."
   echo "- Problems: $problems paired test problems per table (problem seed 0), 100 steps; baselines tuned on $tune_problems validation problems (seed 0) over the L2L grid."
   echo "- Meta-training seeds: $seeds (B = 1 problem per trajectory, T = 100, U = 15, or 20 for the LSTM)."
-  echo "  Quadratic: ${quad_meta[*]} (phnn: ${quad_meta_phnn[*]}); MNIST: phnn-paper ${mnist_meta_paper[*]}, phnn and lstm ${mnist_meta[*]}."
+  echo "  Quadratic: $(budget quadratic lstm "${quad_meta[@]}") (phnn: $(budget quadratic phnn "${quad_meta_phnn[@]}")); MNIST: phnn-paper $(budget mnist_sigmoid phnn-paper "${mnist_meta_paper[@]}"), phnn and lstm $(budget mnist_sigmoid lstm "${mnist_meta[@]}")."
   echo "- $jobs pipelines side by side, one thread each."
   echo "- Software: $("$bin" version)."
 } > "$out/PROVENANCE.md"

@@ -33,12 +33,12 @@ for name in phnn-paper phnn lstm; do
   [ -f "$f" ] || { log "missing $f: run experiments/paper/run.sh$flag first"; exit 1; }
 done
 
-# Same options as at meta-training on MNIST (experiments/paper/run.sh), so the trained weights mean the same thing.
-learned=(--optimizers=phnn-paper,phnn,lstm
-         --optimizer.phnn-paper.preprocess=true --optimizer.phnn-paper.norm=false
-         --optimizer.phnn.preprocess=true --optimizer.phnn.mass=constant
-         --optimizer.lstm.preprocess=true --optimizer.lstm.out_mul=0.1)
+# The optimizer files the weights were meta-trained with (experiments/protocols/mnist_sigmoid/, read by
+# experiments/paper/run.sh too), so the trained weights mean the same thing here; their [meta-train] sections are
+# not read by evaluate.
+learned=(--optimizers=phnn-paper,phnn,lstm)
 for name in phnn-paper phnn lstm; do
+  learned+=(--config="$root/experiments/protocols/mnist_sigmoid/$name.ini")
   learned+=(--optimizer.$name.weights="$weights/mnist_sigmoid_${name}_seed${seed}.h5")
 done
 baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep

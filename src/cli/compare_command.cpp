@@ -58,7 +58,9 @@ int cmd_compare(const std::vector<std::string>& args) {
       "hamlet compare: comparison table of evaluate run files (METHODS.md §12 statistics). A method found in several "
       "files is one learned optimizer with several meta-training seeds");
   desc.add_options()("in", po::value<std::vector<std::string>>()->composing(),
-                     "run file (repeat --in for several; e.g. baselines.h5 and learned_seed0.h5 .. learned_seed4.h5)")(
+                     "run file (repeat --in for several; e.g. baselines.h5 and learned_seed0.h5 .. learned_seed4.h5); FILE:LABEL "
+                     "renames the file's method to the row LABEL ({method} in LABEL stands for each method's name), "
+                     "and files with the same label are that row's meta-training seeds")(
       "reference", po::value<std::string>()->default_value("validation"),
       "Δ reference: 'validation' (the hand-designed optimizer with the best validation score) or a method name")(
       "format", po::value<std::string>()->default_value("md"), "md | csv | json")(
@@ -70,11 +72,8 @@ int cmd_compare(const std::vector<std::string>& args) {
       "mode", po::value<std::string>()->default_value("table"),
       "table | drift (exactly two --in: a committed run and its rerun, method by method: how far the rerun moved)")(
       "threshold", po::value<double>()->default_value(0.05), "drift mode: count problems whose final loss moved more");
-  ParsedArgs parsed = parse_args(args, desc, {});
-  if (parsed.help) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  ParsedArgs parsed = parse_args(args, desc, {}, "compare");
+  if (print_help_or_config(parsed, desc)) return 0;
   const auto& v = parsed.values;
   HAMLET_CHECK(v.count("in"), "hamlet compare needs at least one --in=RUN.h5");
   const std::string format = v["format"].as<std::string>(), mode = v["mode"].as<std::string>();
@@ -89,6 +88,10 @@ int cmd_compare(const std::vector<std::string>& args) {
     HAMLET_CHECK(inputs.size() == 2, "compare --mode=drift takes exactly two --in (committed, rerun), got ",
                  inputs.size());
     HAMLET_CHECK(format == "md", "compare --mode=drift writes Markdown only (--format=md)");
+    for (const auto& in : inputs) {
+      HAMLET_CHECK(eval::parse_run_input(in).label.empty(), "compare --mode=drift pairs methods by their names, so --in='",
+                   in, "' cannot carry a label");
+    }
     emit(eval::to_markdown(eval::drift(inputs[0], inputs[1], v["threshold"].as<double>())));
     return 0;
   }
@@ -99,7 +102,9 @@ int cmd_compare(const std::vector<std::string>& args) {
   o.title = v["title"].as<std::string>();
   o.published = parse_published(v["published"].as<std::string>());
   o.published_runs = v["published-runs"].as<int64_t>();
-  const auto comparison = eval::compare(eval::read_runs(v["in"].as<std::vector<std::string>>()), o);
+  std::vector<eval::RunInput> inputs;
+  for (const auto& text : v["in"].as<std::vector<std::string>>()) inputs.push_back(eval::parse_run_input(text));
+  const auto comparison = eval::compare(eval::read_runs(inputs), o);
   const std::string text = format == "md" ? eval::to_markdown(comparison)
                            : format == "csv" ? eval::to_csv(comparison)
                                              : eval::to_json(comparison);

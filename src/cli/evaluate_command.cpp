@@ -50,10 +50,10 @@ struct Prepared {
   std::string out;
 };
 
-Prepared prepare(const std::vector<std::string>& args, po::options_description& desc) {
+Prepared prepare(const std::vector<std::string>& args, po::options_description& desc, const std::string& command) {
   Prepared p;
-  p.parsed = parse_args(args, desc, {"task", "optimizer"});
-  if (p.parsed.help) return p;
+  p.parsed = parse_args(args, desc, {"task", "optimizer"}, command);
+  if (p.parsed.help || p.parsed.print_config) return p;
   apply_common_options(p.parsed);
   p.out = p.parsed.values["out"].as<std::string>();
   p.eval_options = evaluate_options(p.parsed);
@@ -131,11 +131,8 @@ int cmd_evaluate(const std::vector<std::string>& args, const std::string& comman
   desc.add_options()("tune", po::value<bool>()->default_value(false)->implicit_value(true),
                      "tune each learning rate on validation problems first")(
       "out", po::value<std::string>()->default_value(""), "HDF5 run file to write (none if empty)");
-  Prepared p = prepare(args, desc);
-  if (p.parsed.help) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  Prepared p = prepare(args, desc, "evaluate");
+  if (print_help_or_config(p.parsed, desc)) return 0;
   // Open the output first: an unwritable path should fail before minutes of work.
   std::unique_ptr<io::H5Writer> writer;
   if (!p.out.empty()) writer = std::make_unique<io::H5Writer>(p.out);
@@ -178,11 +175,8 @@ int cmd_tune(const std::vector<std::string>& args, const std::string& command_li
   po::options_description desc("hamlet tune");
   desc.add(run_options()).add(tune_options());
   desc.add_options()("out", po::value<std::string>()->default_value(""), "HDF5 file for the grids and choices");
-  Prepared p = prepare(args, desc);
-  if (p.parsed.help) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  Prepared p = prepare(args, desc, "tune");
+  if (print_help_or_config(p.parsed, desc)) return 0;
   std::unique_ptr<io::H5Writer> writer;
   if (!p.out.empty()) writer = std::make_unique<io::H5Writer>(p.out);
   std::cout << "| method | best lr | validation score |\n|---|---|---|\n";

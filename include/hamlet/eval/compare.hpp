@@ -50,8 +50,23 @@ struct RunSet {
   std::vector<MethodRuns> methods;  // in order of first appearance
 };
 
+// One run file to read, with an optional row label. Without a label a method keeps its name, so the same learned
+// optimizer in several files is one row with several meta-training seeds. A label renames the file's methods: the
+// text "{method}" in it is replaced by the method's name, and a label without "{method}" names the file's one
+// method (a file of several methods is then an error). Files with the same label are that row's seeds, so runs of
+// one optimizer with different estimators or budgets become different rows.
+struct RunInput {
+  std::string path;
+  std::string label;  // empty: the methods keep their names
+};
+// "FILE" or "FILE:LABEL" (split at the last ':'; "FILE:" for a path that itself contains ':').
+RunInput parse_run_input(const std::string& text);
+// The row name of `method` read from a file given with `label`.
+std::string row_name(const std::string& label, const std::string& method);
+
 // Reads and pairs the run files; throws naming the file when one does not fit the others (another task, split,
-// problem seed, problem count or number of steps) or holds a method twice.
+// problem seed, problem count or number of steps) or holds a row twice.
+RunSet read_runs(const std::vector<RunInput>& inputs);
 RunSet read_runs(const std::vector<std::string>& paths);
 
 struct CompareOptions {
