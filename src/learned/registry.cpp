@@ -7,6 +7,7 @@
 #include "hamlet/core/options_json.hpp"
 #include "hamlet/io/h5.hpp"
 #include "hamlet/learned/lstm.hpp"
+#include "hamlet/learned/mlp_lopt.hpp"
 #include "hamlet/learned/phnn.hpp"
 #include "hamlet/learned/phnn_paper.hpp"
 
@@ -30,7 +31,8 @@ Entry entry(const std::string& name) {
 
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> table = {entry<PhnnPaperOptions, PhnnPaper>("phnn-paper"),
-                                           entry<PhnnOptions, Phnn>("phnn"), entry<LstmOptions, LstmOptimizer>("lstm")};
+                                           entry<PhnnOptions, Phnn>("phnn"), entry<LstmOptions, LstmOptimizer>("lstm"),
+                                           entry<MlpLoptOptions, MlpLopt>("mlp-lopt")};
   return table;
 }
 

@@ -44,11 +44,11 @@ Problem problem(int64_t b, at::ScalarType dtype = at::kDouble) {
 }  // namespace
 
 TEST_CASE("learned registry: names, construction and option errors") {
-  CHECK(learned_names() == std::vector<std::string>{"phnn-paper", "phnn", "lstm"});
+  CHECK(learned_names() == std::vector<std::string>{"phnn-paper", "phnn", "lstm", "mlp-lopt"});
   CHECK(is_learned("phnn"));
   CHECK_FALSE(is_learned("adam"));
   CHECK_THROWS_WITH(make_learned("lstm2", {}),
-                    Catch::Contains("unknown learned optimizer 'lstm2'") && Catch::Contains("phnn-paper, phnn, lstm"));
+                    Catch::Contains("unknown learned optimizer 'lstm2'") && Catch::Contains("phnn-paper, phnn, lstm, mlp-lopt"));
   CHECK_THROWS_WITH(make_learned("phnn-paper", {{"hidden", "3"}}),
                     Catch::Contains("hidden") && Catch::Contains("mass_factor"));
   CHECK_THROWS_WITH(make_learned("lstm", {{"hiden", "3"}}), Catch::Contains("hiden"));
@@ -70,10 +70,17 @@ TEST_CASE("learned registry: names, construction and option errors") {
 }
 
 TEST_CASE("every learned optimizer: batched rows, dtypes and trainability") {
-  for (const std::string name : {"phnn-paper", "phnn", "lstm"}) {
-    for (const std::string preprocess : {"false", "true"}) {
+  for (const std::string name : {"phnn-paper", "phnn", "lstm", "mlp-lopt"}) {
+    // mlp-lopt has no gradient preprocessing: one variant.
+    const std::vector<std::string> variants =
+        name == "mlp-lopt" ? std::vector<std::string>{""} : std::vector<std::string>{"false", "true"};
+    for (const std::string& preprocess : variants) {
       INFO(name << " preprocess=" << preprocess);
-      const auto opt = make_learned(name, {{"dtype", "float64"}, {"seed", "3"}, {"preprocess", preprocess}});
+      const auto with_preprocess = [&preprocess](OptionMap o) {
+        if (!preprocess.empty()) o["preprocess"] = preprocess;
+        return o;
+      };
+      const auto opt = make_learned(name, with_preprocess({{"dtype", "float64"}, {"seed", "3"}}));
       // Three problems in one tensor program equal three separate runs (two steps, state carried).
       const Problem all = problem(3);
       const auto a1 = opt->update(all.params, all.grads, at::Tensor(), opt->init(all.params));
@@ -97,7 +104,7 @@ TEST_CASE("every learned optimizer: batched rows, dtypes and trainability") {
         }
       }
       // Float32 weights: float32 problems stay float32; float64 problems compute and stay in float64.
-      const auto f32 = make_learned(name, {{"seed", "3"}, {"preprocess", preprocess}});
+      const auto f32 = make_learned(name, with_preprocess({{"seed", "3"}}));
       const Problem single = problem(2, at::kFloat);
       const auto r32 = f32->update(single.params, single.grads, at::Tensor(), f32->init(single.params));
       CHECK(r32.params[1].scalar_type() == at::kFloat);

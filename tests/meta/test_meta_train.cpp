@@ -35,9 +35,11 @@ void require_same_checkpoint(const meta::Checkpoint& a, const meta::Checkpoint& 
 
 TEST_CASE("meta-training improves every learned optimizer over its initialisation on quadratics") {
   const tasks::QuadraticTask task;
-  for (const std::string name : {"phnn-paper", "phnn", "lstm"}) {
+  for (const std::string name : {"phnn-paper", "phnn", "lstm", "mlp-lopt"}) {
     INFO(name);
     OptionMap opts{{"seed", "1"}};
+    // mlp-lopt's steps are d·0.001 at out_mul 1; the quadratic protocol's scale (experiments/protocols).
+    if (name == "mlp-lopt") opts["out_mul"] = "300";
     meta::MetaTrainOptions o = small_options();
     o.epochs = 4;
     if (name == "lstm") {

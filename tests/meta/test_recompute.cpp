@@ -116,7 +116,7 @@ TEST_CASE("meta-training with recomputation follows the same path as with stored
   o.progress = false;
   // With second derivatives the optimizee gradients are inputs that need gradients too.
   for (const bool second : {false, true}) {
-  for (const std::string name : {"phnn", "lstm"}) {
+  for (const std::string name : {"phnn", "lstm", "mlp-lopt"}) {
     INFO(name << (second ? " with second derivatives" : ""));
     auto a = learned::make_learned(name, {{"dtype", "float64"}});
     auto b = learned::make_learned(name, {{"dtype", "float64"}});

@@ -11,7 +11,7 @@
 // structured PHNN) re-enables it locally and detaches its outputs when its weights do not require grad.
 //
 // Implementations: PhnnPaper ("phnn-paper", phnn_paper.hpp), Phnn ("phnn", phnn.hpp), LstmOptimizer ("lstm",
-// lstm.hpp); construction by name and weight files in registry.hpp.
+// lstm.hpp), MlpLopt ("mlp-lopt", mlp_lopt.hpp); construction by name and weight files in registry.hpp.
 //
 // Dtype and device: weights are held in the optimizer's `dtype` option (float32 by default) on the CPU unless
 // set_weights() put them elsewhere. update() evaluates the network in the promoted dtype of weights and
