@@ -206,9 +206,7 @@ MlpLoptAccumulators MlpLoptAccumulators::from_slots(const at::Tensor& p, const a
   return {m, v, fac.narrow(1, 0, rows).reshape(r), fac.narrow(1, rows, fac.size(1) - rows).reshape(c)};
 }
 
-optim::OptimizerState MlpLopt::init(const TensorList& params) const {
-  const auto dtype = compute_dtype(weights_.dtype(), params);
-  optim::OptimizerState state;
+void mlp_lopt_init_slots(const TensorList& params, at::ScalarType dtype, optim::OptimizerState& state) {
   for (const auto& param : params) {
     const at::Tensor p = as_processed(param);
     const auto opts = p.options().dtype(dtype);
@@ -225,6 +223,39 @@ optim::OptimizerState MlpLopt::init(const TensorList& params) const {
     state.slots["v"].push_back(acc.v);
     state.slots["fac"].push_back(acc.to_slot());
   }
+}
+
+at::Tensor mlp_lopt_feature_rows(const TensorList& params, const TensorList& grads, const MlpLoptDecays& decays,
+                                 const optim::OptimizerState& state, optim::OptimizerState& next,
+                                 const at::TensorOptions& opts) {
+  for (const char* slot : {"m", "v", "fac"}) {
+    const auto it = state.slots.find(slot);
+    HAMLET_CHECK(it != state.slots.end() && it->second.size() == params.size(), "mlp-lopt features: state has no slot '",
+                 slot, "' for every parameter tensor (call init() first)");
+  }
+  TensorList rows;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const at::Tensor p = as_processed(params[i]).to(opts);
+    MlpLoptAccumulators acc = MlpLoptAccumulators::from_slots(
+        p, state.slots.at("m")[i].to(opts), state.slots.at("v")[i].to(opts), state.slots.at("fac")[i].to(opts));
+    const at::Tensor features = mlp_lopt_normalise(mlp_lopt_features(p, as_processed(grads[i]).to(opts), decays, acc));
+    rows.push_back(features.reshape({-1, kMlpLoptFeatures}));
+    next.slots["m"].push_back(acc.m);
+    next.slots["v"].push_back(acc.v);
+    next.slots["fac"].push_back(acc.to_slot());
+  }
+  return at::cat(rows);
+}
+
+MlpLoptDecays mlp_lopt_default_decays(const at::TensorOptions& opts) {
+  const at::Tensor zero3 = at::zeros({3}, opts), zero1 = at::zeros({1}, opts);
+  return {decay_from_param(zero3, kMomentumInit), decay_from_param(zero1, kRmsInit),
+          decay_from_param(zero3, kAdafactorInit)};
+}
+
+optim::OptimizerState MlpLopt::init(const TensorList& params) const {
+  optim::OptimizerState state;
+  mlp_lopt_init_slots(params, compute_dtype(weights_.dtype(), params), state);
   return state;
 }
 
@@ -232,34 +263,17 @@ optim::StepResult MlpLopt::update(const TensorList& params, const TensorList& gr
                                   const optim::OptimizerState& state) const {
   HAMLET_CHECK(grads.size() == params.size(), "mlp-lopt: ", grads.size(), " gradients for ", params.size(),
                " parameter tensors");
-  for (const char* slot : {"m", "v", "fac"}) {
-    const auto it = state.slots.find(slot);
-    HAMLET_CHECK(it != state.slots.end() && it->second.size() == params.size(), "mlp-lopt: state has no slot '", slot,
-                 "' for every parameter tensor (call init() first)");
-  }
   const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
   const TensorList w = weights_.on(opts);
-  const MlpLoptDecays decays = this->decays(opts);
 
   optim::StepResult result;
   result.state.step = state.step + 1;
-  TensorList rows;
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const at::Tensor p = as_processed(params[i]).to(opts);
-    MlpLoptAccumulators acc = MlpLoptAccumulators::from_slots(
-        p, state.slots.at("m")[i].to(opts), state.slots.at("v")[i].to(opts), state.slots.at("fac")[i].to(opts));
-    const at::Tensor features =
-        mlp_lopt_normalise(mlp_lopt_features(p, as_processed(grads[i]).to(opts), decays, acc));
-    rows.push_back(features.reshape({-1, kMlpLoptFeatures}));
-    result.state.slots["m"].push_back(acc.m);
-    result.state.slots["v"].push_back(acc.v);
-    result.state.slots["fac"].push_back(acc.to_slot());
-  }
+  const at::Tensor rows = mlp_lopt_feature_rows(params, grads, decays(opts), state, result.state, opts);
   // The time features are the same for every coordinate, so their share of layer 0 is a bias.
   const std::size_t layers = static_cast<std::size_t>(options_.hidden_layers) + 1;
   const at::Tensor time = mlp_lopt_time_features(state.step).to(opts);
   const at::Tensor bias0 = w[1] + at::matmul(time, w[0].narrow(0, kMlpLoptFeatures, kMlpLoptTimeFeatures));
-  at::Tensor h = at::addmm(bias0, at::cat(rows), w[0].narrow(0, 0, kMlpLoptFeatures));
+  at::Tensor h = at::addmm(bias0, rows, w[0].narrow(0, 0, kMlpLoptFeatures));
   for (std::size_t l = 1; l < layers; ++l) h = at::addmm(w[2 * l + 1], h.relu(), w[2 * l]);
   const at::Tensor direction = h.select(1, 0), magnitude = h.select(1, 1);
   const at::Tensor step = direction * (options_.exp_mult * magnitude).exp() * (options_.step_mult * options_.out_mul);

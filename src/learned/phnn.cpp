@@ -7,6 +7,7 @@
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
+#include "hamlet/learned/mlp_lopt.hpp"
 #include "hamlet/learned/preprocess.hpp"
 
 namespace hamlet::learned {
@@ -265,8 +266,24 @@ void PhnnOptions::validate() const {
   HAMLET_CHECK(init_wu == "default" || init_wu == "sgd", "phnn.init_wu must be default or sgd, got '", init_wu, "'");
   HAMLET_CHECK(derivatives == "closed-form" || derivatives == "autograd",
                "phnn.derivatives must be closed-form or autograd, got '", derivatives, "'");
+  HAMLET_CHECK(inputs == "gradient" || inputs == "lopt-features", "phnn.inputs must be gradient or lopt-features, got '",
+               inputs, "'");
+  HAMLET_CHECK(!(lopt_features() && preprocess), "phnn.preprocess must be false with inputs=lopt-features (q is the "
+               "normalised gradient)");
+  HAMLET_CHECK(readout == "linear" || readout == "exp", "phnn.readout must be linear or exp, got '", readout, "'");
+  check_finite("phnn.exp_mult", exp_mult);
   HAMLET_CHECK(seed >= 0, "phnn.seed must be >= 0, got ", seed);
   parse_weight_dtype("phnn.dtype", dtype);
+}
+
+int64_t PhnnOptions::context_dim() const { return lopt_features() ? kMlpLoptFeatures + kMlpLoptTimeFeatures : 0; }
+
+PhnnOptions phnn_features_defaults() {
+  PhnnOptions o;
+  o.inputs = "lopt-features";
+  o.readout = "exp";
+  o.mass = "constant";
+  return o;
 }
 
 OptionMap PhnnOptions::to_map() const {
@@ -282,14 +299,19 @@ OptionMap PhnnOptions::to_map() const {
               {"out_mul", format_number(out_mul)},
               {"init_wu", init_wu},
               {"derivatives", derivatives},
+              {"inputs", inputs},
+              {"readout", readout},
+              {"exp_mult", format_number(exp_mult)},
               {"seed", std::to_string(seed)},
               {"dtype", dtype}};
   if (!weights.empty()) m["weights"] = weights;
   return m;
 }
 
-PhnnOptions PhnnOptions::from_map(OptionMap options) {
-  PhnnOptions o;
+PhnnOptions PhnnOptions::from_map(OptionMap options) { return from_map(std::move(options), PhnnOptions{}); }
+
+PhnnOptions PhnnOptions::from_map(OptionMap options, const PhnnOptions& defaults) {
+  PhnnOptions o = defaults;
   const std::string owner = "phnn";
   take_option(options, owner, "preprocess", o.preprocess);
   take_option(options, owner, "hidden", o.hidden);
@@ -303,18 +325,22 @@ PhnnOptions PhnnOptions::from_map(OptionMap options) {
   take_option(options, owner, "out_mul", o.out_mul);
   take_option(options, owner, "init_wu", o.init_wu);
   take_option(options, owner, "derivatives", o.derivatives);
+  take_option(options, owner, "inputs", o.inputs);
+  take_option(options, owner, "readout", o.readout);
+  take_option(options, owner, "exp_mult", o.exp_mult);
   take_option(options, owner, "seed", o.seed);
   take_option(options, owner, "dtype", o.dtype);
   take_option(options, owner, "weights", o.weights);
   reject_unknown_options(options, owner,
                          {"preprocess", "hidden", "mass", "dissipation", "d_softplus", "eps_m", "eps_d", "h",
-                          "substeps", "out_mul", "init_wu", "derivatives", "seed", "dtype", "weights"});
+                          "substeps", "out_mul", "init_wu", "derivatives", "inputs", "readout", "exp_mult", "seed",
+                          "dtype", "weights"});
   o.validate();
   return o;
 }
 
 std::vector<std::string> PhnnOptions::architecture_keys() {
-  return {"preprocess", "hidden", "mass", "dissipation", "d_softplus"};
+  return {"preprocess", "hidden", "mass", "dissipation", "d_softplus", "inputs", "readout"};
 }
 
 Phnn::Phnn(PhnnOptions options)
@@ -325,39 +351,49 @@ Phnn::Phnn(PhnnOptions options)
   at::Generator gen = make_generator(static_cast<uint64_t>(options_.seed));
   const auto dtype = weights_.dtype();
   const auto bound = [](int64_t fan_in) { return 1.0 / std::sqrt(static_cast<double>(fan_in)); };
-  const auto mlp = [&](const std::string& prefix, int64_t out) {
-    const std::size_t first = weights_.add(prefix + ".0.weight", uniform_weight({w, d}, bound(d), gen, dtype));
-    weights_.add(prefix + ".0.bias", uniform_weight({w}, bound(d), gen, dtype));
+  const auto mlp = [&](const std::string& prefix, int64_t out, int64_t in) {
+    const std::size_t first = weights_.add(prefix + ".0.weight", uniform_weight({w, in}, bound(in), gen, dtype));
+    weights_.add(prefix + ".0.bias", uniform_weight({w}, bound(in), gen, dtype));
     weights_.add(prefix + ".2.weight", uniform_weight({out, w}, bound(w), gen, dtype));
     weights_.add(prefix + ".2.bias", uniform_weight({out}, bound(w), gen, dtype));
     return first;
   };
-  v_ = mlp("V", 1);
-  g_ = mlp("G", d);
-  m_ = options_.mass == "state" ? mlp("M", n_mass)
+  const int64_t with_context = d + options_.context_dim();  // D and G read [q | z]
+  v_ = mlp("V", 1, d);
+  g_ = mlp("G", d, with_context);
+  m_ = options_.mass == "state" ? mlp("M", n_mass, d)
                                 : weights_.add("M.raw", uniform_weight({n_mass}, bound(w), gen, dtype));
-  d_ = options_.dissipation == "state" ? mlp("D", n_diss)
+  d_ = options_.dissipation == "state" ? mlp("D", n_diss, with_context)
                                        : weights_.add("D.raw", uniform_weight({n_diss}, bound(w), gen, dtype));
-  at::Tensor wu = uniform_weight({1, 2 * d}, bound(2 * d), gen, dtype);
+  const int64_t outputs = options_.readout == "exp" ? 2 : 1;  // [δ, μ] or u
+  at::Tensor wu = uniform_weight({outputs, 2 * d}, bound(2 * d), gen, dtype);
   if (options_.init_wu == "sgd") {
     // u = −g (d = 1) or −sign g (d = 2) at initialisation: the last input column is the gradient feature's
-    // sign (or the raw gradient).
-    wu = at::zeros({1, 2 * d}, at::TensorOptions().dtype(dtype));
-    wu = at::cat({wu.narrow(1, 0, 2 * d - 1), at::full({1, 1}, -1.0, wu.options())}, 1);
+    // sign (or the raw gradient). With the exp readout μ starts at 0.
+    wu = at::zeros({outputs, 2 * d}, at::TensorOptions().dtype(dtype));
+    wu.index_put_({0, 2 * d - 1}, -1.0);
   }
   wu_ = weights_.add("W_u.weight", wu);
 }
 
 std::string Phnn::architecture() const {
+  // Files written before the inputs/readout options have the plain string; it still names a gradient/linear phnn.
+  std::string extra;
+  if (options_.lopt_features() || options_.readout != "linear") {
+    extra = detail::concat(" inputs=", options_.inputs, " readout=", options_.readout);
+  }
   return detail::concat("phnn d=", options_.dim(), " hidden=", options_.hidden, " mass=", options_.mass,
-                        " dissipation=", options_.dissipation, " d_softplus=", options_.d_softplus ? "true" : "false");
+                        " dissipation=", options_.dissipation, " d_softplus=", options_.d_softplus ? "true" : "false",
+                        extra);
 }
 
 at::Tensor Phnn::features(const at::Tensor& g) const {
   return options_.preprocess ? preprocess(g, /*differentiable=*/true) : g.unsqueeze(-1);
 }
 
-ph::Model Phnn::model(const at::TensorOptions& options) const {
+ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& context) const {
+  HAMLET_CHECK(!options_.lopt_features() || (context.defined() && context.size(-1) == options_.context_dim()),
+               "phnn-features: the model needs the context z [R, ", options_.context_dim(), "]");
   const TensorList w = weights_.on(options);
   const int64_t d = options_.dim();
   const double eps_m = options_.eps_m, eps_d = options_.eps_d;
@@ -367,7 +403,10 @@ ph::Model Phnn::model(const at::TensorOptions& options) const {
   };
   ph::Model m;
   m.potential = [mlp, i = v_](const at::Tensor& q) { return mlp(i, q).squeeze(-1); };
-  m.forcing = [mlp, i = g_](const at::Tensor& q) { return mlp(i, q); };
+  // D and G see [q | z]; z is fixed during the step, so they stay functions of q for the integrator.
+  const at::Tensor z = options_.lopt_features() ? context : at::Tensor();
+  const auto with_z = [z](const at::Tensor& q) { return z.defined() ? at::cat({q, z.to(q.options())}, -1) : q; };
+  m.forcing = [mlp, with_z, i = g_](const at::Tensor& q) { return mlp(i, with_z(q)); };
   if (options_.mass == "state") {
     m.inv_mass = [mlp, i = m_, d, eps_m](const at::Tensor& q) { return ph::psd_from_raw(mlp(i, q), d, true, eps_m); };
     m.mass_depends_on_q = true;
@@ -396,8 +435,8 @@ ph::Model Phnn::model(const at::TensorOptions& options) const {
     }
   }
   if (options_.dissipation == "state") {
-    m.dissipation = [mlp, i = d_, d, eps_d, d_softplus](const at::Tensor& q) {
-      return ph::psd_from_raw(mlp(i, q), 2 * d, d_softplus, eps_d);
+    m.dissipation = [mlp, with_z, i = d_, d, eps_d, d_softplus](const at::Tensor& q) {
+      return ph::psd_from_raw(mlp(i, with_z(q)), 2 * d, d_softplus, eps_d);
     };
   } else {
     const at::Tensor dissipation = ph::psd_from_raw(w[d_], 2 * d, d_softplus, eps_d);
@@ -414,6 +453,7 @@ optim::OptimizerState Phnn::init(const TensorList& params) const {
     shape.push_back(options_.dim());
     state.slots["p"].push_back(at::zeros(shape, p.options().dtype(dtype)));
   }
+  if (options_.lopt_features()) mlp_lopt_init_slots(params, dtype, state);
   return state;
 }
 
@@ -426,16 +466,27 @@ optim::StepResult Phnn::update(const TensorList& params, const TensorList& grads
                "phnn: state has no slot 'p' for every parameter tensor (call init() first)");
   const int64_t d = options_.dim();
   const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
-  const at::Tensor q = features(to_rows(grads).to(opts));
+  optim::StepResult result;
+  at::Tensor q, z;
+  if (options_.lopt_features()) {
+    const at::Tensor rows = mlp_lopt_feature_rows(params, grads, mlp_lopt_default_decays(opts), state, result.state, opts);
+    const at::Tensor time = mlp_lopt_time_features(state.step).to(opts);
+    q = rows.narrow(1, 0, 1);
+    z = at::cat({rows, time.expand({rows.size(0), kMlpLoptTimeFeatures})}, 1);
+  } else {
+    q = features(to_rows(grads).to(opts));
+  }
   const at::Tensor p = to_rows(it->second, d).to(opts);
   // Graphs are only worth building when someone will differentiate: grad mode on and something upstream trainable.
   const bool create_graph =
       at::GradMode::is_enabled() && (weights_.any_requires_grad() || q.requires_grad() || p.requires_grad());
-  const ph::Model model = this->model(opts);
+  const ph::Model model = this->model(opts, z);
   const ph::Step step = ph::symplectic_euler(model, q, p, options_.h, options_.substeps, create_graph);
-  const at::Tensor u = at::linear(at::cat({step.q_dot, q}, -1), weights_[wu_].to(opts)).squeeze(-1);
+  const at::Tensor out = at::linear(at::cat({step.q_dot, q}, -1), weights_[wu_].to(opts));
+  const at::Tensor u = options_.readout == "exp"
+                           ? out.select(1, 0) * (options_.exp_mult * out.select(1, 1)).exp()
+                           : out.squeeze(-1);
 
-  optim::StepResult result;
   const TensorList deltas = from_rows(u * options_.out_mul, params);
   for (std::size_t i = 0; i < params.size(); ++i) result.params.push_back(params[i] + deltas[i].to(params[i].dtype()));
   result.state.step = state.step + 1;

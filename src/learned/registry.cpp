@@ -29,10 +29,26 @@ Entry entry(const std::string& name) {
           Options::architecture_keys()};
 }
 
+// "phnn" and "phnn-features" are one class with other defaults; each name keeps its own inputs, so that the
+// registry name and Phnn::name() (recorded in weight files) always agree.
+PhnnOptions phnn_options(const std::string& name, const OptionMap& o) {
+  const bool features = name == "phnn-features";
+  const PhnnOptions parsed = PhnnOptions::from_map(o, features ? phnn_features_defaults() : PhnnOptions{});
+  HAMLET_CHECK(parsed.lopt_features() == features, name, ".inputs=", parsed.inputs, " is not available for ", name,
+               features ? " (it is the gradient-input phnn)" : " (use the learned optimizer phnn-features)");
+  return parsed;
+}
+
+Entry phnn_entry(const std::string& name) {
+  return {name, [name](const OptionMap& o) { return phnn_options(name, o).to_map(); },
+          [name](const OptionMap& o) -> LearnedOptimizerPtr { return std::make_shared<Phnn>(phnn_options(name, o)); },
+          PhnnOptions::architecture_keys()};
+}
+
 const std::vector<Entry>& entries() {
-  static const std::vector<Entry> table = {entry<PhnnPaperOptions, PhnnPaper>("phnn-paper"),
-                                           entry<PhnnOptions, Phnn>("phnn"), entry<LstmOptions, LstmOptimizer>("lstm"),
-                                           entry<MlpLoptOptions, MlpLopt>("mlp-lopt")};
+  static const std::vector<Entry> table = {entry<PhnnPaperOptions, PhnnPaper>("phnn-paper"), phnn_entry("phnn"),
+                                           entry<LstmOptions, LstmOptimizer>("lstm"),
+                                           entry<MlpLoptOptions, MlpLopt>("mlp-lopt"), phnn_entry("phnn-features")};
   return table;
 }
 

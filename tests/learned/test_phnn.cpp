@@ -4,7 +4,9 @@
 #include <cmath>
 
 #include "hamlet/core/seed.hpp"
+#include "hamlet/learned/mlp_lopt.hpp"
 #include "hamlet/learned/phnn.hpp"
+#include "hamlet/learned/registry.hpp"
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
 
@@ -313,7 +315,10 @@ TEST_CASE("phnn: update() is the integrator plus readout, also in evaluation mod
 TEST_CASE("phnn: every weight but V's output bias receives meta-gradients through two updates") {
   // V's output bias only shifts H by a constant, so no dynamics depends on it: it is in the 2.7 count but can
   // never learn.
-  const std::vector<PhnnOptions> configs = {f64(false), f64(true), f64(true, "constant", "constant")};
+  PhnnOptions features = f64(false, "constant", "state");
+  features.inputs = "lopt-features";
+  features.readout = "exp";
+  const std::vector<PhnnOptions> configs = {f64(false), f64(true), f64(true, "constant", "constant"), features};
   for (const auto& base : configs) {
     PhnnOptions o = base;
     o.seed = 1;
@@ -408,4 +413,122 @@ TEST_CASE("phnn: closed-form and autograd derivatives give the same updates and 
       }
     }
   }
+}
+
+namespace {
+
+PhnnOptions features_f64(const std::string& mass = "constant") {
+  PhnnOptions o = phnn_features_defaults();
+  o.mass = mass;
+  o.dtype = "float64";
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("phnn-features: structure with the mlp-lopt context (METHODS.md 2.8 items 3 and 4 for fixed z)") {
+  for (const std::string mass : {"constant", "state"}) {
+    INFO("mass " << mass);
+    PhnnOptions o = features_f64(mass);
+    o.eps_d = 0.02;
+    o.seed = 4;
+    const Phnn opt(o);
+    CHECK(opt.name() == "phnn-features");
+    CHECK(o.context_dim() == 39);
+    at::Generator gen = make_generator(31);
+    const at::Tensor q = at::randn({64, 1}, gen, kF64), p = at::randn({64, 1}, gen, kF64);
+    const at::Tensor z1 = at::randn({64, 39}, gen, kF64), z2 = at::randn({64, 39}, gen, kF64);
+    const ph::Model m1 = opt.model(kF64, z1), m2 = opt.model(kF64, z2);
+    // The energy is a function of (q, p) alone: the context only enters D and G.
+    CHECK(test::max_abs_diff(ph::hamiltonian(m1, q, p), ph::hamiltonian(m2, q, p)) == 0.0);
+    CHECK(test::max_abs_diff(m1.dissipation(q), m2.dissipation(q)) > 1e-3);  // D reads z
+    CHECK(test::max_abs_diff(m1.forcing(q), m2.forcing(q)) > 1e-3);          // G reads z
+    const at::Tensor dm = m1.dissipation(q);
+    CHECK(at::linalg_eigvalsh(dm).min().item<double>() >= o.eps_d - 1e-12);
+    // Passivity for fixed z: dH/dt = −∇Hᵀ D ∇H + bᵀ G ≤ bᵀ G.
+    const ph::Gradients grads = ph::energy_gradients(m1, q, p, false);
+    const ph::Field f = ph::vector_field(grads.a, grads.b, dm, m1.forcing(q));
+    const at::Tensor rate = (grads.a * f.q_dot + grads.b * f.p_dot).sum(-1);
+    const at::Tensor supplied = (grads.b * m1.forcing(q)).sum(-1);
+    CHECK((rate - supplied).max().item<double>() <= 1e-12);
+    CHECK_THROWS_WITH(opt.model(kF64), Catch::Contains("context"));
+  }
+}
+
+TEST_CASE("phnn-features: with the context columns zeroed it is phnn on the normalised gradient; exp readout") {
+  PhnnOptions o = features_f64();
+  o.seed = 6;
+  o.out_mul = 0.05;
+  Phnn with_features(o);
+  PhnnOptions plain_options = o;
+  plain_options.inputs = "gradient";
+  Phnn plain(plain_options);
+  CHECK(plain.name() == "phnn");
+  // Same V, M, D, W_u; the first (q) column of the D and G input layers from the features model, the 39 context
+  // columns zero.
+  TensorList w = with_features.weights(), reduced;
+  const auto names = with_features.weight_names();
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    if (names[i] == "G.0.weight" || names[i] == "D.0.weight") {
+      w[i] = at::cat({w[i].narrow(1, 0, 1), at::zeros({w[i].size(0), 39}, kF64)}, 1);
+      reduced.push_back(w[i].narrow(1, 0, 1));
+    } else {
+      reduced.push_back(w[i]);
+    }
+  }
+  with_features.set_weights(w);
+  plain.set_weights(reduced);
+  at::Generator gen = make_generator(12);
+  const TensorList params = {at::randn({2, 3, 4}, gen, kF64), at::randn({2, 4}, gen, kF64)};
+  const TensorList g0 = {at::randn({2, 3, 4}, gen, kF64), at::randn({2, 4}, gen, kF64)};
+  const TensorList g1 = {at::randn({2, 3, 4}, gen, kF64) * 1e-2, at::randn({2, 4}, gen, kF64) * 1e2};
+  // q = the gradient divided by its RMS over each problem's tensor (mlp-lopt feature 0).
+  const auto normalised = [](const TensorList& g) {
+    TensorList out;
+    for (const auto& x : g) {
+      std::vector<int64_t> dims;
+      for (int64_t d = 1; d < x.dim(); ++d) dims.push_back(d);
+      out.push_back(x / (x.square().mean(dims, true) + 1e-5).sqrt());
+    }
+    return out;
+  };
+  const auto a1 = with_features.update(params, g0, at::Tensor(), with_features.init(params));
+  const auto a2 = with_features.update(a1.params, g1, at::Tensor(), a1.state);
+  const auto b1 = plain.update(params, normalised(g0), at::Tensor(), plain.init(params));
+  const auto b2 = plain.update(b1.params, normalised(g1), at::Tensor(), b1.state);
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    CHECK(test::max_abs_diff(a2.params[i], b2.params[i]) < 1e-13);
+    CHECK(test::max_abs_diff(a2.state.slots.at("p")[i], b2.state.slots.at("p")[i]) < 1e-13);
+  }
+  CHECK(a2.state.slots.count("fac") == 1);
+  CHECK(test::max_abs_diff(a2.diagnostics.at("H_before"), b2.diagnostics.at("H_before")) < 1e-12);
+
+  SECTION("exp readout: u = δ·exp(exp_mult·μ) with [δ, μ] = [q̇ | q] W_uᵀ") {
+    // W_u = [[0, −1], [0, 2]]: δ = −q, μ = 2q, so θ' = θ − out_mul · q · exp(0.002 q).
+    TensorList wu = with_features.weights();
+    wu.back() = T({0, -1, 0, 2}, {2, 2});
+    with_features.set_weights(wu);
+    const auto r = with_features.update(params, g0, at::Tensor(), with_features.init(params));
+    const TensorList q = normalised(g0);
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      CHECK(test::max_abs_diff(r.params[i], params[i] - 0.05 * q[i] * (0.002 * q[i]).exp()) < 1e-14);
+    }
+  }
+}
+
+TEST_CASE("phnn-features: registry names, defaults and option errors") {
+  const auto opt = make_learned("phnn-features", {});
+  CHECK(opt->name() == "phnn-features");
+  CHECK(opt->options().at("inputs") == "lopt-features");
+  CHECK(opt->options().at("readout") == "exp");
+  CHECK(opt->options().at("mass") == "constant");
+  CHECK(opt->architecture() ==
+        "phnn d=1 hidden=16 mass=constant dissipation=state d_softplus=false inputs=lopt-features readout=exp");
+  // V 49, G (16·40 + 16 + 16 + 1), M.raw 1, D (16·40 + 16 + 3·16 + 3), W_u 4.
+  CHECK(opt->num_params() == 49 + 673 + 1 + 707 + 4);
+  CHECK(make_learned("phnn", {})->architecture() == "phnn d=1 hidden=16 mass=state dissipation=state d_softplus=false");
+  CHECK_THROWS_WITH(make_learned("phnn", {{"inputs", "lopt-features"}}), Catch::Contains("phnn-features"));
+  CHECK_THROWS_WITH(make_learned("phnn-features", {{"inputs", "gradient"}}), Catch::Contains("phnn-features.inputs"));
+  CHECK_THROWS_WITH(make_learned("phnn-features", {{"preprocess", "true"}}), Catch::Contains("preprocess"));
+  CHECK_THROWS_WITH(make_learned("phnn", {{"readout", "log"}}), Catch::Contains("phnn.readout"));
 }

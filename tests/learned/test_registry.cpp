@@ -44,11 +44,11 @@ Problem problem(int64_t b, at::ScalarType dtype = at::kDouble) {
 }  // namespace
 
 TEST_CASE("learned registry: names, construction and option errors") {
-  CHECK(learned_names() == std::vector<std::string>{"phnn-paper", "phnn", "lstm", "mlp-lopt"});
+  CHECK(learned_names() == std::vector<std::string>{"phnn-paper", "phnn", "lstm", "mlp-lopt", "phnn-features"});
   CHECK(is_learned("phnn"));
   CHECK_FALSE(is_learned("adam"));
   CHECK_THROWS_WITH(make_learned("lstm2", {}),
-                    Catch::Contains("unknown learned optimizer 'lstm2'") && Catch::Contains("phnn-paper, phnn, lstm, mlp-lopt"));
+                    Catch::Contains("unknown learned optimizer 'lstm2'") && Catch::Contains("phnn-paper, phnn, lstm, mlp-lopt, phnn-features"));
   CHECK_THROWS_WITH(make_learned("phnn-paper", {{"hidden", "3"}}),
                     Catch::Contains("hidden") && Catch::Contains("mass_factor"));
   CHECK_THROWS_WITH(make_learned("lstm", {{"hiden", "3"}}), Catch::Contains("hiden"));
@@ -70,10 +70,11 @@ TEST_CASE("learned registry: names, construction and option errors") {
 }
 
 TEST_CASE("every learned optimizer: batched rows, dtypes and trainability") {
-  for (const std::string name : {"phnn-paper", "phnn", "lstm", "mlp-lopt"}) {
-    // mlp-lopt has no gradient preprocessing: one variant.
-    const std::vector<std::string> variants =
-        name == "mlp-lopt" ? std::vector<std::string>{""} : std::vector<std::string>{"false", "true"};
+  for (const std::string name : {"phnn-paper", "phnn", "lstm", "mlp-lopt", "phnn-features"}) {
+    // mlp-lopt and phnn-features have no gradient preprocessing: one variant.
+    const std::vector<std::string> variants = name == "mlp-lopt" || name == "phnn-features"
+                                                  ? std::vector<std::string>{""}
+                                                  : std::vector<std::string>{"false", "true"};
     for (const std::string& preprocess : variants) {
       INFO(name << " preprocess=" << preprocess);
       const auto with_preprocess = [&preprocess](OptionMap o) {

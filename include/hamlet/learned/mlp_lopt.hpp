@@ -68,6 +68,18 @@ at::Tensor mlp_lopt_features(const at::Tensor& p, const at::Tensor& g, const Mlp
 at::Tensor mlp_lopt_normalise(const at::Tensor& raw);
 // tanh(t/s − 1) for the 11 time scales, [11] in float64.
 at::Tensor mlp_lopt_time_features(int64_t t);
+// The hand-set decays (every φ_d = 0) in `opts`.
+MlpLoptDecays mlp_lopt_default_decays(const at::TensorOptions& opts);
+
+// The feature pipeline on whole parameter lists, for mlp-lopt and for other optimizers that observe the same
+// information (phnn-features). mlp_lopt_init_slots adds zero slots "m", "v", "fac" for `params` ([B, ...] each) in
+// `dtype` to `state`. mlp_lopt_feature_rows reads those slots from `state`, writes the advanced ones into `next`
+// and returns the normalised features of every coordinate as rows [R, 28] in the row layout of to_rows (tensor
+// after tensor, problem after problem), computed in `opts`.
+void mlp_lopt_init_slots(const TensorList& params, at::ScalarType dtype, optim::OptimizerState& state);
+at::Tensor mlp_lopt_feature_rows(const TensorList& params, const TensorList& grads, const MlpLoptDecays& decays,
+                                 const optim::OptimizerState& state, optim::OptimizerState& next,
+                                 const at::TensorOptions& opts);
 
 struct MlpLoptOptions {
   int64_t hidden = 4;             // width of each hidden layer

@@ -38,6 +38,23 @@
 //                          and trainable weights the derivatives are built with create_graph; otherwise grad mode is
 //                          re-enabled locally for the derivative only and every output is detached.
 //
+// Inputs (option `inputs`; registry name "phnn-features" for lopt-features, METHODS.md §11, issue "Learned
+// optimizers that can win" §2):
+//   gradient (default)     q = φ(g) as above; V, M, D and G are functions of q.
+//   lopt-features          the per-coordinate information of mlp-lopt (Metz et al. 2022; mlp_lopt.hpp): its 28
+//                          features, each normalised by its RMS over the tensor, with momentum, RMS and Adafactor
+//                          accumulators at the hand-set decays (not meta-learned here), and the 11 time features,
+//                          z [R, 39]. q = z_0, the normalised gradient (d = 1, preprocess must be false). V and M
+//                          stay functions of q alone, so H(q, p) is the same scalar energy; D(q, z) and G(q, z)
+//                          read [q | z] (their first layers are [w, d + 39]). For fixed z the system is the
+//                          port-Hamiltonian system above: D is PSD, dH/dt = −∇Hᵀ D ∇H + bᵀ G ≤ bᵀ G, and with
+//                          D = 0, G = 0 and a constant mass the integrator is symplectic. z changes between
+//                          optimizee steps like q does. State adds the accumulator slots "m", "v", "fac".
+// Readout (option `readout`):
+//   linear (default)       u = [q̇ | q] W_uᵀ, W_u [1, 2d]
+//   exp                    [δ, μ] = [q̇ | q] W_uᵀ, W_u [2, 2d], u = δ · exp(exp_mult · μ): mlp-lopt's direction ×
+//                          exp(magnitude) output; out_mul plays its step_mult.
+//
 // Diagnostics per step, [B], summed over the problem's coordinates:
 //   H_before          H(q_t, p_t), the energy at the start of the flow (after the reset to the new observation)
 //   H_after_flow      H(q̂_{t+1}, p_{t+1}), the energy after the K substeps
@@ -143,22 +160,36 @@ struct PhnnOptions {
   double out_mul = 0.001;             // θ ← θ + out_mul·u
   std::string init_wu = "default";    // default | sgd: W_u = (0, −1) (d = 1, u = −g) or (0, 0, 0, −1) (d = 2)
   std::string derivatives = "closed-form";  // closed-form | autograd: how ∂H/∂q is computed (same values)
+  std::string inputs = "gradient";    // gradient | lopt-features (see above); "phnn-features" defaults to the latter
+  std::string readout = "linear";     // linear | exp
+  double exp_mult = 0.001;            // exp readout: u = δ·exp(exp_mult·μ)
   int64_t seed = 0;                   // weight initialisation
   std::string dtype = "float32";      // weight dtype: float32 | float64
   std::string weights;                // weight file this optimizer was loaded from (provenance)
 
   int64_t dim() const { return preprocess ? 2 : 1; }
+  bool lopt_features() const { return inputs == "lopt-features"; }
+  // Width of the context z that D and G read besides q: 39 with lopt-features, else 0.
+  int64_t context_dim() const;
   void validate() const;
   OptionMap to_map() const;
+  // `defaults` are the values of unset options: PhnnOptions{} for "phnn", phnn_features_defaults() for
+  // "phnn-features".
+  static PhnnOptions from_map(OptionMap options, const PhnnOptions& defaults);
   static PhnnOptions from_map(OptionMap options);
   static std::vector<std::string> architecture_keys();
 };
+
+// The defaults of "phnn-features": inputs = lopt-features, readout = exp, mass = constant (a state mass
+// occasionally explodes, README), dissipation = state (so that D reads z); everything else as PhnnOptions.
+PhnnOptions phnn_features_defaults();
 
 class Phnn final : public LearnedOptimizer {
  public:
   explicit Phnn(PhnnOptions options = {});
 
-  std::string name() const override { return "phnn"; }
+  // "phnn", or "phnn-features" when the inputs are lopt-features.
+  std::string name() const override { return options_.lopt_features() ? "phnn-features" : "phnn"; }
   OptionMap options() const override { return options_.to_map(); }
   double learning_rate() const override { return options_.out_mul; }
   optim::OptimizerState init(const TensorList& params) const override;
@@ -174,8 +205,8 @@ class Phnn final : public LearnedOptimizer {
   const PhnnOptions& settings() const { return options_; }
 
   // The energy model of the current weights, converted to `options` (dtype, device); differentiable with respect
-  // to the held weights.
-  ph::Model model(const at::TensorOptions& options) const;
+  // to the held weights. `context` [R, context_dim()] is z for D and G (required with lopt-features, else unused).
+  ph::Model model(const at::TensorOptions& options, const at::Tensor& context = at::Tensor()) const;
   // The input features q = φ(g) for gradient rows g [R], [R, d].
   at::Tensor features(const at::Tensor& g) const;
 

@@ -1,5 +1,5 @@
 #pragma once
-// Construction of learned optimizers by name ("phnn-paper", "phnn", "lstm", "mlp-lopt") and their weight files.
+// Construction of learned optimizers by name ("phnn-paper", "phnn", "lstm", "mlp-lopt", "phnn-features") and their weight files.
 //
 // Weight files are HDF5 (written atomically): one dataset per weight under /weights/<name>, and attributes
 // `optimizer` (registry name), `architecture`, `options` (resolved options, "k=v, ..."), `num_params`, plus any
@@ -7,9 +7,10 @@
 //
 // Weights are stored as float64 whatever the optimizer's dtype, so save → load is bitwise for float32 and
 // float64 weights. The recorded `options` never include "weights" (a file does not point at another file).
-// Options of each optimizer are the fields of its options struct (PhnnPaperOptions, PhnnOptions, LstmOptions, MlpLoptOptions);
+// Options of each optimizer are the fields of its options struct (PhnnPaperOptions, PhnnOptions, LstmOptions, MlpLoptOptions;
+// PhnnOptions with phnn_features_defaults() for phnn-features);
 // the architecture-defining ones (their architecture_keys(): preprocess, mass_factor, keep_unused_L_bias for
-// phnn-paper; preprocess, hidden, mass, dissipation, d_softplus for phnn; preprocess, hidden for lstm;
+// phnn-paper; preprocess, hidden, mass, dissipation, d_softplus, inputs, readout for phnn and phnn-features; preprocess, hidden for lstm;
 // hidden, hidden_layers for mlp-lopt) must agree
 // with a loaded file, the others (out_mul, norm, h, dtype, ...) may be changed at load time.
 #include <string>
