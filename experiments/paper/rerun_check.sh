@@ -7,13 +7,16 @@
 # drift apart; the tables show by how much every mean moves, in units of its SE.
 #
 #   experiments/paper/rerun_check.sh [--results]     (~12 min on one core)
-# Writes RERUN.md into runs/<time>-rerun-check/ (or $HAMLET_RESULTS_DIR; --results: results/paper/RERUN.md).
+# Writes RERUN.md into runs/<time>-rerun-check/ (or $HAMLET_RESULTS_DIR; --results: results/paper/rerun/<cpu>/RERUN.md,
+# <cpu> the CPU model of `lscpu` in lower case, e.g. amd-epyc, so that reruns on several CPU types sit side by side).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
 hamlet_experiment_flags experiments/paper/rerun_check.sh "$@"
-report_dir="$(hamlet_output_dir rerun-check "$root/results/paper" $regenerate)"
+cpu="$(lscpu | sed -n 's/^Model name: *//p')"
+cpu_slug="$(echo "$cpu" | tr 'A-Z' 'a-z' | sed -e 's/([^)]*)//g' -e 's/[^a-z0-9]\{1,\}/-/g' -e 's/^-//' -e 's/-$//')"
+report_dir="$(hamlet_output_dir rerun-check "$root/results/paper/rerun/$cpu_slug" $regenerate)"
 mkdir -p "$report_dir"
 ref="$root/results/paper/full"
 weights="$ref/weights"
@@ -77,7 +80,7 @@ out="$report_dir/RERUN.md"
   echo
   "$bin" compare --mode=drift --in="$tmp/mnist_relu/learned.h5" --in="$tmp/mnist_relu/learned_float64.h5"
   echo
-  echo "- Rerun: \`experiments/paper/rerun_check.sh\`, ${seconds} s on $(lscpu | sed -n 's/^Model name: *//p'); $("$bin" version)."
+  echo "- Rerun: \`experiments/paper/rerun_check.sh\`, ${seconds} s on $cpu; $("$bin" version)."
   echo "- Committed: \`results/paper/full/\` (see full/PROVENANCE.md for the machine and command that made it)."
 } > "$out.tmp"
 mv "$out.tmp" "$out"

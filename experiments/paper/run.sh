@@ -6,10 +6,14 @@
 #
 #   experiments/paper/run.sh --quick    small budgets (minutes; what scripts/run.sh runs)
 #   experiments/paper/run.sh            full budgets (3 meta-training seeds, ~1 h on 2 cores)
+#   LEARNED="mlp-lopt" SEEDS="0 1 2" ADD=1 experiments/paper/run.sh --results
+#                                       adds learned rows to an existing directory: meta-trains and evaluates only
+#                                       the named optimizers, keeps every other file, appends to PROVENANCE.md
 #
 # Output: runs/<time>-paper-quick/ or runs/<time>-paper-full/ (or $HAMLET_RESULTS_DIR). With --results the committed
 # results are regenerated on purpose: results/paper/ (--quick) or results/paper/full/.
-# HAMLET_BIN selects the binary (default build/hamlet).
+# HAMLET_BIN selects the binary (default build/hamlet); LEARNED and SEEDS the learned optimizers and meta-training
+# seeds (defaults: phnn-paper phnn lstm mlp-lopt; 0 1 2, or 0 with --quick).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
@@ -25,24 +29,25 @@ hamlet_experiment_flags experiments/paper/run.sh "$@"
 protocols="$root/experiments/protocols"
 if [ "$mode" = quick ]; then
   out="$(hamlet_output_dir paper-quick "$root/results/paper" $regenerate)"
-  problems=(--problems=20); seeds="0"; tune_problems=(--tune-problems=5)
+  problems=(--problems=20); seeds="${SEEDS:-0}"; tune_problems=(--tune-problems=5)
   quad_meta=(--epochs=5 --trajectories=20 --validation-problems=20)
   quad_meta_phnn=("${quad_meta[@]}")
   mnist_meta_paper=(--epochs=3 --trajectories=20 --validation-problems=4)
   mnist_meta=(--epochs=1 --trajectories=4 --validation-problems=4)
 else
   out="$(hamlet_output_dir paper-full "$root/results/paper/full" $regenerate)"
-  problems=(); seeds="0 1 2"; tune_problems=()
+  problems=(); seeds="${SEEDS:-0 1 2}"; tune_problems=()
   quad_meta=() quad_meta_phnn=() mnist_meta_paper=() mnist_meta=()
 fi
 jobs="${HAMLET_JOBS:-$(nproc)}"
-rm -rf "$out"/{quadratic,mnist_sigmoid,mnist_relu,weights,meta}
+add="${ADD:-0}"
+[ "$add" = 1 ] || rm -rf "$out"/{quadratic,mnist_sigmoid,mnist_relu,weights,meta}
 mkdir -p "$out"/{quadratic,mnist_sigmoid,mnist_relu,weights,meta}
 start=$(date +%s)
 log() { echo "[paper/$mode] $*" >&2; }
 
 baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep
-learned="phnn-paper phnn lstm"
+learned="${LEARNED:-phnn-paper phnn lstm mlp-lopt}"
 # protocol_flags TABLE NAME...: --config flags of the table's task file and the named optimizers' files.
 protocol_flags() {
   local table=$1 name; shift
@@ -61,17 +66,15 @@ meta_train() {  # table optimizer seed [budget flags...]
     >/dev/null
 }
 
-evaluate_learned() {  # table seed: the learned optimizers of trained_on[table], with their training protocol
+evaluate_learned() {  # table seed: each learned optimizer of trained_on[table] with its training protocol, one file each
   local table=$1 seed=$2 name
   local wtable=${trained_on[$table]}
-  local flags=(--config="$protocols/$table/task.ini") w=()
   for name in $learned; do
-    flags+=(--config="$protocols/$wtable/$name.ini")
-    w+=(--optimizer.$name.weights="$out/weights/${wtable}_${name}_seed${seed}.h5")
+    log "evaluate $name (seed $seed) on $table"
+    "$bin" evaluate --config="$protocols/$table/task.ini" --config="$protocols/$wtable/$name.ini" --optimizers=$name \
+      --optimizer.$name.weights="$out/weights/${wtable}_${name}_seed${seed}.h5" "${problems[@]}" \
+      --log-level=warn --out="$out/$table/learned_${name}_seed${seed}.h5" >/dev/null
   done
-  log "evaluate learned optimizers (seed $seed) on $table"
-  "$bin" evaluate "${flags[@]}" --optimizers=phnn-paper,phnn,lstm "${w[@]}" "${problems[@]}" \
-    --log-level=warn --out="$out/$table/learned_seed${seed}.h5" >/dev/null
 }
 
 evaluate_baselines() {  # table
@@ -86,7 +89,8 @@ seed_pipeline() {  # seed: meta-train the three learned optimizers on both tasks
   for name in $learned; do
     local qm=("${quad_meta[@]}") mm=("${mnist_meta[@]}")
     [ $name = phnn ] && qm=("${quad_meta_phnn[@]}")
-    [ $name = phnn-paper ] && mm=("${mnist_meta_paper[@]}")
+    # phnn-paper and mlp-lopt cost ~15x less per MNIST step than phnn and lstm: the larger budget.
+    [ $name = phnn-paper ] || [ $name = mlp-lopt ] && mm=("${mnist_meta_paper[@]}")
     meta_train quadratic $name "$seed" "${qm[@]}"
     meta_train mnist_sigmoid $name "$seed" "${mm[@]}"
   done
@@ -102,9 +106,11 @@ run_job() {
   "$@" &
   pids+=($!)
 }
-run_job evaluate_baselines quadratic
-run_job evaluate_baselines mnist_sigmoid
-run_job evaluate_baselines mnist_relu
+if [ "$add" != 1 ]; then
+  run_job evaluate_baselines quadratic
+  run_job evaluate_baselines mnist_sigmoid
+  run_job evaluate_baselines mnist_relu
+fi
 for seed in $seeds; do run_job seed_pipeline "$seed"; done
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
@@ -123,15 +129,34 @@ budget() {
 }
 problems=$(resolved problems evaluate --config="$protocols/quadratic/task.ini" "${problems[@]}")
 tune_problems=$(resolved tune-problems evaluate --config="$protocols/quadratic/task.ini" "${tune_problems[@]}")
-{
-  echo "- Command: \`experiments/paper/run.sh$flag\` ($mode budgets), wall time ${seconds} s on $(nproc) CPU core(s)."
-  echo "- Protocol: \`experiments/protocols/{quadratic,mnist_sigmoid,mnist_relu}/*.ini\`$([ "$mode" = quick ] && echo ", budgets overridden by --quick")."
-  echo "- Problems: $problems paired test problems per table (problem seed 0), 100 steps; baselines tuned on $tune_problems validation problems (seed 0) over the L2L grid."
-  echo "- Meta-training seeds: $seeds (B = 1 problem per trajectory, T = 100, U = 15, or 20 for the LSTM)."
-  echo "  Quadratic: $(budget quadratic lstm "${quad_meta[@]}") (phnn: $(budget quadratic phnn "${quad_meta_phnn[@]}")); MNIST: phnn-paper $(budget mnist_sigmoid phnn-paper "${mnist_meta_paper[@]}"), phnn and lstm $(budget mnist_sigmoid lstm "${mnist_meta[@]}")."
-  echo "- $jobs pipelines side by side, one thread each."
-  echo "- Software: $("$bin" version)."
-} > "$out/PROVENANCE.md"
+# budgets: every learned optimizer's meta-training budget per training table, as hamlet resolves it.
+budgets() {
+  local name qm mm
+  for name in $learned; do
+    qm=("${quad_meta[@]}") mm=("${mnist_meta[@]}")
+    [ $name = phnn ] && qm=("${quad_meta_phnn[@]}")
+    [ $name = phnn-paper ] || [ $name = mlp-lopt ] && mm=("${mnist_meta_paper[@]}")
+    echo "  $name: quadratic $(budget quadratic $name "${qm[@]}"); MNIST $(budget mnist_sigmoid $name "${mm[@]}")."
+  done
+}
+if [ "$add" = 1 ]; then
+  {
+    echo "- Rows added by \`LEARNED=\"$learned\" SEEDS=\"$seeds\" ADD=1 experiments/paper/run.sh$flag\`, wall time ${seconds} s on"
+    echo "  $(nproc) CPU core(s) ($(lscpu | sed -n 's/^Model name: *//p')), meta-training seeds $seeds; everything else above is unchanged."
+    budgets
+    echo "  Software: $("$bin" version)."
+  } >> "$out/PROVENANCE.md"
+else
+  {
+    echo "- Command: \`experiments/paper/run.sh$flag\` ($mode budgets), wall time ${seconds} s on $(nproc) CPU core(s) ($(lscpu | sed -n 's/^Model name: *//p'))."
+    echo "- Protocol: \`experiments/protocols/{quadratic,mnist_sigmoid,mnist_relu}/*.ini\`$([ "$mode" = quick ] && echo ", budgets overridden by --quick")."
+    echo "- Problems: $problems paired test problems per table (problem seed 0), 100 steps; baselines tuned on $tune_problems validation problems (seed 0) over the L2L grid."
+    echo "- Meta-training seeds: $seeds (B = 1 problem per trajectory, T = 100; U and the budgets from the protocol files):"
+    budgets
+    echo "- $jobs pipelines side by side, one thread each."
+    echo "- Software: $("$bin" version)."
+  } > "$out/PROVENANCE.md"
+fi
 HAMLET_BIN="$bin" "$root/experiments/paper/make_tables.sh" "$out" "experiments/paper/run.sh$flag"
 plot() { /usr/bin/python3 "$root/experiments/paper/plot_curves.py" "$out/$1.png" "$2" "$out/$1"/*.h5; }
 plot quadratic "10-D quadratic ($problems paired problems)"

@@ -4,6 +4,7 @@ Only a figure: the table, TABLE.md, is computed by `hamlet compare` (experiments
 
 Usage: /usr/bin/python3 experiments/transfer/plot_transfer.py RESULTS_DIR
 """
+import glob
 import math
 import os
 import sys
@@ -28,7 +29,9 @@ def main():
     rows = math.ceil(len(present) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), dpi=110, squeeze=False)
     for i, (key, title) in enumerate(present):
-        files = [os.path.join(results, key, f) for f in ("baselines.h5", "learned.h5")]
+        # baselines.h5, then the learned optimizers (learned.h5 of older runs, learned_<name>.h5).
+        files = [os.path.join(results, key, "baselines.h5")]
+        files += sorted(glob.glob(os.path.join(results, key, "learned*.h5")))
         draw(axes[i // cols][i % cols], [f for f in files if os.path.exists(f)], title, legend=(i == 0))
     for j in range(len(present), rows * cols):
         axes[j // cols][j % cols].axis("off")

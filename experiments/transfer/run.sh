@@ -10,7 +10,10 @@
 #
 # Targets (the training task is column "sigmoid", the reference): relu, tanh, elu activations; 40 hidden units;
 # two hidden layers of 20; Fashion-MNIST; 10x the horizon (1000 steps); 100-D quadratics.
-# HAMLET_BIN selects the binary, HAMLET_JOBS the number of evaluations run side by side (default: nproc).
+# HAMLET_BIN selects the binary, HAMLET_JOBS the number of evaluations run side by side (default: nproc), LEARNED the
+# learned optimizers (default: phnn-paper phnn lstm mlp-lopt). ADD=1 adds learned rows to an existing directory:
+# the baselines and other files stay, PROVENANCE.md is appended to:
+#   LEARNED=mlp-lopt ADD=1 experiments/transfer/run.sh --results
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
@@ -27,8 +30,10 @@ else
 fi
 seed=0
 jobs="${HAMLET_JOBS:-$(nproc)}"
+names="${LEARNED:-phnn-paper phnn lstm mlp-lopt}"
+add="${ADD:-0}"
 log() { echo "[transfer/$mode] $*" >&2; }
-for name in phnn-paper phnn lstm; do
+for name in $names; do
   f="$weights/mnist_sigmoid_${name}_seed${seed}.h5"
   [ -f "$f" ] || { log "missing $f: run experiments/paper/run.sh$flag first"; exit 1; }
 done
@@ -36,11 +41,10 @@ done
 # The optimizer files the weights were meta-trained with (experiments/protocols/mnist_sigmoid/, read by
 # experiments/paper/run.sh too), so the trained weights mean the same thing here; their [meta-train] sections are
 # not read by evaluate.
-learned=(--optimizers=phnn-paper,phnn,lstm)
-for name in phnn-paper phnn lstm; do
-  learned+=(--config="$root/experiments/protocols/mnist_sigmoid/$name.ini")
-  learned+=(--optimizer.$name.weights="$weights/mnist_sigmoid_${name}_seed${seed}.h5")
-done
+learned_flags() {  # name: the evaluate flags of one learned optimizer
+  echo --optimizers="$1" --config="$root/experiments/protocols/mnist_sigmoid/$1.ini" \
+    --optimizer."$1".weights="$weights/mnist_sigmoid_$1_seed${seed}.h5"
+}
 baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep
 mlp() {  # activation hidden dataset: the MLP task arguments (every option once; a repeated option is an error)
   echo --task=mlp --task.activation="$1" --task.hidden="$2" --task.dataset="$3"
@@ -49,11 +53,18 @@ mlp() {  # activation hidden dataset: the MLP task arguments (every option once;
 target() {  # label steps problems tune_problems task args...
   local label=$1 steps=$2 n=$3 tn=$4; shift 4
   mkdir -p "$out/$label"
-  log "$label: tune + evaluate baselines, evaluate learned optimizers ($n problems, $steps steps)"
-  "$bin" evaluate "$@" --optimizers=$baselines --tune --tune-problems="$tn" --problems="$n" --steps="$steps" \
-    --seed=0 --log-level=warn --out="$out/$label/baselines.h5" >/dev/null
-  "$bin" evaluate "$@" "${learned[@]}" --problems="$n" --steps="$steps" --seed=0 --log-level=warn \
-    --out="$out/$label/learned.h5" >/dev/null
+  local name
+  if [ "$add" != 1 ]; then
+    log "$label: tune + evaluate baselines ($n problems, $steps steps)"
+    "$bin" evaluate "$@" --optimizers=$baselines --tune --tune-problems="$tn" --problems="$n" --steps="$steps" \
+      --seed=0 --log-level=warn --out="$out/$label/baselines.h5" >/dev/null
+  fi
+  for name in $names; do
+    log "$label: evaluate $name"
+    # shellcheck disable=SC2046
+    "$bin" evaluate "$@" $(learned_flags $name) --problems="$n" --steps="$steps" --seed=0 --log-level=warn \
+      --out="$out/$label/learned_$name.h5" >/dev/null
+  done
 }
 
 start=$(date +%s)
@@ -79,13 +90,21 @@ for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 seconds=$(( $(date +%s) - start ))
 
 command="experiments/transfer/run.sh$flag"
-{
-  echo "- Command: \`$command\` ($mode budgets), wall time ${seconds} s on $(nproc) CPU core(s), $jobs evaluations side by side."
-  echo "- Learned optimizers: weights \`${weights#$root/}/mnist_sigmoid_*_seed${seed}.h5\` (meta-training seed $seed)."
-  echo "- $problems paired test problems per target (problem seed 0; $long_problems for horizon1000); baselines tuned per"
-  echo "  target on $tune_problems validation problems ($long_tune_problems for horizon1000), tuning seed 0, over the L2L grid."
-  echo "- Software: $("$bin" version)."
-} > "$out/PROVENANCE.md"
+cpu="$(lscpu | sed -n 's/^Model name: *//p')"
+if [ "$add" = 1 ]; then
+  {
+    echo "- Rows added by \`LEARNED=\"$names\" ADD=1 $command\`, wall time ${seconds} s on $(nproc) CPU core(s) ($cpu):"
+    echo "  weights \`${weights#$root/}/mnist_sigmoid_*_seed${seed}.h5\`, the same problems; $("$bin" version)."
+  } >> "$out/PROVENANCE.md"
+else
+  {
+    echo "- Command: \`$command\` ($mode budgets), wall time ${seconds} s on $(nproc) CPU core(s) ($cpu), $jobs evaluations side by side."
+    echo "- Learned optimizers ($names): weights \`${weights#$root/}/mnist_sigmoid_*_seed${seed}.h5\` (meta-training seed $seed)."
+    echo "- $problems paired test problems per target (problem seed 0; $long_problems for horizon1000); baselines tuned per"
+    echo "  target on $tune_problems validation problems ($long_tune_problems for horizon1000), tuning seed 0, over the L2L grid."
+    echo "- Software: $("$bin" version)."
+  } > "$out/PROVENANCE.md"
+fi
 HAMLET_BIN="$bin" "$root/experiments/transfer/make_table.sh" "$out" "$command"
 /usr/bin/python3 "$root/experiments/transfer/plot_transfer.py" "$out"
 echo "transfer ($mode): $out/TABLE.md, figure $out/transfer.png"
