@@ -1,49 +1,60 @@
 #!/usr/bin/env bash
-# The paper's MNIST meta-training budget for phnn and lstm (issue "Scale meta-training", section 3): 1,000 training
-# trajectories of T = 100 steps, as phnn-paper gets in experiments/paper/run.sh and OPT-ML used (METHODS.md §4.3),
-# instead of the 30 the committed full reproduction could afford. Runs on local data-parallel ranks
-# (--processes): 20 epochs x 25 episodes of B = 2 problems (one problem per rank), so 1,000 problem-trajectories
-# and 100,000 optimizee problem-steps per run; every other setting comes from the protocol files
-# experiments/protocols/mnist_sigmoid/{task,NAME}.ini. The selected weights are evaluated on Table A2's 100 paired
-# test problems and compared by `hamlet compare` with the committed baselines and the 30-trajectory seeds of
-# results/paper/full/mnist_sigmoid.
+# MNIST test loss against meta-training budget (issue "Scale meta-training" §3, issue "Learned optimizers that can
+# win" §4): each learned optimizer meta-trained on the MNIST sigmoid MLP with N problem-trajectories of T = 100 for
+# every N of BUDGETS, every seed of SEEDS, on RANKS local data-parallel ranks (--processes; B = RANKS problems per
+# episode); every other setting comes from experiments/protocols/mnist_sigmoid/{task,NAME}.ini. The selected
+# weights are evaluated on Table A2's 100 paired test problems and compared by `hamlet compare` with the committed
+# baselines and learned rows of results/paper/full/mnist_sigmoid.
 #
-#   experiments/budget/run.sh [--results]     -> runs/<time>-budget/ (or $HAMLET_RESULTS_DIR); --results
-#                                                 regenerates results/budget/
-#   NAMES="phnn lstm" SEEDS="0 1 2" RANKS=2 select what runs (defaults: phnn, seed 0, 2 ranks).
+#   experiments/budget/run.sh [--results]     -> runs/<time>-budget/ (or $HAMLET_RESULTS_DIR); --results adds to
+#                                                 results/budget/ (files of other names, budgets, seeds stay)
+#   NAMES="phnn lstm" SEEDS="0 1 2" BUDGETS="30 100 1000" RANKS=2 select what runs (defaults: phnn, 0, 1000, 2).
+#
+# A budget of N trajectories is E epochs x P episodes of B = RANKS problems with P = 10 below 300 trajectories and
+# 25 from 300 on, E = N / (P B) (30 on one rank: 3 x 10, phnn's budget in the paper tables; 1000 on two ranks:
+# 20 x 25). Files: {weights,meta,eval}/NAME_nN_seedK.h5 (NAME_seedK.h5: N = 1000, files of the first study).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
 hamlet_experiment_flags experiments/budget/run.sh "$@"
 out="$(hamlet_output_dir budget "$root/results/budget" $regenerate)"
-names="${NAMES:-phnn}" seeds="${SEEDS:-0}" ranks="${RANKS:-2}"
+names="${NAMES:-phnn}" seeds="${SEEDS:-0}" ranks="${RANKS:-2}" budgets="${BUDGETS:-1000}"
 protocols="$root/experiments/protocols/mnist_sigmoid"
-paper="$root/results/paper/full/mnist_sigmoid"
 mkdir -p "$out"/{weights,meta,eval}
 log() { echo "[budget] $*" >&2; }
 start=$(date +%s)
-# BUDGET / EVAL_FLAGS override the budget and the evaluation (for a quick check of the script only).
-read -r -a budget <<< "${BUDGET:---epochs=20 --trajectories=25 --batch=2}"
+# budget_flags N: the meta-training flags of N problem-trajectories on $ranks ranks (an error if they do not divide).
+budget_flags() {
+  local n=$1 per=10
+  [ "$n" -ge 300 ] && per=25
+  if [ $(( n % (per * ranks) )) -ne 0 ]; then
+    echo "experiments/budget/run.sh: a budget of $n trajectories is not a whole number of epochs of $per episodes x $ranks problems" >&2
+    return 1
+  fi
+  echo --epochs=$(( n / (per * ranks) )) --trajectories=$per --batch=$ranks
+}
+# EVAL_FLAGS overrides the evaluation (for a quick check of the script only).
 read -r -a eval_flags <<< "${EVAL_FLAGS:-}"
+for n in $budgets; do budget_flags "$n" >/dev/null; done
 for name in $names; do
-  for seed in $seeds; do
-    tag=${name}_seed${seed}
-    t0=$(date +%s)
-    log "meta-train $tag: ${budget[*]} on $ranks ranks"
-    "$bin" meta-train --config="$protocols/task.ini" --config="$protocols/$name.ini" "${budget[@]}" \
-      --processes="$ranks" --seed="$seed" --optimizer.$name.seed="$seed" --log-level=warn \
-      --weights-out="$out/weights/$tag.h5" --out="$out/meta/$tag.h5" >/dev/null
-    t1=$(date +%s)
-    log "evaluate $tag"
-    "$bin" evaluate --config="$protocols/task.ini" --config="$protocols/$name.ini" --optimizers=$name \
-      --optimizer.$name.weights="$out/weights/$tag.h5" "${eval_flags[@]}" --log-level=warn --out="$out/eval/$tag.h5" >/dev/null
-    echo "- \`$tag\`: meta-training $((t1 - t0)) s on $ranks ranks, evaluation $(( $(date +%s) - t1 )) s" >> "$out/timings.md.tmp"
+  for n in $budgets; do
+    read -r -a budget <<< "$(budget_flags "$n")"
+    for seed in $seeds; do
+      tag=${name}_n${n}_seed${seed}
+      t0=$(date +%s)
+      log "meta-train $tag: ${budget[*]} on $ranks rank(s)"
+      "$bin" meta-train --config="$protocols/task.ini" --config="$protocols/$name.ini" "${budget[@]}" \
+        --processes="$ranks" --seed="$seed" --optimizer.$name.seed="$seed" --log-level=warn \
+        --weights-out="$out/weights/$tag.h5" --out="$out/meta/$tag.h5" >/dev/null
+      t1=$(date +%s)
+      log "evaluate $tag"
+      "$bin" evaluate --config="$protocols/task.ini" --config="$protocols/$name.ini" --optimizers=$name \
+        --optimizer.$name.weights="$out/weights/$tag.h5" "${eval_flags[@]}" --log-level=warn --out="$out/eval/$tag.h5" >/dev/null
+      echo "- \`$tag\`: ${budget[*]} on $ranks rank(s); meta-training $((t1 - t0)) s, evaluation $(( $(date +%s) - t1 )) s; $(lscpu | sed -n 's/^Model name: *//p')" >> "$out/timings.md"
+    done
   done
 done
-mv "$out/timings.md.tmp" "$out/timings.md"
-
-echo "- Total wall time $(( $(date +%s) - start )) s on $(nproc) CPU core(s)." >> "$out/timings.md"
-HAMLET_BIN="$bin" "$root/experiments/budget/make_table.sh" "$out" \
-  "\`experiments/budget/run.sh$flag\` (NAMES=\"$names\", SEEDS=\"$seeds\", RANKS=$ranks, budget ${budget[*]})"
+echo "- \`NAMES=\"$names\" SEEDS=\"$seeds\" BUDGETS=\"$budgets\" RANKS=$ranks experiments/budget/run.sh$flag\`: total wall time $(( $(date +%s) - start )) s on $(nproc) CPU core(s)." >> "$out/timings.md"
+HAMLET_BIN="$bin" "$root/experiments/budget/make_table.sh" "$out" "\`experiments/budget/run.sh\`"
 echo "budget study: $out/TABLE.md"
