@@ -12,12 +12,6 @@ namespace {
 
 constexpr int64_t kClasses = 10;
 
-std::string join_ints(const std::vector<int64_t>& xs) {
-  std::string out;
-  for (auto x : xs) out += (out.empty() ? "" : ":") + std::to_string(x);
-  return out;
-}
-
 }  // namespace
 
 void MlpOptions::validate() const {
@@ -39,7 +33,7 @@ OptionMap MlpOptions::to_map() const {
   return {{"dataset", dataset},
           {"data_dir", data_dir},
           {"activation", activation},
-          {"hidden", join_ints(hidden)},
+          {"hidden", detail::join_ints(hidden)},
           {"batch_size", std::to_string(batch_size)},
           {"split_seed", std::to_string(split_seed)},
           {"train_fraction", format_number(train_fraction)},

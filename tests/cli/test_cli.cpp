@@ -29,7 +29,7 @@ TEST_CASE("bad input: one clear message, exit code 2, no output file") {
   };
   const std::vector<Case> cases = {
       {"frobnicate", "unknown command 'frobnicate'"},
-      {"evaluate --task=cubic" + small, "unknown task 'cubic'; valid tasks: quadratic, mlp"},
+      {"evaluate --task=cubic" + small, "unknown task 'cubic'; valid tasks: quadratic, mlp, hnn"},
       {"evaluate --optimizers=adam,adamw" + small, "adamw"},
       {"evaluate --optimizers=adam --optimizer.adam.lr=-1" + small, "lr"},
       {"evaluate --optimizers=adam --optimizer.adam.lr=fast" + small, "fast"},

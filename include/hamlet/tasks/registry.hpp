@@ -1,5 +1,6 @@
 #pragma once
-// Construction of tasks by name: "quadratic" (QuadraticOptions keys) or "mlp" (MlpOptions keys).
+// Construction of tasks by name: "quadratic" (QuadraticOptions keys), "mlp" (MlpOptions keys) or "hnn" (HnnOptions
+// keys).
 #include <string>
 #include <vector>
 
