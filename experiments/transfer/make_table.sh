@@ -10,10 +10,15 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
 results=$1 command=$2
 source "$root/experiments/lib.sh"
-targets=(sigmoid relu tanh elu hidden40 two_layers fashion horizon1000 quadratic100)
-declare -A title=([sigmoid]="sigmoid (the training task)" [relu]="ReLU" [tanh]="tanh" [elu]="ELU"
-                  [hidden40]="40 hidden units" [two_layers]="2 × 20 hidden units" [fashion]="Fashion-MNIST"
-                  [horizon1000]="1000 steps (10x the training horizon)" [quadratic100]="quadratic, n = 100")
+# Targets and titles from experiments/transfer/targets.txt, the reference (sigmoid, the training task) first.
+targets=(sigmoid)
+declare -A title
+while IFS='|' read -r label _steps _size t _flags; do
+  label=$(echo $label)
+  [ -z "$label" ] || [[ "$label" == \#* ]] && continue
+  title[$label]=$(echo $t)
+  [ "$label" = sigmoid ] || targets+=("$label")
+done < "$root/experiments/transfer/targets.txt"
 tmp="$results/TABLE.md.tmp"
 {
   echo "# Transfer of optimizers meta-trained on the MNIST sigmoid MLP"

@@ -17,14 +17,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "paper"))
 from plot_curves import draw, save  # noqa: E402
 
-TARGETS = [("sigmoid", "sigmoid (train task)"), ("relu", "ReLU"), ("tanh", "tanh"), ("elu", "ELU"),
-           ("hidden40", "40 hidden"), ("two_layers", "2 × 20 hidden"), ("fashion", "Fashion-MNIST"),
-           ("horizon1000", "1000 steps"), ("quadratic100", "quadratic, n = 100")]
+def targets():
+    """(label, title) of every target of experiments/transfer/targets.txt, the training task first."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "targets.txt")
+    rows = []
+    with open(path) as f:
+        for line in f:
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            fields = [x.strip() for x in line.split("|")]
+            rows.append((fields[0], fields[3]))
+    return sorted(rows, key=lambda r: r[0] != "sigmoid")
 
 
 def main():
     results = sys.argv[1]
-    present = [(k, t) for k, t in TARGETS if os.path.isdir(os.path.join(results, k))]
+    present = [(k, t) for k, t in targets() if os.path.isdir(os.path.join(results, k))]
     cols = 3
     rows = math.ceil(len(present) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), dpi=110, squeeze=False)

@@ -8,11 +8,12 @@
 # Output: runs/<time>-transfer[-quick]/ (or $HAMLET_RESULTS_DIR); --results regenerates the committed
 # results/transfer/ (results/transfer/quick/ with --quick).
 #
-# Targets (the training task is column "sigmoid", the reference): relu, tanh, elu activations; 40 hidden units;
-# two hidden layers of 20; Fashion-MNIST; 10x the horizon (1000 steps); 100-D quadratics.
+# Targets (experiments/transfer/targets.txt; the training task is "sigmoid", the reference): relu, tanh, elu
+# activations; 40 hidden units; two hidden layers of 20; Fashion-MNIST; 10x the horizon (1000 steps); 100-D
+# quadratics; Hamiltonian neural networks fitted to a mass-spring and a pendulum. TARGETS="relu hnn_spring" runs some.
 # HAMLET_BIN selects the binary, HAMLET_JOBS the number of evaluations run side by side (default: nproc), LEARNED the
 # learned optimizers (default: phnn-paper phnn lstm mlp-lopt). ADD=1 adds learned rows to an existing directory:
-# the baselines and other files stay, PROVENANCE.md is appended to:
+# the other files stay (baselines are evaluated only where a target has none), PROVENANCE.md is appended to:
 #   LEARNED=mlp-lopt ADD=1 experiments/transfer/run.sh --results
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -46,15 +47,12 @@ learned_flags() {  # name: the evaluate flags of one learned optimizer
     --optimizer."$1".weights="$weights/mnist_sigmoid_$1_seed${seed}.h5"
 }
 baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep
-mlp() {  # activation hidden dataset: the MLP task arguments (every option once; a repeated option is an error)
-  echo --task=mlp --task.activation="$1" --task.hidden="$2" --task.dataset="$3"
-}
 
 target() {  # label steps problems tune_problems task args...
   local label=$1 steps=$2 n=$3 tn=$4; shift 4
   mkdir -p "$out/$label"
   local name
-  if [ "$add" != 1 ]; then
+  if [ "$add" != 1 ] || [ ! -f "$out/$label/baselines.h5" ]; then
     log "$label: tune + evaluate baselines ($n problems, $steps steps)"
     "$bin" evaluate "$@" --optimizers=$baselines --tune --tune-problems="$tn" --problems="$n" --steps="$steps" \
       --seed=0 --log-level=warn --out="$out/$label/baselines.h5" >/dev/null
@@ -74,16 +72,20 @@ run_job() {
   "$@" &
   pids+=($!)
 }
-# Longest first, so the side-by-side jobs finish close together.
-run_job target horizon1000 1000 $long_problems $long_tune_problems $(mlp sigmoid 20 mnist)
-run_job target sigmoid 100 $problems $tune_problems $(mlp sigmoid 20 mnist)
-run_job target relu 100 $problems $tune_problems $(mlp relu 20 mnist)
-run_job target tanh 100 $problems $tune_problems $(mlp tanh 20 mnist)
-run_job target elu 100 $problems $tune_problems $(mlp elu 20 mnist)
-run_job target hidden40 100 $problems $tune_problems $(mlp sigmoid 40 mnist)
-run_job target two_layers 100 $problems $tune_problems $(mlp sigmoid 20:20 mnist)
-run_job target fashion 100 $problems $tune_problems $(mlp sigmoid 20 fashion-mnist)
-run_job target quadratic100 100 $problems $tune_problems --task=quadratic --task.dim=100
+# The targets file, the long targets first, so the side-by-side jobs finish close together.
+selected="${TARGETS:-}"
+for pass in long normal; do
+  while IFS='|' read -r label steps size _title flags; do
+    label=$(echo $label) size=$(echo $size)
+    [ -z "$label" ] || [[ "$label" == \#* ]] && continue
+    [ "$size" = "$pass" ] || continue
+    [ -z "$selected" ] || [[ " $selected " == *" $label "* ]] || continue
+    n=$problems tn=$tune_problems
+    [ "$size" = long ] && n=$long_problems tn=$long_tune_problems
+    # shellcheck disable=SC2086
+    run_job target "$label" $steps $n $tn $flags
+  done < "$root/experiments/transfer/targets.txt"
+done
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 [ $failed = 0 ] || { log "a step failed (see the messages above); table not written"; exit 1; }
