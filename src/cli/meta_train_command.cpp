@@ -39,6 +39,10 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
       "window-loss", po::value<std::string>()->default_value(d.window_loss), "optml | dm")(
       "train-tail", po::value<bool>()->default_value(false)->implicit_value(true),
       "meta-step on the partial last window too")(
+      "meta-loss", po::value<std::string>()->default_value(d.meta_loss),
+      "how each step's loss F enters the meta-loss: mean (F) | log (log F) | clipped (min(F, bound), non-finite = bound)")(
+      "meta-loss-bound", po::value<double>()->default_value(d.meta_loss_bound),
+      "bound of --meta-loss=clipped; 0 = the episode's mean start loss")(
       "explode-factor", po::value<double>()->default_value(d.explode_factor),
       "cut a trajectory whose loss exceeds this multiple of its start (0 = off)")(
       "validation-problems", po::value<int64_t>()->default_value(d.validation_problems),
@@ -108,6 +112,8 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
   o.window_loss = v["window-loss"].as<std::string>();
   o.train_tail = v["train-tail"].as<bool>();
   o.explode_factor = v["explode-factor"].as<double>();
+  o.meta_loss = v["meta-loss"].as<std::string>();
+  o.meta_loss_bound = v["meta-loss-bound"].as<double>();
   o.validation_problems = v["validation-problems"].as<int64_t>();
   const int64_t vseed = v["validation-seed"].as<int64_t>(), seed = v["seed"].as<int64_t>();
   HAMLET_CHECK(vseed >= 0 && seed >= 0, "--seed and --validation-seed must be >= 0");

@@ -34,7 +34,8 @@ MetaGradient TruncatedBptt::advance(learned::LearnedOptimizer& optimizer) {
       finished_ = true;
       return out;
     }
-    acc = acc.defined() ? acc + f.mean() : f.mean();
+    const at::Tensor term = meta_loss_term(f, options_, start_loss_).mean();
+    acc = acc.defined() ? acc + term : term;
     ++out.terms;
     TensorList g = torch::autograd::grad({f.sum()}, theta, {}, /*retain_graph=*/true,
                                          /*create_graph=*/options_.second_derivatives);
@@ -49,7 +50,7 @@ MetaGradient TruncatedBptt::advance(learned::LearnedOptimizer& optimizer) {
   finished_ = trajectory_.step >= episode_.length;
   if (trained) {
     if (options_.window_loss == "dm") {
-      acc = acc + batch.loss(params, last + 1).mean();
+      acc = acc + meta_loss_term(batch.loss(params, last + 1), options_, start_loss_).mean();
       ++out.terms;
     }
     const TensorList weights = optimizer.weights();

@@ -44,7 +44,6 @@ MetaGradient TruncatedEs::advance(learned::LearnedOptimizer& optimizer) {
   }
   const TensorList held = optimizer.weights();
   const TensorList phi = detach_all(held);
-  const bool dm = options_.window_loss == "dm";
   const double pairs = static_cast<double>(options_.es_pairs);
   TensorList grad;
   const PairRange mine = owned_pairs(options_);
@@ -55,10 +54,10 @@ MetaGradient TruncatedEs::advance(learned::LearnedOptimizer& optimizer) {
     Trajectory& carried = carried_[i];
     Trajectory plus = carried, minus = carried;
     optimizer.set_weights(perturbed(phi, eps, 1.0));
-    const MemberWindow p = run_member(optimizer, *episode_.batch, plus, last, dm, start_loss_, options_.explode_factor);
+    const MemberWindow p = run_member(optimizer, *episode_.batch, plus, last, start_loss_, options_);
     optimizer.set_weights(perturbed(phi, eps, -1.0));
     const MemberWindow m =
-        run_member(optimizer, *episode_.batch, minus, last, dm, start_loss_, options_.explode_factor);
+        run_member(optimizer, *episode_.batch, minus, last, start_loss_, options_);
     out.optimizee_steps += (p.steps + m.steps) * options_.batch;
     if (p.exploded || m.exploded) {
       optimizer.set_weights(held);

@@ -92,6 +92,9 @@ void MetaTrainOptions::validate() const {
   check_non_negative("meta_train.clip", clip);
   HAMLET_CHECK(window_loss == "optml" || window_loss == "dm", "meta_train.window_loss must be optml or dm, got '",
                window_loss, "'");
+  HAMLET_CHECK(meta_loss == "mean" || meta_loss == "log" || meta_loss == "clipped",
+               "meta_train.meta_loss must be mean, log or clipped, got '", meta_loss, "'");
+  check_non_negative("meta_train.meta_loss_bound", meta_loss_bound);
   check_non_negative("meta_train.explode_factor", explode_factor);
   check_positive("meta_train.validation_problems", validation_problems);
   check_positive("meta_train.checkpoint_every", checkpoint_every);
@@ -133,6 +136,8 @@ OptionMap MetaTrainOptions::to_map() const {
           {"second_derivatives", second_derivatives ? "true" : "false"},
           {"recompute", recompute ? "true" : "false"},
           {"window_loss", window_loss},
+          {"meta_loss", meta_loss},
+          {"meta_loss_bound", format_number(meta_loss_bound)},
           {"train_tail", train_tail ? "true" : "false"},
           {"explode_factor", format_number(explode_factor)},
           {"validation_problems", std::to_string(validation_problems)},

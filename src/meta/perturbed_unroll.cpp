@@ -12,7 +12,7 @@ double MemberWindow::sum() const {
 }
 
 MemberWindow run_member(const learned::LearnedOptimizer& optimizer, const tasks::ProblemBatch& batch,
-                        Trajectory& trajectory, int64_t last, bool dm_term, double start_loss, double explode_factor) {
+                        Trajectory& trajectory, int64_t last, double start_loss, const MetaTrainOptions& options) {
   MemberWindow out;
   for (int64_t t = trajectory.step; t <= last; ++t) {
     const TensorList theta = fresh_leaves(trajectory.params);
@@ -25,11 +25,11 @@ MemberWindow run_member(const learned::LearnedOptimizer& optimizer, const tasks:
       g = torch::autograd::grad({f.sum()}, theta);
     }
     const double mean_f = f.detach().mean().item<double>();
-    if (explodes(mean_f, start_loss, explode_factor)) {
+    if (explodes(mean_f, start_loss, options.explode_factor)) {
       out.exploded = true;
       return out;
     }
-    out.terms.push_back(mean_f);
+    out.terms.push_back(meta_loss_term(f.detach(), options, start_loss).mean().item<double>());
     optim::StepResult r;
     {
       at::NoGradGuard no_grad;
@@ -40,9 +40,9 @@ MemberWindow run_member(const learned::LearnedOptimizer& optimizer, const tasks:
     trajectory.step = t + 1;
     ++out.steps;
   }
-  if (dm_term) {
+  if (options.window_loss == "dm") {
     at::NoGradGuard no_grad;
-    out.terms.push_back(batch.loss(trajectory.params, last + 1).mean().item<double>());
+    out.terms.push_back(meta_loss_term(batch.loss(trajectory.params, last + 1), options, start_loss).mean().item<double>());
   }
   return out;
 }

@@ -56,7 +56,6 @@ MetaGradient PersistentEs::advance(learned::LearnedOptimizer& optimizer) {
   }
   const TensorList held = optimizer.weights();
   const TensorList phi = detach_all(held);
-  const bool dm = options_.window_loss == "dm";
   const double pairs = static_cast<double>(options_.es_pairs);
   TensorList grad;
   const PairRange mine = owned_pairs(options_);
@@ -66,10 +65,10 @@ MetaGradient PersistentEs::advance(learned::LearnedOptimizer& optimizer) {
     if (!mine.contains(i)) continue;
     optimizer.set_weights(perturbed(phi, eps, 1.0));
     const MemberWindow p =
-        run_member(optimizer, *episode_.batch, positive_[i], last, dm, start_loss_, options_.explode_factor);
+        run_member(optimizer, *episode_.batch, positive_[i], last, start_loss_, options_);
     optimizer.set_weights(perturbed(phi, eps, -1.0));
     const MemberWindow m =
-        run_member(optimizer, *episode_.batch, negative_[i], last, dm, start_loss_, options_.explode_factor);
+        run_member(optimizer, *episode_.batch, negative_[i], last, start_loss_, options_);
     out.optimizee_steps += (p.steps + m.steps) * options_.batch;
     if (p.exploded || m.exploded) {
       optimizer.set_weights(held);

@@ -53,6 +53,15 @@ bool explodes(double mean_loss, double start_loss, double factor) {
   return factor > 0 && (!std::isfinite(mean_loss) || mean_loss > factor * start_loss);
 }
 
+at::Tensor meta_loss_term(const at::Tensor& f, const MetaTrainOptions& options, double start_loss) {
+  if (options.meta_loss == "log") return f.clamp_min(1e-30).log();
+  if (options.meta_loss == "clipped") {
+    const double bound = options.meta_loss_bound > 0 ? options.meta_loss_bound : start_loss;
+    return at::where(f.isfinite(), f.clamp_max(bound), at::full_like(f, bound));
+  }
+  return f;
+}
+
 TrajectorySampler::TrajectorySampler(const tasks::Task& task, const MetaTrainOptions& options)
     : task_(task), options_(options) {
   options_.validate();

@@ -9,6 +9,7 @@
 
 #include "hamlet/meta/bptt.hpp"
 #include "hamlet/meta/es.hpp"
+#include "hamlet/meta/perturbed_unroll.hpp"
 #include "hamlet/meta/pes.hpp"
 #include "hamlet/meta/trajectory.hpp"
 #include "hamlet/learned/registry.hpp"
@@ -221,4 +222,62 @@ TEST_CASE("pes is unbiased for the full-horizon gradient and truncated bptt is n
   }
   // es / pes leave the optimizer's weight as they found it.
   CHECK(opt.weights()[0].item<double>() == kPhi);
+}
+
+TEST_CASE("meta-loss terms: mean, log and clipped (non-finite values count as the bound)") {
+  const at::Tensor f = at::tensor({0.5, 2.0, std::nan(""), INFINITY}, at::kDouble);
+  meta::MetaTrainOptions o;
+  CHECK(at::equal(meta::meta_loss_term(f.narrow(0, 0, 2), o, 0.7), f.narrow(0, 0, 2)));
+  o.meta_loss = "log";
+  const at::Tensor logs = meta::meta_loss_term(f.narrow(0, 0, 2), o, 0.7);
+  CHECK(logs[0].item<double>() == Approx(std::log(0.5)).epsilon(1e-15));
+  CHECK(logs[1].item<double>() == Approx(std::log(2.0)).epsilon(1e-15));
+  o.meta_loss = "clipped";
+  o.meta_loss_bound = 1.0;
+  CHECK(at::equal(meta::meta_loss_term(f, o, 0.7), at::tensor({0.5, 1.0, 1.0, 1.0}, at::kDouble)));
+  o.meta_loss_bound = 0.0;  // the episode's start loss
+  CHECK(at::equal(meta::meta_loss_term(f, o, 0.7), at::tensor({0.5, 0.7, 0.7, 0.7}, at::kDouble)));
+  o.meta_loss = "square";
+  CHECK_THROWS_WITH(o.validate(), Catch::Contains("meta_train.meta_loss") && Catch::Contains("square"));
+}
+
+TEST_CASE("bptt with log and clipped meta-losses on the toy equals the forward-sensitivity derivative") {
+  // One window over the episode: ∂/∂φ Σ_t term(ℓ_t), ℓ_t = ½(u_t − 1)², with du/dφ carried forward in doubles.
+  const auto reference = [](const std::string& kind, double bound) {
+    double u = 0, v = 0, du = 0, dv = 0, total = 0;
+    for (int t = 0; t < kK * kJ; ++t) {
+      const double loss = 0.5 * (u - 1) * (u - 1), dloss = (u - 1) * du;
+      if (kind == "log") total += dloss / loss;
+      if (kind == "clipped" && loss < bound) total += dloss;
+      const double nu = 0.5 * u + 0.5 * v + kPhi, nv = 0.5 * v - 3.0 * kPhi;
+      const double ndu = 0.5 * du + 0.5 * dv + 1.0, ndv = 0.5 * dv - 3.0;
+      u = nu, v = nv, du = ndu, dv = ndv;
+    }
+    return total;
+  };
+  test::ToyOptimizer opt(kPhi);
+  opt.set_trainable(true);
+  for (const auto& [kind, bound] : std::vector<std::pair<std::string, double>>{{"log", 0.0}, {"clipped", 0.8}, {"clipped", 0.0}}) {
+    INFO(kind << " bound " << bound);
+    meta::MetaTrainOptions o = toy_options(1);
+    o.unroll = kK * kJ;
+    o.meta_loss = kind;
+    o.meta_loss_bound = bound;
+    meta::TruncatedBptt bptt(o);
+    bptt.start(toy_episode(0), opt);
+    const meta::MetaGradient g = bptt.advance(opt);
+    REQUIRE(g.window);
+    // bound 0: the start loss ℓ_0 = ½.
+    CHECK(g.grads.at(0).item<double>() == Approx(reference(kind, bound > 0 ? bound : 0.5)).epsilon(1e-12));
+  }
+  // The forward-only members of es / pes record the same terms.
+  meta::MetaTrainOptions o = toy_options(1);
+  o.meta_loss = "log";
+  meta::Trajectory trajectory;
+  trajectory.params = {at::zeros({1, 2}, at::kDouble)};
+  const test::ToyBatch batch(1);
+  const meta::MemberWindow w = meta::run_member(opt, batch, trajectory, 2, 0.5, o);
+  REQUIRE(w.terms.size() == 3);
+  CHECK(w.terms[0] == Approx(std::log(0.5)).epsilon(1e-14));
+  CHECK(w.terms[1] == Approx(std::log(0.5 * 0.9 * 0.9)).epsilon(1e-14));  // u_1 = φ = 0.1
 }

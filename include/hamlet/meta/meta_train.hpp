@@ -61,6 +61,12 @@ struct MetaTrainOptions {
   bool recompute = false;           // re-run each optimizer step in the meta-backward instead of storing its
                                     // activations (recompute.hpp): same meta-gradients, far less memory
   std::string window_loss = "optml";  // optml | dm (also F(θ_{kU}) after the window's last update)
+  // How each step's per-problem loss F_b enters the window loss (meta_loss_term in trajectory.hpp): mean (F, the
+  // OPT-ML meta-loss) | log (log F: every decade of progress counts alike, as small_fc_lopt's training) | clipped
+  // (min(F, bound), a non-finite F counts as the bound; bound meta_loss_bound, or the episode's mean start loss
+  // when that is 0).
+  std::string meta_loss = "mean";
+  double meta_loss_bound = 0.0;
   bool train_tail = false;          // one extra meta-step on the partial last window
   double explode_factor = 1e3;      // cut a trajectory when its mean loss exceeds this × its start loss; 0 = off
   int64_t validation_problems = 20;

@@ -16,15 +16,17 @@ namespace hamlet::meta {
 
 // Losses of one member over one window.
 struct MemberWindow {
-  std::vector<double> terms;  // mean_B F at each step t = first..last (+ after the last update with dm)
+  std::vector<double> terms;  // mean_B of the meta-loss term (meta_loss_term) at each step t = first..last (+ after
+                              // the last update with dm)
   bool exploded = false;      // stopped early: a loss was non-finite or above factor × start loss
   int64_t steps = 0;          // updates applied (each is B problem-steps)
   double sum() const;
 };
 
-// Runs `trajectory` from its step through step `last` with the weights the optimizer holds now.
+// Runs `trajectory` from its step through step `last` with the weights the optimizer holds now (the loss terms,
+// cut-off and dm term as options' meta_loss, explode_factor and window_loss say).
 MemberWindow run_member(const learned::LearnedOptimizer& optimizer, const tasks::ProblemBatch& batch,
-                        Trajectory& trajectory, int64_t last, bool dm_term, double start_loss, double explode_factor);
+                        Trajectory& trajectory, int64_t last, double start_loss, const MetaTrainOptions& options);
 
 // The antithetic pairs this rank runs: [first, first + count), all es_pairs of them on one rank, an equal share on
 // world_size ranks (meta_train.hpp).

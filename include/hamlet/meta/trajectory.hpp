@@ -55,6 +55,10 @@ optim::OptimizerState detach_state(const optim::OptimizerState& state);
 // Whether a trajectory whose mean loss is `mean_loss` must be cut (non-finite, or above factor × start loss;
 // factor 0 = never).
 bool explodes(double mean_loss, double start_loss, double factor);
+// One step's contribution to the window loss from the per-problem losses f [B] (options.meta_loss): f (mean),
+// log max(f, 1e-30) (log), or min(f, bound) with non-finite values set to the bound (clipped; bound =
+// options.meta_loss_bound, or `start_loss` when that is 0). Differentiable in f; [B].
+at::Tensor meta_loss_term(const at::Tensor& f, const MetaTrainOptions& options, double start_loss);
 
 class TrajectorySampler {
  public:
