@@ -37,6 +37,8 @@ budget_flags() {
 # EVAL_FLAGS overrides the evaluation (for a quick check of the script only).
 read -r -a eval_flags <<< "${EVAL_FLAGS:-}"
 for n in $budgets; do budget_flags "$n" >/dev/null; done
+processes=()
+[ "$ranks" -gt 1 ] && processes=(--processes="$ranks")  # one rank: this process
 for name in $names; do
   for n in $budgets; do
     read -r -a budget <<< "$(budget_flags "$n")"
@@ -45,7 +47,7 @@ for name in $names; do
       t0=$(date +%s)
       log "meta-train $tag: ${budget[*]} on $ranks rank(s)"
       "$bin" meta-train --config="$protocols/task.ini" --config="$protocols/$name.ini" "${budget[@]}" \
-        --processes="$ranks" --seed="$seed" --optimizer.$name.seed="$seed" --log-level=warn \
+        "${processes[@]}" --seed="$seed" --optimizer.$name.seed="$seed" --log-level=warn \
         --weights-out="$out/weights/$tag.h5" --out="$out/meta/$tag.h5" >/dev/null
       t1=$(date +%s)
       log "evaluate $tag"
