@@ -43,6 +43,9 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
       "how each step's loss F enters the meta-loss: mean (F) | log (log F) | clipped (min(F, bound), non-finite = bound)")(
       "meta-loss-bound", po::value<double>()->default_value(d.meta_loss_bound),
       "bound of --meta-loss=clipped; 0 = the episode's mean start loss")(
+      "reparam", po::value<double>()->default_value(d.reparam),
+      "weight-reparametrisation augmentation of the training problems: every parameter tensor in units θ/s, "
+      "s = 10^U(-R, R) per problem and tensor; 0 = off")(
       "explode-factor", po::value<double>()->default_value(d.explode_factor),
       "cut a trajectory whose loss exceeds this multiple of its start (0 = off)")(
       "validation-problems", po::value<int64_t>()->default_value(d.validation_problems),
@@ -114,6 +117,7 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
   o.explode_factor = v["explode-factor"].as<double>();
   o.meta_loss = v["meta-loss"].as<std::string>();
   o.meta_loss_bound = v["meta-loss-bound"].as<double>();
+  o.reparam = v["reparam"].as<double>();
   o.validation_problems = v["validation-problems"].as<int64_t>();
   const int64_t vseed = v["validation-seed"].as<int64_t>(), seed = v["seed"].as<int64_t>();
   HAMLET_CHECK(vseed >= 0 && seed >= 0, "--seed and --validation-seed must be >= 0");

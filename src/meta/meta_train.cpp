@@ -95,6 +95,7 @@ void MetaTrainOptions::validate() const {
   HAMLET_CHECK(meta_loss == "mean" || meta_loss == "log" || meta_loss == "clipped",
                "meta_train.meta_loss must be mean, log or clipped, got '", meta_loss, "'");
   check_non_negative("meta_train.meta_loss_bound", meta_loss_bound);
+  check_non_negative("meta_train.reparam", reparam);
   check_non_negative("meta_train.explode_factor", explode_factor);
   check_positive("meta_train.validation_problems", validation_problems);
   check_positive("meta_train.checkpoint_every", checkpoint_every);
@@ -138,6 +139,7 @@ OptionMap MetaTrainOptions::to_map() const {
           {"window_loss", window_loss},
           {"meta_loss", meta_loss},
           {"meta_loss_bound", format_number(meta_loss_bound)},
+          {"reparam", format_number(reparam)},
           {"train_tail", train_tail ? "true" : "false"},
           {"explode_factor", format_number(explode_factor)},
           {"validation_problems", std::to_string(validation_problems)},

@@ -4,6 +4,7 @@
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
+#include "hamlet/tasks/reparam.hpp"
 
 namespace hamlet::meta {
 namespace {
@@ -86,6 +87,7 @@ Episode TrajectorySampler::episode(int64_t epoch, int64_t index) const {
   const int64_t count = shard ? options_.batch / options_.world_size : options_.batch;
   const int64_t first = e.index * options_.batch + (shard ? options_.rank * count : 0);
   e.batch = task_.sample(tasks::Split::kTrain, options_.seed, first, count, c10::Device(options_.device));
+  if (options_.reparam > 0) e.batch = tasks::reparametrise(e.batch, options_.reparam, options_.seed, first);
   e.length = episode_length(e.index);
   if (options_.schedule_offset > 0) {
     at::Generator gen = make_generator(mix_seeds({options_.seed, kOffsetStream, static_cast<uint64_t>(e.index)}));

@@ -13,7 +13,9 @@
 #include "hamlet/meta/meta_step.hpp"
 #include "hamlet/meta/run_config.hpp"
 #include "hamlet/meta/trajectory.hpp"
+#include "hamlet/core/seed.hpp"
 #include "hamlet/tasks/quadratic.hpp"
+#include "hamlet/tasks/reparam.hpp"
 #include "meta_fixtures.hpp"
 #include "support/test_support.hpp"
 
@@ -238,4 +240,24 @@ TEST_CASE("benchmark's EpochTrainer is meta_train's training part: one epoch giv
     // meta_train ends holding the best weights; when epoch 1 won, they are the epoch's weights.
     if (full.best_epoch == 1) CHECK(same_tensors(a->weights(), b->weights()));
   }
+}
+
+TEST_CASE("trajectory sampler: the reparametrisation augmentation rescales training problems only") {
+  tasks::QuadraticOptions qo;
+  qo.dtype = "float64";
+  const tasks::QuadraticTask task(qo);
+  meta::MetaTrainOptions o = test::small_meta_options();
+  const meta::Episode plain = meta::TrajectorySampler(task, o).episode(1, 2);
+  o.reparam = 1.5;
+  CHECK(o.to_map().at("reparam") == "1.5");
+  const meta::Episode augmented = meta::TrajectorySampler(task, o).episode(1, 2);
+  const auto* r = dynamic_cast<const tasks::ReparamBatch*>(augmented.batch.get());
+  REQUIRE(r != nullptr);
+  // Same problems: the same losses at corresponding points θ' = θ / s.
+  at::Generator gen = make_generator(4);
+  const at::Tensor theta = at::randn({o.batch, 10}, gen, at::kDouble);
+  CHECK(test::max_abs_diff(augmented.batch->loss({theta / r->scales()[0]}, 0), plain.batch->loss({theta}, 0)) < 1e-10);
+  CHECK(r->scales()[0].sub(1.0).abs().max().item<double>() > 1e-3);
+  o.reparam = -1;
+  CHECK_THROWS_WITH(o.validate(), Catch::Contains("meta_train.reparam"));
 }

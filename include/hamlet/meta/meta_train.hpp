@@ -67,6 +67,10 @@ struct MetaTrainOptions {
   // when that is 0).
   std::string meta_loss = "mean";
   double meta_loss_bound = 0.0;
+  // Weight-reparametrisation augmentation of the training problems (tasks/reparam.hpp): each parameter tensor of
+  // each training problem is optimised in units θ/s with s = 10^U(−reparam, reparam); 0 = off. Validation problems
+  // are never augmented.
+  double reparam = 0.0;
   bool train_tail = false;          // one extra meta-step on the partial last window
   double explode_factor = 1e3;      // cut a trajectory when its mean loss exceeds this × its start loss; 0 = off
   int64_t validation_problems = 20;
