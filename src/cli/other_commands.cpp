@@ -255,10 +255,15 @@ int cmd_list(const std::vector<std::string>& args) {
   for (const auto& n : tasks::task_names()) std::cout << " " << n;
   std::cout << "\nhand-designed optimizers:";
   for (const auto& n : optim::hand_designed_names()) std::cout << " " << n;
-  std::cout << "\nlearned optimizers (weights without / with log-sign preprocessing):";
+  std::cout << "\nlearned optimizers (weights without / with log-sign preprocessing; one count: no such option):";
   for (const auto& n : learned::learned_names()) {
-    std::cout << " " << n << " (" << learned::make_learned(n, {})->num_params() << " / "
-              << learned::make_learned(n, {{"preprocess", "true"}})->num_params() << ")";
+    std::cout << " " << n << " (" << learned::make_learned(n, {})->num_params();
+    // mlp-lopt and phnn-features read their own normalised features instead.
+    try {
+      std::cout << " / " << learned::make_learned(n, {{"preprocess", "true"}})->num_params();
+    } catch (const Error&) {
+    }
+    std::cout << ")";
   }
   std::cout << "\ndatasets: " << data::dataset_names() << "\n";
   return 0;

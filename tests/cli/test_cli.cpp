@@ -134,7 +134,8 @@ TEST_CASE("tune, list, version and benchmark run") {
   CHECK(r.attribute_string("/", "split") == "validation");
   REQUIRE(hamlet_cli("list", &msg) == 0);
   CHECK_THAT(msg, Catch::Contains("ecdsep") && Catch::Contains("quadratic") && Catch::Contains("phnn-paper (19 / 55)") &&
-                      Catch::Contains("lstm (5221 / 5301)") && Catch::Contains("phnn (232 / 468)"));
+                      Catch::Contains("lstm (5221 / 5301)") && Catch::Contains("phnn (232 / 468)") &&
+                      Catch::Contains("mlp-lopt (197)") && Catch::Contains("phnn-features (1434)"));
   REQUIRE(hamlet_cli("version", &msg) == 0);
   CHECK_THAT(msg, Catch::Contains("libtorch 1.13"));
   REQUIRE(hamlet_cli("benchmark --optimizers=adam --problems=4 --steps=3", &msg) == 0);

@@ -219,7 +219,10 @@ TEST_CASE("a learned optimizer loaded from a weight file gives hamlet evaluate's
   for (const std::string& name : learned::learned_names()) {
     INFO("learned optimizer " << name);
     const std::string path = (dir / (name + ".h5")).string();
-    learned::save_weights(path, *learned::make_learned(name, {{"seed", "3"}, {"preprocess", "true"}}));
+    // Log-sign preprocessing where the optimizer has it (mlp-lopt and phnn-features normalise their own features).
+    OptionMap options{{"seed", "3"}};
+    if (name != "mlp-lopt" && name != "phnn-features") options["preprocess"] = "true";
+    learned::save_weights(path, *learned::make_learned(name, options));
 
     eval::EvaluateOptions eo;
     eo.problems = 1;
@@ -248,7 +251,9 @@ TEST_CASE("a learned optimizer loaded from a weight file gives hamlet evaluate's
       TensorList delta;
       for (std::size_t i = 0; i < params.size(); ++i) delta.push_back(params[i].detach().unsqueeze(0) - before[i]);
       CHECK(loss.item<double>() == reference.loss[0][t].item<double>());
-      CHECK(per_problem_norm(delta).item<double>() == reference.update_norm[0][t].item<double>());
+      // Equal parameters (the losses above are bitwise equal); the norm of θ' − θ rounds differently from the
+      // evaluator's for the tiny steps of mlp-lopt, hence a relative 1e-6.
+      CHECK(per_problem_norm(delta).item<double>() == Approx(reference.update_norm[0][t].item<double>()).epsilon(1e-6));
     }
     at::NoGradGuard no_grad;
     CHECK(batch->loss(batched(), kSteps).item<double>() == reference.final_loss[0].item<double>());
