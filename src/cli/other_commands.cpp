@@ -260,7 +260,8 @@ int cmd_list(const std::vector<std::string>& args) {
     std::cout << " " << n << " (" << learned::make_learned(n, {})->num_params();
     // mlp-lopt and phnn-features read their own normalised features instead.
     try {
-      std::cout << " / " << learned::make_learned(n, {{"preprocess", "true"}})->num_params();
+      const int64_t with = learned::make_learned(n, {{"preprocess", "true"}})->num_params();
+      std::cout << " / " << with;
     } catch (const Error&) {
     }
     std::cout << ")";
