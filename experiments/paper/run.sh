@@ -13,7 +13,7 @@
 # Output: runs/<time>-paper-quick/ or runs/<time>-paper-full/ (or $HAMLET_RESULTS_DIR). With --results the committed
 # results are regenerated on purpose: results/paper/ (--quick) or results/paper/full/.
 # HAMLET_BIN selects the binary (default build/hamlet); LEARNED and SEEDS the learned optimizers and meta-training
-# seeds (defaults: phnn-paper phnn lstm mlp-lopt; 0 1 2, or 0 with --quick).
+# seeds (defaults: phnn-paper phnn lstm mlp-lopt phnn-features; 0 1 2, or 0 with --quick).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
@@ -47,7 +47,7 @@ start=$(date +%s)
 log() { echo "[paper/$mode] $*" >&2; }
 
 baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep
-learned="${LEARNED:-phnn-paper phnn lstm mlp-lopt}"
+learned="${LEARNED:-phnn-paper phnn lstm mlp-lopt phnn-features}"
 # protocol_flags TABLE NAME...: --config flags of the table's task file and the named optimizers' files.
 protocol_flags() {
   local table=$1 name; shift
@@ -84,15 +84,25 @@ evaluate_baselines() {  # table
     "${problems[@]}" --log-level=warn --out="$out/$table/baselines.h5" >/dev/null
 }
 
+# override_flags TABLE NAME: the --quick budget flags of one learned optimizer on a training table (none in full
+# mode, where the protocol files hold the budgets). phnn-paper and mlp-lopt cost ~15x less per MNIST step than phnn
+# and lstm: the larger budget.
+override_flags() {
+  local table=$1 name=$2
+  if [ $table = quadratic ]; then
+    if [ $name = phnn ]; then echo "${quad_meta_phnn[@]}"; else echo "${quad_meta[@]}"; fi
+  elif [ $name = phnn-paper ] || [ $name = mlp-lopt ]; then echo "${mnist_meta_paper[@]}"
+  else echo "${mnist_meta[@]}"
+  fi
+}
+
 seed_pipeline() {  # seed: meta-train the three learned optimizers on both tasks, then evaluate them on all three
   local seed=$1 name
   for name in $learned; do
-    local qm=("${quad_meta[@]}") mm=("${mnist_meta[@]}")
-    [ $name = phnn ] && qm=("${quad_meta_phnn[@]}")
-    # phnn-paper and mlp-lopt cost ~15x less per MNIST step than phnn and lstm: the larger budget.
-    [ $name = phnn-paper ] || [ $name = mlp-lopt ] && mm=("${mnist_meta_paper[@]}")
-    meta_train quadratic $name "$seed" "${qm[@]}"
-    meta_train mnist_sigmoid $name "$seed" "${mm[@]}"
+    # shellcheck disable=SC2046
+    meta_train quadratic $name "$seed" $(override_flags quadratic $name)
+    # shellcheck disable=SC2046
+    meta_train mnist_sigmoid $name "$seed" $(override_flags mnist_sigmoid $name)
   done
   evaluate_learned quadratic "$seed"
   evaluate_learned mnist_sigmoid "$seed"
@@ -131,12 +141,10 @@ problems=$(resolved problems evaluate --config="$protocols/quadratic/task.ini" "
 tune_problems=$(resolved tune-problems evaluate --config="$protocols/quadratic/task.ini" "${tune_problems[@]}")
 # budgets: every learned optimizer's meta-training budget per training table, as hamlet resolves it.
 budgets() {
-  local name qm mm
+  local name
   for name in $learned; do
-    qm=("${quad_meta[@]}") mm=("${mnist_meta[@]}")
-    [ $name = phnn ] && qm=("${quad_meta_phnn[@]}")
-    [ $name = phnn-paper ] || [ $name = mlp-lopt ] && mm=("${mnist_meta_paper[@]}")
-    echo "  $name: quadratic $(budget quadratic $name "${qm[@]}"); MNIST $(budget mnist_sigmoid $name "${mm[@]}")."
+    # shellcheck disable=SC2046
+    echo "  $name: quadratic $(budget quadratic $name $(override_flags quadratic $name)); MNIST $(budget mnist_sigmoid $name $(override_flags mnist_sigmoid $name))."
   done
 }
 if [ "$add" = 1 ]; then

@@ -12,7 +12,7 @@
 # activations; 40 hidden units; two hidden layers of 20; Fashion-MNIST; 10x the horizon (1000 steps); 100-D
 # quadratics; Hamiltonian neural networks fitted to a mass-spring and a pendulum. TARGETS="relu hnn_spring" runs some.
 # HAMLET_BIN selects the binary, HAMLET_JOBS the number of evaluations run side by side (default: nproc), LEARNED the
-# learned optimizers (default: phnn-paper phnn lstm mlp-lopt). ADD=1 adds learned rows to an existing directory:
+# learned optimizers (default: phnn-paper phnn lstm mlp-lopt phnn-features). ADD=1 adds learned rows to an existing directory:
 # the other files stay (baselines are evaluated only where a target has none), PROVENANCE.md is appended to:
 #   LEARNED=mlp-lopt ADD=1 experiments/transfer/run.sh --results
 set -euo pipefail
@@ -31,7 +31,7 @@ else
 fi
 seed=0
 jobs="${HAMLET_JOBS:-$(nproc)}"
-names="${LEARNED:-phnn-paper phnn lstm mlp-lopt}"
+names="${LEARNED:-phnn-paper phnn lstm mlp-lopt phnn-features}"
 add="${ADD:-0}"
 log() { echo "[transfer/$mode] $*" >&2; }
 for name in $names; do
