@@ -55,3 +55,9 @@ hamlet_provenance_section() {
   echo
   cat "$1/PROVENANCE.md"
 }
+
+# hamlet_table_rows FILE: the data lines of a "|"-separated table file (experiments/transfer/targets.txt), every
+# field trimmed, comments and blank lines dropped; read them with `while IFS='|' read -r a b ...`.
+hamlet_table_rows() {
+  sed -e 's/#.*//' -e 's/[[:space:]]*|[[:space:]]*/|/g' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' "$1" | grep -v '^$'
+}

@@ -14,11 +14,9 @@ source "$root/experiments/lib.sh"
 targets=(sigmoid)
 declare -A title
 while IFS='|' read -r label _steps _size t _flags; do
-  label=$(echo $label)
-  [ -z "$label" ] || [[ "$label" == \#* ]] && continue
-  title[$label]=$(echo $t)
+  title[$label]=$t
   [ "$label" = sigmoid ] || targets+=("$label")
-done < "$root/experiments/transfer/targets.txt"
+done < <(hamlet_table_rows "$root/experiments/transfer/targets.txt")
 tmp="$results/TABLE.md.tmp"
 {
   echo "# Transfer of optimizers meta-trained on the MNIST sigmoid MLP"

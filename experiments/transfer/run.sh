@@ -76,15 +76,13 @@ run_job() {
 selected="${TARGETS:-}"
 for pass in long normal; do
   while IFS='|' read -r label steps size _title flags; do
-    label=$(echo $label) size=$(echo $size)
-    [ -z "$label" ] || [[ "$label" == \#* ]] && continue
     [ "$size" = "$pass" ] || continue
     [ -z "$selected" ] || [[ " $selected " == *" $label "* ]] || continue
     n=$problems tn=$tune_problems
     [ "$size" = long ] && n=$long_problems tn=$long_tune_problems
     # shellcheck disable=SC2086
     run_job target "$label" $steps $n $tn $flags
-  done < "$root/experiments/transfer/targets.txt"
+  done < <(hamlet_table_rows "$root/experiments/transfer/targets.txt")
 done
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
