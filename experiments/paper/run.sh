@@ -9,6 +9,9 @@
 #   LEARNED="mlp-lopt" SEEDS="0 1 2" ADD=1 experiments/paper/run.sh --results
 #                                       adds learned rows to an existing directory: meta-trains and evaluates only
 #                                       the named optimizers, keeps every other file, appends to PROVENANCE.md
+#   LEARNED="mlp-lopt" SEEDS="2" TABLES="mnist_sigmoid mnist_relu" ADD=1 experiments/paper/run.sh --results
+#                                       the same, for the named tables only (meta-training on a training table only
+#                                       where that table is named; mnist_relu alone evaluates existing weights)
 #
 # Output: runs/<time>-paper-quick/ or runs/<time>-paper-full/ (or $HAMLET_RESULTS_DIR). With --results the committed
 # results are regenerated on purpose: results/paper/ (--quick) or results/paper/full/.
@@ -41,6 +44,11 @@ else
 fi
 jobs="${HAMLET_JOBS:-$(nproc)}"
 add="${ADD:-0}"
+tables="${TABLES:-quadratic mnist_sigmoid mnist_relu}"
+for t in $tables; do
+  case $t in quadratic|mnist_sigmoid|mnist_relu) ;; *) echo "experiments/paper/run.sh: TABLES: unknown table '$t' (quadratic, mnist_sigmoid, mnist_relu)" >&2; exit 2 ;; esac
+done
+[ "$add" = 1 ] || [ "$tables" = "quadratic mnist_sigmoid mnist_relu" ] || { echo "experiments/paper/run.sh: TABLES needs ADD=1" >&2; exit 2; }
 [ "$add" = 1 ] || rm -rf "$out"/{quadratic,mnist_sigmoid,mnist_relu,weights,meta}
 mkdir -p "$out"/{quadratic,mnist_sigmoid,mnist_relu,weights,meta}
 start=$(date +%s)
@@ -96,17 +104,19 @@ override_flags() {
   fi
 }
 
-seed_pipeline() {  # seed: meta-train the three learned optimizers on both tasks, then evaluate them on all three
-  local seed=$1 name
+selected() { [[ " $tables " == *" $1 "* ]]; }  # table: is it in TABLES?
+seed_pipeline() {  # seed: meta-train the learned optimizers on the training tables, then evaluate them on the tables
+  local seed=$1 name table
   for name in $learned; do
-    # shellcheck disable=SC2046
-    meta_train quadratic $name "$seed" $(override_flags quadratic $name)
-    # shellcheck disable=SC2046
-    meta_train mnist_sigmoid $name "$seed" $(override_flags mnist_sigmoid $name)
+    for table in quadratic mnist_sigmoid; do
+      # shellcheck disable=SC2046
+      selected $table && meta_train $table $name "$seed" $(override_flags $table $name)
+    done
   done
-  evaluate_learned quadratic "$seed"
-  evaluate_learned mnist_sigmoid "$seed"
-  evaluate_learned mnist_relu "$seed"   # transfer: sigmoid-trained weights
+  for table in quadratic mnist_sigmoid mnist_relu; do  # mnist_relu: transfer of the sigmoid-trained weights
+    selected $table && evaluate_learned $table "$seed"
+  done
+  return 0
 }
 
 # Independent pipelines run side by side, at most $jobs at a time (each hamlet process uses one thread).
@@ -141,15 +151,19 @@ problems=$(resolved problems evaluate --config="$protocols/quadratic/task.ini" "
 tune_problems=$(resolved tune-problems evaluate --config="$protocols/quadratic/task.ini" "${tune_problems[@]}")
 # budgets: every learned optimizer's meta-training budget per training table, as hamlet resolves it.
 budgets() {
-  local name
+  local name text
   for name in $learned; do
+    text=""
     # shellcheck disable=SC2046
-    echo "  $name: quadratic $(budget quadratic $name $(override_flags quadratic $name)); MNIST $(budget mnist_sigmoid $name $(override_flags mnist_sigmoid $name))."
+    selected quadratic && text="quadratic $(budget quadratic $name $(override_flags quadratic $name)); "
+    # shellcheck disable=SC2046
+    selected mnist_sigmoid && text="${text}MNIST $(budget mnist_sigmoid $name $(override_flags mnist_sigmoid $name))"
+    echo "  $name: ${text%; }."
   done
 }
 if [ "$add" = 1 ]; then
   {
-    echo "- Rows added by \`LEARNED=\"$learned\" SEEDS=\"$seeds\" ADD=1 experiments/paper/run.sh$flag\`, wall time ${seconds} s on"
+    echo "- Rows added by \`LEARNED=\"$learned\" SEEDS=\"$seeds\" TABLES=\"$tables\" ADD=1 experiments/paper/run.sh$flag\`, wall time ${seconds} s on"
     echo "  $(nproc) CPU core(s) ($(lscpu | sed -n 's/^Model name: *//p')), meta-training seeds $seeds; everything else above is unchanged."
     budgets
     echo "  Software: $("$bin" version)."

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -217,6 +218,25 @@ RunSet read_runs(const std::vector<RunInput>& inputs) {
   return set;
 }
 
+namespace {
+
+// "lr X" or "out_mul X"; when the seeds of a learned row were run at different scales (out_mul tuned per seed on
+// validation problems) the seeds' values in order, "out_mul X / Y / Z".
+std::string scale_of(const std::vector<OptionMap>& seeds) {
+  const OptionMap& o = seeds.front();
+  const std::string key = o.count("lr") ? "lr" : o.count("out_mul") ? "out_mul" : "";
+  if (key.empty()) return "";
+  std::vector<std::string> values;
+  for (const auto& s : seeds) values.push_back(s.count(key) ? s.at(key) : "?");
+  if (std::all_of(values.begin(), values.end(), [&](const std::string& v) { return v == values.front(); }))
+    return key + " " + values.front();
+  std::string out = key + " ";
+  for (std::size_t i = 0; i < values.size(); ++i) out += (i ? " / " : "") + values[i];
+  return out;
+}
+
+}  // namespace
+
 Comparison compare(const RunSet& runs, const CompareOptions& options) {
   options.validate();
   Comparison c;
@@ -250,9 +270,7 @@ Comparison compare(const RunSet& runs, const CompareOptions& options) {
     ComparisonRow r;
     r.name = m.name;
     r.learned = m.learned;
-    const OptionMap& o = m.options.front();
-    if (o.count("lr")) r.scale = "lr " + o.at("lr");
-    else if (o.count("out_mul")) r.scale = "out_mul " + o.at("out_mul");
+    r.scale = scale_of(m.options);
     r.final_loss = seeded_mean_se(m.final_loss);
     const at::Tensor averaged = m.final_loss.mean(0);
     r.median = eval::median(averaged);

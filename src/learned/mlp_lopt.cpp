@@ -169,12 +169,18 @@ std::string MlpLopt::architecture() const {
                         " hidden_layers=", options_.hidden_layers);
 }
 
-MlpLoptDecays MlpLopt::decays(const at::TensorOptions& opts) const {
-  const TensorList w = weights_.on(opts);
+namespace {
+
+// The decays from a weight list already converted to the compute options (its last three tensors are φ).
+MlpLoptDecays decays_of(const TensorList& w) {
   const std::size_t n = w.size();
   return {decay_from_param(w[n - 3], kMomentumInit), decay_from_param(w[n - 2], kRmsInit),
           decay_from_param(w[n - 1], kAdafactorInit)};
 }
+
+}  // namespace
+
+MlpLoptDecays MlpLopt::decays(const at::TensorOptions& opts) const { return decays_of(weights_.on(opts)); }
 
 namespace {
 
@@ -268,7 +274,7 @@ optim::StepResult MlpLopt::update(const TensorList& params, const TensorList& gr
 
   optim::StepResult result;
   result.state.step = state.step + 1;
-  const at::Tensor rows = mlp_lopt_feature_rows(params, grads, decays(opts), state, result.state, opts);
+  const at::Tensor rows = mlp_lopt_feature_rows(params, grads, decays_of(w), state, result.state, opts);
   // The time features are the same for every coordinate, so their share of layer 0 is a bias.
   const std::size_t layers = static_cast<std::size_t>(options_.hidden_layers) + 1;
   const at::Tensor time = mlp_lopt_time_features(state.step).to(opts);

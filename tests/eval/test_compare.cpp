@@ -307,3 +307,23 @@ TEST_CASE("compare labels: the {method} placeholder, one-method labels, and how 
   CHECK(colon.label.empty());
   CHECK_THROWS_WITH(eval::parse_run_input(":label"), Catch::Contains("no file before the label"));
 }
+
+TEST_CASE("compare: a learned row whose seeds ran at different out_mul shows each seed's value") {
+  test::TempDir dir;
+  std::vector<std::string> files;
+  const std::vector<std::string> scales = {"0.3", "0.1", "0.3"};
+  for (int s = 0; s < 3; ++s) {
+    files.push_back((dir / ("learned_seed" + std::to_string(s) + ".h5")).string());
+    write_run(files.back(), {{"lstm", {1, 2, 3, 4}, R"({"out_mul": ")" + scales[s] + R"("})"}});
+  }
+  const std::string base = (dir / "baselines.h5").string();
+  write_run(base, {{"adam", {1, 1, 1, 1}, "lr=0.1", 0.5}});
+  std::vector<std::string> inputs = {base};
+  inputs.insert(inputs.end(), files.begin(), files.end());
+  const auto c = eval::compare(eval::read_runs(inputs), eval::CompareOptions{});
+  CHECK(row(c, "lstm").scale == "out_mul 0.3 / 0.1 / 0.3");
+  CHECK(row(c, "adam").scale == "lr 0.1");
+  // All seeds at one scale: the value once.
+  const auto same = eval::compare(eval::read_runs({base, files[0], files[2]}), eval::CompareOptions{});
+  CHECK(row(same, "lstm").scale == "out_mul 0.3");
+}

@@ -80,7 +80,8 @@ struct CompareOptions {
 struct ComparisonRow {
   std::string name;
   bool learned = false;
-  std::string scale;                 // "lr 0.03" or "out_mul 0.1"
+  std::string scale;                 // "lr 0.03" or "out_mul 0.1"; seeds at different scales (out_mul tuned per
+                                     // seed): "out_mul 0.3 / 0.1 / 0.3", in the order of the files
   SeededMeanSe final_loss;           // mean ± two-level SE
   double median = 0;                 // median over problems of the seed-averaged final loss
   double mean_over_steps = 0;
