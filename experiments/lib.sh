@@ -61,3 +61,21 @@ hamlet_provenance_section() {
 hamlet_table_rows() {
   sed -e 's/#.*//' -e 's/[[:space:]]*|[[:space:]]*/|/g' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' "$1" | grep -v '^$'
 }
+
+# A pool of background jobs, at most JOBS at a time (each hamlet process uses one thread):
+#   hamlet_run_job JOBS COMMAND ARGS...   starts COMMAND in the background once fewer than JOBS jobs run
+#   hamlet_wait_jobs                      waits for every job started so; fails if any of them failed
+hamlet_job_pids=()
+hamlet_run_job() {
+  local jobs=$1
+  shift
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  "$@" &
+  hamlet_job_pids+=($!)
+}
+hamlet_wait_jobs() {
+  local pid failed=0
+  for pid in "${hamlet_job_pids[@]}"; do wait "$pid" || failed=1; done
+  hamlet_job_pids=()
+  return $failed
+}

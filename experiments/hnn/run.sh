@@ -45,19 +45,11 @@ learned_pipeline() {  # name seed: meta-train, then evaluate the selected weight
   "$bin" evaluate --config="$protocols/task.ini" --config="$protocols/$name.ini" --optimizers="$name" \
     --optimizer."$name".weights="$out/weights/$tag.h5" --log-level=warn --out="$out/eval/learned_$tag.h5" >/dev/null
 }
-pids=()
-run_job() {
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
-  "$@" &
-  pids+=($!)
-}
-run_job evaluate_baselines
+hamlet_run_job "$jobs" evaluate_baselines
 for name in $learned; do
-  for seed in $seeds; do run_job learned_pipeline "$name" "$seed"; done
+  for seed in $seeds; do hamlet_run_job "$jobs" learned_pipeline "$name" "$seed"; done
 done
-failed=0
-for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-[ $failed = 0 ] || { log "a step failed (see the messages above); table not written"; exit 1; }
+hamlet_wait_jobs || { log "a step failed (see the messages above); table not written"; exit 1; }
 seconds=$(( $(date +%s) - start ))
 
 # budget NAME: the meta-training budget hamlet resolves from the protocol files.

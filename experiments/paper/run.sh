@@ -120,21 +120,13 @@ seed_pipeline() {  # seed: meta-train the learned optimizers on the training tab
 }
 
 # Independent pipelines run side by side, at most $jobs at a time (each hamlet process uses one thread).
-pids=()
-run_job() {
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
-  "$@" &
-  pids+=($!)
-}
 if [ "$add" != 1 ]; then
-  run_job evaluate_baselines quadratic
-  run_job evaluate_baselines mnist_sigmoid
-  run_job evaluate_baselines mnist_relu
+  hamlet_run_job "$jobs" evaluate_baselines quadratic
+  hamlet_run_job "$jobs" evaluate_baselines mnist_sigmoid
+  hamlet_run_job "$jobs" evaluate_baselines mnist_relu
 fi
-for seed in $seeds; do run_job seed_pipeline "$seed"; done
-failed=0
-for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-[ $failed = 0 ] || { log "a step failed (see the messages above); tables not written"; exit 1; }
+for seed in $seeds; do hamlet_run_job "$jobs" seed_pipeline "$seed"; done
+hamlet_wait_jobs || { log "a step failed (see the messages above); tables not written"; exit 1; }
 
 seconds=$(( $(date +%s) - start ))
 # resolved KEY COMMAND FLAGS...: the value hamlet resolves for KEY from the protocol files and flags.

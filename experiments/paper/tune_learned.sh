@@ -55,23 +55,15 @@ tuned_evaluate() {  # table name seed
     --out="$out/$table/learned_${name}_seed${seed}.h5" >/dev/null
 }
 
-pids=()
-run_job() {
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
-  "$@" &
-  pids+=($!)
-}
 for table in $tables; do
   mkdir -p "$out/$table"
   for name in $learned; do
     seeds=$(weight_seeds "$table" "$name")
     [ -n "$seeds" ] || { log "no weights of $name for $table in $full/weights"; exit 1; }
-    for seed in $seeds; do run_job tuned_evaluate "$table" "$name" "$seed"; done
+    for seed in $seeds; do hamlet_run_job "$jobs" tuned_evaluate "$table" "$name" "$seed"; done
   done
 done
-failed=0
-for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-[ $failed = 0 ] || { log "an evaluation failed (see the messages above); table not written"; exit 1; }
+hamlet_wait_jobs || { log "an evaluation failed (see the messages above); table not written"; exit 1; }
 seconds=$(( $(date +%s) - start ))
 
 echo "- \`TABLES=\"$tables\" LEARNED=\"$learned\"${SEEDS:+ SEEDS=\"$SEEDS\"} experiments/paper/tune_learned.sh$flag\`: wall time ${seconds} s on $(nproc) CPU core(s) ($(lscpu | sed -n 's/^Model name: *//p')), $jobs evaluations side by side; $("$bin" version)." >> "$out/PROVENANCE.md"

@@ -66,12 +66,6 @@ target() {  # label steps problems tune_problems task args...
 }
 
 start=$(date +%s)
-pids=()
-run_job() {
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
-  "$@" &
-  pids+=($!)
-}
 # The targets file, the long targets first, so the side-by-side jobs finish close together.
 selected="${TARGETS:-}"
 for pass in long normal; do
@@ -81,12 +75,10 @@ for pass in long normal; do
     n=$problems tn=$tune_problems
     [ "$size" = long ] && n=$long_problems tn=$long_tune_problems
     # shellcheck disable=SC2086
-    run_job target "$label" $steps $n $tn $flags
+    hamlet_run_job "$jobs" target "$label" $steps $n $tn $flags
   done < <(hamlet_table_rows "$root/experiments/transfer/targets.txt")
 done
-failed=0
-for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-[ $failed = 0 ] || { log "a step failed (see the messages above); table not written"; exit 1; }
+hamlet_wait_jobs || { log "a step failed (see the messages above); table not written"; exit 1; }
 seconds=$(( $(date +%s) - start ))
 
 command="experiments/transfer/run.sh$flag"
