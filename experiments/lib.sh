@@ -79,3 +79,24 @@ hamlet_wait_jobs() {
   hamlet_job_pids=()
   return $failed
 }
+
+# hamlet_paper_tables: reads experiments/paper/tables.txt into the caller's globals paper_tables (the table names in
+# order, space-separated) and the associative arrays paper_trained_on, paper_title, paper_published (by table).
+# hamlet_check_tables SCRIPT NAMES...: an error naming SCRIPT for a name that is not one of paper_tables.
+hamlet_paper_tables() {
+  local repo name trained title published
+  repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  declare -gA paper_trained_on=() paper_title=() paper_published=()
+  paper_tables=""
+  while IFS='|' read -r name trained title published; do
+    paper_tables="${paper_tables:+$paper_tables }$name"
+    paper_trained_on[$name]=$trained paper_title[$name]=$title paper_published[$name]=$published
+  done < <(hamlet_table_rows "$repo/experiments/paper/tables.txt")
+}
+hamlet_check_tables() {
+  local script=$1 t
+  shift
+  for t in "$@"; do
+    [[ " $paper_tables " == *" $t "* ]] || { echo "$script: TABLES: unknown table '$t' (${paper_tables// /, })" >&2; exit 2; }
+  done
+}

@@ -8,7 +8,8 @@
 #
 #   experiments/budget/run.sh [--results]     -> runs/<time>-budget/ (or $HAMLET_RESULTS_DIR); --results adds to
 #                                                 results/budget/ (files of other names, budgets, seeds stay)
-#   NAMES="phnn lstm" SEEDS="0 1 2" BUDGETS="30 100 1000" RANKS=2 select what runs (defaults: phnn, 0, 1000, 2).
+#   NAMES="phnn lstm" SEEDS="0 1 2" BUDGETS="30 100 1000" RANKS=2 select what runs (defaults: phnn, 0, 1000, 2);
+#   JOBS=2 runs that many meta-training runs side by side (default 1; JOBS x RANKS processes in all).
 #
 # A budget of N trajectories is E epochs x P episodes of B = RANKS problems with P = 10 below 300 trajectories and
 # 25 from 300 on, E = N / (P B) (30 on one rank: 3 x 10, phnn's budget in the paper tables; 1000 on two ranks:
@@ -39,24 +40,31 @@ read -r -a eval_flags <<< "${EVAL_FLAGS:-}"
 for n in $budgets; do budget_flags "$n" >/dev/null; done
 processes=()
 [ "$ranks" -gt 1 ] && processes=(--processes="$ranks")  # one rank: this process
+jobs="${JOBS:-1}"
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "experiments/budget/run.sh: JOBS must be a positive integer, got '$jobs'" >&2; exit 2; }
+# run_one NAME N SEED: meta-train NAME with N trajectories and seed SEED, evaluate the selected weights, append the
+# wall times to timings.md.
+run_one() {
+  local name=$1 n=$2 seed=$3 budget t0 t1
+  read -r -a budget <<< "$(budget_flags "$n")"
+  local tag=${name}_n${n}_seed${seed}
+  t0=$(date +%s)
+  log "meta-train $tag: ${budget[*]} on $ranks rank(s)"
+  "$bin" meta-train --config="$protocols/task.ini" --config="$protocols/$name.ini" "${budget[@]}" \
+    "${processes[@]}" --seed="$seed" --optimizer.$name.seed="$seed" --log-level=warn \
+    --weights-out="$out/weights/$tag.h5" --out="$out/meta/$tag.h5" >/dev/null
+  t1=$(date +%s)
+  log "evaluate $tag"
+  "$bin" evaluate --config="$protocols/task.ini" --config="$protocols/$name.ini" --optimizers=$name \
+    --optimizer.$name.weights="$out/weights/$tag.h5" "${eval_flags[@]}" --log-level=warn --out="$out/eval/$tag.h5" >/dev/null
+  echo "- \`$tag\`: ${budget[*]} on $ranks rank(s), $jobs job(s) side by side; meta-training $((t1 - t0)) s, evaluation $(( $(date +%s) - t1 )) s; $(lscpu | sed -n 's/^Model name: *//p')" >> "$out/timings.md"
+}
 for name in $names; do
   for n in $budgets; do
-    read -r -a budget <<< "$(budget_flags "$n")"
-    for seed in $seeds; do
-      tag=${name}_n${n}_seed${seed}
-      t0=$(date +%s)
-      log "meta-train $tag: ${budget[*]} on $ranks rank(s)"
-      "$bin" meta-train --config="$protocols/task.ini" --config="$protocols/$name.ini" "${budget[@]}" \
-        "${processes[@]}" --seed="$seed" --optimizer.$name.seed="$seed" --log-level=warn \
-        --weights-out="$out/weights/$tag.h5" --out="$out/meta/$tag.h5" >/dev/null
-      t1=$(date +%s)
-      log "evaluate $tag"
-      "$bin" evaluate --config="$protocols/task.ini" --config="$protocols/$name.ini" --optimizers=$name \
-        --optimizer.$name.weights="$out/weights/$tag.h5" "${eval_flags[@]}" --log-level=warn --out="$out/eval/$tag.h5" >/dev/null
-      echo "- \`$tag\`: ${budget[*]} on $ranks rank(s); meta-training $((t1 - t0)) s, evaluation $(( $(date +%s) - t1 )) s; $(lscpu | sed -n 's/^Model name: *//p')" >> "$out/timings.md"
-    done
+    for seed in $seeds; do hamlet_run_job "$jobs" run_one "$name" "$n" "$seed"; done
   done
 done
-echo "- \`NAMES=\"$names\" SEEDS=\"$seeds\" BUDGETS=\"$budgets\" RANKS=$ranks experiments/budget/run.sh$flag\`: total wall time $(( $(date +%s) - start )) s on $(nproc) CPU core(s)." >> "$out/timings.md"
+hamlet_wait_jobs
+echo "- \`NAMES=\"$names\" SEEDS=\"$seeds\" BUDGETS=\"$budgets\" RANKS=$ranks JOBS=$jobs experiments/budget/run.sh$flag\`: total wall time $(( $(date +%s) - start )) s on $(nproc) CPU core(s)." >> "$out/timings.md"
 HAMLET_BIN="$bin" "$root/experiments/budget/make_table.sh" "$out" "\`experiments/budget/run.sh\`"
 echo "budget study: $out/TABLE.md"

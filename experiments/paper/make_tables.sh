@@ -11,14 +11,7 @@ bin="${HAMLET_BIN:-$root/build/hamlet}"
 results=$1 command=$2
 source "$root/experiments/lib.sh"
 
-# METHODS.md §9.1 (OPT-ML paper, Tables A1-A3): mean over 100 runs of the loss at the last logged step.
-declare -A title published
-title[quadratic]="Table A1: 10-D random quadratic"
-published[quadratic]="adam=0.41,rmsprop=0.76,momentum=0.33,nag=0.45,lstm=0.25,phnn-paper=0.23"
-title[mnist_sigmoid]="Table A2: MNIST MLP 784-20-10, sigmoid"
-published[mnist_sigmoid]="adam=0.35,rmsprop=0.38,momentum=0.36,nag=0.33,lstm=0.29,phnn-paper=0.38"
-title[mnist_relu]="Table A3: transfer to the ReLU MLP (learned optimizers trained on sigmoid, baselines re-tuned)"
-published[mnist_relu]="adam=0.34,rmsprop=0.38,momentum=0.45,nag=0.61,lstm=2.31,phnn-paper=0.36"
+hamlet_paper_tables  # titles and published numbers: experiments/paper/tables.txt
 
 tmp="$results/TABLES.md.tmp"
 {
@@ -32,10 +25,10 @@ tmp="$results/TABLES.md.tmp"
     echo "and discussed in [README.md](README.md)."
     echo
   fi
-  for task in quadratic mnist_sigmoid mnist_relu; do
+  for task in $paper_tables; do
     dir="$results/$task"
-    [ -f "$dir/baselines.h5" ] || { echo "### ${title[$task]}"; echo; echo "(no runs)"; echo; continue; }
-    hamlet_compare_table "$bin" "$dir" "${title[$task]}" --published="${published[$task]}"
+    [ -f "$dir/baselines.h5" ] || { echo "### ${paper_title[$task]}"; echo; echo "(no runs)"; echo; continue; }
+    hamlet_compare_table "$bin" "$dir" "${paper_title[$task]}" --published="${paper_published[$task]}"
     echo
   done
   hamlet_provenance_section "$results"

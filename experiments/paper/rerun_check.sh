@@ -23,17 +23,13 @@ weights="$ref/weights"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
-declare -A task title wlabel
+hamlet_paper_tables  # experiments/paper/tables.txt: table names, titles, where their weights were trained
+declare -A task
 task[quadratic]="--task=quadratic --task.dim=10"
 task[mnist_sigmoid]="--task=mlp --task.dataset=mnist --task.activation=sigmoid --task.hidden=20"
 task[mnist_relu]="--task=mlp --task.dataset=mnist --task.activation=relu --task.hidden=20"
-title[quadratic]="Table A1 (10-D quadratic)"
-title[mnist_sigmoid]="Table A2 (MNIST sigmoid)"
-title[mnist_relu]="Table A3 (ReLU MLP, learned optimizers trained on sigmoid)"
-wlabel=([quadratic]=quadratic [mnist_sigmoid]=mnist_sigmoid [mnist_relu]=mnist_sigmoid)
-tables=(quadratic mnist_sigmoid mnist_relu)
-for t in "${tables[@]}"; do
-  echo "[rerun_check] ${title[$t]}" >&2
+for t in $paper_tables; do
+  echo "[rerun_check] ${paper_title[$t]}" >&2
   # The committed learning rates, read back by hamlet compare (column 3 of its CSV is "lr VALUE").
   lrs=$("$bin" compare --in="$ref/$t/baselines.h5" --format=csv | awk -F, 'NR > 1 { split($3, a, " "); printf "--optimizer.%s.lr=%s ", $1, a[2] }')
   names=$("$bin" compare --in="$ref/$t/baselines.h5" --format=csv | awk -F, 'NR > 1 { printf "%s%s", sep, $1; sep = "," }')
@@ -42,7 +38,7 @@ for t in "${tables[@]}"; do
   "$bin" evaluate ${task[$t]} --optimizers="$names" $lrs --problems=100 --steps=100 --seed=0 --log-level=warn \
     --out="$tmp/$t/baselines.h5" >/dev/null
   w=()
-  for name in phnn-paper phnn lstm; do w+=(--optimizer.$name.weights="$weights/${wlabel[$t]}_${name}_seed0.h5"); done
+  for name in phnn-paper phnn lstm; do w+=(--optimizer.$name.weights="$weights/${paper_trained_on[$t]}_${name}_seed0.h5"); done
   # shellcheck disable=SC2086
   "$bin" evaluate ${task[$t]} --optimizers=phnn-paper,phnn,lstm "${w[@]}" --problems=100 --steps=100 --seed=0 \
     --log-level=warn --out="$tmp/$t/learned.h5" >/dev/null
@@ -66,9 +62,9 @@ out="$report_dir/RERUN.md"
   echo "Per method: largest per-problem difference of the first logged loss (before any update) and of the final loss,"
   echo "the final-loss mean committed → rerun, the paired difference with its SE, the shift in units of the committed SE,"
   echo "and how many of the 100 problems moved by more than 0.05. Learned optimizers: seed-0 weights."
-  for t in "${tables[@]}"; do
+  for t in $paper_tables; do
     echo
-    echo "### ${title[$t]}"
+    echo "### ${paper_title[$t]}"
     echo
     "$bin" compare --mode=drift --in="$ref/$t/baselines.h5" --in="$tmp/$t/baselines.h5"
     "$bin" compare --mode=drift --in="$ref/$t/learned_seed0.h5" --in="$tmp/$t/learned.h5" | tail -n +3

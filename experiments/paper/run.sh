@@ -44,11 +44,10 @@ else
 fi
 jobs="${HAMLET_JOBS:-$(nproc)}"
 add="${ADD:-0}"
-tables="${TABLES:-quadratic mnist_sigmoid mnist_relu}"
-for t in $tables; do
-  case $t in quadratic|mnist_sigmoid|mnist_relu) ;; *) echo "experiments/paper/run.sh: TABLES: unknown table '$t' (quadratic, mnist_sigmoid, mnist_relu)" >&2; exit 2 ;; esac
-done
-[ "$add" = 1 ] || [ "$tables" = "quadratic mnist_sigmoid mnist_relu" ] || { echo "experiments/paper/run.sh: TABLES needs ADD=1" >&2; exit 2; }
+hamlet_paper_tables  # experiments/paper/tables.txt
+tables="${TABLES:-$paper_tables}"
+hamlet_check_tables experiments/paper/run.sh $tables
+[ "$add" = 1 ] || [ "$tables" = "$paper_tables" ] || { echo "experiments/paper/run.sh: TABLES needs ADD=1" >&2; exit 2; }
 [ "$add" = 1 ] || rm -rf "$out"/{quadratic,mnist_sigmoid,mnist_relu,weights,meta}
 mkdir -p "$out"/{quadratic,mnist_sigmoid,mnist_relu,weights,meta}
 start=$(date +%s)
@@ -62,8 +61,6 @@ protocol_flags() {
   echo --config="$protocols/$table/task.ini"
   for name in "$@"; do echo --config="$protocols/$table/$name.ini"; done
 }
-# Where the learned optimizers of each table were trained (the ReLU table evaluates the sigmoid-trained ones).
-declare -A trained_on=([quadratic]=quadratic [mnist_sigmoid]=mnist_sigmoid [mnist_relu]=mnist_sigmoid)
 
 meta_train() {  # table optimizer seed [budget flags...]
   local table=$1 name=$2 seed=$3; shift 3
@@ -74,9 +71,9 @@ meta_train() {  # table optimizer seed [budget flags...]
     >/dev/null
 }
 
-evaluate_learned() {  # table seed: each learned optimizer of trained_on[table] with its training protocol, one file each
+evaluate_learned() {  # table seed: each learned optimizer of paper_trained_on[table] with its training protocol, one file each
   local table=$1 seed=$2 name
-  local wtable=${trained_on[$table]}
+  local wtable=${paper_trained_on[$table]}
   for name in $learned; do
     log "evaluate $name (seed $seed) on $table"
     "$bin" evaluate --config="$protocols/$table/task.ini" --config="$protocols/$wtable/$name.ini" --optimizers=$name \
@@ -113,7 +110,7 @@ seed_pipeline() {  # seed: meta-train the learned optimizers on the training tab
       selected $table && meta_train $table $name "$seed" $(override_flags $table $name)
     done
   done
-  for table in quadratic mnist_sigmoid mnist_relu; do  # mnist_relu: transfer of the sigmoid-trained weights
+  for table in $paper_tables; do  # mnist_relu: transfer of the sigmoid-trained weights
     selected $table && evaluate_learned $table "$seed"
   done
   return 0

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "hamlet/core/error.hpp"
@@ -36,13 +38,25 @@ const std::vector<std::string> kMetaKeys = {"estimator", "epochs", "trajectories
 // Optimizer options that define what a learned row is (its architecture and its scale live elsewhere).
 const std::vector<std::string> kLearnedOptionKeys = {"mass", "dissipation", "hidden", "preprocess", "norm"};
 
-// A weight file named in the options, or the same file name in the weights/ directory next to the run's directory
-// (the layout of experiments/paper), so that a fresh clone in another place still finds it.
+// A weight file named in the options; else the same file name in the weights/ directory next to the run's
+// directory (the layout of experiments/paper); else the longest tail of the recorded path (two components or more)
+// found under a directory above the run file (an absolute path recorded in another clone, e.g.
+// /elsewhere/results/paper/full/weights/x.h5 read from this clone's results/paper/tuned/). Empty if none exists.
 std::string locate_weights(const std::string& recorded, const std::string& run_file) {
   std::error_code ec;
   if (fs::is_regular_file(recorded, ec)) return recorded;
   const fs::path sibling = fs::path(run_file).parent_path().parent_path() / "weights" / fs::path(recorded).filename();
   if (fs::is_regular_file(sibling, ec)) return sibling.string();
+  std::vector<fs::path> parts;
+  for (const auto& part : fs::path(recorded).relative_path()) parts.push_back(part);
+  for (std::size_t first = 0; first + 2 <= parts.size(); ++first) {
+    fs::path tail;
+    for (std::size_t k = first; k < parts.size(); ++k) tail /= parts[k];
+    for (fs::path dir = fs::absolute(run_file, ec).parent_path(); !dir.empty(); dir = dir.parent_path()) {
+      if (fs::is_regular_file(dir / tail, ec)) return (dir / tail).string();
+      if (dir == dir.parent_path()) break;
+    }
+  }
   return "";
 }
 
@@ -75,6 +89,36 @@ OptionMap read_protocol(const OptionMap& options, const std::string& run_file) {
     if (const auto value = try_attribute(reader, "/", counter)) protocol[counter] = *value;
   }
   return protocol;
+}
+
+// The weight file a learned row's options name (located as read_protocol does), or the recorded text.
+std::string weight_file_of(const OptionMap& options, const std::string& run_file) {
+  const auto w = options.find("weights");
+  if (w == options.end()) return "";
+  const std::string path = locate_weights(w->second, run_file);
+  return path.empty() ? w->second : path;
+}
+
+bool same_file_contents(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  if (!fa || !fb) return false;
+  return std::equal(std::istreambuf_iterator<char>(fa), std::istreambuf_iterator<char>(),
+                    std::istreambuf_iterator<char>(fb), std::istreambuf_iterator<char>());
+}
+
+// Do two learned rows evaluate the same weights seed by seed? Then their seed effects cancel in the difference.
+bool same_weights_per_seed(const MethodRuns& a, const MethodRuns& b) {
+  if (!a.learned || !b.learned || a.weights.size() != b.weights.size() || a.weights.size() < 2) return false;
+  for (std::size_t s = 0; s < a.weights.size(); ++s) {
+    if (a.weights[s].empty() || !same_file_contents(a.weights[s], b.weights[s])) return false;
+  }
+  return true;
+}
+
+SeededMeanSe difference(const MethodRuns& a, const MethodRuns& b, bool& seed_paired) {
+  seed_paired = same_weights_per_seed(a, b);
+  return seed_paired ? seed_paired_difference(a.final_loss, b.final_loss) : seeded_difference(a.final_loss, b.final_loss);
 }
 
 std::string protocol_cell(const MethodRuns& m) {
@@ -202,6 +246,7 @@ RunSet read_runs(const std::vector<RunInput>& inputs) {
       m.learned = options.count("out_mul") && !options.count("lr");
       if (reader.exists(group + "/tune")) m.validation_score = reader.attribute_double(group + "/tune", "best_score");
       if (m.learned && m.protocol.empty()) m.protocol = read_protocol(options, path);
+      if (m.learned) m.weights.push_back(weight_file_of(options, path));
       finals[name].push_back(loss.select(1, steps - 1));
       firsts[name].push_back(loss.select(1, 0));
       means[name].push_back(loss.mean(1));
@@ -278,7 +323,7 @@ Comparison compare(const RunSet& runs, const CompareOptions& options) {
     for (int64_t s = 0; s < m.final_loss.size(0); ++s) r.seed_means.push_back(m.final_loss[s].mean().item<double>());
     r.non_finite = m.final_loss.isfinite().logical_not().any(0).sum().item<int64_t>();
     if (&m != reference) {
-      r.delta = seeded_difference(m.final_loss, reference->final_loss);
+      r.delta = difference(m, *reference, r.delta_seed_paired);
       r.verdict = verdict(r.delta->mean, r.delta->se);
     }
     const auto p = options.published.find(m.name);
@@ -297,7 +342,7 @@ Comparison compare(const RunSet& runs, const CompareOptions& options) {
       if (!a.learned || !b.learned) continue;
       PairRow pr;
       pr.a = a.name, pr.b = b.name;
-      pr.delta = seeded_difference(a.final_loss, b.final_loss);
+      pr.delta = difference(a, b, pr.seed_paired);
       pr.verdict = verdict(pr.delta.mean, pr.delta.se);
       c.learned_pairs.push_back(pr);
     }
@@ -323,6 +368,7 @@ std::string to_markdown(const Comparison& c) {
     if (r.delta) {
       delta = fmt(r.delta->mean) + " ± " + fmt(r.delta->se);
       if (r.verdict != Verdict::kTie) delta = "**" + delta + "**";
+      if (r.delta_seed_paired) delta += " (paired by seed)";
       verdict = verdict_text(r.verdict);
     }
     std::string paper = "—", versus = "—";
@@ -339,7 +385,13 @@ std::string to_markdown(const Comparison& c) {
            r.protocol + " | " + std::to_string(r.non_finite) + "/" + std::to_string(c.problems) + " |\n";
   }
   if (!c.learned_pairs.empty()) {
-    out += "\nLearned optimizers against each other (row − column method, two-level SE; **bold** = beyond 2 SE):\n\n"
+    const bool any_seed_paired = std::any_of(c.learned_pairs.begin(), c.learned_pairs.end(),
+                                             [](const PairRow& p) { return p.seed_paired; });
+    out += std::string("\nLearned optimizers against each other (row − column method, two-level SE; ") +
+           (any_seed_paired ? "\"paired by seed\": the two rows evaluate the same weights seed by seed, so the seed "
+                              "effect cancels and the SE is that of the per-seed differences; "
+                            : "") +
+           "**bold** = beyond 2 SE):\n\n"
            "| pair | Δ (mean ± SE) | verdict |\n|---|---|---|\n";
     for (const auto& p : c.learned_pairs) {
       std::string cell = fmt(p.delta.mean) + " ± " + fmt(p.delta.se);
@@ -347,7 +399,7 @@ std::string to_markdown(const Comparison& c) {
       const std::string v = p.verdict == Verdict::kTie ? "tie"
                             : p.verdict == Verdict::kABetter ? p.a + " beats " + p.b
                                                              : p.b + " beats " + p.a;
-      out += "| " + p.a + " − " + p.b + " | " + cell + " | " + v + " |\n";
+      out += "| " + p.a + " − " + p.b + " | " + cell + (p.seed_paired ? " (paired by seed)" : "") + " | " + v + " |\n";
     }
   }
   return out;
@@ -444,6 +496,7 @@ std::string to_json(const Comparison& c) {
     if (r.delta) {
       row["delta"] = stat(*r.delta);
       row["verdict"] = verdict_text(r.verdict);
+      row["delta_seed_paired"] = r.delta_seed_paired;
     }
     if (r.published) {
       row["published"] = *r.published;
@@ -454,7 +507,11 @@ std::string to_json(const Comparison& c) {
   }
   doc["learned_pairs"] = nlohmann::json::array();
   for (const auto& p : c.learned_pairs) {
-    doc["learned_pairs"].push_back({{"a", p.a}, {"b", p.b}, {"delta", stat(p.delta)}, {"verdict", verdict_text(p.verdict)}});
+    doc["learned_pairs"].push_back({{"a", p.a},
+                                    {"b", p.b},
+                                    {"delta", stat(p.delta)},
+                                    {"verdict", verdict_text(p.verdict)},
+                                    {"seed_paired", p.seed_paired}});
   }
   return doc.dump(2) + "\n";
 }

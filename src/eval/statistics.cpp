@@ -72,6 +72,15 @@ SeededMeanSe seeded_difference(const at::Tensor& a, const at::Tensor& b) {
   return combine(va.mean(0) - vb.mean(0), seed_term(va) + seed_term(vb), std::max(va.size(0), vb.size(0)));
 }
 
+SeededMeanSe seed_paired_difference(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor va = as_seeds_by_problems(a, "seed_paired_difference (first method)");
+  const at::Tensor vb = as_seeds_by_problems(b, "seed_paired_difference (second method)");
+  HAMLET_CHECK(va.sizes() == vb.sizes(), "seed_paired_difference: the methods have shapes ", va.sizes(), " and ",
+               vb.sizes(), "; pairing by seed needs the same seeds and problems");
+  const at::Tensor d = va - vb;
+  return combine(d.mean(0), seed_term(d), d.size(0));
+}
+
 Verdict verdict(double difference, double se) {
   if (!std::isfinite(difference) || !std::isfinite(se)) return Verdict::kTie;
   if (difference < -2.0 * se) return Verdict::kABetter;

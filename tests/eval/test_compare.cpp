@@ -327,3 +327,56 @@ TEST_CASE("compare: a learned row whose seeds ran at different out_mul shows eac
   const auto same = eval::compare(eval::read_runs({base, files[0], files[2]}), eval::CompareOptions{});
   CHECK(row(same, "lstm").scale == "out_mul 0.3");
 }
+
+TEST_CASE("compare: two rows that evaluate the same weights seed by seed are paired by seed") {
+  test::TempDir dir;
+  // Three weight files (their contents identify them) and an unrelated set for a third row.
+  std::filesystem::create_directories(dir / "wdir");
+  std::vector<std::string> weights, moved, other;
+  for (int s = 0; s < 3; ++s) {
+    weights.push_back((dir / "wdir" / ("w" + std::to_string(s) + ".h5")).string());
+    // The same file as another clone recorded it: found by its tail wdir/wS.h5 under a directory above the run file.
+    moved.push_back("/elsewhere/clone/wdir/w" + std::to_string(s) + ".h5");
+    other.push_back((dir / ("v" + std::to_string(s) + ".h5")).string());
+    for (const auto& [path, value] : {std::pair{weights.back(), 1.0 + s}, std::pair{other.back(), 10.0 + s}}) {
+      io::H5Writer w(path);
+      w.write("/w", at::full({2}, value, at::kDouble));
+      w.commit();
+    }
+  }
+  const std::vector<std::vector<double>> trained = {{1, 2, 3, 4}, {2, 3, 4, 5}, {0, 1, 2, 3}};
+  const std::vector<std::vector<double>> tuned = {{0.9, 1.8, 3.0, 3.9}, {1.9, 2.8, 4.0, 4.9}, {-0.1, 0.8, 2.0, 2.9}};
+  std::vector<eval::RunInput> inputs;
+  const std::string base = (dir / "baselines.h5").string();
+  write_run(base, {{"adam", {1, 1, 1, 1}, "lr=0.1", 0.5}});
+  inputs.push_back({base, ""});
+  for (int s = 0; s < 3; ++s) {
+    const std::string f = (dir / ("trained" + std::to_string(s) + ".h5")).string();
+    const std::string g = (dir / ("tuned" + std::to_string(s) + ".h5")).string();
+    const std::string h = (dir / ("other" + std::to_string(s) + ".h5")).string();
+    write_run(f, {{"lstm", trained[s], R"({"out_mul": "1", "weights": ")" + weights[s] + R"("})"}});
+    write_run(g, {{"lstm", tuned[s], R"({"out_mul": "0.3", "weights": ")" + moved[s] + R"("})"}});
+    write_run(h, {{"lstm", tuned[s], R"({"out_mul": "0.3", "weights": ")" + other[s] + R"("})"}});
+    inputs.push_back({f, "lstm (trained)"});
+    inputs.push_back({g, "lstm (tuned)"});
+    inputs.push_back({h, "lstm (other)"});
+  }
+  const auto c = eval::compare(eval::read_runs(inputs), eval::CompareOptions{});
+  REQUIRE(c.learned_pairs.size() == 3);
+  const auto& same = c.learned_pairs[0];  // trained − tuned
+  CHECK(same.a == "lstm (trained)");
+  CHECK(same.b == "lstm (tuned)");
+  CHECK(same.seed_paired);
+  // Per-seed differences: 0.1, 0.2, 0, 0.1 in every seed, so the seed term is 0 and SE = sd(d_i)/2.
+  const std::vector<double> d = {0.1, 0.2, 0.0, 0.1};
+  CHECK(same.delta.mean == Approx(0.1).epsilon(1e-12));
+  CHECK(same.delta.se == Approx(std::sqrt(var(d) / 4.0)).epsilon(1e-12));
+  CHECK(same.verdict == eval::Verdict::kBBetter);
+  // Other weights: the unpaired two-level SE, which carries both rows' seed spread (v = 1 each) and calls it a tie.
+  const auto& unrelated = c.learned_pairs[1];  // trained − other
+  CHECK(unrelated.b == "lstm (other)");
+  CHECK_FALSE(unrelated.seed_paired);
+  CHECK(unrelated.delta.se == Approx(std::sqrt(var(d) / 4.0 + 1.0 / 3.0 + 1.0 / 3.0)).epsilon(1e-12));
+  CHECK(unrelated.verdict == eval::Verdict::kTie);
+  CHECK_THAT(eval::to_markdown(c), Catch::Contains("**0.100 ± 0.041** (paired by seed) | lstm (tuned) beats lstm (trained)"));
+}

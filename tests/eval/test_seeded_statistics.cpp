@@ -108,3 +108,32 @@ TEST_CASE("verdicts at exactly 2 SE are ties; beyond on either side they are not
   CHECK(joint_se_vs_published(0.03, 0.4, 100) == Approx(0.05).epsilon(1e-12));
   CHECK_THROWS_WITH(seeded_difference(grid({{1, 2, 3}}), grid({{1, 2}})), Catch::Contains("same problems"));
 }
+
+TEST_CASE("seed-paired difference: the shared seed effect cancels; SE from the per-seed differences written out") {
+  // The same 3 seeds x 4 problems evaluated twice (e.g. trained and tuned out_mul of the same weights).
+  const std::vector<std::vector<double>> a = {{0.5, 0.7, 0.2, 0.9}, {0.6, 0.9, 0.1, 1.2}, {0.2, 0.4, 0.3, 0.5}};
+  const std::vector<std::vector<double>> b = {{0.4, 0.8, 0.2, 0.7}, {0.6, 0.6, 0.2, 1.0}, {0.3, 0.4, 0.1, 0.5}};
+  std::vector<double> d_problem(4, 0.0), d_seed(3, 0.0);
+  for (int s = 0; s < 3; ++s) {
+    for (int i = 0; i < 4; ++i) {
+      d_problem[i] += (a[s][i] - b[s][i]) / 3.0;
+      d_seed[s] += (a[s][i] - b[s][i]) / 4.0;
+    }
+  }
+  double mean_d = 0;
+  for (double x : d_problem) mean_d += x / 4.0;
+  const SeededMeanSe r = seed_paired_difference(grid(a), grid(b));
+  CHECK(r.mean == Approx(mean_d).epsilon(1e-14));
+  CHECK(r.se == Approx(std::sqrt(sample_variance(d_problem) / 4.0 + sample_variance(d_seed) / 3.0)).epsilon(1e-14));
+  CHECK(r.seeds == 3);
+  // Numbers by hand: d_seed = 0.05, 0.1, 0.025; d_problem = 0, 0.0666.., 0.0333.., 0.1333..
+  CHECK(mean_d == Approx(0.058333333333333333).epsilon(1e-12));
+
+  // B = A + 0.1 everywhere: exactly −0.1 with SE 0, where the unpaired two-level SE counts both seed spreads.
+  const at::Tensor x = grid(a);
+  const SeededMeanSe shifted = seed_paired_difference(x, x + 0.1);
+  CHECK(shifted.mean == Approx(-0.1).epsilon(1e-12));
+  CHECK(shifted.se == Approx(0.0).margin(1e-15));
+  CHECK(seeded_difference(x, x + 0.1).se > 0.1);
+  CHECK_THROWS_WITH(seed_paired_difference(x, x.slice(0, 0, 2)), Catch::Contains("same seeds and problems"));
+}

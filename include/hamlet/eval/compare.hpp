@@ -15,6 +15,9 @@
 // name fixes it instead. Verdicts: "A beats B" when Δ < −2 SE, "B beats A" when Δ > 2 SE, else tie (exactly 2 SE is
 // a tie).
 //
+// Two learned rows that evaluate the same weight files seed by seed (same contents, in the order given; e.g. trained
+// and tuned out_mul) are paired by seed as well: their Δ uses seed_paired_difference, and the row says so.
+//
 // Published numbers (`published`, method -> value) are single unpaired draws: "vs paper" is tested against the
 // joint SE √(SE² + (sd/√runs)²), sd our per-problem standard deviation (§12).
 //
@@ -42,6 +45,7 @@ struct MethodRuns {
   bool learned = false;                    // its options carry out_mul and no lr
   std::optional<double> validation_score;  // the tuner's best validation score (hand-designed, tuned)
   OptionMap protocol;                      // meta-training protocol read from the learned optimizer's weight file
+  std::vector<std::string> weights;        // learned: the weight file of each seed (found on disk, else as recorded)
 };
 
 struct RunSet {
@@ -88,6 +92,7 @@ struct ComparisonRow {
   std::vector<double> seed_means;    // per-seed mean final loss
   int64_t non_finite = 0;            // problems with a non-finite final loss in any seed
   std::optional<SeededMeanSe> delta; // this − reference (absent on the reference row)
+  bool delta_seed_paired = false;    // the reference is a learned row with the same weights per seed
   Verdict verdict = Verdict::kTie;   // of delta: kABetter = this row beats the reference
   std::optional<double> published;
   double vs_published = 0, vs_published_se = 0;
@@ -98,6 +103,7 @@ struct PairRow {
   std::string a, b;
   SeededMeanSe delta;  // a − b
   Verdict verdict = Verdict::kTie;
+  bool seed_paired = false;  // a and b evaluate the same weights per seed (seed_paired_difference)
 };
 
 struct Comparison {

@@ -34,6 +34,11 @@ SeededMeanSe seeded_mean_se(const at::Tensor& x);
 // Paired difference D = mean_i (a_i − b_i) of two methods on the same N problems ([S_A, N] and [S_B, N]) with the
 // conservative two-level SE² = s_d²/N + v_A/S_A + v_B/S_B (METHODS.md §12; S = 1 reduces it to the paired SE).
 SeededMeanSe seeded_difference(const at::Tensor& a, const at::Tensor& b);
+// The same difference for two rows that evaluate the *same* meta-trained weights seed by seed (e.g. one learned
+// optimizer at its trained and at a tuned out_mul): seed s of A and seed s of B share their seed effect, so it
+// cancels in d[s, i] = a[s, i] − b[s, i], and SE² = s_d²/N + v_d/S with d_i = mean_s d[s, i] and v_d the sample
+// variance over seeds of the per-seed means of d (the one-method formula applied to d). Needs S_A = S_B.
+SeededMeanSe seed_paired_difference(const at::Tensor& a, const at::Tensor& b);
 
 // §12 verdict on a difference A − B of losses: kABetter when D < −2 SE, kBBetter when D > 2 SE, else kTie (also when
 // D is not finite). Exactly 2 SE is a tie.
