@@ -69,11 +69,16 @@ std::optional<std::string> try_attribute(const io::H5Reader& reader, const std::
   }
 }
 
-OptionMap read_protocol(const OptionMap& options, const std::string& run_file) {
-  OptionMap protocol;
+// The weight file a learned row's options name, located by locate_weights; empty when the options name none or the
+// file is not found.
+std::string weight_file_of(const OptionMap& options, const std::string& run_file) {
   const auto w = options.find("weights");
-  if (w == options.end()) return protocol;
-  const std::string path = locate_weights(w->second, run_file);
+  return w == options.end() ? "" : locate_weights(w->second, run_file);
+}
+
+// The meta-training protocol recorded in a located weight file (empty path: nothing known).
+OptionMap read_protocol(const std::string& path) {
+  OptionMap protocol;
   if (path.empty()) return protocol;
   const io::H5Reader reader(path);
   const auto meta_text = try_attribute(reader, "/", "meta_train");
@@ -89,14 +94,6 @@ OptionMap read_protocol(const OptionMap& options, const std::string& run_file) {
     if (const auto value = try_attribute(reader, "/", counter)) protocol[counter] = *value;
   }
   return protocol;
-}
-
-// The weight file a learned row's options name (located as read_protocol does), or the recorded text.
-std::string weight_file_of(const OptionMap& options, const std::string& run_file) {
-  const auto w = options.find("weights");
-  if (w == options.end()) return "";
-  const std::string path = locate_weights(w->second, run_file);
-  return path.empty() ? w->second : path;
 }
 
 bool same_file_contents(const std::string& a, const std::string& b) {
@@ -245,8 +242,10 @@ RunSet read_runs(const std::vector<RunInput>& inputs) {
       m.options.push_back(options);
       m.learned = options.count("out_mul") && !options.count("lr");
       if (reader.exists(group + "/tune")) m.validation_score = reader.attribute_double(group + "/tune", "best_score");
-      if (m.learned && m.protocol.empty()) m.protocol = read_protocol(options, path);
-      if (m.learned) m.weights.push_back(weight_file_of(options, path));
+      if (m.learned) {
+        m.weights.push_back(weight_file_of(options, path));  // located once, for the protocol and the seed pairing
+        if (m.protocol.empty()) m.protocol = read_protocol(m.weights.back());
+      }
       finals[name].push_back(loss.select(1, steps - 1));
       firsts[name].push_back(loss.select(1, 0));
       means[name].push_back(loss.mean(1));

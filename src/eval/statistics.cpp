@@ -77,8 +77,7 @@ SeededMeanSe seed_paired_difference(const at::Tensor& a, const at::Tensor& b) {
   const at::Tensor vb = as_seeds_by_problems(b, "seed_paired_difference (second method)");
   HAMLET_CHECK(va.sizes() == vb.sizes(), "seed_paired_difference: the methods have shapes ", va.sizes(), " and ",
                vb.sizes(), "; pairing by seed needs the same seeds and problems");
-  const at::Tensor d = va - vb;
-  return combine(d.mean(0), seed_term(d), d.size(0));
+  return seeded_mean_se(va - vb);  // the one-method statistics of the per-seed, per-problem differences
 }
 
 Verdict verdict(double difference, double se) {

@@ -45,7 +45,7 @@ struct MethodRuns {
   bool learned = false;                    // its options carry out_mul and no lr
   std::optional<double> validation_score;  // the tuner's best validation score (hand-designed, tuned)
   OptionMap protocol;                      // meta-training protocol read from the learned optimizer's weight file
-  std::vector<std::string> weights;        // learned: the weight file of each seed (found on disk, else as recorded)
+  std::vector<std::string> weights;        // learned: the weight file of each seed as found on disk ("" if not found)
 };
 
 struct RunSet {
