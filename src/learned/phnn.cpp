@@ -4,6 +4,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
@@ -101,10 +102,19 @@ at::Tensor psd_from_raw(const at::Tensor& raw, int64_t n, bool softplus_diag, do
   return psd_from_factor(cholesky_from_raw(raw, n, softplus_diag), n, eps);
 }
 
+namespace {
+
+// ∂(w · (W2 s + b2))/∂x for the hidden activations s = tanh(W1 x + b1) already computed.
+at::Tensor tanh_layer_input_grad(const at::Tensor& s, const at::Tensor& w1, const at::Tensor& w2,
+                                 const at::Tensor& cotangent) {
+  return at::matmul((1 - s * s) * at::matmul(cotangent, w2), w1);
+}
+
+}  // namespace
+
 at::Tensor tanh_mlp_input_grad(const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
                                const at::Tensor& cotangent, const at::Tensor& x) {
-  const at::Tensor s = at::tanh(at::linear(x, w1, b1));
-  return at::matmul((1 - s * s) * at::matmul(cotangent, w2), w1);
+  return tanh_layer_input_grad(at::tanh(at::linear(x, w1, b1)), w1, w2, cotangent);
 }
 
 at::Tensor kinetic_grad_raw(const at::Tensor& raw, const at::Tensor& p, int64_t n, bool softplus_diag) {
@@ -179,7 +189,13 @@ Step symplectic_euler(const Model& model, const at::Tensor& q0, const at::Tensor
     at::Tensor grad_v, v, a, b, inv_mass;
     MassAt mass;
     if (model.closed_form()) {
-      grad_v = model.potential_grad(q);
+      if (k == 0 && model.potential_and_grad) {
+        // The diagnostics need V(q) too: one network evaluation gives both.
+        std::tie(v, grad_v) = model.potential_and_grad(q);
+        v = v.detach();
+      } else {
+        grad_v = model.potential_grad(q);
+      }
       if (model.mass_depends_on_q) {
         mass = model.mass_at(q);
         inv_mass = mass.inv_mass;
@@ -190,7 +206,7 @@ Step symplectic_euler(const Model& model, const at::Tensor& q0, const at::Tensor
         b = apply_rows(inv_mass, p);
         a = grad_v;
       }
-      if (k == 0) {
+      if (k == 0 && !v.defined()) {
         at::NoGradGuard no_grad;
         v = model.potential(q.detach());
       }
@@ -392,10 +408,21 @@ at::Tensor Phnn::features(const at::Tensor& g) const {
 }
 
 ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& context) const {
-  HAMLET_CHECK(!options_.lopt_features() || (context.defined() && context.size(-1) == options_.context_dim()),
+  if (!options_.lopt_features()) return model(options, at::Tensor(), at::Tensor());
+  HAMLET_CHECK(context.defined() && context.dim() == 2 && context.size(1) == options_.context_dim(),
                "phnn-features: the model needs the context z [R, ", options_.context_dim(), "]");
+  return model(options, context.narrow(1, 0, kMlpLoptFeatures),
+               context.narrow(1, kMlpLoptFeatures, kMlpLoptTimeFeatures));
+}
+
+ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& rows, const at::Tensor& time) const {
+  HAMLET_CHECK(!options_.lopt_features() ||
+                   (rows.defined() && time.defined() && rows.size(-1) == kMlpLoptFeatures &&
+                    time.size(-1) == kMlpLoptTimeFeatures),
+               "phnn-features: the model needs the context z [R, ", options_.context_dim(), "] (feature rows [R, ",
+               kMlpLoptFeatures, "] and time features [1, ", kMlpLoptTimeFeatures, "])");
   const TensorList w = weights_.on(options);
-  const int64_t d = options_.dim();
+  const int64_t d = options_.dim(), hidden = options_.hidden;
   const double eps_m = options_.eps_m, eps_d = options_.eps_d;
   const bool d_softplus = options_.d_softplus;
   const auto mlp = [w](std::size_t i, const at::Tensor& x) {
@@ -403,10 +430,29 @@ ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& contex
   };
   ph::Model m;
   m.potential = [mlp, i = v_](const at::Tensor& q) { return mlp(i, q).squeeze(-1); };
-  // D and G see [q | z]; z is fixed during the step, so they stay functions of q for the integrator.
-  const at::Tensor z = options_.lopt_features() ? context : at::Tensor();
-  const auto with_z = [z](const at::Tensor& q) { return z.defined() ? at::cat({q, z.to(q.options())}, -1) : q; };
-  m.forcing = [mlp, with_z, i = g_](const at::Tensor& q) { return mlp(i, with_z(q)); };
+  // D and G read [q | z] with z fixed during the step, so they stay functions of q for the integrator. Their first
+  // layers split as W [q | z] + b = q W_qᵀ + c with c = rows W_rowsᵀ + time W_timeᵀ + b: c is one GEMM per step
+  // for both networks, and each evaluation at a new q adds a rank-d product instead of re-reading 39 columns.
+  const bool d_net = options_.dissipation == "state";
+  at::Tensor c_g, c_d;
+  if (options_.lopt_features()) {
+    const int64_t f = kMlpLoptFeatures, t = kMlpLoptTimeFeatures;
+    TensorList w_rows{w[g_].narrow(1, d, f)}, w_time{w[g_].narrow(1, d + f, t)}, bias{w[g_ + 1]};
+    if (d_net) {
+      w_rows.push_back(w[d_].narrow(1, d, f));
+      w_time.push_back(w[d_].narrow(1, d + f, t));
+      bias.push_back(w[d_ + 1]);
+    }
+    const at::Tensor c = at::linear(rows.to(options), at::cat(w_rows, 0)) +
+                         at::linear(time.to(options), at::cat(w_time, 0), at::cat(bias, 0));
+    c_g = c.narrow(1, 0, hidden);
+    if (d_net) c_d = c.narrow(1, hidden, hidden);
+  }
+  const auto context_mlp = [w, mlp, d](std::size_t i, const at::Tensor& c, const at::Tensor& q) {
+    if (!c.defined()) return mlp(i, q);
+    return at::linear(at::tanh(at::addmm(c, q, w[i].narrow(1, 0, d).t())), w[i + 2], w[i + 3]);
+  };
+  m.forcing = [context_mlp, c_g, i = g_](const at::Tensor& q) { return context_mlp(i, c_g, q); };
   if (options_.mass == "state") {
     m.inv_mass = [mlp, i = m_, d, eps_m](const at::Tensor& q) { return ph::psd_from_raw(mlp(i, q), d, true, eps_m); };
     m.mass_depends_on_q = true;
@@ -418,6 +464,11 @@ ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& contex
   if (options_.derivatives == "closed-form") {
     m.potential_grad = [w, i = v_](const at::Tensor& q) {
       return ph::tanh_mlp_input_grad(w[i], w[i + 1], w[i + 2], w[i + 2].new_ones({1}), q);
+    };
+    m.potential_and_grad = [w, i = v_](const at::Tensor& q) {
+      const at::Tensor s = at::tanh(at::linear(q, w[i], w[i + 1]));
+      return std::make_pair(at::linear(s, w[i + 2], w[i + 3]).squeeze(-1),
+                            ph::tanh_layer_input_grad(s, w[i], w[i + 2], w[i + 2].new_ones({1})));
     };
     if (options_.mass == "state") {
       m.mass_at = [w, i = m_, d, eps_m](const at::Tensor& q) {
@@ -434,9 +485,9 @@ ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& contex
       };
     }
   }
-  if (options_.dissipation == "state") {
-    m.dissipation = [mlp, with_z, i = d_, d, eps_d, d_softplus](const at::Tensor& q) {
-      return ph::psd_from_raw(mlp(i, with_z(q)), 2 * d, d_softplus, eps_d);
+  if (d_net) {
+    m.dissipation = [context_mlp, c_d, i = d_, d, eps_d, d_softplus](const at::Tensor& q) {
+      return ph::psd_from_raw(context_mlp(i, c_d, q), 2 * d, d_softplus, eps_d);
     };
   } else {
     const at::Tensor dissipation = ph::psd_from_raw(w[d_], 2 * d, d_softplus, eps_d);
@@ -467,12 +518,13 @@ optim::StepResult Phnn::update(const TensorList& params, const TensorList& grads
   const int64_t d = options_.dim();
   const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
   optim::StepResult result;
-  at::Tensor q, z;
+  at::Tensor q, feature_rows, time_row;
   if (options_.lopt_features()) {
     const at::Tensor rows = mlp_lopt_feature_rows(params, grads, mlp_lopt_default_decays(opts), state, result.state, opts);
     const at::Tensor time = mlp_lopt_time_features(state.step).to(opts);
     q = rows.narrow(1, 0, 1);
-    z = at::cat({rows, time.expand({rows.size(0), kMlpLoptTimeFeatures})}, 1);
+    feature_rows = rows;
+    time_row = time.reshape({1, kMlpLoptTimeFeatures});
   } else {
     q = features(to_rows(grads).to(opts));
   }
@@ -480,7 +532,7 @@ optim::StepResult Phnn::update(const TensorList& params, const TensorList& grads
   // Graphs are only worth building when someone will differentiate: grad mode on and something upstream trainable.
   const bool create_graph =
       at::GradMode::is_enabled() && (weights_.any_requires_grad() || q.requires_grad() || p.requires_grad());
-  const ph::Model model = this->model(opts, z);
+  const ph::Model model = this->model(opts, feature_rows, time_row);
   const ph::Step step = ph::symplectic_euler(model, q, p, options_.h, options_.substeps, create_graph);
   const at::Tensor out = at::linear(at::cat({step.q_dot, q}, -1), weights_[wu_].to(opts));
   const at::Tensor u = options_.readout == "exp"

@@ -455,6 +455,53 @@ TEST_CASE("phnn-features: structure with the mlp-lopt context (METHODS.md 2.8 it
   }
 }
 
+TEST_CASE("phnn-features: D and G are the tanh networks on [q | z], V's value and gradient come from one pass") {
+  for (const std::string dissipation : {"state", "constant"}) {
+    INFO("dissipation " << dissipation);
+    PhnnOptions o = features_f64();
+    o.dissipation = dissipation;
+    o.eps_d = 0.01;
+    o.seed = 9;
+    const Phnn opt(o);
+    at::Generator gen = make_generator(41);
+    const at::Tensor q = at::randn({50, 1}, gen, kF64), z = at::randn({50, 39}, gen, kF64);
+    // Reference: the networks written out on the concatenated input, from the named weights.
+    const TensorList w = opt.weights();
+    const auto names = opt.weight_names();
+    const auto at_name = [&](const std::string& n) {
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        if (names[i] == n) return w[i];
+      }
+      FAIL("no weight " << n);
+      return at::Tensor();
+    };
+    const auto net = [&](const std::string& p, const at::Tensor& x) {
+      return at::linear(at::tanh(at::linear(x, at_name(p + ".0.weight"), at_name(p + ".0.bias"))),
+                        at_name(p + ".2.weight"), at_name(p + ".2.bias"));
+    };
+    const at::Tensor qz = at::cat({q, z}, 1);
+    const ph::Model from_z = opt.model(kF64, z);
+    // The split form update() uses: the 28 feature rows and one shared time row.
+    const at::Tensor shared = z.narrow(1, 28, 11).narrow(0, 0, 1).expand({50, 11}).contiguous();
+    const at::Tensor z_shared = at::cat({z.narrow(1, 0, 28), shared}, 1);
+    const ph::Model from_parts = opt.model(kF64, z.narrow(1, 0, 28), shared.narrow(0, 0, 1));
+    CHECK(test::max_abs_diff(from_z.forcing(q), net("G", qz)) < 1e-12);
+    CHECK(test::max_abs_diff(from_parts.forcing(q), net("G", at::cat({q, z_shared}, 1))) < 1e-12);
+    if (dissipation == "state") {
+      const at::Tensor d_ref = ph::psd_from_raw(net("D", qz), 2, o.d_softplus, o.eps_d);
+      CHECK(test::max_abs_diff(from_z.dissipation(q), d_ref) < 1e-12);
+      const at::Tensor d_shared = ph::psd_from_raw(net("D", at::cat({q, z_shared}, 1)), 2, o.d_softplus, o.eps_d);
+      CHECK(test::max_abs_diff(from_parts.dissipation(q), d_shared) < 1e-12);
+    }
+    REQUIRE(from_z.potential_and_grad);
+    const auto [v, grad_v] = from_z.potential_and_grad(q);
+    CHECK(test::max_abs_diff(v, net("V", q).squeeze(-1)) < 1e-12);
+    const at::Tensor q_leaf = q.clone().requires_grad_(true);
+    const at::Tensor grad_ref = torch::autograd::grad({net("V", q_leaf).sum()}, {q_leaf})[0];
+    CHECK(test::max_abs_diff(grad_v, grad_ref) < 1e-12);
+  }
+}
+
 TEST_CASE("phnn-features: with the context columns zeroed it is phnn on the normalised gradient; exp readout") {
   PhnnOptions o = features_f64();
   o.seed = 6;

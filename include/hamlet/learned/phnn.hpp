@@ -64,6 +64,7 @@
 //   dissipated_power  ∇Hᵀ D ∇H at (q_t, p_t)
 //   supplied_power    bᵀ G at (q_t, p_t)
 #include <functional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,9 @@ struct Model {
   bool mass_depends_on_q = true;
   std::function<at::Tensor(const at::Tensor&)> potential_grad;  // ∂V/∂q, [R, d] (optional closed form)
   std::function<MassAt(const at::Tensor&)> mass_at;             // M⁻¹(q) and ∂K/∂q (optional closed form)
+  // V(q) and ∂V/∂q from one evaluation of the network (optional closed form; the integrator uses it where it needs
+  // both, else potential and potential_grad).
+  std::function<std::pair<at::Tensor, at::Tensor>(const at::Tensor&)> potential_and_grad;
   bool closed_form() const { return static_cast<bool>(potential_grad); }
 };
 
@@ -207,6 +211,10 @@ class Phnn final : public LearnedOptimizer {
   // The energy model of the current weights, converted to `options` (dtype, device); differentiable with respect
   // to the held weights. `context` [R, context_dim()] is z for D and G (required with lopt-features, else unused).
   ph::Model model(const at::TensorOptions& options, const at::Tensor& context = at::Tensor()) const;
+  // The same model with z given as its two blocks, the per-coordinate feature rows [R, 28] and the time features
+  // [1, 11] shared by every row (what update() has): z's contribution to the first layers of D and G is computed
+  // once per step as rows·W_rowsᵀ + (time·W_timeᵀ + b), so no [R, 39] context is built.
+  ph::Model model(const at::TensorOptions& options, const at::Tensor& rows, const at::Tensor& time) const;
   // The input features q = φ(g) for gradient rows g [R], [R, d].
   at::Tensor features(const at::Tensor& g) const;
 
