@@ -36,6 +36,16 @@ hamlet_output_dir() {
   fi
 }
 
+# hamlet_write_file TARGET FUNCTION [ARGS...]: runs FUNCTION with its output in TARGET.tmp and renames that to
+# TARGET, so a reader never sees half a table. Call it as a plain statement: under the scripts' `set -e` a failure
+# inside FUNCTION stops the script before the rename, leaving the previous TARGET and a (git-ignored) TARGET.tmp.
+hamlet_write_file() {
+  local target=$1
+  shift
+  "$@" > "$target.tmp"
+  mv "$target.tmp" "$target"
+}
+
 # hamlet_compare_table BIN DIR TITLE [compare flags...]: prints the `hamlet compare` Markdown table of a table
 # directory (DIR/baselines.h5 and every DIR/learned*.h5, one file per meta-training seed) and writes the same
 # comparison as DIR/comparison.json.
