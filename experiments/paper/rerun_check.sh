@@ -6,7 +6,12 @@
 # OpenBLAS picks other kernels, float32 rounding differs (~1e-7 at step 0), and trajectories of the chaotic methods
 # drift apart; the tables show by how much every mean moves, in units of its SE.
 #
-#   experiments/paper/rerun_check.sh [--results]     (~12 min on one core)
+#   experiments/paper/rerun_check.sh [--results]     (~1 h on one core)
+#   TABLES="quadratic" LEARNED="phnn lstm" experiments/paper/rerun_check.sh
+#                                                    the named tables and learned optimizers only (defaults: all three
+#                                                    tables; phnn-paper phnn lstm mlp-lopt phnn-features)
+# Every evaluation is run.sh's command: the table's protocol file experiments/protocols/<table>/task.ini, for a
+# learned optimizer also the optimizer file of the table its weights were trained on.
 # Writes RERUN.md into runs/<time>-rerun-check/ (or $HAMLET_RESULTS_DIR; --results: results/paper/rerun/<cpu>/RERUN.md,
 # <cpu> the CPU model of `lscpu` in lower case, e.g. amd-epyc, so that reruns on several CPU types sit side by side).
 set -euo pipefail
@@ -24,34 +29,52 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
 hamlet_paper_tables  # experiments/paper/tables.txt: table names, titles, where their weights were trained
-declare -A task
-task[quadratic]="--task=quadratic --task.dim=10"
-task[mnist_sigmoid]="--task=mlp --task.dataset=mnist --task.activation=sigmoid --task.hidden=20"
-task[mnist_relu]="--task=mlp --task.dataset=mnist --task.activation=relu --task.hidden=20"
-for t in $paper_tables; do
+protocols="$root/experiments/protocols"
+all_learned="phnn-paper phnn lstm mlp-lopt phnn-features"
+learned="${LEARNED:-$all_learned}"
+tables="${TABLES:-$paper_tables}"
+# shellcheck disable=SC2086
+hamlet_check_tables experiments/paper/rerun_check.sh $tables
+command="experiments/paper/rerun_check.sh$flag"
+[ "$learned" = "$all_learned" ] || command="LEARNED=\"$learned\" $command"
+[ "$tables" = "$paper_tables" ] || command="TABLES=\"$tables\" $command"
+# evaluate_learned TABLE NAME OUT [flags...]: NAME's seed-0 weights on TABLE with run.sh's command (the table's task
+# file, the optimizer file of the table the weights were trained on).
+evaluate_learned() {
+  local t=$1 name=$2 out=$3 wt=${paper_trained_on[$1]}
+  shift 3
+  "$bin" evaluate --config="$protocols/$t/task.ini" --config="$protocols/$wt/$name.ini" --optimizers="$name" \
+    --optimizer."$name".weights="$weights/${wt}_${name}_seed0.h5" --log-level=warn "$@" --out="$out" >/dev/null
+}
+# committed_learned TABLE NAME: the committed seed-0 run file holding NAME (rows added after the first full run have
+# a file each).
+committed_learned() {
+  local f="$ref/$1/learned_$2_seed0.h5"
+  [ -f "$f" ] || f="$ref/$1/learned_seed0.h5"
+  echo "$f"
+}
+for t in $tables; do
   echo "[rerun_check] ${paper_title[$t]}" >&2
   # The committed learning rates, read back by hamlet compare (column 3 of its CSV is "lr VALUE").
   lrs=$("$bin" compare --in="$ref/$t/baselines.h5" --format=csv | awk -F, 'NR > 1 { split($3, a, " "); printf "--optimizer.%s.lr=%s ", $1, a[2] }')
   names=$("$bin" compare --in="$ref/$t/baselines.h5" --format=csv | awk -F, 'NR > 1 { printf "%s%s", sep, $1; sep = "," }')
   mkdir -p "$tmp/$t"
   # shellcheck disable=SC2086
-  "$bin" evaluate ${task[$t]} --optimizers="$names" $lrs --problems=100 --steps=100 --seed=0 --log-level=warn \
+  "$bin" evaluate --config="$protocols/$t/task.ini" --optimizers="$names" $lrs --log-level=warn \
     --out="$tmp/$t/baselines.h5" >/dev/null
-  w=()
-  for name in phnn-paper phnn lstm; do w+=(--optimizer.$name.weights="$weights/${paper_trained_on[$t]}_${name}_seed0.h5"); done
-  # shellcheck disable=SC2086
-  "$bin" evaluate ${task[$t]} --optimizers=phnn-paper,phnn,lstm "${w[@]}" --problems=100 --steps=100 --seed=0 \
-    --log-level=warn --out="$tmp/$t/learned.h5" >/dev/null
+  for name in $learned; do evaluate_learned "$t" "$name" "$tmp/$t/learned_$name.h5"; done
 done
 # Where the A3 drift comes from: the same learned optimizers on the same problems in float64 (task and optimizer
 # compute in float64; the float32 weights are promoted). If float32 rounding amplified by the learned dynamics is
 # the cause, float32 → float64 on one machine moves the losses as much as float32 → float32 across machines.
-echo "[rerun_check] Table A3 learned optimizers in float64" >&2
-w=()
-for name in phnn-paper phnn lstm; do w+=(--optimizer.$name.weights="$weights/mnist_sigmoid_${name}_seed0.h5"); done
-# shellcheck disable=SC2086
-"$bin" evaluate ${task[mnist_relu]} --task.dtype=float64 --optimizers=phnn-paper,phnn,lstm "${w[@]}" --problems=100 \
-  --steps=100 --seed=0 --log-level=warn --out="$tmp/mnist_relu/learned_float64.h5" >/dev/null
+a3=""
+if [[ " $tables " == *" mnist_relu "* ]]; then
+  a3=mnist_relu
+  echo "[rerun_check] Table A3 learned optimizers in float64" >&2
+  for name in $learned; do
+    evaluate_learned mnist_relu "$name" "$tmp/mnist_relu/learned_${name}_float64.h5" --task.dtype=float64
+  done
+fi
 seconds=$(( $(date +%s) - start ))
 out="$report_dir/RERUN.md"
 write_report() {
@@ -62,21 +85,30 @@ write_report() {
   echo "Per method: largest per-problem difference of the first logged loss (before any update) and of the final loss,"
   echo "the final-loss mean committed → rerun, the paired difference with its SE, the shift in units of the committed SE,"
   echo "and how many of the 100 problems moved by more than 0.05. Learned optimizers: seed-0 weights."
-  for t in $paper_tables; do
+  for t in $tables; do
     echo
     echo "### ${paper_title[$t]}"
     echo
     "$bin" compare --mode=drift --in="$ref/$t/baselines.h5" --in="$tmp/$t/baselines.h5"
-    "$bin" compare --mode=drift --in="$ref/$t/learned_seed0.h5" --in="$tmp/$t/learned.h5" | tail -n +3
+    for name in $learned; do
+      "$bin" compare --mode=drift --in="$(committed_learned "$t" "$name")" --in="$tmp/$t/learned_$name.h5" | tail -n +3
+    done
   done
+  if [ -n "$a3" ]; then
+    echo
+    echo "### Table A3 learned optimizers, float32 → float64 on this machine"
+    echo
+    echo "The rerun above (float32) against the same evaluation with \`--task.dtype=float64\`:"
+    echo
+    local first=1
+    for name in $learned; do
+      "$bin" compare --mode=drift --in="$tmp/mnist_relu/learned_$name.h5" --in="$tmp/mnist_relu/learned_${name}_float64.h5" |
+        if [ $first = 1 ]; then cat; else tail -n +3; fi
+      first=0
+    done
+  fi
   echo
-  echo "### Table A3 learned optimizers, float32 → float64 on this machine"
-  echo
-  echo "The rerun above (float32) against the same evaluation with \`--task.dtype=float64\`:"
-  echo
-  "$bin" compare --mode=drift --in="$tmp/mnist_relu/learned.h5" --in="$tmp/mnist_relu/learned_float64.h5"
-  echo
-  echo "- Rerun: \`experiments/paper/rerun_check.sh\`, ${seconds} s on $cpu; $("$bin" version)."
+  echo "- Rerun: \`$command\`, ${seconds} s on $cpu; $("$bin" version)."
   echo "- Committed: \`results/paper/full/\` (see full/PROVENANCE.md for the machine and command that made it)."
 }
 hamlet_write_file "$out" write_report
