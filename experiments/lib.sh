@@ -36,6 +36,10 @@ hamlet_output_dir() {
   fi
 }
 
+# The hand-designed rows of the HNN mass-spring task: the transfer study's run file (same task and problems), which
+# experiments/hnn/ references instead of evaluating again. Relative to the repository root.
+hamlet_hnn_baselines=results/transfer/hnn_spring/baselines.h5
+
 # hamlet_write_file TARGET FUNCTION [ARGS...]: runs FUNCTION with its output in TARGET.tmp and renames that to
 # TARGET, so a reader never sees half a table. Call it as a plain statement: under the scripts' `set -e` a failure
 # inside FUNCTION stops the script before the rename, leaving the previous TARGET and a (git-ignored) TARGET.tmp.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes TABLE.md of an HNN meta-training directory (experiments/hnn/run.sh) with `hamlet compare`: the hand-designed
-# rows (DIR/eval/baselines.h5 when the run evaluated them, else the transfer study's
-# results/transfer/hnn_spring/baselines.h5), every DIR/eval/learned_*.h5 (one file per meta-training seed), then
+# rows (DIR/eval/baselines.h5 when the run evaluated them, else the transfer study's file
+# hamlet_hnn_baselines of experiments/lib.sh), every DIR/eval/learned_*.h5 (one file per meta-training seed), then
 # DIR/PROVENANCE.md.
 #
 #   HAMLET_BIN=build/hamlet experiments/hnn/make_table.sh DIR "HOW THE RUNS WERE MADE"
@@ -11,7 +11,7 @@ bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
 out=$1 how=$2
 baselines="$out/eval/baselines.h5"
-[ -f "$baselines" ] || baselines="$root/results/transfer/hnn_spring/baselines.h5"
+[ -f "$baselines" ] || baselines="$root/$hamlet_hnn_baselines"
 [ -f "$baselines" ] || { echo "experiments/hnn/make_table.sh: no hand-designed rows ($out/eval/baselines.h5 or $baselines)" >&2; exit 1; }
 inputs=(--in="$baselines")
 for f in "$out"/eval/learned_*.h5; do [ -f "$f" ] && inputs+=(--in="$f"); done

@@ -26,7 +26,7 @@ log() { echo "[hnn] $*" >&2; }
 start=$(date +%s)
 
 # The hand-designed rows: the transfer study's file when it exists (referenced, not copied), else evaluated here.
-committed_baselines="$root/results/transfer/hnn_spring/baselines.h5"
+committed_baselines="$root/$hamlet_hnn_baselines"
 evaluate_baselines() {
   log "tune + evaluate baselines"
   "$bin" evaluate --config="$protocols/task.ini" --optimizers=$baselines --tune --log-level=warn \
@@ -63,7 +63,7 @@ budget() {
 {
   echo "- Command: \`LEARNED=\"$learned\" SEEDS=\"$seeds\" experiments/hnn/run.sh$flag\`, wall time ${seconds} s on $(nproc) CPU core(s) ($(lscpu | sed -n 's/^Model name: *//p')), $jobs processes side by side."
   if [ -f "$committed_baselines" ]; then
-    echo "- Hand-designed rows: results/transfer/hnn_spring/baselines.h5 (the transfer study's, same task and problems)."
+    echo "- Hand-designed rows: $hamlet_hnn_baselines (the transfer study's, same task and problems)."
   fi
   echo "- Protocol: \`experiments/protocols/hnn_spring/*.ini\`; meta-training seeds $seeds; budgets:"
   for name in $learned; do echo "  $name: $(budget "$name")."; done
