@@ -19,8 +19,13 @@ int cmd_list(const std::vector<std::string>& args);
 int cmd_export(const std::vector<std::string>& args);
 int cmd_compare(const std::vector<std::string>& args);
 
+// Exit status of a command that stopped cleanly before its work was done and can be continued (meta-train
+// --time-limit: the checkpoint holds the state, --resume continues). Errors exit with 2.
+constexpr int kExitIncomplete = 3;
+
 // `--processes=N`: runs `hamlet COMMAND ARGS --world-size=N --rank=r --rendezvous=file://...` for r = 0..N-1 on
-// this machine and waits for all of them; returns 0 when every rank succeeded (launch.cpp).
+// this machine and waits for all of them; returns 0 when every rank succeeded, kExitIncomplete when they stopped at
+// --time-limit, 1 when one failed (launch.cpp).
 int launch_local_ranks(const std::string& command, const std::vector<std::string>& args, int64_t processes);
 
 // "all" -> every hand-designed optimizer; otherwise the comma-separated names (validated).

@@ -57,6 +57,9 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
       "resume", po::value<bool>()->default_value(false)->implicit_value(true),
       "continue from --checkpoint (it must exist and have been made with the same configuration; only --epochs "
       "may grow)")(
+      "time-limit", po::value<double>()->default_value(0),
+      "wall-time budget in seconds (0 = none): stop before an epoch expected to end past it, keep the checkpoint, "
+      "write no weights or run file and exit with code 3; --resume continues bitwise")(
       "estimator", po::value<std::string>()->default_value(d.estimator),
       "meta-gradient estimator: bptt (truncated back-propagation) | es (antithetic ES) | pes (persistent ES)")(
       "es.pairs", po::value<int64_t>()->default_value(d.es_pairs), "es / pes: antithetic pairs per truncation")(
@@ -127,6 +130,7 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
   o.checkpoint = v["checkpoint"].as<std::string>();
   o.checkpoint_every = v["checkpoint-every"].as<int64_t>();
   o.resume = v["resume"].as<bool>();
+  o.time_limit = v["time-limit"].as<double>();
   o.estimator = v["estimator"].as<std::string>();
   o.es_pairs = v["es.pairs"].as<int64_t>();
   o.es_sigma = v["es.sigma"].as<double>();
@@ -155,6 +159,14 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
                o.unroll, o.batch);
   const dist::CommunicatorPtr communicator = dist::connect(dist_options);
   const auto result = meta::meta_train(*optimizer, *task, o, communicator);
+  if (result.termination == "time limit") {
+    if (root) {
+      std::cerr << "hamlet meta-train: stopped at the time limit (" << format_number(o.time_limit) << " s) after epoch "
+                << result.last_epoch << " of " << o.epochs << "; the checkpoint " << o.checkpoint
+                << " holds the state, rerun with --resume to continue (no weights or run file written)\n";
+    }
+    return kExitIncomplete;
+  }
   if (!root) return 0;
 
   OptionMap provenance{{"task", task->name()},

@@ -32,7 +32,15 @@ void log_epoch(const EpochRecord& record, const MetaTrainResult& result) {
 void checkpoint_if_due(const learned::LearnedOptimizer& optimizer, const MetaTrainOptions& options, int64_t epoch,
                        const optim::OptimizerState& meta_state, const MetaTrainResult& result,
                        const std::string& config) {
-  if (options.checkpoint.empty() || !(epoch % options.checkpoint_every == 0 || epoch == options.epochs)) return;
+  if (epoch % options.checkpoint_every == 0 || epoch == options.epochs) {
+    write_checkpoint(optimizer, options, epoch, meta_state, result, config);
+  }
+}
+
+void write_checkpoint(const learned::LearnedOptimizer& optimizer, const MetaTrainOptions& options, int64_t epoch,
+                      const optim::OptimizerState& meta_state, const MetaTrainResult& result,
+                      const std::string& config) {
+  if (options.checkpoint.empty()) return;
   Checkpoint c;
   c.epoch = epoch;
   c.weights = clone_all(optimizer.weights());

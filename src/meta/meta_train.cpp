@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -22,6 +23,16 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Whether the next epoch would end past options.time_limit. Rank 0's clock decides for the whole group (the ranks
+// must stop after the same epoch), so its answer is broadcast.
+bool time_limit_reached(const MetaTrainOptions& options, double elapsed, double slowest_epoch,
+                        dist::Communicator& communicator) {
+  if (options.time_limit <= 0) return false;
+  at::Tensor stop = at::full({1}, elapsed + slowest_epoch > options.time_limit ? 1.0 : 0.0, at::kDouble);
+  if (communicator.world_size() > 1) communicator.broadcast(stop, 0);
+  return stop.item<double>() > 0;
 }
 
 // Casts checkpoint tensors (float64 on the CPU) back to the dtype and device of the live weights.
@@ -100,6 +111,9 @@ void MetaTrainOptions::validate() const {
   check_positive("meta_train.validation_problems", validation_problems);
   check_positive("meta_train.checkpoint_every", checkpoint_every);
   HAMLET_CHECK(!resume || !checkpoint.empty(), "meta_train.resume needs a checkpoint path");
+  check_non_negative("meta_train.time_limit", time_limit);
+  HAMLET_CHECK(time_limit == 0 || !checkpoint.empty(),
+               "meta_train.time_limit needs a checkpoint path (the state to resume from when the limit stops it)");
   HAMLET_CHECK(estimator == "bptt" || estimator == "es" || estimator == "pes",
                "meta_train.estimator must be bptt, es or pes, got '", estimator, "'");
   check_positive("meta_train.es.pairs", es_pairs);
@@ -219,16 +233,26 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
   if (parallel) share_start(*communicator, optimizer, trainer.meta_step().state(), first_epoch);
 
   Progress progress(optimizer.name() + " meta-training", options.epochs, "epochs", 3.0, options.progress && root);
+  result.last_epoch = first_epoch - 1;
+  double slowest_epoch = 0;
   for (int64_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     EpochRecord record = trainer.train_epoch(epoch, result);
     if (root) select_after_epoch(optimizer, task, options, record, result);
     record.seconds = seconds_since(epoch_start);
+    slowest_epoch = std::max(slowest_epoch, seconds_since(epoch_start));
     result.curve.push_back(record);
-    if (!root) continue;
-    log_epoch(record, result);
-    progress.update(epoch - first_epoch + 1);
-    checkpoint_if_due(optimizer, options, epoch, trainer.meta_step().state(), result, config);
+    result.last_epoch = epoch;
+    if (root) {
+      log_epoch(record, result);
+      progress.update(epoch - first_epoch + 1);
+      checkpoint_if_due(optimizer, options, epoch, trainer.meta_step().state(), result, config);
+    }
+    if (epoch < options.epochs && time_limit_reached(options, seconds_since(start), slowest_epoch, *communicator)) {
+      if (root) write_checkpoint(optimizer, options, epoch, trainer.meta_step().state(), result, config);
+      result.termination = "time limit";
+      break;
+    }
   }
   if (!root) result.best_weights = clone_all(optimizer.weights());
   optimizer.set_weights(result.best_weights);

@@ -60,7 +60,7 @@ TEST_CASE("meta-train then evaluate: every learned optimizer beats its untrained
   CHECK_THAT(msg, Catch::Contains("phnn.h5"));
 }
 
-TEST_CASE("a meta-training run killed with SIGKILL and resumed ends bitwise equal to an uninterrupted run") {
+TEST_CASE("a meta-training run killed with SIGKILL, or stopped by --time-limit, and resumed ends bitwise equal to an uninterrupted run") {
   test::TempDir dir;
   std::string msg;
   const std::string common = test::hamlet_binary() +
@@ -93,4 +93,21 @@ TEST_CASE("a meta-training run killed with SIGKILL and resumed ends bitwise equa
   // The weights files written at the end are identical too.
   io::H5Reader wa((dir / "wa.h5").string()), wb((dir / "wb.h5").string());
   for (const auto& n : wa.children("/weights")) CHECK(at::equal(wa.read("/weights/" + n), wb.read("/weights/" + n)));
+
+  // --time-limit: stops after the first epoch with exit code 3, keeps the checkpoint and writes no weights; --resume
+  // ends where the uninterrupted run ended.
+  const std::string c = (dir / "c.h5").string(), wc = (dir / "wc.h5").string();
+  const std::string run_c = common + " --checkpoint=" + c + " --weights-out=" + wc + " --out=" + (dir / "rc.h5").string();
+  CHECK(test::run_command(run_c + " --time-limit=0.000001", &msg) == 3);
+  CHECK_THAT(msg, Catch::Contains("time limit") && Catch::Contains("after epoch 1 of 6") && Catch::Contains("--resume"));
+  CHECK(meta::load_checkpoint(c).epoch == 1);
+  CHECK_FALSE(std::filesystem::exists(wc));
+  CHECK_FALSE(std::filesystem::exists(dir / "rc.h5"));
+  REQUIRE(test::run_command(run_c + " --resume", &msg) == 0);
+  const auto cc = meta::load_checkpoint(c);
+  CHECK(cc.epoch == 6);
+  CHECK(same(ca.weights, cc.weights));
+  CHECK(same(ca.best_weights, cc.best_weights));
+  io::H5Reader wcr(wc);
+  for (const auto& n : wa.children("/weights")) CHECK(at::equal(wa.read("/weights/" + n), wcr.read("/weights/" + n)));
 }

@@ -95,6 +95,37 @@ TEST_CASE("meta-training is deterministic, and a resumed run equals an uninterru
     CHECK(r.curve.size() == 4);
     require_same_checkpoint(full, meta::load_checkpoint(second.checkpoint));
   }
+  SECTION("stopped by the time limit after epoch 1 (checkpoint every 3), resumed to 4") {
+    meta::MetaTrainOptions limited = o;
+    limited.checkpoint = (dir / "d.h5").string();
+    limited.checkpoint_every = 3;  // the stop writes its own checkpoint
+    limited.time_limit = 1e-9;     // any epoch ends past it: stop after the first
+    auto d = learned::make_learned("phnn-paper", {});
+    const auto stopped = meta::meta_train(*d, task, limited);
+    CHECK(stopped.termination == "time limit");
+    CHECK(stopped.last_epoch == 1);
+    CHECK(stopped.curve.size() == 1);
+    CHECK(meta::load_checkpoint(limited.checkpoint).epoch == 1);
+    meta::MetaTrainOptions rest = limited;
+    rest.time_limit = 0;
+    rest.resume = true;
+    auto fresh = learned::make_learned("phnn-paper", {{"seed", "99"}});
+    const auto r = meta::meta_train(*fresh, task, rest);
+    CHECK(r.termination == "epochs");
+    CHECK(r.last_epoch == 4);
+    require_same_checkpoint(full, meta::load_checkpoint(rest.checkpoint));
+    // A limit no epoch reaches changes nothing.
+    meta::MetaTrainOptions roomy = o;
+    roomy.checkpoint = (dir / "e.h5").string();
+    roomy.time_limit = 1e6;
+    auto e = learned::make_learned("phnn-paper", {});
+    CHECK(meta::meta_train(*e, task, roomy).termination == "epochs");
+    require_same_checkpoint(full, meta::load_checkpoint(roomy.checkpoint));
+    meta::MetaTrainOptions no_checkpoint = o;
+    no_checkpoint.checkpoint.clear();
+    no_checkpoint.time_limit = 10;
+    CHECK_THROWS_WITH(no_checkpoint.validate(), Catch::Contains("time_limit needs a checkpoint"));
+  }
   SECTION("checkpoint round trip and architecture check") {
     const std::string copy = (dir / "copy.h5").string();
     meta::save_checkpoint(copy, full);

@@ -20,8 +20,10 @@ void select_after_epoch(const learned::LearnedOptimizer& optimizer, const tasks:
 
 void log_epoch(const EpochRecord& record, const MetaTrainResult& result);
 
-// Writes options.checkpoint (if set) when `epoch` is due; `config` is the resolved configuration
-// (run_config.hpp).
+// Writes options.checkpoint (if set) after `epoch`; `config` is the resolved configuration (run_config.hpp).
+void write_checkpoint(const learned::LearnedOptimizer& optimizer, const MetaTrainOptions& options, int64_t epoch,
+                      const optim::OptimizerState& meta_state, const MetaTrainResult& result, const std::string& config);
+// write_checkpoint when `epoch` is due: every `checkpoint_every` epochs and after the last one.
 void checkpoint_if_due(const learned::LearnedOptimizer& optimizer, const MetaTrainOptions& options, int64_t epoch,
                        const optim::OptimizerState& meta_state, const MetaTrainResult& result,
                        const std::string& config);

@@ -80,6 +80,11 @@ struct MetaTrainOptions {
   std::string checkpoint;           // checkpoint file ("" = none)
   int64_t checkpoint_every = 1;     // epochs between checkpoints
   bool resume = false;              // continue from `checkpoint` if it exists
+  // Wall-time budget of this call in seconds (0 = none), for batch-queue limits and sessions that end: meta-training
+  // does not start an epoch it expects to finish past the limit (expected = its slowest epoch of this call), writes
+  // the checkpoint and returns with `termination` "time limit"; `resume` continues from there as if it had not
+  // stopped (bitwise). Needs `checkpoint`. Like `device`, not part of the resolved configuration.
+  double time_limit = 0.0;
   bool progress = true;
 
   // Gradient estimator (gradient_estimator.hpp, METHODS.md §10): bptt | es | pes.
@@ -122,6 +127,10 @@ struct MetaTrainResult {
   TensorList best_weights;
   int64_t meta_steps = 0, skipped_steps = 0, cut_trajectories = 0, undefined_steps = 0;
   double seconds = 0;        // wall time of this call
+  // Why the call returned: "epochs" (every epoch done) | "time limit" (stopped after `last_epoch` at
+  // options.time_limit; the checkpoint holds the state to resume from).
+  std::string termination = "epochs";
+  int64_t last_epoch = 0;    // the last epoch trained (in this or an earlier call)
   double train_seconds = 0;  // of which in training trajectories (validation and checkpoints excluded)
   int64_t optimizee_steps = 0;  // problem-steps taken in training trajectories during this call
 };
