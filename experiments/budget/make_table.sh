@@ -14,6 +14,7 @@ paper="$root/results/paper/full/mnist_sigmoid"
 ins=(--in="$paper/baselines.h5")
 for f in "$paper"/learned*.h5; do ins+=(--in="$f"); done
 for f in "$out"/eval/*.h5; do
+  [ -f "$f" ] || continue  # none yet: the committed rows only
   n=$(basename "$f" .h5); n=${n%_seed*}
   budget=1000
   if [[ "$n" =~ ^(.*)_n([0-9]+)$ ]]; then n=${BASH_REMATCH[1]} budget=${BASH_REMATCH[2]}; fi

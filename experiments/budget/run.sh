@@ -10,6 +10,10 @@
 #                                                 results/budget/ (files of other names, budgets, seeds stay)
 #   NAMES="phnn lstm" SEEDS="0 1 2" BUDGETS="30 100 1000" RANKS=2 select what runs (defaults: phnn, 0, 1000, 2);
 #   JOBS=2 runs that many meta-training runs side by side (default 1; JOBS x RANKS processes in all).
+#   TIME_LIMIT=SECONDS stops meta-training at that wall time of the whole invocation (meta-train --time-limit): a
+#   run that does not finish keeps its checkpoint (checkpoints/NAME_nN_seedK.h5) and the same command continues it
+#   later, bitwise as if uninterrupted; a run whose evaluation file exists is skipped. Exit status 3 when a run is
+#   left unfinished. Long budgets (the paper's 1,000 trajectories for phnn and lstm) spread this way over sessions.
 #
 # A budget of N trajectories is E epochs x P episodes of B = RANKS problems with P = 10 below 300 trajectories and
 # 25 from 300 on, E = N / (P B) (30 on one rank: 3 x 10, phnn's budget in the paper tables; 1000 on two ranks:
@@ -22,7 +26,7 @@ hamlet_experiment_flags experiments/budget/run.sh "$@"
 out="$(hamlet_output_dir budget "$root/results/budget" $regenerate)"
 names="${NAMES:-phnn}" seeds="${SEEDS:-0}" ranks="${RANKS:-2}" budgets="${BUDGETS:-1000}"
 protocols="$root/experiments/protocols/mnist_sigmoid"
-mkdir -p "$out"/{weights,meta,eval}
+mkdir -p "$out"/{weights,meta,eval,checkpoints}
 log() { echo "[budget] $*" >&2; }
 start=$(date +%s)
 # budget_flags N: the meta-training flags of N problem-trajectories on $ranks ranks (an error if they do not divide).
@@ -42,22 +46,47 @@ processes=()
 [ "$ranks" -gt 1 ] && processes=(--processes="$ranks")  # one rank: this process
 jobs="${JOBS:-1}"
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "experiments/budget/run.sh: JOBS must be a positive integer, got '$jobs'" >&2; exit 2; }
-# run_one NAME N SEED: meta-train NAME with N trajectories and seed SEED, evaluate the selected weights, append the
-# wall times to timings.md.
+time_limit="${TIME_LIMIT:-0}"
+[[ "$time_limit" =~ ^[0-9]+$ ]] || { echo "experiments/budget/run.sh: TIME_LIMIT must be whole seconds, got '$time_limit'" >&2; exit 2; }
+paused="$(mktemp)"
+trap 'rm -f "$paused"' EXIT
+# limit_flags: --time-limit with what is left of TIME_LIMIT (none without one); fails when less than 2 minutes are
+# left, not enough to start a run.
+limit_flags() {
+  [ "$time_limit" -gt 0 ] || return 0
+  local left=$(( time_limit - ($(date +%s) - start) ))
+  [ "$left" -ge 120 ] || return 1
+  echo --time-limit="$left"
+}
+# run_one NAME N SEED: meta-train NAME with N trajectories and seed SEED (continuing its checkpoint when one is
+# there), evaluate the selected weights, append the wall times to timings.md.
 run_one() {
-  local name=$1 n=$2 seed=$3 budget t0 t1
+  local name=$1 n=$2 seed=$3 budget limit t0 t1 rc=0
   read -r -a budget <<< "$(budget_flags "$n")"
   local tag=${name}_n${n}_seed${seed}
+  local checkpoint="$out/checkpoints/$tag.h5" resume=() how="meta-training"
+  if [ -f "$out/eval/$tag.h5" ]; then log "$tag: done before (eval/$tag.h5), skipped"; return 0; fi
+  if ! limit="$(limit_flags)"; then log "$tag: not started, TIME_LIMIT reached"; echo "$tag" >> "$paused"; return 0; fi
+  if [ -f "$checkpoint" ]; then resume=(--resume); how="meta-training (resumed from its checkpoint)"; fi
   t0=$(date +%s)
-  log "meta-train $tag: ${budget[*]} on $ranks rank(s)"
+  log "meta-train $tag: ${budget[*]} on $ranks rank(s)${resume:+, resumed}"
+  # shellcheck disable=SC2086
   "$bin" meta-train --config="$protocols/task.ini" --config="$protocols/$name.ini" "${budget[@]}" \
     "${processes[@]}" --seed="$seed" --optimizer.$name.seed="$seed" --log-level=warn \
-    --weights-out="$out/weights/$tag.h5" --out="$out/meta/$tag.h5" >/dev/null
+    --checkpoint="$checkpoint" "${resume[@]}" $limit \
+    --weights-out="$out/weights/$tag.h5" --out="$out/meta/$tag.h5" >/dev/null || rc=$?
   t1=$(date +%s)
+  if [ "$rc" = 3 ]; then
+    echo "- \`$tag\`: ${budget[*]} on $ranks rank(s), $jobs job(s) side by side; $how stopped by TIME_LIMIT after $((t1 - t0)) s, checkpoint kept; $(lscpu | sed -n 's/^Model name: *//p')" >> "$out/timings.md"
+    echo "$tag" >> "$paused"
+    return 0
+  fi
+  [ "$rc" = 0 ] || return "$rc"
   log "evaluate $tag"
   "$bin" evaluate --config="$protocols/task.ini" --config="$protocols/$name.ini" --optimizers=$name \
     --optimizer.$name.weights="$out/weights/$tag.h5" "${eval_flags[@]}" --log-level=warn --out="$out/eval/$tag.h5" >/dev/null
-  echo "- \`$tag\`: ${budget[*]} on $ranks rank(s), $jobs job(s) side by side; meta-training $((t1 - t0)) s, evaluation $(( $(date +%s) - t1 )) s; $(lscpu | sed -n 's/^Model name: *//p')" >> "$out/timings.md"
+  rm -f "$checkpoint"  # the weights and run files hold everything now
+  echo "- \`$tag\`: ${budget[*]} on $ranks rank(s), $jobs job(s) side by side; $how $((t1 - t0)) s, evaluation $(( $(date +%s) - t1 )) s; $(lscpu | sed -n 's/^Model name: *//p')" >> "$out/timings.md"
 }
 for name in $names; do
   for n in $budgets; do
@@ -65,6 +94,12 @@ for name in $names; do
   done
 done
 hamlet_wait_jobs
-echo "- \`NAMES=\"$names\" SEEDS=\"$seeds\" BUDGETS=\"$budgets\" RANKS=$ranks JOBS=$jobs experiments/budget/run.sh$flag\`: total wall time $(( $(date +%s) - start )) s on $(nproc) CPU core(s)." >> "$out/timings.md"
+limit_text=""
+[ "$time_limit" -gt 0 ] && limit_text=" TIME_LIMIT=$time_limit"
+echo "- \`NAMES=\"$names\" SEEDS=\"$seeds\" BUDGETS=\"$budgets\" RANKS=$ranks JOBS=$jobs$limit_text experiments/budget/run.sh$flag\`: total wall time $(( $(date +%s) - start )) s on $(nproc) CPU core(s)$([ -s "$paused" ] && echo "; unfinished: $(sort "$paused" | tr '\n' ' ' | sed 's/ $//')")." >> "$out/timings.md"
 HAMLET_BIN="$bin" "$root/experiments/budget/make_table.sh" "$out" "\`experiments/budget/run.sh\`"
 echo "budget study: $out/TABLE.md"
+if [ -s "$paused" ]; then
+  echo "unfinished (TIME_LIMIT): $(sort "$paused" | tr '\n' ' ')-- the same command continues them" >&2
+  exit 3
+fi
