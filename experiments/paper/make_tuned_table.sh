@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes TABLE.md of a tune_learned.sh directory with `hamlet compare`: per table (a directory of DIR) the committed
-# baselines, the committed learned rows of results/paper/full at their trained out_mul and the rows of
-# DIR/<table>/learned*.h5 at their tuned out_mul, then DIR/PROVENANCE.md. The trained and the tuned row of one
+# baselines, the committed learned rows of results/paper/full at their trained out_mul (the meta-training seeds
+# that were tuned) and the rows of DIR/<table>/learned*.h5 at their tuned out_mul, then DIR/PROVENANCE.md. The trained and the tuned row of one
 # optimizer evaluate the same weights, so `hamlet compare` pairs their difference by seed.
 #
 #   HAMLET_BIN=build/hamlet experiments/paper/make_tuned_table.sh DIR
@@ -25,7 +25,15 @@ write_table() {
   for table in $paper_tables; do
     [ -d "$out/$table" ] || continue
     inputs=(--in="$full/$table/baselines.h5")
-    for f in "$full/$table"/learned*.h5; do inputs+=(--in="$f:{method} (trained out_mul)"); done
+    # The trained rows of the seeds that were tuned only, so both rows of an optimizer hold the same seeds.
+    local tuned_seeds=" "
+    for f in "$out/$table"/learned*.h5; do
+      [[ "$f" =~ _seed([0-9]+)\.h5$ ]] && tuned_seeds="$tuned_seeds${BASH_REMATCH[1]} "
+    done
+    for f in "$full/$table"/learned*.h5; do
+      [[ "$f" =~ _seed([0-9]+)\.h5$ ]] && [[ "$tuned_seeds" == *" ${BASH_REMATCH[1]} "* ]] || continue
+      inputs+=(--in="$f:{method} (trained out_mul)")
+    done
     for f in "$out/$table"/learned*.h5; do inputs+=(--in="$f:{method} (tuned out_mul)"); done
     "$bin" compare "${inputs[@]}" --title="${paper_title[$table]}"
     echo
