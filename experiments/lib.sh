@@ -50,6 +50,15 @@ hamlet_write_file() {
   mv "$target.tmp" "$target"
 }
 
+# hamlet_by_seed FILE...: the files one per line, ordered by the number K of their "_seedK" (stable: files of one seed
+# keep their order); files without one come last.
+hamlet_by_seed() {
+  local f
+  for f in "$@"; do
+    if [[ "$f" =~ _seed([0-9]+)[^/]*$ ]]; then echo "${BASH_REMATCH[1]} $f"; else echo "999999 $f"; fi
+  done | sort -s -n -k1,1 | cut -d' ' -f2-
+}
+
 # hamlet_compare_table BIN DIR TITLE [compare flags...]: prints the `hamlet compare` Markdown table of a table
 # directory (DIR/baselines.h5 and every DIR/learned*.h5, one file per meta-training seed) and writes the same
 # comparison as DIR/comparison.json.
@@ -57,7 +66,9 @@ hamlet_compare_table() {
   local bin=$1 dir=$2 title=$3
   shift 3
   local inputs=(--in="$dir/baselines.h5") f
-  for f in "$dir"/learned*.h5; do [ -f "$f" ] && inputs+=(--in="$f"); done
+  # In meta-training seed order (learned_seedK.h5 and learned_NAME_seedK.h5 alike), so that the per-seed means of
+  # the "seeds" column read seed 0, 1, 2, ...
+  while read -r f; do [ -f "$f" ] && inputs+=(--in="$f"); done < <(hamlet_by_seed "$dir"/learned*.h5)
   "$bin" compare "${inputs[@]}" --title="$title" "$@"
   "$bin" compare "${inputs[@]}" --title="$title" "$@" --format=json --out="$dir/comparison.json" 2>/dev/null
 }

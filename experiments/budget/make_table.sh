@@ -12,14 +12,14 @@ source "$root/experiments/lib.sh"
 out=$1 how=$2
 paper="$root/results/paper/full/mnist_sigmoid"
 ins=(--in="$paper/baselines.h5")
-for f in "$paper"/learned*.h5; do ins+=(--in="$f"); done
-for f in "$out"/eval/*.h5; do
+while read -r f; do ins+=(--in="$f"); done < <(hamlet_by_seed "$paper"/learned*.h5)
+while read -r f; do
   [ -f "$f" ] || continue  # none yet: the committed rows only
   n=$(basename "$f" .h5); n=${n%_seed*}
   budget=1000
   if [[ "$n" =~ ^(.*)_n([0-9]+)$ ]]; then n=${BASH_REMATCH[1]} budget=${BASH_REMATCH[2]}; fi
   ins+=(--in="$f:$n ($budget traj.)")
-done
+done < <(hamlet_by_seed "$out"/eval/*.h5)
 write_table() {
   echo "# MNIST test loss against meta-training budget"
   echo
