@@ -52,7 +52,10 @@ void check_resume_config(const RunConfig& stored, const RunConfig& current, cons
     if (!new_values.count(kv.first)) order.push_back(kv);
   }
   for (const auto& [key, unused] : order) {
-    if (key == "optimizer.seed") continue;
+    // The initialisation seed (the weights come from the checkpoint) and where the data were read from (a clone in
+    // another directory reads the same files; what they hold is compared through the dataset's other keys) are not
+    // compared.
+    if (key == "optimizer.seed" || key == "task.data_source" || key == "task.data_dir") continue;
     const auto o = old_values.find(key);
     const auto n = new_values.find(key);
     const std::string was = o == old_values.end() ? "(absent)" : o->second;

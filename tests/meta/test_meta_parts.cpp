@@ -180,6 +180,13 @@ TEST_CASE("resume refuses a different configuration, a missing checkpoint and an
       if (k == "optimizer.seed") v = "99";  // the initialisation seed is not compared
     }
     CHECK_NOTHROW(meta::check_resume_config(seed, now, "c.h5"));
+    // Nor where the data were read from: a checkout in another directory continues the run.
+    meta::RunConfig moved = now, moved_stored = now;
+    moved_stored.emplace_back("task.data_source", "/old/clone/data/mnist");
+    moved_stored.emplace_back("task.data_dir", "/old/clone/data");
+    moved.emplace_back("task.data_source", "/new/clone/data/mnist");
+    moved.emplace_back("task.data_dir", "");
+    CHECK_NOTHROW(meta::check_resume_config(moved_stored, moved, "c.h5"));
     CHECK(meta::parse_run_config(meta::format_run_config(now)) == now);
     CHECK_THROWS_WITH(meta::check_resume_config(meta::parse_run_config("batch=1, clip=0"), now, "old.h5"),
                       Catch::Contains("old.h5: the checkpoint holds no resolved configuration"));

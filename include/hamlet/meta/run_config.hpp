@@ -5,11 +5,13 @@
 // optimizer.KEY for every resolved optimizer option (alphabetical); then every meta-training option of
 // MetaTrainOptions::to_map() in alphabetical order (batch, clip, epochs, es.pairs, es.sigma, estimator, ...,
 // schedule, schedule.max, schedule.min, schedule.offset, ..., window_loss). Stored as "key=value" lines.
-// Output locations, checkpoint_every, device and progress are not part of it.
+// Output locations, checkpoint_every, device, time_limit and progress are not part of it.
 //
 // Resume rule: every key must be equal, except
 //   epochs            may grow (a smaller value than the checkpoint's run is an error);
 //   optimizer.seed    the initialisation seed: the weights come from the checkpoint, so it cannot matter.
+//   task.data_source, task.data_dir   where the data were read from (a checkout elsewhere reads the same files;
+//                     what they hold shows in the dataset's other keys).
 // The error names the first differing key (in the order above) with both values. A checkpoint without a resolved
 // configuration (older hamlet: only "k=v, k=v" meta-training options) cannot be resumed.
 #include <string>
