@@ -478,8 +478,7 @@ ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& rows, 
         ph::MassAt out;
         out.inv_mass = ph::psd_from_factor(l, d, eps_m);
         out.kinetic_grad = [w, i, s, raw, l, d](const at::Tensor& p) {
-          const at::Tensor r = ph::kinetic_grad_from_factor(raw, l, p, d, true);
-          return at::matmul((1 - s * s) * at::matmul(r, w[i + 2]), w[i]);
+          return ph::tanh_layer_input_grad(s, w[i], w[i + 2], ph::kinetic_grad_from_factor(raw, l, p, d, true));
         };
         return out;
       };

@@ -32,9 +32,11 @@ void log_epoch(const EpochRecord& record, const MetaTrainResult& result) {
 void checkpoint_if_due(const learned::LearnedOptimizer& optimizer, const MetaTrainOptions& options, int64_t epoch,
                        const optim::OptimizerState& meta_state, const MetaTrainResult& result,
                        const std::string& config) {
-  if (epoch % options.checkpoint_every == 0 || epoch == options.epochs) {
-    write_checkpoint(optimizer, options, epoch, meta_state, result, config);
-  }
+  if (checkpoint_due(options, epoch)) write_checkpoint(optimizer, options, epoch, meta_state, result, config);
+}
+
+bool checkpoint_due(const MetaTrainOptions& options, int64_t epoch) {
+  return epoch % options.checkpoint_every == 0 || epoch == options.epochs;
 }
 
 void write_checkpoint(const learned::LearnedOptimizer& optimizer, const MetaTrainOptions& options, int64_t epoch,

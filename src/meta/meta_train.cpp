@@ -240,7 +240,7 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
     EpochRecord record = trainer.train_epoch(epoch, result);
     if (root) select_after_epoch(optimizer, task, options, record, result);
     record.seconds = seconds_since(epoch_start);
-    slowest_epoch = std::max(slowest_epoch, seconds_since(epoch_start));
+    slowest_epoch = std::max(slowest_epoch, record.seconds);
     result.curve.push_back(record);
     result.last_epoch = epoch;
     if (root) {
@@ -249,7 +249,9 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
       checkpoint_if_due(optimizer, options, epoch, trainer.meta_step().state(), result, config);
     }
     if (epoch < options.epochs && time_limit_reached(options, seconds_since(start), slowest_epoch, *communicator)) {
-      if (root) write_checkpoint(optimizer, options, epoch, trainer.meta_step().state(), result, config);
+      if (root && !checkpoint_due(options, epoch)) {
+        write_checkpoint(optimizer, options, epoch, trainer.meta_step().state(), result, config);
+      }
       result.termination = "time limit";
       break;
     }

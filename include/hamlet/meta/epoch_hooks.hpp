@@ -23,7 +23,9 @@ void log_epoch(const EpochRecord& record, const MetaTrainResult& result);
 // Writes options.checkpoint (if set) after `epoch`; `config` is the resolved configuration (run_config.hpp).
 void write_checkpoint(const learned::LearnedOptimizer& optimizer, const MetaTrainOptions& options, int64_t epoch,
                       const optim::OptimizerState& meta_state, const MetaTrainResult& result, const std::string& config);
-// write_checkpoint when `epoch` is due: every `checkpoint_every` epochs and after the last one.
+// Whether `epoch` is due for a checkpoint: every `checkpoint_every` epochs and after the last one.
+bool checkpoint_due(const MetaTrainOptions& options, int64_t epoch);
+// write_checkpoint when checkpoint_due.
 void checkpoint_if_due(const learned::LearnedOptimizer& optimizer, const MetaTrainOptions& options, int64_t epoch,
                        const optim::OptimizerState& meta_state, const MetaTrainResult& result,
                        const std::string& config);
