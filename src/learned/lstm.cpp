@@ -5,6 +5,7 @@
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
+#include "hamlet/learned/fast_tanh.hpp"
 #include "hamlet/learned/preprocess.hpp"
 
 namespace hamlet::learned {
@@ -24,9 +25,10 @@ std::pair<at::Tensor, at::Tensor> lstm_cell(const at::Tensor& x, const at::Tenso
   const at::Tensor gates =
       at::addmm(b_ih + b_hh, at::cat({x, h}, -1), at::cat({w_ih, w_hh}, 1).t());
   const at::Tensor sig = gates.sigmoid();
+  // fast_tanh: Debian's at::tanh runs one value at a time (fast_tanh.hpp).
   const at::Tensor c_next =
-      sig.narrow(-1, hidden, hidden) * c + sig.narrow(-1, 0, hidden) * gates.narrow(-1, 2 * hidden, hidden).tanh();
-  return {sig.narrow(-1, 3 * hidden, hidden) * c_next.tanh(), c_next};
+      sig.narrow(-1, hidden, hidden) * c + sig.narrow(-1, 0, hidden) * fast_tanh(gates.narrow(-1, 2 * hidden, hidden));
+  return {sig.narrow(-1, 3 * hidden, hidden) * fast_tanh(c_next), c_next};
 }
 
 void LstmOptions::validate() const {

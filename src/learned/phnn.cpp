@@ -8,6 +8,7 @@
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
+#include "hamlet/learned/fast_tanh.hpp"
 #include "hamlet/learned/mlp_lopt.hpp"
 #include "hamlet/learned/preprocess.hpp"
 
@@ -114,7 +115,7 @@ at::Tensor tanh_layer_input_grad(const at::Tensor& s, const at::Tensor& w1, cons
 
 at::Tensor tanh_mlp_input_grad(const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
                                const at::Tensor& cotangent, const at::Tensor& x) {
-  return tanh_layer_input_grad(at::tanh(at::linear(x, w1, b1)), w1, w2, cotangent);
+  return tanh_layer_input_grad(fast_tanh(at::linear(x, w1, b1)), w1, w2, cotangent);
 }
 
 at::Tensor kinetic_grad_raw(const at::Tensor& raw, const at::Tensor& p, int64_t n, bool softplus_diag) {
@@ -426,7 +427,7 @@ ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& rows, 
   const double eps_m = options_.eps_m, eps_d = options_.eps_d;
   const bool d_softplus = options_.d_softplus;
   const auto mlp = [w](std::size_t i, const at::Tensor& x) {
-    return at::linear(at::tanh(at::linear(x, w[i], w[i + 1])), w[i + 2], w[i + 3]);
+    return at::linear(fast_tanh(at::linear(x, w[i], w[i + 1])), w[i + 2], w[i + 3]);
   };
   ph::Model m;
   m.potential = [mlp, i = v_](const at::Tensor& q) { return mlp(i, q).squeeze(-1); };
@@ -450,7 +451,7 @@ ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& rows, 
   }
   const auto context_mlp = [w, mlp, d](std::size_t i, const at::Tensor& c, const at::Tensor& q) {
     if (!c.defined()) return mlp(i, q);
-    return at::linear(at::tanh(at::addmm(c, q, w[i].narrow(1, 0, d).t())), w[i + 2], w[i + 3]);
+    return at::linear(fast_tanh(at::addmm(c, q, w[i].narrow(1, 0, d).t())), w[i + 2], w[i + 3]);
   };
   m.forcing = [context_mlp, c_g, i = g_](const at::Tensor& q) { return context_mlp(i, c_g, q); };
   if (options_.mass == "state") {
@@ -466,13 +467,13 @@ ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& rows, 
       return ph::tanh_mlp_input_grad(w[i], w[i + 1], w[i + 2], w[i + 2].new_ones({1}), q);
     };
     m.potential_and_grad = [w, i = v_](const at::Tensor& q) {
-      const at::Tensor s = at::tanh(at::linear(q, w[i], w[i + 1]));
+      const at::Tensor s = fast_tanh(at::linear(q, w[i], w[i + 1]));
       return std::make_pair(at::linear(s, w[i + 2], w[i + 3]).squeeze(-1),
                             ph::tanh_layer_input_grad(s, w[i], w[i + 2], w[i + 2].new_ones({1})));
     };
     if (options_.mass == "state") {
       m.mass_at = [w, i = m_, d, eps_m](const at::Tensor& q) {
-        const at::Tensor s = at::tanh(at::linear(q, w[i], w[i + 1]));
+        const at::Tensor s = fast_tanh(at::linear(q, w[i], w[i + 1]));
         const at::Tensor raw = at::linear(s, w[i + 2], w[i + 3]);
         const at::Tensor l = ph::cholesky_from_raw(raw, d, true);
         ph::MassAt out;

@@ -10,6 +10,7 @@
 // Cells follow LibTorch's LSTMCell (gate order i, f, g, o; two bias vectors), implemented functionally with ATen
 // ops so that θ_{t+1} is differentiable in the weights:
 //   [i, f, g, o] = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh;  i, f, o ← σ;  g ← tanh;  c' = f⊙c + i⊙g;  h' = o⊙tanh(c')
+// tanh is fast_tanh (2σ(2x) − 1, within 1.8e-7 of at::tanh in float32; fast_tanh.hpp says why).
 //
 // Weights in order: cell1.weight_ih [4H,d], cell1.weight_hh [4H,H], cell1.bias_ih [4H], cell1.bias_hh [4H],
 // cell2.* (input H), head.weight [1,H], head.bias [1] (OPT-ML names: recurs.*, recurs2.*, output.*). All drawn from

@@ -119,6 +119,7 @@ struct Model {
 };
 
 // Closed forms for the tanh MLPs hamlet's phnn uses, net(x) = W2 tanh(W1 x + b1) + b2 on rows x [R, d]:
+// (every tanh of phnn's networks is fast_tanh, 2σ(2x) − 1: fast_tanh.hpp)
 // ∂(w · net(x))/∂x for an output cotangent w [R, out] (or [out], shared), [R, d].
 at::Tensor tanh_mlp_input_grad(const at::Tensor& w1, const at::Tensor& b1, const at::Tensor& w2,
                                const at::Tensor& cotangent, const at::Tensor& x);
