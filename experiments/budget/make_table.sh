@@ -2,7 +2,7 @@
 # Writes TABLE.md of a budget-study directory (experiments/budget/run.sh) with `hamlet compare`: the committed
 # baselines and learned rows of results/paper/full/mnist_sigmoid, and every eval/NAME_nN_seedK.h5 of the study as
 # the row "NAME (N traj.)" (its seeds grouped; NAME_seedK.h5 of the first study: N = 1000), then the study's
-# provenance (timings.md).
+# provenance (timings.md). Also writes comparison.json (the same comparison) and budget.png from it (plot.py).
 #
 #   HAMLET_BIN=build/hamlet experiments/budget/make_table.sh STUDY_DIR "HOW THE RUNS WERE MADE"
 set -euo pipefail
@@ -37,3 +37,5 @@ write_table() {
   echo "- Software: $("$bin" version)."
 }
 hamlet_write_file "$out/TABLE.md" write_table
+"$bin" compare "${ins[@]}" --format=json --out="$out/comparison.json"
+/usr/bin/python3 "$root/experiments/budget/plot.py" "$out"
