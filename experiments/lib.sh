@@ -51,11 +51,11 @@ hamlet_write_file() {
 }
 
 # hamlet_by_seed FILE...: the files one per line, ordered by the number K of their "_seedK" (stable: files of one seed
-# keep their order); files without one come last.
+# keep their order); a file without one counts as seed 0 (the transfer study's first files, learned[_NAME].h5).
 hamlet_by_seed() {
   local f
   for f in "$@"; do
-    if [[ "$f" =~ _seed([0-9]+)[^/]*$ ]]; then echo "${BASH_REMATCH[1]} $f"; else echo "999999 $f"; fi
+    if [[ "$f" =~ _seed([0-9]+)[^/]*$ ]]; then echo "${BASH_REMATCH[1]} $f"; else echo "0 $f"; fi
   done | sort -s -n -k1,1 | cut -d' ' -f2-
 }
 

@@ -16,9 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-LEARNED = {"phnn-paper", "phnn", "lstm"}
-ORDER = ["momentum", "nag", "adam", "rmsprop", "sgd", "symplectic-euler", "symplectic", "ecdsep", "lstm",
-         "phnn-paper", "phnn"]
+LEARNED = {"phnn-paper", "phnn", "lstm", "mlp-lopt", "phnn-features"}
+ORDER = ["momentum", "nag", "adam", "rmsprop", "sgd", "symplectic-euler", "symplectic", "ecdsep", "lstm", "mlp-lopt",
+         "phnn-paper", "phnn", "phnn-features"]
 
 
 def read_curves(files):

@@ -3,7 +3,7 @@
 # evaluated without retraining on other optimizees, next to the hand-designed optimizers re-tuned on each target's
 # validation problems. Writes one directory per target (baselines.h5, learned.h5), TABLE.md and transfer.png.
 #
-#   experiments/transfer/run.sh            weights of results/paper/full (seed 0)
+#   experiments/transfer/run.sh            weights of results/paper/full (meta-training seed 0; SEEDS="0 1 2" more)
 #   experiments/transfer/run.sh --quick    weights of results/paper (quick run)
 # Output: runs/<time>-transfer[-quick]/ (or $HAMLET_RESULTS_DIR); --results regenerates the committed
 # results/transfer/ (results/transfer/quick/ with --quick).
@@ -12,9 +12,13 @@
 # activations; 40 hidden units; two hidden layers of 20; Fashion-MNIST; 10x the horizon (1000 steps); 100-D
 # quadratics; Hamiltonian neural networks fitted to a mass-spring and a pendulum. TARGETS="relu hnn_spring" runs some.
 # HAMLET_BIN selects the binary, HAMLET_JOBS the number of evaluations run side by side (default: nproc), LEARNED the
-# learned optimizers (default: phnn-paper phnn lstm mlp-lopt phnn-features). ADD=1 adds learned rows to an existing directory:
-# the other files stay (baselines are evaluated only where a target has none), PROVENANCE.md is appended to:
-#   LEARNED=mlp-lopt ADD=1 experiments/transfer/run.sh --results
+# learned optimizers (default: phnn-paper phnn lstm mlp-lopt phnn-features), SEEDS their meta-training seeds (default 0;
+# the weights mnist_sigmoid_NAME_seedK.h5 must exist). A seed-0 row goes to <target>/learned_NAME.h5, seed K > 0 to
+# <target>/learned_NAME_seedK.h5; compare groups the files of one optimizer as its seeds. ADD=1 adds learned rows to an
+# existing directory: the other files stay (baselines are evaluated only where a target has none), a learned file that
+# exists already is kept (so an interrupted ADD run continues where it stopped; delete a file to re-evaluate it), and
+# PROVENANCE.md is appended to:
+#   LEARNED=mlp-lopt SEEDS="1 2 3 4" ADD=1 experiments/transfer/run.sh --results
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
@@ -29,39 +33,48 @@ else
   out="$(hamlet_output_dir transfer "$root/results/transfer" $regenerate)"
   problems=100; long_problems=20; tune_problems=20; long_tune_problems=5
 fi
-seed=0
+seeds="${SEEDS:-0}"
 jobs="${HAMLET_JOBS:-$(nproc)}"
 names="${LEARNED:-phnn-paper phnn lstm mlp-lopt phnn-features}"
 add="${ADD:-0}"
 log() { echo "[transfer/$mode] $*" >&2; }
 for name in $names; do
-  f="$weights/mnist_sigmoid_${name}_seed${seed}.h5"
-  [ -f "$f" ] || { log "missing $f: run experiments/paper/run.sh$flag first"; exit 1; }
+  for seed in $seeds; do
+    f="$weights/mnist_sigmoid_${name}_seed${seed}.h5"
+    [ -f "$f" ] || { log "missing $f: run experiments/paper/run.sh$flag first"; exit 1; }
+  done
 done
 
 # The optimizer files the weights were meta-trained with (experiments/protocols/mnist_sigmoid/, read by
 # experiments/paper/run.sh too), so the trained weights mean the same thing here; their [meta-train] sections are
 # not read by evaluate.
-learned_flags() {  # name: the evaluate flags of one learned optimizer
+learned_flags() {  # name seed: the evaluate flags of one learned optimizer
   echo --optimizers="$1" --config="$root/experiments/protocols/mnist_sigmoid/$1.ini" \
-    --optimizer."$1".weights="$weights/mnist_sigmoid_$1_seed${seed}.h5"
+    --optimizer."$1".weights="$weights/mnist_sigmoid_$1_seed$2.h5"
+}
+learned_file() {  # label name seed: the run file of one learned row
+  if [ "$3" = 0 ]; then echo "$out/$1/learned_$2.h5"; else echo "$out/$1/learned_$2_seed$3.h5"; fi
 }
 baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep
 
 target() {  # label steps problems tune_problems task args...
   local label=$1 steps=$2 n=$3 tn=$4; shift 4
   mkdir -p "$out/$label"
-  local name
+  local name seed file
   if [ "$add" != 1 ] || [ ! -f "$out/$label/baselines.h5" ]; then
     log "$label: tune + evaluate baselines ($n problems, $steps steps)"
     "$bin" evaluate "$@" --optimizers=$baselines --tune --tune-problems="$tn" --problems="$n" --steps="$steps" \
       --seed=0 --log-level=warn --out="$out/$label/baselines.h5" >/dev/null
   fi
   for name in $names; do
-    log "$label: evaluate $name"
-    # shellcheck disable=SC2046
-    "$bin" evaluate "$@" $(learned_flags $name) --problems="$n" --steps="$steps" --seed=0 --log-level=warn \
-      --out="$out/$label/learned_$name.h5" >/dev/null
+    for seed in $seeds; do
+      file="$(learned_file "$label" "$name" "$seed")"
+      if [ "$add" = 1 ] && [ -f "$file" ]; then log "$label: $name seed $seed done before, kept"; continue; fi
+      log "$label: evaluate $name (meta-training seed $seed)"
+      # shellcheck disable=SC2046
+      "$bin" evaluate "$@" $(learned_flags "$name" "$seed") --problems="$n" --steps="$steps" --seed=0 --log-level=warn \
+        --out="$file" >/dev/null
+    done
   done
 }
 
@@ -85,13 +98,13 @@ command="experiments/transfer/run.sh$flag"
 cpu="$(lscpu | sed -n 's/^Model name: *//p')"
 if [ "$add" = 1 ]; then
   {
-    echo "- Rows added by \`LEARNED=\"$names\" ADD=1 $command\`, wall time ${seconds} s on $(nproc) CPU core(s) ($cpu):"
-    echo "  weights \`${weights#$root/}/mnist_sigmoid_*_seed${seed}.h5\`, the same problems; $("$bin" version)."
+    echo "- Rows added by \`LEARNED=\"$names\" SEEDS=\"$seeds\" ADD=1 $command\`, wall time ${seconds} s on $(nproc) CPU core(s) ($cpu):"
+    echo "  weights \`${weights#$root/}/mnist_sigmoid_*_seedK.h5\` for K in $seeds, the same problems; $("$bin" version)."
   } >> "$out/PROVENANCE.md"
 else
   {
     echo "- Command: \`$command\` ($mode budgets), wall time ${seconds} s on $(nproc) CPU core(s) ($cpu), $jobs evaluations side by side."
-    echo "- Learned optimizers ($names): weights \`${weights#$root/}/mnist_sigmoid_*_seed${seed}.h5\` (meta-training seed $seed)."
+    echo "- Learned optimizers ($names): weights \`${weights#$root/}/mnist_sigmoid_*_seedK.h5\` (meta-training seeds K = $seeds)."
     echo "- $problems paired test problems per target (problem seed 0; $long_problems for horizon1000); baselines tuned per"
     echo "  target on $tune_problems validation problems ($long_tune_problems for horizon1000), tuning seed 0, over the L2L grid."
     echo "- Software: $("$bin" version)."
