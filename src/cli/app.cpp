@@ -20,11 +20,12 @@ constexpr const char* kUsage =
     "commands:\n"
     "  evaluate    run optimizers on N paired test problems, write an HDF5 run file, print a summary table\n"
     "  tune        grid-search learning rates on validation problems, write the grid and the choice\n"
-    "  meta-train  meta-train a learned optimizer (phnn-paper, phnn, lstm) by truncated BPTT\n"
+    "  meta-train  meta-train a learned optimizer (truncated BPTT, ES or PES; data-parallel ranks)\n"
     "  benchmark   steps/s of each optimizer, batched against one problem at a time\n"
     "  data        data preparation (data import-npm --src DIR --out DIR)\n"
     "  export      learning curves of a run file to CSV (mean, SE, median per method and step)\n"
     "  compare     comparison tables of run files (meta-seed-aware SEs, validation-chosen reference): md, csv, json\n"
+    "  select      of meta-trained weight files, the one with the best validation score (prints its path)\n"
     "  list        list tasks and optimizers\n"
     "  version     print the version\n";
 
@@ -48,11 +49,12 @@ int run(const std::vector<std::string>& argv) {
     if (command == "list") return cmd_list(args);
     if (command == "export") return cmd_export(args);
     if (command == "compare") return cmd_compare(args);
+    if (command == "select") return cmd_select(args);
     if (command == "version" || command == "--version") {
       std::cout << "hamlet " << version() << " (" << dependency_versions() << ")\n";
       return 0;
     }
-    throw Error("unknown command '" + command + "'; valid commands: evaluate, tune, meta-train, benchmark, export, compare, data, list, version");
+    throw Error("unknown command '" + command + "'; valid commands: evaluate, tune, meta-train, benchmark, export, compare, select, data, list, version");
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
   } catch (const c10::Error& e) {

@@ -18,6 +18,7 @@ int cmd_data(const std::vector<std::string>& args);
 int cmd_list(const std::vector<std::string>& args);
 int cmd_export(const std::vector<std::string>& args);
 int cmd_compare(const std::vector<std::string>& args);
+int cmd_select(const std::vector<std::string>& args);
 
 // Exit status of a command that stopped cleanly before its work was done and can be continued (meta-train
 // --time-limit: the checkpoint holds the state, --resume continues). Errors exit with 2.
@@ -38,6 +39,9 @@ tasks::TaskPtr build_task(const ParsedArgs& parsed);
 eval::EvaluateOptions evaluate_options(const ParsedArgs& parsed);
 // Options shared by evaluate, tune and benchmark.
 boost::program_options::options_description run_options();
+// Writes `text` to `path` through a temporary file in the same directory and a rename, so a reader never sees
+// half a file (hamlet::Error naming the path when it cannot be written).
+void write_atomically(const std::string& path, const std::string& text);
 // Current UTC time, ISO 8601.
 std::string utc_now();
 

@@ -1,4 +1,8 @@
+#include <unistd.h>
+
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 
 #include "commands.hpp"
 #include "hamlet/core/error.hpp"
@@ -63,6 +67,23 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   return buf;
+}
+
+void write_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    HAMLET_CHECK(out, "cannot write ", path, " (", tmp, " cannot be created; does the directory exist?)");
+    out << text;
+    out.close();
+    HAMLET_CHECK(out, "write error on ", tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw Error("cannot rename " + tmp + " to " + path);
+  }
 }
 
 }  // namespace hamlet::cli

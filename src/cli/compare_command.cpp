@@ -1,11 +1,7 @@
 // `hamlet compare`: the comparison tables of eval/compare.hpp from run files.
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <unistd.h>
 
 #include "commands.hpp"
 #include "hamlet/core/error.hpp"
@@ -31,24 +27,6 @@ std::map<std::string, double> parse_published(const std::string& text) {
     out[name] = v;
   }
   return out;
-}
-
-// Writes `text` to `path` through a temporary file in the same directory, so a reader never sees half a table.
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    HAMLET_CHECK(out, "cannot write ", path, " (", tmp, " cannot be created; does the directory exist?)");
-    out << text;
-    out.close();
-    HAMLET_CHECK(out, "write error on ", tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw Error("cannot rename " + tmp + " to " + path);
-  }
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 #include "support/catch.hpp"
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "hamlet/io/h5.hpp"
 #include "hamlet/meta/checkpoint.hpp"
@@ -110,4 +112,36 @@ TEST_CASE("a meta-training run killed with SIGKILL, or stopped by --time-limit, 
   CHECK(same(ca.best_weights, cc.best_weights));
   io::H5Reader wcr(wc);
   for (const auto& n : wa.children("/weights")) CHECK(at::equal(wa.read("/weights/" + n), wcr.read("/weights/" + n)));
+}
+
+TEST_CASE("select prints the meta-trained weights with the lowest validation score and records the choice") {
+  test::TempDir dir;
+  std::string msg;
+  std::vector<std::string> weights;
+  for (const std::string lr : {"0.0001", "0.03"}) {
+    weights.push_back((dir / ("w" + lr + ".h5")).string());
+    REQUIRE(hamlet_cli("meta-train --task=quadratic --optimizer=phnn-paper --epochs=1 --trajectories=3 --unroll=15 "
+                       "--meta-lr=" + lr + " --validation-problems=5 --log-level=warn --weights-out=" + weights.back(),
+                       &msg) == 0);
+  }
+  const double s0 = std::stod(io::H5Reader(weights[0]).attribute_string("/", "best_score"));
+  const double s1 = std::stod(io::H5Reader(weights[1]).attribute_string("/", "best_score"));
+  REQUIRE(s0 != s1);
+  const std::string expected = s0 < s1 ? weights[0] : weights[1];
+  const std::string json = (dir / "selection.json").string();
+  std::string out;
+  REQUIRE(hamlet_cli("select --log-level=warn --weights=" + weights[0] + " --weights=" + weights[1] + " --out=" + json +
+                         " 2>/dev/null",
+                     &out) == 0);
+  CHECK(out == expected + "\n");
+  std::ifstream in(json);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_THAT(text, Catch::Contains("\"chosen\": \"" + expected + "\""));
+  CHECK_THAT(text, Catch::Contains("meta_train.meta_lr"));
+  // A candidate that cannot be read: exit 2, the file named, no selection written.
+  const std::string json2 = (dir / "none.json").string();
+  CHECK(hamlet_cli("select --weights=" + weights[0] + " --weights=" + (dir / "missing.h5").string() + " --out=" + json2,
+                   &msg) == 2);
+  CHECK_THAT(msg, Catch::Contains("missing.h5"));
+  CHECK_FALSE(std::filesystem::exists(json2));
 }

@@ -1,0 +1,136 @@
+#include "hamlet/meta/select_weights.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "hamlet/core/error.hpp"
+#include "hamlet/core/options_json.hpp"
+#include "hamlet/io/h5.hpp"
+
+namespace hamlet::meta {
+namespace {
+
+// The provenance of one weight file, flattened to "group.key" -> value so that any two files compare key by key.
+struct Provenance {
+  OptionMap identity;  // must agree between candidates
+  OptionMap free;      // may differ
+  double best_score = 0;
+};
+
+const std::set<std::string> kValidationKeys = {"horizon", "validation_problems", "validation_seed"};
+const std::set<std::string> kDataLocationKeys = {"data_source", "data_dir"};
+
+Provenance read_provenance(const std::string& path) {
+  const io::H5Reader file(path);
+  HAMLET_CHECK(file.exists("/weights"), path, " is not a hamlet weight file (no /weights group)");
+  std::string score_text;
+  try {
+    score_text = file.attribute_string("/", "best_score");
+  } catch (const Error&) {
+    throw Error(path + " has no best_score attribute: only weights written by `hamlet meta-train` carry the "
+                "validation score a selection needs");
+  }
+  Provenance p;
+  try {
+    std::size_t used = 0;
+    p.best_score = std::stod(score_text, &used);
+    HAMLET_CHECK(used == score_text.size(), "");
+  } catch (const std::exception&) {
+    p.best_score = std::numeric_limits<double>::quiet_NaN();  // "nan", "inf": a diverged run
+  }
+  if (!std::isfinite(p.best_score)) p.best_score = std::numeric_limits<double>::quiet_NaN();
+  p.identity["optimizer"] = file.attribute_string("/", "optimizer");
+  p.identity["architecture"] = file.attribute_string("/", "architecture");
+  p.identity["task"] = file.attribute_string("/", "task");
+  for (const auto& [k, v] : parse_options_text(file.attribute_string("/", "task_options"), path + " task_options")) {
+    (kDataLocationKeys.count(k) ? p.free : p.identity)["task." + k] = v;
+  }
+  for (const auto& [k, v] : parse_options_text(file.attribute_string("/", "meta_train"), path + " meta_train")) {
+    (kValidationKeys.count(k) ? p.identity : p.free)["meta_train." + k] = v;
+  }
+  for (const auto& [k, v] : parse_options_text(file.attribute_string("/", "options"), path + " options")) {
+    p.free["optimizer." + k] = v;
+  }
+  return p;
+}
+
+std::string value_or_missing(const OptionMap& m, const std::string& key) {
+  const auto it = m.find(key);
+  return it == m.end() ? "(absent)" : it->second;
+}
+
+}  // namespace
+
+WeightSelection select_weights(const std::vector<std::string>& weight_files) {
+  HAMLET_CHECK(!weight_files.empty(), "select: no weight files given");
+  std::vector<Provenance> provenance;
+  provenance.reserve(weight_files.size());
+  for (const auto& path : weight_files) provenance.push_back(read_provenance(path));
+
+  const Provenance& first = provenance.front();
+  for (std::size_t i = 1; i < provenance.size(); ++i) {
+    std::set<std::string> keys;
+    for (const auto& [k, v] : first.identity) keys.insert(k);
+    for (const auto& [k, v] : provenance[i].identity) keys.insert(k);
+    for (const auto& key : keys) {
+      const std::string a = value_or_missing(first.identity, key), b = value_or_missing(provenance[i].identity, key);
+      HAMLET_CHECK(a == b, "select: ", weight_files[0], " and ", weight_files[i],
+                   " are not scored on the same validation problems: ", key, " is ", a, " in the first, ", b,
+                   " in the second");
+    }
+  }
+
+  WeightSelection out;
+  std::set<std::string> all_free;
+  for (const auto& p : provenance) {
+    for (const auto& [k, v] : p.free) all_free.insert(k);
+  }
+  for (const auto& key : all_free) {
+    const std::string v0 = value_or_missing(first.free, key);
+    for (const auto& p : provenance) {
+      if (value_or_missing(p.free, key) != v0) {
+        out.varied_keys.push_back(key);
+        break;
+      }
+    }
+  }
+  bool any_finite = false;
+  for (std::size_t i = 0; i < provenance.size(); ++i) {
+    WeightCandidate c;
+    c.path = weight_files[i];
+    c.best_score = provenance[i].best_score;
+    for (const auto& key : out.varied_keys) c.varied[key] = value_or_missing(provenance[i].free, key);
+    if (std::isfinite(c.best_score) &&
+        (!any_finite || c.best_score < out.candidates[out.chosen].best_score)) {
+      out.chosen = i;
+      any_finite = true;
+    }
+    out.candidates.push_back(std::move(c));
+  }
+  HAMLET_CHECK(any_finite, "select: no candidate has a finite validation score (every run diverged): ",
+               weight_files[0], (weight_files.size() > 1 ? " ..." : ""));
+  return out;
+}
+
+std::string selection_to_json(const WeightSelection& selection) {
+  nlohmann::ordered_json doc;
+  doc["rule"] = "lowest validation score (best_score of hamlet meta-train); ties: the first given";
+  doc["chosen"] = selection.candidates.at(selection.chosen).path;
+  doc["varied_keys"] = selection.varied_keys;
+  doc["candidates"] = nlohmann::ordered_json::array();
+  for (std::size_t i = 0; i < selection.candidates.size(); ++i) {
+    const WeightCandidate& c = selection.candidates[i];
+    nlohmann::ordered_json entry;
+    entry["path"] = c.path;
+    entry["best_score"] = std::isfinite(c.best_score) ? nlohmann::ordered_json(c.best_score) : nullptr;
+    entry["varied"] = c.varied;
+    entry["chosen"] = i == selection.chosen;
+    doc["candidates"].push_back(entry);
+  }
+  return doc.dump(2) + "\n";
+}
+
+}  // namespace hamlet::meta
