@@ -57,11 +57,6 @@ Provenance read_provenance(const std::string& path) {
   return p;
 }
 
-std::string value_or_missing(const OptionMap& m, const std::string& key) {
-  const auto it = m.find(key);
-  return it == m.end() ? "(absent)" : it->second;
-}
-
 }  // namespace
 
 WeightSelection select_weights(const std::vector<std::string>& weight_files) {
@@ -70,39 +65,35 @@ WeightSelection select_weights(const std::vector<std::string>& weight_files) {
   provenance.reserve(weight_files.size());
   for (const auto& path : weight_files) provenance.push_back(read_provenance(path));
 
+  // A key only some files have was added to hamlet after the others were written (it had its default then), so
+  // only keys both files of a pair hold are compared, and only keys every file holds can count as varied.
   const Provenance& first = provenance.front();
   for (std::size_t i = 1; i < provenance.size(); ++i) {
-    std::set<std::string> keys;
-    for (const auto& [k, v] : first.identity) keys.insert(k);
-    for (const auto& [k, v] : provenance[i].identity) keys.insert(k);
-    for (const auto& key : keys) {
-      const std::string a = value_or_missing(first.identity, key), b = value_or_missing(provenance[i].identity, key);
-      HAMLET_CHECK(a == b, "select: ", weight_files[0], " and ", weight_files[i],
-                   " are not scored on the same validation problems: ", key, " is ", a, " in the first, ", b,
+    for (const auto& [key, a] : first.identity) {
+      const auto it = provenance[i].identity.find(key);
+      if (it == provenance[i].identity.end()) continue;
+      HAMLET_CHECK(a == it->second, "select: ", weight_files[0], " and ", weight_files[i],
+                   " are not scored on the same validation problems: ", key, " is ", a, " in the first, ", it->second,
                    " in the second");
     }
   }
 
   WeightSelection out;
-  std::set<std::string> all_free;
-  for (const auto& p : provenance) {
-    for (const auto& [k, v] : p.free) all_free.insert(k);
-  }
-  for (const auto& key : all_free) {
-    const std::string v0 = value_or_missing(first.free, key);
+  for (const auto& [key, v0] : first.free) {
+    bool everywhere = true, differs = false;
     for (const auto& p : provenance) {
-      if (value_or_missing(p.free, key) != v0) {
-        out.varied_keys.push_back(key);
-        break;
-      }
+      const auto it = p.free.find(key);
+      everywhere = everywhere && it != p.free.end();
+      differs = differs || (it != p.free.end() && it->second != v0);
     }
+    if (everywhere && differs) out.varied_keys.push_back(key);
   }
   bool any_finite = false;
   for (std::size_t i = 0; i < provenance.size(); ++i) {
     WeightCandidate c;
     c.path = weight_files[i];
     c.best_score = provenance[i].best_score;
-    for (const auto& key : out.varied_keys) c.varied[key] = value_or_missing(provenance[i].free, key);
+    for (const auto& key : out.varied_keys) c.varied[key] = provenance[i].free.at(key);
     if (std::isfinite(c.best_score) &&
         (!any_finite || c.best_score < out.candidates[out.chosen].best_score)) {
       out.chosen = i;

@@ -90,9 +90,17 @@ TEST_CASE("select_weights: the lowest validation score wins, candidates must sha
         write_candidate(dir, "d.h5", "0.2", {{"seed", "3"}}, {{"data_source", "/elsewhere"}}, {{"seed", "3"}, {"out_mul", "0.01"}});
     const meta::WeightSelection s = meta::select_weights({b, d});
     CHECK(s.chosen == 1);
-    CHECK(s.varied_keys == std::vector<std::string>{"meta_train.seed", "optimizer.out_mul", "optimizer.seed",
-                                                    "task.data_source"});
-    CHECK(s.candidates[0].varied.at("task.data_source") == "(absent)");
+    CHECK(s.varied_keys == std::vector<std::string>{"meta_train.seed", "optimizer.out_mul", "optimizer.seed"});
+    CHECK(s.candidates[1].varied.at("optimizer.out_mul") == "0.01");
+    const std::string d2 = write_candidate(dir, "d2.h5", "0.2", {}, {{"data_source", "/here"}});
+    CHECK(meta::select_weights({d, d2}).varied_keys ==
+          std::vector<std::string>{"meta_train.seed", "optimizer.out_mul", "optimizer.seed", "task.data_source"});
+  }
+  SECTION("a key only some files hold (written before hamlet had the option) is neither compared nor reported") {
+    const std::string newer = write_candidate(dir, "newer.h5", "0.2", {{"meta_loss", "log"}}, {{"extra", "1"}});
+    const meta::WeightSelection s = meta::select_weights({a, newer});
+    CHECK(s.chosen == 1);
+    CHECK(s.varied_keys == std::vector<std::string>{"meta_train.meta_lr"});
   }
   SECTION("old \"k=v, k=v\" provenance reads the same as JSON") {
     const std::string old = write_candidate(dir, "old.h5", "0.2", {{"meta_lr", "0.003"}}, {}, {{"seed", "0"}}, true);

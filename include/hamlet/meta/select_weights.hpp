@@ -12,7 +12,8 @@
 // on: optimizer, architecture, task, every task option except data_source / data_dir (where the data were read
 // from), and the meta-training keys horizon, validation_problems, validation_seed. Anything else may differ (the
 // knob: meta_lr, epochs, unroll, an optimizer option such as out_mul, the seed); the keys that differ are reported.
-// An error names the first disagreeing key with both files and values.
+// An error names the first disagreeing key with both files and values. A key that only some files hold (an option
+// added to hamlet after the others were written, at its default there) is neither compared nor reported.
 #include <cstddef>
 #include <string>
 #include <vector>
