@@ -176,7 +176,9 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
                        {"hamlet_version", version()},
                        {"command", command_line},
                        {"best_epoch", std::to_string(result.best_epoch)},
-                       {"best_score", format_number(result.best_score)}};
+                       {"best_score", format_number(result.best_score)},
+                       {"cut_trajectories", std::to_string(result.cut_trajectories)},
+                       {"skipped_steps", std::to_string(result.skipped_steps)}};
   learned::save_weights(weights_out, *optimizer, provenance);
   if (writer) {
     writer->set_attribute("/", "hamlet_version", version());

@@ -131,8 +131,27 @@ std::string protocol_cell(const MethodRuns& m) {
       const int64_t budget = std::stoll(p.at("epochs")) * std::stoll(p.at("trajectories"));
       add("budget " + std::to_string(budget) + " trajectories");
     }
-    for (const char* key : {"estimator", "unroll", "cut_trajectories"}) {
+    for (const char* key : {"estimator", "unroll"}) {
       if (p.count(key)) add(std::string(key) + "=" + p.at(key));
+    }
+    // Knobs and counters that may differ between seeds: one value when they agree, else each seed's ("?" where a
+    // weight file does not record it, e.g. cut trajectories before hamlet wrote them into weight files).
+    for (const char* key : {"meta_lr", "cut_trajectories"}) {
+      std::vector<std::string> values;
+      bool known = false, same = true;
+      for (const auto& sp : m.seed_protocols) {
+        const auto it = sp.find(key);
+        values.push_back(it == sp.end() ? "?" : it->second);
+        known = known || it != sp.end();
+        same = same && values.back() == values.front();
+      }
+      if (!known) continue;
+      std::string text = values.front();
+      if (!same) {
+        text.clear();
+        for (const auto& v : values) text += (text.empty() ? "" : " / ") + v;
+      }
+      add(std::string(key) + "=" + text);
     }
   }
   return out.empty() ? "—" : out;
@@ -244,7 +263,8 @@ RunSet read_runs(const std::vector<RunInput>& inputs) {
       if (reader.exists(group + "/tune")) m.validation_score = reader.attribute_double(group + "/tune", "best_score");
       if (m.learned) {
         m.weights.push_back(weight_file_of(options, path));  // located once, for the protocol and the seed pairing
-        if (m.protocol.empty()) m.protocol = read_protocol(m.weights.back());
+        m.seed_protocols.push_back(read_protocol(m.weights.back()));
+        if (m.protocol.empty()) m.protocol = m.seed_protocols.back();
       }
       finals[name].push_back(loss.select(1, steps - 1));
       firsts[name].push_back(loss.select(1, 0));

@@ -44,6 +44,10 @@ TEST_CASE("meta-train then evaluate: every learned optimizer beats its untrained
     CHECK(r.attribute_double("/meta_train", "best_score") < r.attribute_double("/meta_train", "initial_score"));
     io::H5Reader w(weights);
     CHECK(w.attribute_string("/", "task") == "quadratic");
+    // The run's counters travel with the weights, so a comparison table can show them.
+    CHECK(w.attribute_string("/", "cut_trajectories") ==
+          std::to_string(r.attribute_int("/meta_train", "cut_trajectories")));
+    CHECK(w.attribute_string("/", "skipped_steps") == std::to_string(r.attribute_int("/meta_train", "skipped_steps")));
     // The LSTM trains with per-step recomputation, recorded with the other meta-training options.
     CHECK_THAT(w.attribute_string("/", "meta_train"),
                Catch::Contains(name == "lstm" ? "\"recompute\":\"true\"" : "\"recompute\":\"false\""));

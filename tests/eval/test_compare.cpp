@@ -380,3 +380,32 @@ TEST_CASE("compare: two rows that evaluate the same weights seed by seed are pai
   CHECK(unrelated.verdict == eval::Verdict::kTie);
   CHECK_THAT(eval::to_markdown(c), Catch::Contains("**0.100 ± 0.041** (paired by seed) | lstm (tuned) beats lstm (trained)"));
 }
+
+TEST_CASE("compare: a learned row's protocol cell shows meta_lr and cut trajectories, per seed where they differ") {
+  test::TempDir dir;
+  const std::string base = (dir / "baselines.h5").string();
+  write_run(base, {{"adam", {1, 1, 1, 1}, "lr=0.1", 0.5}});
+  const std::vector<std::string> lrs = {"0.01", "0.003", "0.01"}, cuts = {"2", "0", ""};
+  std::vector<std::string> files;
+  for (int s = 0; s < 3; ++s) {
+    const std::string w = (dir / ("w" + std::to_string(s) + ".h5")).string();
+    io::H5Writer weights(w);
+    weights.write("/weights/x", at::full({1}, 1.0 + s, at::kDouble));
+    weights.set_attribute("/", "meta_train",
+                          options_to_json({{"epochs", "3"}, {"trajectories", "10"}, {"meta_lr", lrs[s]},
+                                           {"estimator", "bptt"}, {"unroll", "20"}}));
+    if (!cuts[s].empty()) weights.set_attribute("/", "cut_trajectories", cuts[s]);  // older files lack it
+    weights.commit();
+    files.push_back((dir / ("learned_seed" + std::to_string(s) + ".h5")).string());
+    write_run(files.back(), {{"lstm", {1, 2, 3, 4}, R"({"out_mul": "0.1", "weights": ")" + w + R"("})"}});
+  }
+  const auto c = eval::compare(eval::read_runs({base, files[0], files[1], files[2]}), eval::CompareOptions{});
+  CHECK(row(c, "lstm").protocol ==
+        "budget 30 trajectories, estimator=bptt, unroll=20, meta_lr=0.01 / 0.003 / 0.01, cut_trajectories=2 / 0 / ?");
+  // Seeds that agree: each value once; no weight file records the counter: no entry.
+  const auto agree = eval::compare(eval::read_runs({base, files[0], files[2]}), eval::CompareOptions{});
+  CHECK(row(agree, "lstm").protocol == "budget 30 trajectories, estimator=bptt, unroll=20, meta_lr=0.01, cut_trajectories=2 / ?");
+  const auto none = eval::compare(eval::read_runs({base, files[2]}), eval::CompareOptions{});
+  CHECK(row(none, "lstm").protocol == "budget 30 trajectories, estimator=bptt, unroll=20, meta_lr=0.01");
+  CHECK(row(c, "adam").protocol == "—");
+}

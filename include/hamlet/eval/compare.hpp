@@ -45,6 +45,7 @@ struct MethodRuns {
   bool learned = false;                    // its options carry out_mul and no lr
   std::optional<double> validation_score;  // the tuner's best validation score (hand-designed, tuned)
   OptionMap protocol;                      // meta-training protocol read from the learned optimizer's weight file
+  std::vector<OptionMap> seed_protocols;   // learned: the protocol of each seed's weight file (empty if none found)
   std::vector<std::string> weights;        // learned: the weight file of each seed as found on disk ("" if not found)
 };
 
@@ -96,7 +97,8 @@ struct ComparisonRow {
   Verdict verdict = Verdict::kTie;   // of delta: kABetter = this row beats the reference
   std::optional<double> published;
   double vs_published = 0, vs_published_se = 0;
-  std::string protocol;              // what differs between rows: options, meta-training budget and estimator
+  std::string protocol;              // what differs between rows: options, meta-training budget, estimator,
+                                     // meta_lr and cut_trajectories (one value, or each seed's: "a / b / c")
 };
 
 struct PairRow {
