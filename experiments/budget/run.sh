@@ -9,6 +9,8 @@
 #   experiments/budget/run.sh [--results]     -> runs/<time>-budget/ (or $HAMLET_RESULTS_DIR); --results adds to
 #                                                 results/budget/ (files of other names, budgets, seeds stay)
 #   NAMES="phnn lstm" SEEDS="0 1 2" BUDGETS="30 100 1000" RANKS=2 select what runs (defaults: phnn, 0, 1000, 2);
+#   RECIPES="protocol log clipped reparam" the meta-training recipes (default: protocol, the protocol files alone);
+#   any other name R adds experiments/protocols/recipes/R.ini to the meta-training command and tags the run NAME+R.
 #   JOBS=2 runs that many meta-training runs side by side (default 1; JOBS x RANKS processes in all).
 #   TIME_LIMIT=SECONDS stops meta-training at that wall time of the whole invocation (meta-train --time-limit): a
 #   run that does not finish keeps its checkpoint (checkpoints/NAME_nN_seedK.h5) and the same command continues it
@@ -17,15 +19,22 @@
 #
 # A budget of N trajectories is E epochs x P episodes of B = RANKS problems with P = 10 below 300 trajectories and
 # 25 from 300 on, E = N / (P B) (30 on one rank: 3 x 10, phnn's budget in the paper tables; 1000 on two ranks:
-# 20 x 25). Files: {weights,meta,eval}/NAME_nN_seedK.h5 (NAME_seedK.h5: N = 1000, files of the first study).
+# 20 x 25). Files: {weights,meta,eval}/TAG_nN_seedK.h5 with TAG = NAME, or NAME+RECIPE (NAME_seedK.h5: N = 1000,
+# files of the first study).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
 hamlet_experiment_flags experiments/budget/run.sh "$@"
 out="$(hamlet_output_dir budget "$root/results/budget" $regenerate)"
-names="${NAMES:-phnn}" seeds="${SEEDS:-0}" ranks="${RANKS:-2}" budgets="${BUDGETS:-1000}"
+names="${NAMES:-phnn}" seeds="${SEEDS:-0}" ranks="${RANKS:-2}" budgets="${BUDGETS:-1000}" recipes="${RECIPES:-protocol}"
 protocols="$root/experiments/protocols/mnist_sigmoid"
+for recipe in $recipes; do
+  [ "$recipe" = protocol ] || [ -f "$root/experiments/protocols/recipes/$recipe.ini" ] || {
+    echo "experiments/budget/run.sh: RECIPES: no experiments/protocols/recipes/$recipe.ini" >&2
+    exit 2
+  }
+done
 mkdir -p "$out"/{weights,meta,eval,checkpoints}
 log() { echo "[budget] $*" >&2; }
 start=$(date +%s)
@@ -58,12 +67,16 @@ limit_flags() {
   [ "$left" -ge 120 ] || return 1
   echo --time-limit="$left"
 }
-# run_one NAME N SEED: meta-train NAME with N trajectories and seed SEED (continuing its checkpoint when one is
-# there), evaluate the selected weights, append the wall times to timings.md.
+# run_one NAME RECIPE N SEED: meta-train NAME with N trajectories, the recipe and seed SEED (continuing its
+# checkpoint when one is there), evaluate the selected weights, append the wall times to timings.md.
 run_one() {
-  local name=$1 n=$2 seed=$3 budget limit t0 t1 rc=0
+  local name=$1 recipe=$2 n=$3 seed=$4 budget limit t0 t1 rc=0 recipe_flags=()
   read -r -a budget <<< "$(budget_flags "$n")"
   local tag=${name}_n${n}_seed${seed}
+  if [ "$recipe" != protocol ]; then
+    tag=${name}+${recipe}_n${n}_seed${seed}
+    recipe_flags=(--config="$root/experiments/protocols/recipes/$recipe.ini")
+  fi
   local checkpoint="$out/checkpoints/$tag.h5" resume=() how="meta-training"
   if [ -f "$out/eval/$tag.h5" ]; then log "$tag: done before (eval/$tag.h5), skipped"; return 0; fi
   if ! limit="$(limit_flags)"; then log "$tag: not started, TIME_LIMIT reached"; echo "$tag" >> "$paused"; return 0; fi
@@ -71,7 +84,7 @@ run_one() {
   t0=$(date +%s)
   log "meta-train $tag: ${budget[*]} on $ranks rank(s)${resume:+, resumed}"
   # shellcheck disable=SC2086
-  "$bin" meta-train --config="$protocols/task.ini" --config="$protocols/$name.ini" "${budget[@]}" \
+  "$bin" meta-train --config="$protocols/task.ini" --config="$protocols/$name.ini" "${recipe_flags[@]}" "${budget[@]}" \
     "${processes[@]}" --seed="$seed" --optimizer.$name.seed="$seed" --log-level=warn \
     --checkpoint="$checkpoint" "${resume[@]}" $limit \
     --weights-out="$out/weights/$tag.h5" --out="$out/meta/$tag.h5" >/dev/null || rc=$?
@@ -89,14 +102,18 @@ run_one() {
   echo "- \`$tag\`: ${budget[*]} on $ranks rank(s), $jobs job(s) side by side; $how $((t1 - t0)) s, evaluation $(( $(date +%s) - t1 )) s; $(lscpu | sed -n 's/^Model name: *//p')" >> "$out/timings.md"
 }
 for name in $names; do
-  for n in $budgets; do
-    for seed in $seeds; do hamlet_run_job "$jobs" run_one "$name" "$n" "$seed"; done
+  for recipe in $recipes; do
+    for n in $budgets; do
+      for seed in $seeds; do hamlet_run_job "$jobs" run_one "$name" "$recipe" "$n" "$seed"; done
+    done
   done
 done
 hamlet_wait_jobs
 limit_text=""
 [ "$time_limit" -gt 0 ] && limit_text=" TIME_LIMIT=$time_limit"
-echo "- \`NAMES=\"$names\" SEEDS=\"$seeds\" BUDGETS=\"$budgets\" RANKS=$ranks JOBS=$jobs$limit_text experiments/budget/run.sh$flag\`: total wall time $(( $(date +%s) - start )) s on $(nproc) CPU core(s)$([ -s "$paused" ] && echo "; unfinished: $(sort "$paused" | tr '\n' ' ' | sed 's/ $//')")." >> "$out/timings.md"
+recipe_text=""
+[ "$recipes" = protocol ] || recipe_text=" RECIPES=\"$recipes\""
+echo "- \`NAMES=\"$names\"$recipe_text SEEDS=\"$seeds\" BUDGETS=\"$budgets\" RANKS=$ranks JOBS=$jobs$limit_text experiments/budget/run.sh$flag\`: total wall time $(( $(date +%s) - start )) s on $(nproc) CPU core(s)$([ -s "$paused" ] && echo "; unfinished: $(sort "$paused" | tr '\n' ' ' | sed 's/ $//')")." >> "$out/timings.md"
 HAMLET_BIN="$bin" "$root/experiments/budget/make_table.sh" "$out" "\`experiments/budget/run.sh\`"
 echo "budget study: $out/TABLE.md"
 if [ -s "$paused" ]; then
