@@ -69,9 +69,11 @@ evaluate_weights() {  # table name weights out
 select_and_evaluate() {
   local table=$1 name=$2 seed=$3 f chosen
   local tag=${table}_${name}_seed${seed} weights=()
-  for f in $factors; do weights+=(--weights="$(candidate "$table" "$name" "$seed" "$f")"); done
-  chosen=$("$bin" select "${weights[@]}" --out="$out/selection/$tag.json" 2> "$out/selection/$tag.log")
-  sed -e 's/^\[[0-9:]*\] info: //' -e "s|$root/||g" "$out/selection/$tag.log" > "$out/selection/$tag.txt"
+  # Paths relative to the repository root, so that the recorded selection reads the same in every clone.
+  for f in $factors; do weights+=(--weights="$(candidate "$table" "$name" "$seed" "$f" | sed "s|^$root/||")"); done
+  chosen=$(cd "$root" && "$bin" select "${weights[@]}" --out="$out/selection/$tag.json" 2> "$out/selection/$tag.log")
+  [[ "$chosen" = /* ]] || chosen="$root/$chosen"
+  sed -e 's/^\[[0-9:]*\] info: //' "$out/selection/$tag.log" > "$out/selection/$tag.txt"
   rm -f "$out/selection/$tag.log"
   log "$tag: chose $(basename "$chosen")"
   mkdir -p "$out/$table"
