@@ -30,11 +30,13 @@ write_table() {
     for f in "$out/$table"/learned*.h5; do
       [[ "$f" =~ _seed([0-9]+)\.h5$ ]] && tuned_seeds="$tuned_seeds${BASH_REMATCH[1]} "
     done
-    for f in "$full/$table"/learned*.h5; do
+    # In seed order (hamlet_by_seed), so that seed k of the trained and of the tuned row are the same weights and
+    # compare pairs them by seed.
+    while read -r f; do
       [[ "$f" =~ _seed([0-9]+)\.h5$ ]] && [[ "$tuned_seeds" == *" ${BASH_REMATCH[1]} "* ]] || continue
       inputs+=(--in="$f:{method} (trained out_mul)")
-    done
-    for f in "$out/$table"/learned*.h5; do inputs+=(--in="$f:{method} (tuned out_mul)"); done
+    done < <(hamlet_by_seed "$full/$table"/learned*.h5)
+    while read -r f; do inputs+=(--in="$f:{method} (tuned out_mul)"); done < <(hamlet_by_seed "$out/$table"/learned*.h5)
     "$bin" compare "${inputs[@]}" --title="${paper_title[$table]}"
     echo
   done
