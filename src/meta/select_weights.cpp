@@ -34,14 +34,13 @@ Provenance read_provenance(const std::string& path) {
                 "validation score a selection needs");
   }
   Provenance p;
+  p.best_score = std::numeric_limits<double>::quiet_NaN();  // unparsable, "nan", "inf": a diverged run
   try {
     std::size_t used = 0;
-    p.best_score = std::stod(score_text, &used);
-    HAMLET_CHECK(used == score_text.size(), "");
+    const double score = std::stod(score_text, &used);
+    if (used == score_text.size() && std::isfinite(score)) p.best_score = score;
   } catch (const std::exception&) {
-    p.best_score = std::numeric_limits<double>::quiet_NaN();  // "nan", "inf": a diverged run
   }
-  if (!std::isfinite(p.best_score)) p.best_score = std::numeric_limits<double>::quiet_NaN();
   p.identity["optimizer"] = file.attribute_string("/", "optimizer");
   p.identity["architecture"] = file.attribute_string("/", "architecture");
   p.identity["task"] = file.attribute_string("/", "task");
@@ -67,16 +66,18 @@ WeightSelection select_weights(const std::vector<std::string>& weight_files) {
 
   // A key only some files have was added to hamlet after the others were written (it had its default then), so
   // only keys both files of a pair hold are compared, and only keys every file holds can count as varied.
-  const Provenance& first = provenance.front();
-  for (std::size_t i = 1; i < provenance.size(); ++i) {
-    for (const auto& [key, a] : first.identity) {
-      const auto it = provenance[i].identity.find(key);
-      if (it == provenance[i].identity.end()) continue;
-      HAMLET_CHECK(a == it->second, "select: ", weight_files[0], " and ", weight_files[i],
-                   " are not scored on the same validation problems: ", key, " is ", a, " in the first, ", it->second,
-                   " in the second");
+  for (std::size_t i = 0; i < provenance.size(); ++i) {
+    for (std::size_t j = i + 1; j < provenance.size(); ++j) {
+      for (const auto& [key, a] : provenance[i].identity) {
+        const auto it = provenance[j].identity.find(key);
+        if (it == provenance[j].identity.end()) continue;
+        HAMLET_CHECK(a == it->second, "select: ", weight_files[i], " and ", weight_files[j],
+                     " are not scored on the same validation problems: ", key, " is ", a, " in the first, ",
+                     it->second, " in the second");
+      }
     }
   }
+  const Provenance& first = provenance.front();
 
   WeightSelection out;
   for (const auto& [key, v0] : first.free) {

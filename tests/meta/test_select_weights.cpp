@@ -84,6 +84,8 @@ TEST_CASE("select_weights: the lowest validation score wins, candidates must sha
     CHECK_THROWS_WITH(meta::select_weights({a, t}), Catch::Contains("task.dim is 10 in the first, 20"));
     const std::string arch = write_candidate(dir, "arch.h5", "0.1", {}, {}, {{"seed", "0"}, {"hidden", "8"}});
     CHECK_THROWS_WITH(meta::select_weights({a, arch}), Catch::Contains("architecture is"));
+    // Every pair is compared, not only against the first file.
+    CHECK_THROWS_WITH(meta::select_weights({a, b, v}), Catch::Contains(b) && Catch::Contains(v));
   }
   SECTION("where the data were read from, the seeds and optimizer options may differ and are reported") {
     const std::string d =
