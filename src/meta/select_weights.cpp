@@ -9,6 +9,7 @@
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/options_json.hpp"
 #include "hamlet/io/h5.hpp"
+#include "hamlet/meta/run_config.hpp"
 
 namespace hamlet::meta {
 namespace {
@@ -21,7 +22,6 @@ struct Provenance {
 };
 
 const std::set<std::string> kValidationKeys = {"horizon", "validation_problems", "validation_seed"};
-const std::set<std::string> kDataLocationKeys = {"data_source", "data_dir"};
 
 Provenance read_provenance(const std::string& path) {
   const io::H5Reader file(path);
@@ -45,7 +45,7 @@ Provenance read_provenance(const std::string& path) {
   p.identity["architecture"] = file.attribute_string("/", "architecture");
   p.identity["task"] = file.attribute_string("/", "task");
   for (const auto& [k, v] : parse_options_text(file.attribute_string("/", "task_options"), path + " task_options")) {
-    (kDataLocationKeys.count(k) ? p.free : p.identity)["task." + k] = v;
+    (is_data_location_option(k) ? p.free : p.identity)["task." + k] = v;
   }
   for (const auto& [k, v] : parse_options_text(file.attribute_string("/", "meta_train"), path + " meta_train")) {
     (kValidationKeys.count(k) ? p.identity : p.free)["meta_train." + k] = v;
