@@ -341,6 +341,10 @@ Comparison compare(const RunSet& runs, const CompareOptions& options) {
     r.mean_over_steps = m.mean_over_steps.mean().item<double>();
     for (int64_t s = 0; s < m.final_loss.size(0); ++s) r.seed_means.push_back(m.final_loss[s].mean().item<double>());
     r.non_finite = m.final_loss.isfinite().logical_not().any(0).sum().item<int64_t>();
+    // A blow-up that stays finite (loss 1e3 on a problem that started at 2.3) is a failure the mean hides among the
+    // seeds; `not below` rather than `above` so that NaN counts too.
+    r.above_start = m.final_loss.lt(m.first_loss).logical_not().sum().item<int64_t>();
+    r.runs = m.final_loss.numel();
     if (&m != reference) {
       r.delta = difference(m, *reference, r.delta_seed_paired);
       r.verdict = verdict(r.delta->mean, r.delta->se);
@@ -378,10 +382,12 @@ std::string to_markdown(const Comparison& c) {
          "variance of the per-seed means); hand-designed rows and one-seed rows carry problem noise only. "
          "Δ = paired difference of the final loss against **" + c.reference + "**, " + c.reference_reason +
          "; **bold** = beyond 2 SE, and the verdict says whether the row beats or loses to it. *vs paper* = ours − "
-         "published, **bold** beyond 2 joint SE √(SE² + (sd/√100)²) (the published number is one unpaired draw).\n\n";
+         "published, **bold** beyond 2 joint SE √(SE² + (sd/√100)²) (the published number is one unpaired draw). "
+         "*final ≥ start*: runs (seeds × problems) that ended no lower than their loss at step 0, non-finite ones "
+         "included.\n\n";
   out += "| method | lr / scale | seeds | final (mean ± SE) | median | mean over steps | Δ vs " + c.reference +
-         " (± SE) | verdict | paper | vs paper (± joint SE) | protocol | non-finite |\n";
-  out += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+         " (± SE) | verdict | paper | vs paper (± joint SE) | protocol | non-finite | final ≥ start |\n";
+  out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : c.rows) {
     std::string delta = "—", verdict = "reference";
     if (r.delta) {
@@ -401,7 +407,8 @@ std::string to_markdown(const Comparison& c) {
     out += "| " + r.name + " | " + (r.scale.empty() ? "—" : r.scale) + " | " + seeds_cell(r) + " | " +
            fmt(r.final_loss.mean) + " ± " + fmt(r.final_loss.se) + " | " + fmt(r.median) + " | " +
            fmt(r.mean_over_steps) + " | " + delta + " | " + verdict + " | " + paper + " | " + versus + " | " +
-           r.protocol + " | " + std::to_string(r.non_finite) + "/" + std::to_string(c.problems) + " |\n";
+           r.protocol + " | " + std::to_string(r.non_finite) + "/" + std::to_string(c.problems) + " | " +
+           std::to_string(r.above_start) + "/" + std::to_string(r.runs) + " |\n";
   }
   if (!c.learned_pairs.empty()) {
     const bool any_seed_paired = std::any_of(c.learned_pairs.begin(), c.learned_pairs.end(),
@@ -478,7 +485,7 @@ std::string to_markdown(const Drift& d) {
 std::string to_csv(const Comparison& c) {
   std::string out =
       "method,learned,scale,seeds,problems,final_mean,final_se,final_problem_se,median,mean_over_steps,reference,"
-      "delta_mean,delta_se,verdict,published,vs_published,vs_published_se,non_finite\n";
+      "delta_mean,delta_se,verdict,published,vs_published,vs_published_se,non_finite,above_start,runs\n";
   const auto num = [](double v) { return format_number(v); };
   for (const auto& r : c.rows) {
     out += r.name + "," + (r.learned ? "true" : "false") + "," + r.scale + "," + std::to_string(r.final_loss.seeds) +
@@ -487,7 +494,7 @@ std::string to_csv(const Comparison& c) {
            c.reference + "," + (r.delta ? num(r.delta->mean) : "") + "," + (r.delta ? num(r.delta->se) : "") + "," +
            (r.delta ? verdict_text(r.verdict) : "reference") + "," + (r.published ? num(*r.published) : "") + "," +
            (r.published ? num(r.vs_published) : "") + "," + (r.published ? num(r.vs_published_se) : "") + "," +
-           std::to_string(r.non_finite) + "\n";
+           std::to_string(r.non_finite) + "," + std::to_string(r.above_start) + "," + std::to_string(r.runs) + "\n";
   }
   return out;
 }
@@ -511,7 +518,8 @@ std::string to_json(const Comparison& c) {
   for (const auto& r : c.rows) {
     nlohmann::json row{{"method", r.name}, {"learned", r.learned}, {"scale", r.scale},
                        {"final", stat(r.final_loss)}, {"median", r.median}, {"mean_over_steps", r.mean_over_steps},
-                       {"seed_means", r.seed_means}, {"non_finite", r.non_finite}, {"protocol", r.protocol}};
+                       {"seed_means", r.seed_means}, {"non_finite", r.non_finite}, {"above_start", r.above_start},
+                       {"runs", r.runs}, {"protocol", r.protocol}};
     if (r.delta) {
       row["delta"] = stat(*r.delta);
       row["verdict"] = verdict_text(r.verdict);

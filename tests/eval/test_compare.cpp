@@ -2,6 +2,7 @@
 #include "support/catch.hpp"
 
 #include <cmath>
+#include <limits>
 #include <map>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct Method {
   std::vector<double> final_loss;  // per problem; the first logged step is final + 1
   std::string options;             // attribute text (JSON or k=v)
   double validation_score = -1;    // < 0: not tuned
+  std::vector<double> first_loss = {};  // per problem, the loss at step 0; empty: final + 1
 };
 
 // A run file of `methods` on `problems` problems, 2 steps each.
@@ -34,7 +36,8 @@ void write_run(const std::string& path, const std::vector<Method>& methods, int6
   for (const auto& m : methods) {
     names.push_back(m.name);
     const at::Tensor last = at::tensor(m.final_loss, at::kDouble);
-    w.write("/methods/" + m.name + "/loss", at::stack({last + 1.0, last}, 1));
+    const at::Tensor first = m.first_loss.empty() ? last + 1.0 : at::tensor(m.first_loss, at::kDouble);
+    w.write("/methods/" + m.name + "/loss", at::stack({first, last}, 1));
     w.set_attribute("/methods/" + m.name, "options", m.options);
     if (m.validation_score >= 0) {
       w.write("/methods/" + m.name + "/tune/score", at::tensor({m.validation_score}, at::kDouble));
@@ -408,4 +411,28 @@ TEST_CASE("compare: a learned row's protocol cell shows meta_lr and cut trajecto
   const auto none = eval::compare(eval::read_runs({base, files[2]}), eval::CompareOptions{});
   CHECK(row(none, "lstm").protocol == "budget 30 trajectories, estimator=bptt, unroll=20, meta_lr=0.01");
   CHECK(row(c, "adam").protocol == "—");
+}
+
+TEST_CASE("compare: runs that end no lower than they started are counted, NaN and exact ties included") {
+  test::TempDir dir;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // Problems start at 2, 2, 2, 2. sgd: one problem worse (3), one unchanged (2) -> 2 of 4.
+  write_run((dir / "baselines.h5").string(),
+            {{"sgd", {1.0, 3.0, 2.0, 0.5}, "lr=0.1", 0.5, {2, 2, 2, 2}}});
+  // lstm, 2 seeds: seed 0 one finite blow-up (1e3); seed 1 one NaN and one problem just below its start -> 2 of 8.
+  const std::string s0 = (dir / "learned_seed0.h5").string(), s1 = (dir / "learned_seed1.h5").string();
+  write_run(s0, {{"lstm", {1e3, 1.0, 1.0, 1.0}, "out_mul=1", -1, {2, 2, 2, 2}}});
+  write_run(s1, {{"lstm", {nan, 1.999, 1.0, 1.0}, "out_mul=1", -1, {2, 2, 2, 2}}});
+  const eval::Comparison c = eval::compare(eval::read_runs({(dir / "baselines.h5").string(), s0, s1}), {});
+  CHECK(row(c, "sgd").above_start == 2);
+  CHECK(row(c, "sgd").runs == 4);
+  CHECK(row(c, "lstm").above_start == 2);
+  CHECK(row(c, "lstm").runs == 8);
+  CHECK(row(c, "lstm").non_finite == 1);
+  const std::string md = eval::to_markdown(c);
+  CHECK_THAT(md, Catch::Contains("| non-finite | final ≥ start |"));
+  CHECK_THAT(md, Catch::Contains("| 0/4 | 2/4 |"));
+  CHECK_THAT(md, Catch::Contains("| 1/4 | 2/8 |"));
+  CHECK_THAT(eval::to_csv(c), Catch::Contains(",non_finite,above_start,runs\n"));
+  CHECK_THAT(eval::to_json(c), Catch::Contains("\"above_start\": 2"));
 }

@@ -92,6 +92,9 @@ struct ComparisonRow {
   double mean_over_steps = 0;
   std::vector<double> seed_means;    // per-seed mean final loss
   int64_t non_finite = 0;            // problems with a non-finite final loss in any seed
+  int64_t above_start = 0;           // runs (seed × problem) whose final loss is not below the problem's loss at
+                                     // step 0, non-finite ones included: the optimizer left the problem no better
+  int64_t runs = 0;                  // seeds × problems
   std::optional<SeededMeanSe> delta; // this − reference (absent on the reference row)
   bool delta_seed_paired = false;    // the reference is a learned row with the same weights per seed
   Verdict verdict = Verdict::kTie;   // of delta: kABetter = this row beats the reference
