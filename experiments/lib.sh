@@ -118,6 +118,14 @@ hamlet_paper_tables() {
     paper_trained_on[$name]=$trained paper_title[$name]=$title paper_published[$name]=$published
   done < <(hamlet_table_rows "$repo/experiments/paper/tables.txt")
 }
+# hamlet_protocol_meta_lr BIN TABLE NAME: the meta-lr that experiments/protocols/TABLE/{task,NAME}.ini give, as
+# hamlet resolves it (`meta-train --print-config`).
+hamlet_protocol_meta_lr() {
+  local repo
+  repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  "$1" meta-train --config="$repo/experiments/protocols/$2/task.ini" --config="$repo/experiments/protocols/$2/$3.ini" \
+    --print-config | sed -n 's/^meta-lr = //p'
+}
 hamlet_check_tables() {
   local script=$1 t
   shift

@@ -11,14 +11,8 @@ bin="${HAMLET_BIN:-$root/build/hamlet}"
 out=$1 factors=$2
 source "$root/experiments/lib.sh"
 full="$root/results/paper/full"
-protocols="$root/experiments/protocols"
 hamlet_paper_tables  # experiments/paper/tables.txt
 
-# protocol_meta_lr TABLE NAME: the meta-lr the protocol files give, as hamlet resolves it.
-protocol_meta_lr() {
-  "$bin" meta-train --config="$protocols/$1/task.ini" --config="$protocols/$1/$2.ini" --print-config |
-    sed -n 's/^meta-lr = //p'
-}
 # names_in DIR: the optimizers with protocol_NAME_seedK.h5 files in DIR; seeds_of DIR NAME: their seeds, in order.
 names_in() { for f in "$1"/protocol_*_seed*.h5; do [ -f "$f" ] && basename "$f" | sed 's/^protocol_\(.*\)_seed[0-9]*\.h5$/\1/'; done | sort -u; }
 seeds_of() { for f in "$1"/protocol_"$2"_seed*.h5; do basename "$f" .h5 | sed 's/.*_seed//'; done | sort -n; }
@@ -40,7 +34,7 @@ write_table() {
     echo
     ins=(--in="$full/$table/baselines.h5")
     for name in $(names_in "$out/$table"); do
-      lr="$(protocol_meta_lr "$table" "$name")"
+      lr="$(hamlet_protocol_meta_lr "$bin" "$table" "$name")"
       for seed in $(seeds_of "$out/$table" "$name"); do ins+=(--in="$out/$table/protocol_${name}_seed$seed.h5:$name (meta-lr $lr)"); done
       for seed in $(seeds_of "$out/$table" "$name"); do ins+=(--in="$out/$table/tuned_${name}_seed$seed.h5:$name (tuned meta-lr)"); done
     done

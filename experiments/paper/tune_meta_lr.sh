@@ -41,11 +41,6 @@ start=$(date +%s)
 mkdir -p "$out"/{weights,meta,selection}
 
 protocol_flags() { echo --config="$protocols/$1/task.ini" --config="$protocols/$1/$2.ini"; }
-# protocol_meta_lr TABLE NAME: the meta-lr the protocol files give, as hamlet resolves it.
-protocol_meta_lr() {
-  # shellcheck disable=SC2046
-  "$bin" meta-train $(protocol_flags "$1" "$2") --print-config | sed -n 's/^meta-lr = //p'
-}
 scaled() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6g", a * b }'; }
 # candidate TABLE NAME SEED FACTOR: the weight file of one grid point (f = 1: the committed run's).
 candidate() {
@@ -85,7 +80,7 @@ select_and_evaluate() {
 declare -A protocol_lr
 for table in $tables; do
   for name in $learned; do
-    protocol_lr[$table.$name]="$(protocol_meta_lr "$table" "$name")"
+    protocol_lr[$table.$name]="$(hamlet_protocol_meta_lr "$bin" "$table" "$name")"
     for seed in $seeds; do
       [ -f "$(candidate "$table" "$name" "$seed" 1)" ] || { log "missing $(candidate "$table" "$name" "$seed" 1): run experiments/paper/run.sh --results first"; exit 1; }
       for f in $factors; do
