@@ -10,6 +10,7 @@
 #include "hamlet/core/seed.hpp"
 #include "hamlet/learned/fast_tanh.hpp"
 #include "hamlet/learned/mlp_lopt.hpp"
+#include "hamlet/learned/phnn_kernel.hpp"
 #include "hamlet/learned/preprocess.hpp"
 
 namespace hamlet::learned {
@@ -283,6 +284,7 @@ void PhnnOptions::validate() const {
   HAMLET_CHECK(init_wu == "default" || init_wu == "sgd", "phnn.init_wu must be default or sgd, got '", init_wu, "'");
   HAMLET_CHECK(derivatives == "closed-form" || derivatives == "autograd",
                "phnn.derivatives must be closed-form or autograd, got '", derivatives, "'");
+  HAMLET_CHECK(kernel == "fused" || kernel == "tensor", "phnn.kernel must be fused or tensor, got '", kernel, "'");
   HAMLET_CHECK(inputs == "gradient" || inputs == "lopt-features", "phnn.inputs must be gradient or lopt-features, got '",
                inputs, "'");
   HAMLET_CHECK(!(lopt_features() && preprocess), "phnn.preprocess must be false with inputs=lopt-features (q is the "
@@ -316,6 +318,7 @@ OptionMap PhnnOptions::to_map() const {
               {"out_mul", format_number(out_mul)},
               {"init_wu", init_wu},
               {"derivatives", derivatives},
+              {"kernel", kernel},
               {"inputs", inputs},
               {"readout", readout},
               {"exp_mult", format_number(exp_mult)},
@@ -342,6 +345,7 @@ PhnnOptions PhnnOptions::from_map(OptionMap options, const PhnnOptions& defaults
   take_option(options, owner, "out_mul", o.out_mul);
   take_option(options, owner, "init_wu", o.init_wu);
   take_option(options, owner, "derivatives", o.derivatives);
+  take_option(options, owner, "kernel", o.kernel);
   take_option(options, owner, "inputs", o.inputs);
   take_option(options, owner, "readout", o.readout);
   take_option(options, owner, "exp_mult", o.exp_mult);
@@ -350,7 +354,7 @@ PhnnOptions PhnnOptions::from_map(OptionMap options, const PhnnOptions& defaults
   take_option(options, owner, "weights", o.weights);
   reject_unknown_options(options, owner,
                          {"preprocess", "hidden", "mass", "dissipation", "d_softplus", "eps_m", "eps_d", "h",
-                          "substeps", "out_mul", "init_wu", "derivatives", "inputs", "readout", "exp_mult", "seed",
+                          "substeps", "out_mul", "init_wu", "derivatives", "kernel", "inputs", "readout", "exp_mult", "seed",
                           "dtype", "weights"});
   o.validate();
   return o;
@@ -416,6 +420,56 @@ ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& contex
                context.narrow(1, kMlpLoptFeatures, kMlpLoptTimeFeatures));
 }
 
+std::pair<at::Tensor, at::Tensor> Phnn::context_biases(const TensorList& w, const at::TensorOptions& options,
+                                                       const at::Tensor& rows, const at::Tensor& time) const {
+  const int64_t d = options_.dim(), hidden = options_.hidden, f = kMlpLoptFeatures, t = kMlpLoptTimeFeatures;
+  const bool d_net = options_.dissipation == "state";
+  TensorList w_rows{w[g_].narrow(1, d, f)}, w_time{w[g_].narrow(1, d + f, t)}, bias{w[g_ + 1]};
+  if (d_net) {
+    w_rows.push_back(w[d_].narrow(1, d, f));
+    w_time.push_back(w[d_].narrow(1, d + f, t));
+    bias.push_back(w[d_ + 1]);
+  }
+  const at::Tensor c = at::linear(rows.to(options), at::cat(w_rows, 0)) +
+                       at::linear(time.to(options), at::cat(w_time, 0), at::cat(bias, 0));
+  return {c.narrow(1, 0, hidden), d_net ? c.narrow(1, hidden, hidden) : at::Tensor()};
+}
+
+bool Phnn::uses_fused_kernel(const at::Tensor& q, const at::Tensor& p) const {
+  return options_.kernel == "fused" && options_.mass == "constant" && options_.derivatives == "closed-form" &&
+         q.device().is_cpu() && (q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble) &&
+         !weights_.any_requires_grad() && !q.requires_grad() && !p.requires_grad();
+}
+
+ph::KernelWeights Phnn::kernel_weights(const at::TensorOptions& options, const at::Tensor& rows,
+                                       const at::Tensor& time) const {
+  const TensorList w = weights_.on(options);
+  const int64_t d = options_.dim();
+  at::Tensor c_g, c_d;
+  if (options_.lopt_features()) std::tie(c_g, c_d) = context_biases(w, options, rows, time);
+  ph::KernelWeights k;
+  k.v1 = w[v_];
+  k.v1_bias = w[v_ + 1];
+  k.v2 = w[v_ + 2];
+  k.v2_bias = w[v_ + 3];
+  k.g1 = w[g_].narrow(1, 0, d);
+  k.g1_bias = c_g.defined() ? c_g : w[g_ + 1];
+  k.g2 = w[g_ + 2];
+  k.g2_bias = w[g_ + 3];
+  if (options_.dissipation == "state") {
+    k.d1 = w[d_].narrow(1, 0, d);
+    k.d1_bias = c_d.defined() ? c_d : w[d_ + 1];
+    k.d2 = w[d_ + 2];
+    k.d2_bias = w[d_ + 3];
+  } else {
+    k.dissipation = ph::psd_from_raw(w[d_], 2 * d, options_.d_softplus, options_.eps_d);
+  }
+  k.inv_mass = ph::psd_from_raw(w[m_], d, true, options_.eps_m);
+  k.d_softplus = options_.d_softplus;
+  k.eps_d = options_.eps_d;
+  return k;
+}
+
 ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& rows, const at::Tensor& time) const {
   HAMLET_CHECK(!options_.lopt_features() ||
                    (rows.defined() && time.defined() && rows.size(-1) == kMlpLoptFeatures &&
@@ -423,7 +477,7 @@ ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& rows, 
                "phnn-features: the model needs the context z [R, ", options_.context_dim(), "] (feature rows [R, ",
                kMlpLoptFeatures, "] and time features [1, ", kMlpLoptTimeFeatures, "])");
   const TensorList w = weights_.on(options);
-  const int64_t d = options_.dim(), hidden = options_.hidden;
+  const int64_t d = options_.dim();
   const double eps_m = options_.eps_m, eps_d = options_.eps_d;
   const bool d_softplus = options_.d_softplus;
   const auto mlp = [w](std::size_t i, const at::Tensor& x) {
@@ -436,19 +490,7 @@ ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& rows, 
   // for both networks, and each evaluation at a new q adds a rank-d product instead of re-reading 39 columns.
   const bool d_net = options_.dissipation == "state";
   at::Tensor c_g, c_d;
-  if (options_.lopt_features()) {
-    const int64_t f = kMlpLoptFeatures, t = kMlpLoptTimeFeatures;
-    TensorList w_rows{w[g_].narrow(1, d, f)}, w_time{w[g_].narrow(1, d + f, t)}, bias{w[g_ + 1]};
-    if (d_net) {
-      w_rows.push_back(w[d_].narrow(1, d, f));
-      w_time.push_back(w[d_].narrow(1, d + f, t));
-      bias.push_back(w[d_ + 1]);
-    }
-    const at::Tensor c = at::linear(rows.to(options), at::cat(w_rows, 0)) +
-                         at::linear(time.to(options), at::cat(w_time, 0), at::cat(bias, 0));
-    c_g = c.narrow(1, 0, hidden);
-    if (d_net) c_d = c.narrow(1, hidden, hidden);
-  }
+  if (options_.lopt_features()) std::tie(c_g, c_d) = context_biases(w, options, rows, time);
   const auto context_mlp = [w, mlp, d](std::size_t i, const at::Tensor& c, const at::Tensor& q) {
     if (!c.defined()) return mlp(i, q);
     return at::linear(fast_tanh(at::addmm(c, q, w[i].narrow(1, 0, d).t())), w[i + 2], w[i + 3]);
@@ -532,8 +574,24 @@ optim::StepResult Phnn::update(const TensorList& params, const TensorList& grads
   // Graphs are only worth building when someone will differentiate: grad mode on and something upstream trainable.
   const bool create_graph =
       at::GradMode::is_enabled() && (weights_.any_requires_grad() || q.requires_grad() || p.requires_grad());
-  const ph::Model model = this->model(opts, feature_rows, time_row);
-  const ph::Step step = ph::symplectic_euler(model, q, p, options_.h, options_.substeps, create_graph);
+  ph::Step step;
+  at::Tensor energy_after;
+  if (uses_fused_kernel(q, p)) {
+    const ph::KernelStep k = ph::fused_step(kernel_weights(opts, feature_rows, time_row), q, p, options_.h,
+                                            options_.substeps);
+    step.q_dot = k.q_dot;
+    step.p_next = k.p_next;
+    step.q_hat = k.q_hat;
+    step.energy_before = k.energy_before;
+    step.dissipated_power = k.dissipated_power;
+    step.supplied_power = k.supplied_power;
+    energy_after = k.energy_after;
+  } else {
+    const ph::Model model = this->model(opts, feature_rows, time_row);
+    step = ph::symplectic_euler(model, q, p, options_.h, options_.substeps, create_graph);
+    at::NoGradGuard no_grad;
+    energy_after = ph::hamiltonian(model, step.q_hat.detach(), step.p_next.detach());
+  }
   const at::Tensor out = at::linear(at::cat({step.q_dot, q}, -1), weights_[wu_].to(opts));
   const at::Tensor u = options_.readout == "exp"
                            ? out.select(1, 0) * (options_.exp_mult * out.select(1, 1)).exp()
@@ -544,11 +602,6 @@ optim::StepResult Phnn::update(const TensorList& params, const TensorList& grads
   result.state.step = state.step + 1;
   result.state.slots["p"] = from_rows(step.p_next, params, d);
 
-  at::Tensor energy_after;
-  {
-    at::NoGradGuard no_grad;
-    energy_after = ph::hamiltonian(model, step.q_hat.detach(), step.p_next.detach());
-  }
   const at::Tensor h_before = per_problem_row_sum(step.energy_before, params);
   const at::Tensor h_after = per_problem_row_sum(energy_after, params);
   const auto prev = state.scalars.find("H_after_flow");

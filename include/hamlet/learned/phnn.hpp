@@ -69,6 +69,7 @@
 #include <vector>
 
 #include "hamlet/learned/learned_optimizer.hpp"
+#include "hamlet/learned/phnn_kernel.hpp"
 
 namespace hamlet::learned {
 
@@ -165,6 +166,11 @@ struct PhnnOptions {
   double out_mul = 0.001;             // θ ← θ + out_mul·u
   std::string init_wu = "default";    // default | sgd: W_u = (0, −1) (d = 1, u = −g) or (0, 0, 0, −1) (d = 2)
   std::string derivatives = "closed-form";  // closed-form | autograd: how ∂H/∂q is computed (same values)
+  // fused | tensor: a step that nothing differentiates (evaluation: weights not trainable) on the CPU with
+  // mass = constant and closed-form derivatives runs as one loop over the coordinates (phnn_kernel.hpp) or as the
+  // tensor expressions (the reference, and how results before this option were made; they agree to float32
+  // rounding).
+  std::string kernel = "fused";
   std::string inputs = "gradient";    // gradient | lopt-features (see above); "phnn-features" defaults to the latter
   std::string readout = "linear";     // linear | exp
   double exp_mult = 0.001;            // exp readout: u = δ·exp(exp_mult·μ)
@@ -216,10 +222,24 @@ class Phnn final : public LearnedOptimizer {
   // [1, 11] shared by every row (what update() has): z's contribution to the first layers of D and G is computed
   // once per step as rows·W_rowsᵀ + (time·W_timeᵀ + b), so no [R, 39] context is built.
   ph::Model model(const at::TensorOptions& options, const at::Tensor& rows, const at::Tensor& time) const;
+  // Whether update() runs a step on features q and momenta p [R, d] with the fused kernel (phnn_kernel.hpp):
+  // `kernel` = fused, mass = constant, closed-form derivatives, float32/float64 CPU tensors, and nothing that will
+  // ever be differentiated: neither trainable weights nor q or p requiring grad (so a step that meta-training's
+  // --recompute re-runs with autograd later computes the same values in both passes).
+  bool uses_fused_kernel(const at::Tensor& q, const at::Tensor& p) const;
   // The input features q = φ(g) for gradient rows g [R], [R, d].
   at::Tensor features(const at::Tensor& g) const;
 
  private:
+  // z's contribution to the first layers of G and D plus their biases, [R, w] each (the second undefined without
+  // a D network): rows W_rowsᵀ + time W_timeᵀ + b, one GEMM for both.
+  std::pair<at::Tensor, at::Tensor> context_biases(const TensorList& w, const at::TensorOptions& options,
+                                                   const at::Tensor& rows, const at::Tensor& time) const;
+
+  // The current weights as the fused kernel reads them (mass = constant), converted to `options`.
+  ph::KernelWeights kernel_weights(const at::TensorOptions& options, const at::Tensor& rows,
+                                   const at::Tensor& time) const;
+
   PhnnOptions options_;
   WeightSet weights_;
   std::size_t v_ = 0, g_ = 0, m_ = 0, d_ = 0, wu_ = 0;  // first weight index of each block

@@ -1,0 +1,47 @@
+#pragma once
+// One phnn optimizee step without autograd, fused per coordinate (issue "Scale meta-training" §2, "learned steps
+// near the floor"): the same arithmetic as ph::symplectic_euler with the closed-form ∂H/∂q and a constant mass
+// (phnn.hpp, METHODS.md §2), written as one loop over the coordinates instead of ~100 ATen operations that each
+// make a pass over [R, w] tensors. Phnn::update() takes this path when no graph is needed (evaluation), the
+// tensors are on the CPU, mass = constant and derivatives = closed-form (option `kernel`, default fused); a
+// meta-training step, a state mass or the autograd reference keep the tensor expressions, which stay the reference
+// this kernel is tested against (tests/learned/test_phnn_kernel.cpp: equal at 1e-12 in float64, to float32
+// rounding in float32).
+//
+// Per coordinate (row r), K substeps of size h from (q, p):
+//   s_V = tanh(V1 q + b_V1),  ∂V/∂q = V1ᵀ[(1 − s_V²) ⊙ v2],  V = v2 · s_V + b_V2
+//   D   = L Lᵀ + ε_D I from raw = D2 tanh(D1 q + c_D) + b_D2 (dissipation = state) or the constant D
+//   G   = G2 tanh(G1 q + c_G) + b_G2
+//   a = ∂V/∂q,  b = M⁻¹ p;  p ← p + h(−a − (D[a; b])_p + G);  b = M⁻¹ p;  q̇ = b − (D[a; b])_q;  q ← q + h q̇
+// where c_G, c_D are the first layers' biases, or per row the bias plus the context's contribution (lopt-features:
+// rows W_rowsᵀ + time W_timeᵀ + b, computed by the caller with one GEMM). tanh is 2σ(2x) − 1 as fast_tanh.
+#include <ATen/ATen.h>
+
+namespace hamlet::learned::ph {
+
+// The weights of one step, CPU tensors of the step's dtype (float32 or float64), any layout (made contiguous).
+// w = hidden width, d = feature width, n = 2d(2d + 1)/2 raw dissipation entries.
+struct KernelWeights {
+  at::Tensor v1, v1_bias, v2, v2_bias;  // V: [w, d], [w], [1, w], [1]
+  at::Tensor g1, g1_bias, g2, g2_bias;  // G: q columns of G.0.weight [w, d]; bias [w] or per row [R, w]; [d, w], [d]
+  // dissipation = state: D1 the q columns [w, d], its bias [w] or [R, w], D2 [n, w], [n]; undefined otherwise.
+  at::Tensor d1, d1_bias, d2, d2_bias;
+  at::Tensor dissipation;  // dissipation = constant: D [2d, 2d] (undefined with a state dissipation)
+  at::Tensor inv_mass;     // constant M⁻¹ [d, d]
+  bool d_softplus = false;  // softplus on the diagonal of L_D (as PhnnOptions::d_softplus)
+  double eps_d = 1e-3;
+};
+
+struct KernelStep {
+  at::Tensor q_dot, p_next, q_hat;  // [R, d]: mean substep velocity, momentum and q after the K substeps
+  at::Tensor energy_before;         // H(q, p), [R]
+  at::Tensor energy_after;          // H(q̂, p_next), [R]
+  at::Tensor dissipated_power;      // ∇Hᵀ D ∇H at (q, p), [R]
+  at::Tensor supplied_power;        // bᵀ G at (q, p), [R]
+};
+
+// The step above for rows q, p [R, d] (d ≤ 4). Throws on shapes that do not fit together or a non-CPU tensor.
+KernelStep fused_step(const KernelWeights& weights, const at::Tensor& q, const at::Tensor& p, double h,
+                      int64_t substeps);
+
+}  // namespace hamlet::learned::ph

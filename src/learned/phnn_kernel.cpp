@@ -1,0 +1,378 @@
+#include "hamlet/learned/phnn_kernel.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "hamlet/core/error.hpp"
+
+namespace hamlet::learned::ph {
+namespace {
+
+constexpr int64_t kMaxDim = 4;  // d; the dissipation is 2d × 2d
+constexpr int64_t kMaxPair = 2 * kMaxDim;
+constexpr int64_t kMaxRaw = kMaxPair * (kMaxPair + 1) / 2;
+// Rows per block. Every quantity of a block is stored as [component][kBlock], so each loop below runs over the
+// block's rows with the same operation on contiguous values and the compiler vectorises it; one coordinate per
+// iteration (the first version of this kernel) was slower than the tensor path.
+constexpr int64_t kBlock = 64;
+
+// exp(x) in float32 in a form the compiler vectorises (no calls, no branches; this file is compiled with
+// -fno-trapping-math so that the selects are if-converted): x = n ln 2 + r with |r| ≤ ln 2 / 2 (Cody–Waite split
+// of ln 2), exp(r) by the degree-5 minimax polynomial of Cephes' expf, 2ⁿ from the exponent bits. Inputs are
+// clamped to [−87, 88], where 2ⁿ stays a normal float; NaN stays NaN. The tanh built from it is within 2.4e-7 of
+// tanh, as fast_tanh (tests/learned/test_phnn_kernel.cpp).
+inline float exp_vectorisable(float x) {
+  const bool nan = x != x;
+  float c = nan ? 0.0f : x;
+  c = c < -87.0f ? -87.0f : c;
+  c = c > 88.0f ? 88.0f : c;
+  const float n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest via 1.5·2²³
+  float r = c - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  float poly = 1.9875691500e-4f;
+  poly = poly * r + 1.3981999507e-3f;
+  poly = poly * r + 8.3334519073e-3f;
+  poly = poly * r + 4.1665795894e-2f;
+  poly = poly * r + 1.6666665459e-1f;
+  poly = poly * r + 5.0000001201e-1f;
+  const float e = poly * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  const float y = e * scale;
+  return nan ? x : y;
+}
+
+inline float exp_of(float x) { return exp_vectorisable(x); }
+inline double exp_of(double x) { return std::exp(x); }
+
+// fast_tanh's formula 2σ(2x) − 1, so that the fused and the tensor path round alike.
+template <typename T>
+inline T tanh_of(T x) {
+  return T(2) / (T(1) + exp_of(T(-2) * x)) - T(1);
+}
+
+// at::softplus with beta 1 and threshold 20.
+template <typename T>
+inline T softplus_of(T x) {
+  return x > T(20) ? x : std::log1p(std::exp(x));
+}
+
+// A first-layer bias: shared [w] (stride 0) or per row, stored transposed [w, R] so a block reads it contiguously.
+template <typename T>
+struct Bias {
+  const T* data = nullptr;
+  int64_t rows = 0;  // 0: shared
+  const T* unit(int64_t j, int64_t first) const { return rows == 0 ? data + j : data + j * rows + first; }
+};
+
+template <typename T>
+struct Kernel {
+  int64_t rows, d, w, n2;  // n2 = 2d
+  const T *v1, *v2, *g1, *g2, *g2b, *d1, *d2, *d2b, *dconst, *minv;
+  T v2b;
+  Bias<T> v1b, g1b, d1b;
+  bool d_state, d_softplus;
+  T eps_d, h;
+  int64_t substeps;
+
+  // Scratch of one block, [component][kBlock].
+  struct Block {
+    int64_t first = 0, n = 0;
+    T q[kMaxDim][kBlock], p[kMaxDim][kBlock], a[kMaxDim][kBlock], b[kMaxDim][kBlock], g[kMaxDim][kBlock];
+    T q_dot_sum[kMaxDim][kBlock], x[kMaxPair][kBlock], dx[kMaxPair][kBlock], l[kMaxPair * kMaxPair][kBlock];
+    T dm[kMaxPair * kMaxPair][kBlock], raw[kMaxRaw][kBlock], v[kBlock], tmp[kBlock];
+    std::vector<T> s;  // hidden units [w][kBlock]
+  };
+
+  // s = tanh(W x + c) for x [d][kBlock], W [w, d].
+  void hidden_units(const T* weight, const Bias<T>& bias, const T (*x)[kBlock], Block& blk) const {
+    for (int64_t j = 0; j < w; ++j) {
+      T* s = blk.s.data() + j * kBlock;
+      const T* c = bias.unit(j, blk.first);
+      if (bias.rows == 0) {
+        for (int64_t r = 0; r < kBlock; ++r) s[r] = c[0];
+      } else {
+        for (int64_t r = 0; r < blk.n; ++r) s[r] = c[r];
+        for (int64_t r = blk.n; r < kBlock; ++r) s[r] = 0;
+      }
+      for (int64_t i = 0; i < d; ++i) {
+        const T wji = weight[j * d + i];
+        for (int64_t r = 0; r < kBlock; ++r) s[r] += wji * x[i][r];
+      }
+      for (int64_t r = 0; r < kBlock; ++r) s[r] = tanh_of(s[r]);
+    }
+  }
+
+  // V(q) into blk.v and, when `grad`, ∂V/∂q into blk.a.
+  void potential(const T (*q)[kBlock], Block& blk, bool grad) const {
+    hidden_units(v1, v1b, q, blk);
+    for (int64_t r = 0; r < kBlock; ++r) blk.v[r] = v2b;
+    if (grad) {
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t r = 0; r < kBlock; ++r) blk.a[i][r] = 0;
+    }
+    for (int64_t j = 0; j < w; ++j) {
+      const T* s = blk.s.data() + j * kBlock;
+      const T vj = v2[j];
+      for (int64_t r = 0; r < kBlock; ++r) blk.v[r] += vj * s[r];
+      if (!grad) continue;
+      for (int64_t r = 0; r < kBlock; ++r) blk.tmp[r] = (T(1) - s[r] * s[r]) * vj;
+      for (int64_t i = 0; i < d; ++i) {
+        const T wji = v1[j * d + i];
+        for (int64_t r = 0; r < kBlock; ++r) blk.a[i][r] += blk.tmp[r] * wji;
+      }
+    }
+  }
+
+  // D(q) into blk.dm, [2d · 2d][kBlock] row-major.
+  void dissipation(Block& blk) const {
+    const int64_t nn = n2 * n2;
+    if (!d_state) {
+      for (int64_t k = 0; k < nn; ++k)
+        for (int64_t r = 0; r < kBlock; ++r) blk.dm[k][r] = dconst[k];
+      return;
+    }
+    hidden_units(d1, d1b, blk.q, blk);
+    const int64_t n_raw = n2 * (n2 + 1) / 2;
+    for (int64_t k = 0; k < n_raw; ++k) {
+      for (int64_t r = 0; r < kBlock; ++r) blk.raw[k][r] = d2b[k];
+      for (int64_t j = 0; j < w; ++j) {
+        const T wkj = d2[k * w + j];
+        const T* s = blk.s.data() + j * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) blk.raw[k][r] += wkj * s[r];
+      }
+    }
+    // The factor in cholesky_from_raw's layout: the diagonal first, then the strictly-lower entries row-major.
+    for (int64_t k = 0; k < nn; ++k)
+      for (int64_t r = 0; r < kBlock; ++r) blk.l[k][r] = 0;
+    int64_t next = n2;
+    for (int64_t i = 0; i < n2; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) blk.l[i * n2 + i][r] = d_softplus ? softplus_of(blk.raw[i][r]) : blk.raw[i][r];
+      for (int64_t j = 0; j < i; ++j, ++next)
+        for (int64_t r = 0; r < kBlock; ++r) blk.l[i * n2 + j][r] = blk.raw[next][r];
+    }
+    for (int64_t i = 0; i < n2; ++i) {
+      for (int64_t k = 0; k < n2; ++k) {
+        T* out = blk.dm[i * n2 + k];
+        for (int64_t r = 0; r < kBlock; ++r) out[r] = 0;
+        for (int64_t j = 0; j <= std::min(i, k); ++j) {
+          const T* li = blk.l[i * n2 + j];
+          const T* lk = blk.l[k * n2 + j];
+          for (int64_t r = 0; r < kBlock; ++r) out[r] += li[r] * lk[r];
+        }
+        if (i == k)
+          for (int64_t r = 0; r < kBlock; ++r) out[r] += eps_d;
+      }
+    }
+  }
+
+  void forcing(Block& blk) const {
+    hidden_units(g1, g1b, blk.q, blk);
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) blk.g[i][r] = g2b[i];
+      for (int64_t j = 0; j < w; ++j) {
+        const T wij = g2[i * w + j];
+        const T* s = blk.s.data() + j * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) blk.g[i][r] += wij * s[r];
+      }
+    }
+  }
+
+  // b = M⁻¹ p.
+  void mass_times_p(Block& blk) const {
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) blk.b[i][r] = 0;
+      for (int64_t k = 0; k < d; ++k) {
+        const T m = minv[i * d + k];
+        for (int64_t r = 0; r < kBlock; ++r) blk.b[i][r] += m * blk.p[k][r];
+      }
+    }
+  }
+
+  // dx = D [a; b].
+  void apply_dissipation(Block& blk) const {
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) {
+        blk.x[i][r] = blk.a[i][r];
+        blk.x[d + i][r] = blk.b[i][r];
+      }
+    }
+    for (int64_t i = 0; i < n2; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) blk.dx[i][r] = 0;
+      for (int64_t k = 0; k < n2; ++k) {
+        const T* m = blk.dm[i * n2 + k];
+        for (int64_t r = 0; r < kBlock; ++r) blk.dx[i][r] += m[r] * blk.x[k][r];
+      }
+    }
+  }
+
+  struct Out {
+    T *q_dot, *p, *q, *e_before, *e_after, *dissipated, *supplied;
+  };
+
+  void run_block(const T* q_in, const T* p_in, const Out& out, Block& blk) const {
+    const int64_t n = blk.n, first = blk.first;
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) {
+        const bool in = r < n;
+        blk.q[i][r] = in ? q_in[(first + r) * d + i] : T(0);
+        blk.p[i][r] = in ? p_in[(first + r) * d + i] : T(0);
+      }
+    }
+    for (int64_t step = 0; step < substeps; ++step) {
+      dissipation(blk);
+      forcing(blk);
+      potential(blk.q, blk, /*grad=*/true);
+      mass_times_p(blk);
+      apply_dissipation(blk);
+      if (step == 0) {
+        for (int64_t r = 0; r < n; ++r) {
+          T kin = 0, supplied = 0, dissipated = 0;
+          for (int64_t i = 0; i < d; ++i) {
+            kin += blk.p[i][r] * blk.b[i][r];
+            supplied += blk.b[i][r] * blk.g[i][r];
+          }
+          for (int64_t i = 0; i < n2; ++i) dissipated += blk.x[i][r] * blk.dx[i][r];
+          out.e_before[first + r] = blk.v[r] + T(0.5) * kin;
+          out.dissipated[first + r] = dissipated;
+          out.supplied[first + r] = supplied;
+        }
+      }
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t r = 0; r < kBlock; ++r) blk.p[i][r] = blk.p[i][r] + h * (-blk.a[i][r] - blk.dx[d + i][r] + blk.g[i][r]);
+      mass_times_p(blk);
+      apply_dissipation(blk);
+      for (int64_t i = 0; i < d; ++i) {
+        for (int64_t r = 0; r < kBlock; ++r) {
+          const T q_dot = blk.b[i][r] - blk.dx[i][r];
+          blk.q[i][r] = blk.q[i][r] + h * q_dot;
+          blk.q_dot_sum[i][r] = step == 0 ? q_dot : blk.q_dot_sum[i][r] + q_dot;
+        }
+      }
+    }
+    potential(blk.q, blk, /*grad=*/false);
+    mass_times_p(blk);
+    for (int64_t r = 0; r < n; ++r) {
+      T kin = 0;
+      for (int64_t i = 0; i < d; ++i) kin += blk.p[i][r] * blk.b[i][r];
+      out.e_after[first + r] = blk.v[r] + T(0.5) * kin;
+      for (int64_t i = 0; i < d; ++i) {
+        const T sum = blk.q_dot_sum[i][r];
+        out.q_dot[(first + r) * d + i] = substeps == 1 ? sum : sum / static_cast<T>(substeps);
+        out.p[(first + r) * d + i] = blk.p[i][r];
+        out.q[(first + r) * d + i] = blk.q[i][r];
+      }
+    }
+  }
+
+  void run(const T* q_in, const T* p_in, const Out& out) const {
+    auto blk = std::make_unique<Block>();
+    blk->s.assign(static_cast<std::size_t>(w * kBlock), T(0));
+    for (int64_t first = 0; first < rows; first += kBlock) {
+      blk->first = first;
+      blk->n = std::min(kBlock, rows - first);
+      run_block(q_in, p_in, out, *blk);
+    }
+  }
+};
+
+at::Tensor contiguous_as(const at::Tensor& t, at::ScalarType dtype) { return t.to(dtype).contiguous(); }
+
+template <typename T>
+KernelStep run_kernel(const KernelWeights& kw, const at::Tensor& q, const at::Tensor& p, double h, int64_t substeps) {
+  const auto dtype = q.scalar_type();
+  const int64_t rows = q.size(0), d = q.size(1), w = kw.v1.size(0);
+  const bool d_state = kw.d1.defined();
+  HAMLET_CHECK(kw.v1.dim() == 2 && kw.v1.size(1) == d && kw.v2.numel() == w && kw.v1_bias.numel() == w &&
+                   kw.v2_bias.numel() == 1,
+               "phnn kernel: V weights do not fit d = ", d, ", w = ", w);
+  HAMLET_CHECK(kw.g1.dim() == 2 && kw.g1.size(0) == w && kw.g1.size(1) == d && kw.g2.dim() == 2 &&
+                   kw.g2.size(0) == d && kw.g2.size(1) == w && kw.g2_bias.numel() == d,
+               "phnn kernel: G weights do not fit d = ", d, ", w = ", w);
+  HAMLET_CHECK(kw.inv_mass.dim() == 2 && kw.inv_mass.size(0) == d && kw.inv_mass.size(1) == d,
+               "phnn kernel: the constant M⁻¹ must be [", d, ", ", d, "], got ", kw.inv_mass.sizes());
+  const int64_t n_raw = 2 * d * (2 * d + 1) / 2;
+  if (d_state) {
+    HAMLET_CHECK(kw.d1.dim() == 2 && kw.d1.size(0) == w && kw.d1.size(1) == d && kw.d2.dim() == 2 &&
+                     kw.d2.size(0) == n_raw && kw.d2.size(1) == w && kw.d2_bias.numel() == n_raw,
+                 "phnn kernel: D weights do not fit d = ", d, ", w = ", w);
+  } else {
+    HAMLET_CHECK(kw.dissipation.defined() && kw.dissipation.dim() == 2 && kw.dissipation.size(0) == 2 * d &&
+                     kw.dissipation.size(1) == 2 * d,
+                 "phnn kernel: needs the D network or a constant D [", 2 * d, ", ", 2 * d, "]");
+  }
+  // Every tensor the loop reads, contiguous and of the step's dtype; kept alive until the loop has run.
+  std::vector<at::Tensor> hold;
+  const auto take = [&](const at::Tensor& t) -> const T* {
+    hold.push_back(contiguous_as(t, dtype));
+    return hold.back().data_ptr<T>();
+  };
+  // A first-layer bias [w] or [R, w]; the per-row one is transposed once so that blocks read it contiguously.
+  const auto bias = [&](const at::Tensor& b, const char* name) -> Bias<T> {
+    HAMLET_CHECK(b.dim() == 1 ? b.size(0) == w : (b.dim() == 2 && b.size(0) == rows && b.size(1) == w),
+                 "phnn kernel: ", name, " must be [", w, "] or [", rows, ", ", w, "], got ", b.sizes());
+    if (b.dim() == 1) return {take(b), 0};
+    return {take(b.t()), rows};
+  };
+  Kernel<T> k{};
+  k.rows = rows;
+  k.d = d;
+  k.w = w;
+  k.n2 = 2 * d;
+  k.v1 = take(kw.v1);
+  k.v1b = bias(kw.v1_bias, "the V bias");
+  k.v2 = take(kw.v2);
+  k.v2b = static_cast<T>(kw.v2_bias.reshape({}).item<double>());
+  k.g1 = take(kw.g1);
+  k.g1b = bias(kw.g1_bias, "the G bias");
+  k.g2 = take(kw.g2);
+  k.g2b = take(kw.g2_bias);
+  k.d_state = d_state;
+  if (d_state) {
+    k.d1 = take(kw.d1);
+    k.d1b = bias(kw.d1_bias, "the D bias");
+    k.d2 = take(kw.d2);
+    k.d2b = take(kw.d2_bias);
+  } else {
+    k.dconst = take(kw.dissipation);
+  }
+  k.minv = take(kw.inv_mass);
+  k.d_softplus = kw.d_softplus;
+  k.eps_d = static_cast<T>(kw.eps_d);
+  k.h = static_cast<T>(h);
+  k.substeps = substeps;
+
+  const at::Tensor qc = q.contiguous(), pc = p.to(dtype).contiguous();
+  KernelStep out;
+  out.q_dot = at::empty({rows, d}, qc.options());
+  out.p_next = at::empty({rows, d}, qc.options());
+  out.q_hat = at::empty({rows, d}, qc.options());
+  out.energy_before = at::empty({rows}, qc.options());
+  out.energy_after = at::empty({rows}, qc.options());
+  out.dissipated_power = at::empty({rows}, qc.options());
+  out.supplied_power = at::empty({rows}, qc.options());
+  k.run(qc.data_ptr<T>(), pc.data_ptr<T>(),
+        {out.q_dot.data_ptr<T>(), out.p_next.data_ptr<T>(), out.q_hat.data_ptr<T>(), out.energy_before.data_ptr<T>(),
+         out.energy_after.data_ptr<T>(), out.dissipated_power.data_ptr<T>(), out.supplied_power.data_ptr<T>()});
+  return out;
+}
+
+}  // namespace
+
+KernelStep fused_step(const KernelWeights& weights, const at::Tensor& q, const at::Tensor& p, double h,
+                      int64_t substeps) {
+  HAMLET_CHECK(q.dim() == 2 && q.size(1) >= 1 && q.size(1) <= kMaxDim && p.sizes() == q.sizes(),
+               "phnn kernel: q and p must be [R, d] with d ≤ ", kMaxDim, ", got ", q.sizes(), " and ", p.sizes());
+  HAMLET_CHECK(q.device().is_cpu() && p.device().is_cpu(), "phnn kernel: runs on the CPU only");
+  HAMLET_CHECK(substeps >= 1, "phnn kernel: needs at least one substep, got ", substeps);
+  if (q.scalar_type() == at::kDouble) return run_kernel<double>(weights, q, p, h, substeps);
+  HAMLET_CHECK(q.scalar_type() == at::kFloat, "phnn kernel: float32 or float64 rows, got ", q.scalar_type());
+  return run_kernel<float>(weights, q, p, h, substeps);
+}
+
+}  // namespace hamlet::learned::ph

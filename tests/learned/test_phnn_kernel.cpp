@@ -1,0 +1,202 @@
+#include <ATen/core/grad_mode.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "hamlet/core/seed.hpp"
+#include "hamlet/learned/phnn.hpp"
+#include "hamlet/learned/phnn_kernel.hpp"
+#include "support/catch.hpp"
+#include "support/test_support.hpp"
+
+using namespace hamlet;
+using namespace hamlet::learned;
+
+namespace {
+
+at::Tensor T(const std::vector<double>& values, std::vector<int64_t> shape) {
+  return at::tensor(values, at::kDouble).reshape(shape);
+}
+
+// Largest |a − b| / (1 + |b|) over two equally shaped tensors.
+double rel_diff(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
+  return ((x - y).abs() / (1 + y.abs())).max().item<double>();
+}
+
+// Three evaluation updates (no grad) of a fused and a tensor-path phnn with the same weights; the largest relative
+// difference over parameters, every state slot and every diagnostic.
+double fused_vs_tensor(PhnnOptions o, at::ScalarType dtype) {
+  o.dtype = dtype == at::kDouble ? "float64" : "float32";
+  PhnnOptions t = o;
+  o.kernel = "fused";
+  t.kernel = "tensor";
+  Phnn fused(o), tensor(t);
+  // Weights away from the initialisation's small values, so that tanh units saturate in places and D, G matter.
+  at::Generator gen = make_generator(21);
+  TensorList w;
+  for (const auto& x : fused.weights()) w.push_back(x + 0.5 * at::randn(x.sizes(), gen, x.options()));
+  fused.set_weights(w);
+  tensor.set_weights(w);
+  const auto opts = at::TensorOptions().dtype(dtype);
+  TensorList params = {at::randn({2, 3, 4}, gen, opts), at::randn({2, 5}, gen, opts)};
+  optim::OptimizerState sf = fused.init(params), st = tensor.init(params);
+  TensorList pf = params, pt = params;
+  double worst = 0;
+  at::NoGradGuard no_grad;
+  for (int step = 0; step < 3; ++step) {
+    TensorList g;
+    for (const auto& p : pf) g.push_back(2 * p + 0.1 * at::randn(p.sizes(), gen, opts));
+    const at::Tensor q = fused.features(to_rows(g)), p = to_rows(sf.slots.at("p"), o.dim());
+    CHECK(fused.uses_fused_kernel(q, p));
+    CHECK_FALSE(tensor.uses_fused_kernel(q, p));
+    const auto rf = fused.update(pf, g, at::Tensor(), sf), rt = tensor.update(pt, g, at::Tensor(), st);
+    for (std::size_t i = 0; i < rf.params.size(); ++i) worst = std::max(worst, rel_diff(rf.params[i], rt.params[i]));
+    REQUIRE(rf.state.slots.size() == rt.state.slots.size());
+    for (const auto& [name, slot] : rt.state.slots) {
+      for (std::size_t i = 0; i < slot.size(); ++i) worst = std::max(worst, rel_diff(rf.state.slots.at(name)[i], slot[i]));
+    }
+    REQUIRE(rf.diagnostics.size() == rt.diagnostics.size());
+    for (const auto& [name, value] : rt.diagnostics) worst = std::max(worst, rel_diff(rf.diagnostics.at(name), value));
+    // Both continue from the tensor path's point, so the comparison is per step, not of diverging trajectories.
+    pf = pt = rt.params;
+    sf = st = rt.state;
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("phnn kernel: one substep of a 1-D system with hand-computed values") {
+  // V(q) = tanh(q) (V1 = 1, b = 0, v2 = 1, b_V2 = 0.25), G = 0.3 (G2 = 0, bias 0.3), D = δ I, M⁻¹ = m.
+  const double q0 = 0.4, p0 = -0.7, h = 0.1, delta = 0.2, m = 1.5, g0 = 0.3;
+  ph::KernelWeights k;
+  k.v1 = T({1.0}, {1, 1});
+  k.v1_bias = T({0.0}, {1});
+  k.v2 = T({1.0}, {1, 1});
+  k.v2_bias = T({0.25}, {1});
+  k.g1 = T({0.8}, {1, 1});
+  k.g1_bias = T({-0.1}, {1});
+  k.g2 = T({0.0}, {1, 1});
+  k.g2_bias = T({g0}, {1});
+  k.dissipation = T({delta, 0, 0, delta}, {2, 2});
+  k.inv_mass = T({m}, {1, 1});
+  const ph::KernelStep s = ph::fused_step(k, T({q0}, {1, 1}), T({p0}, {1, 1}), h, 1);
+
+  const double a = 1 - std::tanh(q0) * std::tanh(q0), b = m * p0;
+  const double p1 = p0 + h * (-a - delta * b + g0);
+  const double q_dot = m * p1 - delta * a, q1 = q0 + h * q_dot;
+  CHECK(s.p_next.item<double>() == Approx(p1).epsilon(1e-14));
+  CHECK(s.q_dot.item<double>() == Approx(q_dot).epsilon(1e-14));
+  CHECK(s.q_hat.item<double>() == Approx(q1).epsilon(1e-14));
+  CHECK(s.energy_before.item<double>() == Approx(std::tanh(q0) + 0.25 + 0.5 * m * p0 * p0).epsilon(1e-14));
+  CHECK(s.energy_after.item<double>() == Approx(std::tanh(q1) + 0.25 + 0.5 * m * p1 * p1).epsilon(1e-14));
+  CHECK(s.dissipated_power.item<double>() == Approx(delta * (a * a + b * b)).epsilon(1e-14));
+  CHECK(s.supplied_power.item<double>() == Approx(b * g0).epsilon(1e-14));
+}
+
+TEST_CASE("phnn kernel: its float32 tanh (a vectorised exp) is within 2.4e-7 of tanh, saturates, keeps NaN") {
+  // V(q) = tanh(q), p = 0: the energy before the flow is tanh(q) row by row.
+  std::vector<double> qs;
+  for (int i = -20000; i <= 20000; ++i) qs.push_back(i * 5e-4);  // [-10, 10]
+  for (double x : {1e-30, 1e-7, 50.0, 100.0, 1e30}) {
+    qs.push_back(x);
+    qs.push_back(-x);
+  }
+  const auto rows = static_cast<int64_t>(qs.size());
+  ph::KernelWeights k;
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  k.v1 = at::ones({1, 1}, f32);
+  k.v1_bias = at::zeros({1}, f32);
+  k.v2 = at::ones({1, 1}, f32);
+  k.v2_bias = at::zeros({1}, f32);
+  k.g1 = at::zeros({1, 1}, f32);
+  k.g1_bias = at::zeros({1}, f32);
+  k.g2 = at::zeros({1, 1}, f32);
+  k.g2_bias = at::zeros({1}, f32);
+  k.dissipation = at::zeros({2, 2}, f32);
+  k.inv_mass = at::ones({1, 1}, f32);
+  const at::Tensor q = at::tensor(qs, at::kDouble).to(at::kFloat).reshape({rows, 1});
+  const at::Tensor e = ph::fused_step(k, q, at::zeros_like(q), 0.1, 1).energy_before.to(at::kDouble);
+  const at::Tensor q64 = q.to(at::kDouble).reshape({rows});
+  double worst = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    worst = std::max(worst, std::fabs(e[r].item<double>() - std::tanh(q64[r].item<double>())));
+  }
+  CHECK(worst <= 2.4e-7);
+  const at::Tensor special = at::tensor({std::nan(""), INFINITY, -INFINITY}, at::kFloat).reshape({3, 1});
+  const at::Tensor es = ph::fused_step(k, special, at::zeros_like(special), 0.1, 1).energy_before;
+  CHECK(std::isnan(es[0].item<float>()));
+  CHECK(es[1].item<float>() == 1.0f);
+  CHECK(es[2].item<float>() == -1.0f);
+}
+
+TEST_CASE("phnn kernel: evaluation updates equal the tensor expressions (float64 1e-12, float32 rounding)") {
+  SECTION("phnn on P(g) (d = 2), state dissipation, K = 1: the experiments' setting") {
+    PhnnOptions o;
+    o.preprocess = true;
+    o.mass = "constant";
+    CHECK(fused_vs_tensor(o, at::kDouble) < 1e-12);
+    CHECK(fused_vs_tensor(o, at::kFloat) < 5e-6);
+  }
+  SECTION("raw gradient (d = 1), constant dissipation with softplus diagonal, K = 3") {
+    PhnnOptions o;
+    o.mass = "constant";
+    o.dissipation = "constant";
+    o.d_softplus = true;
+    o.substeps = 3;
+    o.h = 0.05;
+    CHECK(fused_vs_tensor(o, at::kDouble) < 1e-12);
+    CHECK(fused_vs_tensor(o, at::kFloat) < 5e-6);
+  }
+  SECTION("phnn-features: D and G read the mlp-lopt context, exp readout, state dissipation with softplus") {
+    PhnnOptions o = phnn_features_defaults();
+    o.d_softplus = true;
+    o.substeps = 2;
+    CHECK(fused_vs_tensor(o, at::kDouble) < 1e-12);
+    CHECK(fused_vs_tensor(o, at::kFloat) < 5e-6);
+  }
+}
+
+TEST_CASE("phnn kernel: used only where it applies; bad shapes are errors") {
+  const at::Tensor q = at::zeros({3, 2}), p = at::zeros({3, 2});
+  PhnnOptions o;
+  o.preprocess = true;
+  o.mass = "constant";
+  Phnn opt(o);
+  CHECK(opt.uses_fused_kernel(q, p));
+  CHECK_FALSE(opt.uses_fused_kernel(q.to(at::kHalf), p.to(at::kHalf)));
+  // Anything that will be differentiated (meta-training, also a --recompute forward run without grad mode) keeps
+  // the tensor path.
+  CHECK_FALSE(opt.uses_fused_kernel(q.clone().requires_grad_(true), p));
+  CHECK_FALSE(opt.uses_fused_kernel(q, p.clone().requires_grad_(true)));
+  opt.set_trainable(true);
+  CHECK_FALSE(opt.uses_fused_kernel(q, p));
+  o.mass = "state";
+  CHECK_FALSE(Phnn(o).uses_fused_kernel(q, p));
+  o.mass = "constant";
+  o.derivatives = "autograd";
+  CHECK_FALSE(Phnn(o).uses_fused_kernel(q, p));
+  o.derivatives = "closed-form";
+  o.kernel = "tensor";
+  CHECK_FALSE(Phnn(o).uses_fused_kernel(q, p));
+  o.kernel = "loop";
+  CHECK_THROWS_WITH(o.validate(), Catch::Contains("phnn.kernel must be fused or tensor, got 'loop'"));
+
+  ph::KernelWeights k;
+  k.v1 = at::zeros({4, 1});
+  k.v1_bias = at::zeros({4});
+  k.v2 = at::zeros({1, 4});
+  k.v2_bias = at::zeros({1});
+  k.g1 = at::zeros({4, 1});
+  k.g1_bias = at::zeros({5, 4});  // per-row bias for 5 rows, but 3 rows come
+  k.g2 = at::zeros({1, 4});
+  k.g2_bias = at::zeros({1});
+  k.dissipation = at::eye(2);
+  k.inv_mass = at::eye(1);
+  CHECK_THROWS_WITH(ph::fused_step(k, at::zeros({3, 1}), at::zeros({3, 1}), 0.1, 1),
+                    Catch::Contains("the G bias must be [4] or [3, 4]"));
+  CHECK_THROWS_WITH(ph::fused_step(k, at::zeros({3, 2}), at::zeros({3, 2}), 0.1, 1),
+                    Catch::Contains("V weights do not fit d = 2"));
+}
