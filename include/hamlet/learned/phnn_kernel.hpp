@@ -2,11 +2,12 @@
 // One phnn optimizee step without autograd, fused per coordinate (issue "Scale meta-training" §2, "learned steps
 // near the floor"): the same arithmetic as ph::symplectic_euler with the closed-form ∂H/∂q and a constant mass
 // (phnn.hpp, METHODS.md §2), written as one loop over the coordinates instead of ~100 ATen operations that each
-// make a pass over [R, w] tensors. Phnn::update() takes this path when no graph is needed (evaluation), the
-// tensors are on the CPU, mass = constant and derivatives = closed-form (option `kernel`, default fused); a
-// meta-training step, a state mass or the autograd reference keep the tensor expressions, which stay the reference
-// this kernel is tested against (tests/learned/test_phnn_kernel.cpp: equal at 1e-12 in float64, to float32
-// rounding in float32).
+// make a pass over [R, w] tensors. Phnn::update() takes this path when nothing will be differentiated
+// (evaluation: weights not trainable, no input requiring grad), the tensors are on the CPU, mass = constant and
+// derivatives = closed-form (option `kernel`, default fused; Phnn::uses_fused_kernel). Meta-training (also the
+// forward run of --recompute, whose backward re-runs the step with autograd and must see the same values), a
+// state mass and the autograd reference keep the tensor expressions, which stay the reference this kernel is
+// tested against (tests/learned/test_phnn_kernel.cpp: equal at 1e-12 in float64, within 5e-6 in float32).
 //
 // Per coordinate (row r), K substeps of size h from (q, p):
 //   s_V = tanh(V1 q + b_V1),  ∂V/∂q = V1ᵀ[(1 − s_V²) ⊙ v2],  V = v2 · s_V + b_V2
