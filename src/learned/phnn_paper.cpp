@@ -12,6 +12,8 @@ void PhnnPaperOptions::validate() const {
   check_finite("phnn-paper.out_mul", out_mul);
   HAMLET_CHECK(mass_factor == "LLt" || mass_factor == "LtL", "phnn-paper.mass_factor must be LLt or LtL, got '",
                mass_factor, "'");
+  HAMLET_CHECK(kernel == "fused" || kernel == "tensor", "phnn-paper.kernel must be fused or tensor, got '", kernel,
+               "'");
   HAMLET_CHECK(seed >= 0, "phnn-paper.seed must be >= 0, got ", seed);
   parse_weight_dtype("phnn-paper.dtype", dtype);
 }
@@ -24,7 +26,8 @@ OptionMap PhnnPaperOptions::to_map() const {
               {"mass_factor", mass_factor},
               {"keep_unused_L_bias", keep_unused_L_bias ? "true" : "false"},
               {"seed", std::to_string(seed)},
-              {"dtype", dtype}};
+              {"dtype", dtype},
+              {"kernel", kernel}};
   if (!weights.empty()) m["weights"] = weights;
   return m;
 }
@@ -40,10 +43,12 @@ PhnnPaperOptions PhnnPaperOptions::from_map(OptionMap options) {
   take_option(options, owner, "keep_unused_L_bias", o.keep_unused_L_bias);
   take_option(options, owner, "seed", o.seed);
   take_option(options, owner, "dtype", o.dtype);
+  take_option(options, owner, "kernel", o.kernel);
   take_option(options, owner, "weights", o.weights);
   reject_unknown_options(
       options, owner,
-      {"preprocess", "out_mul", "norm", "state_grad", "mass_factor", "keep_unused_L_bias", "seed", "dtype", "weights"});
+      {"preprocess", "out_mul", "norm", "state_grad", "mass_factor", "keep_unused_L_bias", "seed", "dtype", "kernel",
+       "weights"});
   o.validate();
   return o;
 }
@@ -118,6 +123,33 @@ PhnnPaper::Forward PhnnPaper::forward(const at::Tensor& g, const at::Tensor& s) 
   return f;
 }
 
+bool PhnnPaper::uses_fused_kernel(const at::Tensor& g, const at::Tensor& s) const {
+  return options_.kernel == "fused" && g.device().is_cpu() &&
+         (g.scalar_type() == at::kFloat || g.scalar_type() == at::kDouble) && !weights_.any_requires_grad() &&
+         !g.requires_grad() && !s.requires_grad();
+}
+
+PhnnPaperKernelWeights PhnnPaper::kernel_weights(const at::TensorOptions& options) const {
+  const TensorList w = weights_.on(options);
+  PhnnPaperKernelWeights k;
+  k.g0_weight = w[g0w_];
+  k.g0_bias = w[g0w_ + 1];
+  k.g2_weight = w[g0w_ + 2];
+  k.g2_bias = w[g0w_ + 3];
+  k.v0_weight = w[v0w_];
+  k.v0_bias = w[v0w_ + 1];
+  k.v2_weight = w[v0w_ + 2];
+  k.v2_bias = w[v0w_ + 3];
+  k.d_weight = w[dw_];
+  const at::Tensor& lw = w[lw_];
+  k.inv_mass = options_.mass_factor == "LLt" ? at::matmul(lw, lw.t()) : at::matmul(lw.t(), lw);
+  k.u_weight = w[wu_];
+  k.s_weight = w[wsw_];
+  k.s_bias = w[wsw_ + 1];
+  k.preprocess = options_.preprocess;
+  return k;
+}
+
 optim::StepResult PhnnPaper::update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                                     const optim::OptimizerState& state) const {
   HAMLET_CHECK(grads.size() == params.size(), "phnn-paper: ", grads.size(), " gradients for ", params.size(),
@@ -126,11 +158,21 @@ optim::StepResult PhnnPaper::update(const TensorList& params, const TensorList& 
   HAMLET_CHECK(it != state.slots.end() && it->second.size() == params.size(),
                "phnn-paper: state has no slot 's' for every parameter tensor (call init() first)");
   const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
-  const Forward f = forward(to_rows(grads).to(opts), to_rows(it->second).to(opts));
-  const at::Tensor s_next = options_.norm ? normalise_per_tensor(f.s_next, params) : f.s_next;
+  const at::Tensor g = to_rows(grads).to(opts), s = to_rows(it->second).to(opts);
+  at::Tensor u, s_raw;
+  if (uses_fused_kernel(g, s)) {
+    const PhnnPaperKernelStep k = phnn_paper_fused_step(kernel_weights(opts), g, s);
+    u = k.u;
+    s_raw = k.s_next;
+  } else {
+    const Forward f = forward(g, s);
+    u = f.u;
+    s_raw = f.s_next;
+  }
+  const at::Tensor s_next = options_.norm ? normalise_per_tensor(s_raw, params) : s_raw;
 
   optim::StepResult result;
-  const TensorList deltas = from_rows(f.u * options_.out_mul, params);
+  const TensorList deltas = from_rows(u * options_.out_mul, params);
   for (std::size_t i = 0; i < params.size(); ++i) result.params.push_back(params[i] + deltas[i].to(params[i].dtype()));
   result.state.step = state.step + 1;
   result.state.slots["s"] = from_rows(s_next, params);

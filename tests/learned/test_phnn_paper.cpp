@@ -1,5 +1,8 @@
 #include <torch/csrc/autograd/autograd.h>
 
+#include <cmath>
+#include <string>
+
 #include "hamlet/core/seed.hpp"
 #include "hamlet/learned/phnn_paper.hpp"
 #include "support/catch.hpp"
@@ -216,5 +219,88 @@ TEST_CASE("phnn-paper: which weights receive meta-gradients (METHODS.md 1.7)") {
     const TensorList g = meta_grads(opt, 3);
     CHECK(count_nonzero(g) == 18);
     CHECK(g[index(opt, "L.bias")].abs().max().item<double>() == 0.0);
+  }
+}
+
+namespace {
+
+// Three evaluation updates of a fused and a tensor-path phnn-paper with the same (perturbed) weights, each step
+// from the tensor path's point; the largest |a − b| / (1 + |b|) over parameters and state.
+double fused_vs_tensor(PhnnPaperOptions o, at::ScalarType dtype, const TensorList& extra_grads = {}) {
+  o.dtype = dtype == at::kDouble ? "float64" : "float32";
+  PhnnPaperOptions t = o;
+  o.kernel = "fused";
+  t.kernel = "tensor";
+  PhnnPaper fused(o), tensor(t);
+  at::Generator gen = make_generator(5);
+  TensorList w;
+  for (const auto& x : fused.weights()) w.push_back(x + 0.5 * at::randn(x.sizes(), gen, x.options()));
+  fused.set_weights(w);
+  tensor.set_weights(w);
+  const auto opts = at::TensorOptions().dtype(dtype);
+  TensorList params = {at::randn({2, 3, 4}, gen, opts), at::randn({2, 6}, gen, opts)};
+  optim::OptimizerState state = tensor.init(params);
+  const auto rel = [](const at::Tensor& a, const at::Tensor& b) {
+    const at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
+    return ((x - y).abs() / (1 + y.abs())).max().item<double>();
+  };
+  double worst = 0;
+  at::NoGradGuard no_grad;
+  for (int step = 0; step < 3; ++step) {
+    TensorList g;
+    for (const auto& p : params) g.push_back(0.1 * p + 0.01 * at::randn(p.sizes(), gen, opts));
+    if (step == 1 && !extra_grads.empty()) g = extra_grads;
+    CHECK(fused.uses_fused_kernel(to_rows(g), to_rows(state.slots.at("s"))));
+    const auto rf = fused.update(params, g, at::Tensor(), state), rt = tensor.update(params, g, at::Tensor(), state);
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      worst = std::max(worst, rel(rf.params[i], rt.params[i]));
+      worst = std::max(worst, rel(rf.state.slots.at("s")[i], rt.state.slots.at("s")[i]));
+    }
+    params = rt.params;
+    state = rt.state;
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("phnn-paper: the fused evaluation kernel equals the tensor expressions (float64 1e-12, float32 rounding)") {
+  for (const bool preprocess : {false, true}) {
+    for (const std::string factor : {"LLt", "LtL"}) {
+      for (const bool norm : {false, true}) {
+        PhnnPaperOptions o;
+        o.preprocess = preprocess;
+        o.mass_factor = factor;
+        o.norm = norm;
+        o.out_mul = 0.1;
+        INFO("preprocess=" << preprocess << " mass_factor=" << factor << " norm=" << norm);
+        CHECK(fused_vs_tensor(o, at::kDouble) < 1e-12);
+        CHECK(fused_vs_tensor(o, at::kFloat) < 5e-6);
+      }
+    }
+  }
+  SECTION("P's branches: zero, both sides of the threshold e^-10, large gradients") {
+    PhnnPaperOptions o;
+    o.preprocess = true;
+    const double t = std::exp(-10.0);
+    const TensorList g = {T({0.0, t, t * 0.999, -t * 1.001, 3e3, -1e-20, 1.0, -2.0, 5e-5, -5e-5, 0.25, 7.0,
+                             0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+                            {2, 3, 4}),
+                          T({1e-3, -1e-3, 0, 1e-6, -1e-6, 2, 0, 0, 0, 0, 0, 0}, {2, 6})};
+    CHECK(fused_vs_tensor(o, at::kDouble, g) < 1e-12);
+  }
+  SECTION("used only where it applies") {
+    PhnnPaper opt;
+    const at::Tensor g = at::zeros({4}), s = at::zeros({4});
+    CHECK(opt.uses_fused_kernel(g, s));
+    CHECK_FALSE(opt.uses_fused_kernel(g.clone().requires_grad_(true), s));
+    CHECK_FALSE(opt.uses_fused_kernel(g, s.clone().requires_grad_(true)));
+    opt.set_trainable(true);
+    CHECK_FALSE(opt.uses_fused_kernel(g, s));
+    PhnnPaperOptions o;
+    o.kernel = "tensor";
+    CHECK_FALSE(PhnnPaper(o).uses_fused_kernel(g, s));
+    o.kernel = "loop";
+    CHECK_THROWS_WITH(o.validate(), Catch::Contains("phnn-paper.kernel must be fused or tensor, got 'loop'"));
   }
 }

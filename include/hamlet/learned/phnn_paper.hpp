@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "hamlet/learned/learned_optimizer.hpp"
+#include "hamlet/learned/phnn_paper_kernel.hpp"
 
 namespace hamlet::learned {
 
@@ -46,6 +47,10 @@ struct PhnnPaperOptions {
   bool keep_unused_L_bias = true;   // count the unused L bias (19/55) or drop it (18/53)
   int64_t seed = 0;                 // weight initialisation: LibTorch default init drawn from make_generator(seed)
   std::string dtype = "float32";    // weight dtype: float32 | float64
+  // fused | tensor: a step that nothing differentiates (evaluation) on the CPU runs as one loop over the
+  // coordinates (phnn_paper_kernel.hpp) or as the tensor expressions of forward() (the reference, and how results
+  // before this option were made; they agree to float32 rounding).
+  std::string kernel = "fused";
   std::string weights;              // weight file this optimizer was loaded from (provenance; set by make_learned)
 
   int64_t dim() const { return preprocess ? 2 : 1; }
@@ -83,8 +88,13 @@ class PhnnPaper final : public LearnedOptimizer {
     at::Tensor u, s_next;  // [R]
   };
   Forward forward(const at::Tensor& g, const at::Tensor& s) const;
+  // Whether update() runs a step on rows g, s [R] with the fused kernel: `kernel` = fused, float32/float64 CPU
+  // tensors, and nothing that will be differentiated (no trainable weight, g and s not requiring grad).
+  bool uses_fused_kernel(const at::Tensor& g, const at::Tensor& s) const;
 
  private:
+  PhnnPaperKernelWeights kernel_weights(const at::TensorOptions& options) const;
+
   PhnnPaperOptions options_;
   WeightSet weights_;
   std::size_t g0w_ = 0, v0w_ = 0, dw_ = 0, lw_ = 0, wu_ = 0, wsw_ = 0;  // indices of the first weight of each block

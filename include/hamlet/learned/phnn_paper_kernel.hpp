@@ -1,0 +1,35 @@
+#pragma once
+// One phnn-paper optimizee step without autograd, fused per coordinate (issue "Scale meta-training" §2): the
+// arithmetic of PhnnPaper::forward (phnn_paper.hpp, METHODS.md §1; OPT-ML `src/hamiltonian.py`) including the
+// preprocessing P of g and s (preprocess.hpp), as one loop over the coordinates instead of ~30 ATen operations
+// that each make a pass over [R] or [R, d] tensors. PhnnPaper::update() takes this path when nothing will be
+// differentiated (weights not trainable, g and s not requiring grad), the tensors are on the CPU and `kernel` is
+// fused (the default); the tensor expressions stay the reference it is tested against
+// (tests/learned/test_phnn_paper.cpp: equal at 1e-12 in float64, within float32 rounding in float32).
+//
+// Per coordinate, with q = φ(g), σ = φ(s) (φ = P for d = 2, the identity for d = 1):
+//   G = G2 relu(G0 q + b) + b,  a = V2 relu(V0 q + b) + b,  [r_q | r_p] = D_w [a | σ],
+//   q̇ = σ − r_q,  q̈ = (G − a − r_p) M⁻¹,  u = W_u [q̇ | q],  s' = W_s [q̇ | q̈] + b_s.
+#include <ATen/ATen.h>
+
+namespace hamlet::learned {
+
+// The weights in PhnnPaper's shapes (d = 1 or 2), CPU tensors of any float dtype and layout.
+struct PhnnPaperKernelWeights {
+  at::Tensor g0_weight, g0_bias, g2_weight, g2_bias;  // [d, d], [d], [d, d], [d]
+  at::Tensor v0_weight, v0_bias, v2_weight, v2_bias;  // same shapes
+  at::Tensor d_weight;                                // [2d, 2d]
+  at::Tensor inv_mass;                                // M⁻¹ [d, d] (L Lᵀ or Lᵀ L, built by the caller)
+  at::Tensor u_weight, s_weight, s_bias;              // [1, 2d], [1, 2d], [1]
+  bool preprocess = false;                            // φ = P (d = 2) or the identity (d = 1)
+};
+
+struct PhnnPaperKernelStep {
+  at::Tensor u, s_next;  // [R]: the update direction (before out_mul) and the new state (before norm)
+};
+
+// The step above for gradient rows g [R] and state rows s [R] (float32 or float64, CPU).
+PhnnPaperKernelStep phnn_paper_fused_step(const PhnnPaperKernelWeights& weights, const at::Tensor& g,
+                                          const at::Tensor& s);
+
+}  // namespace hamlet::learned
