@@ -436,7 +436,7 @@ std::pair<at::Tensor, at::Tensor> Phnn::context_biases(const TensorList& w, cons
 }
 
 bool Phnn::uses_fused_kernel(const at::Tensor& q, const at::Tensor& p) const {
-  return options_.kernel == "fused" && options_.mass == "constant" && options_.derivatives == "closed-form" &&
+  return options_.kernel == "fused" && options_.derivatives == "closed-form" &&
          q.device().is_cpu() && (q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble) &&
          !weights_.any_requires_grad() && !q.requires_grad() && !p.requires_grad();
 }
@@ -464,7 +464,15 @@ ph::KernelWeights Phnn::kernel_weights(const at::TensorOptions& options, const a
   } else {
     k.dissipation = ph::psd_from_raw(w[d_], 2 * d, options_.d_softplus, options_.eps_d);
   }
-  k.inv_mass = ph::psd_from_raw(w[m_], d, true, options_.eps_m);
+  if (options_.mass == "state") {
+    k.m1 = w[m_];
+    k.m1_bias = w[m_ + 1];
+    k.m2 = w[m_ + 2];
+    k.m2_bias = w[m_ + 3];
+  } else {
+    k.inv_mass = ph::psd_from_raw(w[m_], d, true, options_.eps_m);
+  }
+  k.eps_m = options_.eps_m;
   k.d_softplus = options_.d_softplus;
   k.eps_d = options_.eps_d;
   return k;

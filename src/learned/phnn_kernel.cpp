@@ -75,9 +75,10 @@ struct Kernel {
   int64_t rows, d, w, n2;  // n2 = 2d
   const T *v1, *v2, *g1, *g2, *g2b, *d1, *d2, *d2b, *dconst, *minv;
   T v2b;
-  Bias<T> v1b, g1b, d1b;
-  bool d_state, d_softplus;
-  T eps_d, h;
+  const T *m1, *m2, *m2b;  // state mass network (m_state)
+  Bias<T> v1b, g1b, d1b, m1b;
+  bool d_state, d_softplus, m_state;
+  T eps_d, eps_m, h;
   int64_t substeps;
 
   // Scratch of one block, [component][kBlock].
@@ -85,14 +86,17 @@ struct Kernel {
     int64_t first = 0, n = 0;
     T q[kMaxDim][kBlock], p[kMaxDim][kBlock], a[kMaxDim][kBlock], b[kMaxDim][kBlock], g[kMaxDim][kBlock];
     T q_dot_sum[kMaxDim][kBlock], x[kMaxPair][kBlock], dx[kMaxPair][kBlock], l[kMaxPair * kMaxPair][kBlock];
-    T dm[kMaxPair * kMaxPair][kBlock], raw[kMaxRaw][kBlock], v[kBlock], tmp[kBlock];
-    std::vector<T> s;  // hidden units [w][kBlock]
+    T dm[kMaxPair * kMaxPair][kBlock], raw[kMaxRaw][kBlock], v[kBlock], tmp[kBlock], gv[kMaxDim][kBlock];
+    // State mass: its raw entries, factor L_M, M⁻¹(q) per row, y = L_Mᵀ p, ∂K/∂raw.
+    T raw_m[kMaxDim * (kMaxDim + 1) / 2][kBlock], lm[kMaxDim * kMaxDim][kBlock], minv[kMaxDim * kMaxDim][kBlock];
+    T y[kMaxDim][kBlock], dk_raw[kMaxDim * (kMaxDim + 1) / 2][kBlock];
+    std::vector<T> s, sm;  // hidden units [w][kBlock]: the current network's, the mass network's
   };
 
   // s = tanh(W x + c) for x [d][kBlock], W [w, d].
-  void hidden_units(const T* weight, const Bias<T>& bias, const T (*x)[kBlock], Block& blk) const {
+  void hidden_units(const T* weight, const Bias<T>& bias, const T (*x)[kBlock], Block& blk, T* units) const {
     for (int64_t j = 0; j < w; ++j) {
-      T* s = blk.s.data() + j * kBlock;
+      T* s = units + j * kBlock;
       const T* c = bias.unit(j, blk.first);
       if (bias.rows == 0) {
         for (int64_t r = 0; r < kBlock; ++r) s[r] = c[0];
@@ -108,13 +112,13 @@ struct Kernel {
     }
   }
 
-  // V(q) into blk.v and, when `grad`, ∂V/∂q into blk.a.
+  // V(q) into blk.v and, when `grad`, ∂V/∂q into blk.gv.
   void potential(const T (*q)[kBlock], Block& blk, bool grad) const {
-    hidden_units(v1, v1b, q, blk);
+    hidden_units(v1, v1b, q, blk, blk.s.data());
     for (int64_t r = 0; r < kBlock; ++r) blk.v[r] = v2b;
     if (grad) {
       for (int64_t i = 0; i < d; ++i)
-        for (int64_t r = 0; r < kBlock; ++r) blk.a[i][r] = 0;
+        for (int64_t r = 0; r < kBlock; ++r) blk.gv[i][r] = 0;
     }
     for (int64_t j = 0; j < w; ++j) {
       const T* s = blk.s.data() + j * kBlock;
@@ -124,7 +128,7 @@ struct Kernel {
       for (int64_t r = 0; r < kBlock; ++r) blk.tmp[r] = (T(1) - s[r] * s[r]) * vj;
       for (int64_t i = 0; i < d; ++i) {
         const T wji = v1[j * d + i];
-        for (int64_t r = 0; r < kBlock; ++r) blk.a[i][r] += blk.tmp[r] * wji;
+        for (int64_t r = 0; r < kBlock; ++r) blk.gv[i][r] += blk.tmp[r] * wji;
       }
     }
   }
@@ -137,7 +141,7 @@ struct Kernel {
         for (int64_t r = 0; r < kBlock; ++r) blk.dm[k][r] = dconst[k];
       return;
     }
-    hidden_units(d1, d1b, blk.q, blk);
+    hidden_units(d1, d1b, blk.q, blk, blk.s.data());
     const int64_t n_raw = n2 * (n2 + 1) / 2;
     for (int64_t k = 0; k < n_raw; ++k) {
       for (int64_t r = 0; r < kBlock; ++r) blk.raw[k][r] = d2b[k];
@@ -172,7 +176,7 @@ struct Kernel {
   }
 
   void forcing(Block& blk) const {
-    hidden_units(g1, g1b, blk.q, blk);
+    hidden_units(g1, g1b, blk.q, blk, blk.s.data());
     for (int64_t i = 0; i < d; ++i) {
       for (int64_t r = 0; r < kBlock; ++r) blk.g[i][r] = g2b[i];
       for (int64_t j = 0; j < w; ++j) {
@@ -183,13 +187,86 @@ struct Kernel {
     }
   }
 
+  // M⁻¹(q) of the state mass: raw = M2 tanh(M1 q + b) + b, L_M with a softplus diagonal, L_M L_Mᵀ + ε_M I per row;
+  // keeps the hidden units and the factor for kinetic_grad.
+  void mass_at(Block& blk) const {
+    const int64_t n_raw = d * (d + 1) / 2;
+    hidden_units(m1, m1b, blk.q, blk, blk.sm.data());
+    for (int64_t k = 0; k < n_raw; ++k) {
+      for (int64_t r = 0; r < kBlock; ++r) blk.raw_m[k][r] = m2b[k];
+      for (int64_t j = 0; j < w; ++j) {
+        const T wkj = m2[k * w + j];
+        const T* s = blk.sm.data() + j * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) blk.raw_m[k][r] += wkj * s[r];
+      }
+    }
+    for (int64_t k = 0; k < d * d; ++k)
+      for (int64_t r = 0; r < kBlock; ++r) blk.lm[k][r] = 0;
+    int64_t next = d;
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) blk.lm[i * d + i][r] = softplus_of(blk.raw_m[i][r]);
+      for (int64_t j = 0; j < i; ++j, ++next)
+        for (int64_t r = 0; r < kBlock; ++r) blk.lm[i * d + j][r] = blk.raw_m[next][r];
+    }
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t k = 0; k < d; ++k) {
+        T* out = blk.minv[i * d + k];
+        for (int64_t r = 0; r < kBlock; ++r) out[r] = 0;
+        for (int64_t j = 0; j <= std::min(i, k); ++j)
+          for (int64_t r = 0; r < kBlock; ++r) out[r] += blk.lm[i * d + j][r] * blk.lm[k * d + j][r];
+        if (i == k)
+          for (int64_t r = 0; r < kBlock; ++r) out[r] += eps_m;
+      }
+    }
+  }
+
   // b = M⁻¹ p.
   void mass_times_p(Block& blk) const {
     for (int64_t i = 0; i < d; ++i) {
       for (int64_t r = 0; r < kBlock; ++r) blk.b[i][r] = 0;
       for (int64_t k = 0; k < d; ++k) {
-        const T m = minv[i * d + k];
-        for (int64_t r = 0; r < kBlock; ++r) blk.b[i][r] += m * blk.p[k][r];
+        if (m_state) {
+          for (int64_t r = 0; r < kBlock; ++r) blk.b[i][r] += blk.minv[i * d + k][r] * blk.p[k][r];
+        } else {
+          const T m = minv[i * d + k];
+          for (int64_t r = 0; r < kBlock; ++r) blk.b[i][r] += m * blk.p[k][r];
+        }
+      }
+    }
+  }
+
+  // a = ∂V/∂q, plus ∂(½ pᵀ M⁻¹(q) p)/∂q for a state mass: with y = L_Mᵀ p, ∂K/∂raw holds p_i y_i σ(raw_i) on the
+  // softplus diagonal and p_i y_j below it, and ∂K/∂q = M1ᵀ[(1 − s_M²) ⊙ (M2ᵀ ∂K/∂raw)] (phnn.hpp).
+  void energy_gradient_q(Block& blk) const {
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t r = 0; r < kBlock; ++r) blk.a[i][r] = blk.gv[i][r];
+    if (!m_state) return;
+    for (int64_t j = 0; j < d; ++j) {
+      for (int64_t r = 0; r < kBlock; ++r) blk.y[j][r] = 0;
+      for (int64_t i = j; i < d; ++i)
+        for (int64_t r = 0; r < kBlock; ++r) blk.y[j][r] += blk.lm[i * d + j][r] * blk.p[i][r];
+    }
+    int64_t next = d;
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) {
+        const T sig = T(1) / (T(1) + exp_of(-blk.raw_m[i][r]));
+        blk.dk_raw[i][r] = blk.p[i][r] * blk.y[i][r] * sig;
+      }
+      for (int64_t j = 0; j < i; ++j, ++next)
+        for (int64_t r = 0; r < kBlock; ++r) blk.dk_raw[next][r] = blk.p[i][r] * blk.y[j][r];
+    }
+    const int64_t n_raw = d * (d + 1) / 2;
+    for (int64_t j = 0; j < w; ++j) {
+      const T* s = blk.sm.data() + j * kBlock;
+      for (int64_t r = 0; r < kBlock; ++r) blk.tmp[r] = 0;
+      for (int64_t k = 0; k < n_raw; ++k) {
+        const T wkj = m2[k * w + j];
+        for (int64_t r = 0; r < kBlock; ++r) blk.tmp[r] += wkj * blk.dk_raw[k][r];
+      }
+      for (int64_t r = 0; r < kBlock; ++r) blk.tmp[r] *= T(1) - s[r] * s[r];
+      for (int64_t i = 0; i < d; ++i) {
+        const T wji = m1[j * d + i];
+        for (int64_t r = 0; r < kBlock; ++r) blk.a[i][r] += blk.tmp[r] * wji;
       }
     }
   }
@@ -228,7 +305,9 @@ struct Kernel {
       dissipation(blk);
       forcing(blk);
       potential(blk.q, blk, /*grad=*/true);
+      if (m_state) mass_at(blk);
       mass_times_p(blk);
+      energy_gradient_q(blk);
       apply_dissipation(blk);
       if (step == 0) {
         for (int64_t r = 0; r < n; ++r) {
@@ -245,7 +324,9 @@ struct Kernel {
       }
       for (int64_t i = 0; i < d; ++i)
         for (int64_t r = 0; r < kBlock; ++r) blk.p[i][r] = blk.p[i][r] + h * (-blk.a[i][r] - blk.dx[d + i][r] + blk.g[i][r]);
+      // q̇ at (q, p'): ∇V(q) and M⁻¹(q) are unchanged; b and the kinetic part of ∂H/∂q move with p.
       mass_times_p(blk);
+      energy_gradient_q(blk);
       apply_dissipation(blk);
       for (int64_t i = 0; i < d; ++i) {
         for (int64_t r = 0; r < kBlock; ++r) {
@@ -256,6 +337,7 @@ struct Kernel {
       }
     }
     potential(blk.q, blk, /*grad=*/false);
+    if (m_state) mass_at(blk);
     mass_times_p(blk);
     for (int64_t r = 0; r < n; ++r) {
       T kin = 0;
@@ -273,6 +355,7 @@ struct Kernel {
   void run(const T* q_in, const T* p_in, const Out& out) const {
     auto blk = std::make_unique<Block>();
     blk->s.assign(static_cast<std::size_t>(w * kBlock), T(0));
+    blk->sm.assign(static_cast<std::size_t>(w * kBlock), T(0));
     for (int64_t first = 0; first < rows; first += kBlock) {
       blk->first = first;
       blk->n = std::min(kBlock, rows - first);
@@ -294,8 +377,17 @@ KernelStep run_kernel(const KernelWeights& kw, const at::Tensor& q, const at::Te
   HAMLET_CHECK(kw.g1.dim() == 2 && kw.g1.size(0) == w && kw.g1.size(1) == d && kw.g2.dim() == 2 &&
                    kw.g2.size(0) == d && kw.g2.size(1) == w && kw.g2_bias.numel() == d,
                "phnn kernel: G weights do not fit d = ", d, ", w = ", w);
-  HAMLET_CHECK(kw.inv_mass.dim() == 2 && kw.inv_mass.size(0) == d && kw.inv_mass.size(1) == d,
-               "phnn kernel: the constant M⁻¹ must be [", d, ", ", d, "], got ", kw.inv_mass.sizes());
+  const bool m_state = kw.m1.defined();
+  const int64_t n_mass = d * (d + 1) / 2;
+  if (m_state) {
+    HAMLET_CHECK(kw.m1.dim() == 2 && kw.m1.size(0) == w && kw.m1.size(1) == d && kw.m1_bias.numel() == w &&
+                     kw.m2.dim() == 2 && kw.m2.size(0) == n_mass && kw.m2.size(1) == w && kw.m2_bias.numel() == n_mass,
+                 "phnn kernel: M weights do not fit d = ", d, ", w = ", w);
+  } else {
+    HAMLET_CHECK(kw.inv_mass.defined() && kw.inv_mass.dim() == 2 && kw.inv_mass.size(0) == d &&
+                     kw.inv_mass.size(1) == d,
+                 "phnn kernel: needs the M network or a constant M⁻¹ [", d, ", ", d, "]");
+  }
   const int64_t n_raw = 2 * d * (2 * d + 1) / 2;
   if (d_state) {
     HAMLET_CHECK(kw.d1.dim() == 2 && kw.d1.size(0) == w && kw.d1.size(1) == d && kw.d2.dim() == 2 &&
@@ -341,7 +433,16 @@ KernelStep run_kernel(const KernelWeights& kw, const at::Tensor& q, const at::Te
   } else {
     k.dconst = take(kw.dissipation);
   }
-  k.minv = take(kw.inv_mass);
+  k.m_state = m_state;
+  if (m_state) {
+    k.m1 = take(kw.m1);
+    k.m1b = bias(kw.m1_bias, "the M bias");
+    k.m2 = take(kw.m2);
+    k.m2b = take(kw.m2_bias);
+  } else {
+    k.minv = take(kw.inv_mass);
+  }
+  k.eps_m = static_cast<T>(kw.eps_m);
   k.d_softplus = kw.d_softplus;
   k.eps_d = static_cast<T>(kw.eps_d);
   k.h = static_cast<T>(h);

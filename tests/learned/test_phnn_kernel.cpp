@@ -140,6 +140,21 @@ TEST_CASE("phnn kernel: evaluation updates equal the tensor expressions (float64
     CHECK(fused_vs_tensor(o, at::kDouble) < 1e-12);
     CHECK(fused_vs_tensor(o, at::kFloat) < 5e-6);
   }
+  SECTION("state mass (the phnn default) on P(g) and on the raw gradient, K = 2") {
+    for (const bool preprocess : {true, false}) {
+      PhnnOptions o;
+      o.preprocess = preprocess;
+      o.substeps = 2;
+      CHECK(fused_vs_tensor(o, at::kDouble) < 1e-12);
+      CHECK(fused_vs_tensor(o, at::kFloat) < 2e-5);  // the state mass amplifies float32 rounding more
+    }
+  }
+  SECTION("phnn-features with a state mass") {
+    PhnnOptions o = phnn_features_defaults();
+    o.mass = "state";
+    CHECK(fused_vs_tensor(o, at::kDouble) < 1e-12);
+    CHECK(fused_vs_tensor(o, at::kFloat) < 2e-5);  // the state mass amplifies float32 rounding more
+  }
   SECTION("raw gradient (d = 1), constant dissipation with softplus diagonal, K = 3") {
     PhnnOptions o;
     o.mass = "constant";
@@ -174,8 +189,7 @@ TEST_CASE("phnn kernel: used only where it applies; bad shapes are errors") {
   opt.set_trainable(true);
   CHECK_FALSE(opt.uses_fused_kernel(q, p));
   o.mass = "state";
-  CHECK_FALSE(Phnn(o).uses_fused_kernel(q, p));
-  o.mass = "constant";
+  CHECK(Phnn(o).uses_fused_kernel(q, p));
   o.derivatives = "autograd";
   CHECK_FALSE(Phnn(o).uses_fused_kernel(q, p));
   o.derivatives = "closed-form";

@@ -167,9 +167,8 @@ struct PhnnOptions {
   std::string init_wu = "default";    // default | sgd: W_u = (0, −1) (d = 1, u = −g) or (0, 0, 0, −1) (d = 2)
   std::string derivatives = "closed-form";  // closed-form | autograd: how ∂H/∂q is computed (same values)
   // fused | tensor: a step that nothing differentiates (evaluation: weights not trainable) on the CPU with
-  // mass = constant and closed-form derivatives runs as one loop over the coordinates (phnn_kernel.hpp) or as the
-  // tensor expressions (the reference, and how results before this option were made; they agree to float32
-  // rounding).
+  // closed-form derivatives runs as one loop over the coordinates (phnn_kernel.hpp) or as the tensor expressions
+  // (the reference, and how results before this option were made; they agree to float32 rounding).
   std::string kernel = "fused";
   std::string inputs = "gradient";    // gradient | lopt-features (see above); "phnn-features" defaults to the latter
   std::string readout = "linear";     // linear | exp
@@ -223,7 +222,7 @@ class Phnn final : public LearnedOptimizer {
   // once per step as rows·W_rowsᵀ + (time·W_timeᵀ + b), so no [R, 39] context is built.
   ph::Model model(const at::TensorOptions& options, const at::Tensor& rows, const at::Tensor& time) const;
   // Whether update() runs a step on features q and momenta p [R, d] with the fused kernel (phnn_kernel.hpp):
-  // `kernel` = fused, mass = constant, closed-form derivatives, float32/float64 CPU tensors, and nothing that will
+  // `kernel` = fused, closed-form derivatives, float32/float64 CPU tensors, and nothing that will
   // ever be differentiated: neither trainable weights nor q or p requiring grad (so a step that meta-training's
   // --recompute re-runs with autograd later computes the same values in both passes).
   bool uses_fused_kernel(const at::Tensor& q, const at::Tensor& p) const;
@@ -236,7 +235,7 @@ class Phnn final : public LearnedOptimizer {
   std::pair<at::Tensor, at::Tensor> context_biases(const TensorList& w, const at::TensorOptions& options,
                                                    const at::Tensor& rows, const at::Tensor& time) const;
 
-  // The current weights as the fused kernel reads them (mass = constant), converted to `options`.
+  // The current weights as the fused kernel reads them, converted to `options`.
   ph::KernelWeights kernel_weights(const at::TensorOptions& options, const at::Tensor& rows,
                                    const at::Tensor& time) const;
 

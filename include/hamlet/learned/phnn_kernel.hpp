@@ -1,19 +1,22 @@
 #pragma once
 // One phnn optimizee step without autograd, fused per coordinate (issue "Scale meta-training" §2, "learned steps
-// near the floor"): the same arithmetic as ph::symplectic_euler with the closed-form ∂H/∂q and a constant mass
-// (phnn.hpp, METHODS.md §2), written as one loop over the coordinates instead of ~100 ATen operations that each
-// make a pass over [R, w] tensors. Phnn::update() takes this path when nothing will be differentiated
-// (evaluation: weights not trainable, no input requiring grad), the tensors are on the CPU, mass = constant and
-// derivatives = closed-form (option `kernel`, default fused; Phnn::uses_fused_kernel). Meta-training (also the
-// forward run of --recompute, whose backward re-runs the step with autograd and must see the same values), a
-// state mass and the autograd reference keep the tensor expressions, which stay the reference this kernel is
-// tested against (tests/learned/test_phnn_kernel.cpp: equal at 1e-12 in float64, within 5e-6 in float32).
+// near the floor"): the same arithmetic as ph::symplectic_euler with the closed-form ∂H/∂q (phnn.hpp, METHODS.md
+// §2), written as one loop over the coordinates instead of ~100 ATen operations that each make a pass over
+// [R, w] tensors. Phnn::update() takes this path when nothing will be differentiated (evaluation: weights not
+// trainable, no input requiring grad), the tensors are on the CPU and derivatives = closed-form (option `kernel`,
+// default fused; Phnn::uses_fused_kernel). Meta-training (also the forward run of --recompute, whose backward
+// re-runs the step with autograd and must see the same values) and the autograd reference keep the tensor
+// expressions, which stay the reference this kernel is tested against (tests/learned/test_phnn_kernel.cpp: equal
+// at 1e-12 in float64, within 5e-6 in float32).
 //
 // Per coordinate (row r), K substeps of size h from (q, p):
 //   s_V = tanh(V1 q + b_V1),  ∂V/∂q = V1ᵀ[(1 − s_V²) ⊙ v2],  V = v2 · s_V + b_V2
+//   M⁻¹ = L_M L_Mᵀ + ε_M I from raw = M2 tanh(M1 q + b) + b (mass = state; softplus diagonal) or the constant M⁻¹,
+//         and for the state mass ∂K/∂q = M1ᵀ[(1 − s_M²) ⊙ (M2ᵀ ∂K/∂raw)], K = ½ pᵀ M⁻¹(q) p
 //   D   = L Lᵀ + ε_D I from raw = D2 tanh(D1 q + c_D) + b_D2 (dissipation = state) or the constant D
 //   G   = G2 tanh(G1 q + c_G) + b_G2
-//   a = ∂V/∂q,  b = M⁻¹ p;  p ← p + h(−a − (D[a; b])_p + G);  b = M⁻¹ p;  q̇ = b − (D[a; b])_q;  q ← q + h q̇
+//   a = ∂V/∂q + ∂K/∂q,  b = M⁻¹ p;  p ← p + h(−a − (D[a; b])_p + G);  a, b again at (q, p);
+//   q̇ = b − (D[a; b])_q;  q ← q + h q̇
 // where c_G, c_D are the first layers' biases, or per row the bias plus the context's contribution (lopt-features:
 // rows W_rowsᵀ + time W_timeᵀ + b, computed by the caller with one GEMM). tanh is 2σ(2x) − 1 as fast_tanh.
 #include <ATen/ATen.h>
@@ -28,9 +31,11 @@ struct KernelWeights {
   // dissipation = state: D1 the q columns [w, d], its bias [w] or [R, w], D2 [n, w], [n]; undefined otherwise.
   at::Tensor d1, d1_bias, d2, d2_bias;
   at::Tensor dissipation;  // dissipation = constant: D [2d, 2d] (undefined with a state dissipation)
-  at::Tensor inv_mass;     // constant M⁻¹ [d, d]
+  at::Tensor inv_mass;     // mass = constant: M⁻¹ [d, d] (undefined with a state mass)
+  at::Tensor m1, m1_bias, m2, m2_bias;  // mass = state: M.0 [w, d], [w], M.2 [d(d+1)/2, w], [d(d+1)/2]
   bool d_softplus = false;  // softplus on the diagonal of L_D (as PhnnOptions::d_softplus)
   double eps_d = 1e-3;
+  double eps_m = 1e-3;  // mass = state: M⁻¹ = L_M L_Mᵀ + ε_M I (L_M with a softplus diagonal)
 };
 
 struct KernelStep {
