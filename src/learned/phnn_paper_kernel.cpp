@@ -38,8 +38,8 @@ struct Weights {
 };
 
 // y = W2 relu(W1 x + b1) + b2 for d × d layers.
-template <typename T>
-inline void relu_mlp(const T* w1, const T* b1, const T* w2, const T* b2, const T* x, int64_t d, T* y) {
+template <typename T, int64_t d>
+inline void relu_mlp(const T* w1, const T* b1, const T* w2, const T* b2, const T* x, T* y) {
   T hidden[kMaxDim];
   for (int64_t j = 0; j < d; ++j) {
     T z = b1[j];
@@ -53,11 +53,13 @@ inline void relu_mlp(const T* w1, const T* b1, const T* w2, const T* b2, const T
   }
 }
 
-template <typename T>
+// D = d as a compile-time constant, so that the d × d products unroll completely.
+template <typename T, int64_t D>
 PhnnPaperKernelStep run(const PhnnPaperKernelWeights& kw, const at::Tensor& g, const at::Tensor& s) {
   const auto dtype = g.scalar_type();
-  const int64_t d = kw.preprocess ? 2 : 1, rows = g.size(0);
-  const auto square = [d](const at::Tensor& t, int64_t n) { return t.dim() == 2 && t.size(0) == n && t.size(1) == n; };
+  constexpr int64_t d = D;
+  const int64_t rows = g.size(0);
+  const auto square = [](const at::Tensor& t, int64_t n) { return t.dim() == 2 && t.size(0) == n && t.size(1) == n; };
   HAMLET_CHECK(square(kw.g0_weight, d) && square(kw.g2_weight, d) && square(kw.v0_weight, d) &&
                    square(kw.v2_weight, d) && square(kw.d_weight, 2 * d) && square(kw.inv_mass, d) &&
                    kw.g0_bias.numel() == d && kw.g2_bias.numel() == d && kw.v0_bias.numel() == d &&
@@ -78,15 +80,15 @@ PhnnPaperKernelStep run(const PhnnPaperKernelWeights& kw, const at::Tensor& g, c
   T *up = out.u.data_ptr<T>(), *snp = out.s_next.data_ptr<T>();
   for (int64_t r = 0; r < rows; ++r) {
     T q[kMaxDim], sigma[kMaxDim], force[kMaxDim], a[kMaxDim], x[2 * kMaxDim], q_dot[kMaxDim], q_ddot[kMaxDim];
-    if (kw.preprocess) {
+    if constexpr (D == 2) {
       preprocess_into(gp[r], q);
       preprocess_into(sp[r], sigma);
     } else {
       q[0] = gp[r];
       sigma[0] = sp[r];
     }
-    relu_mlp(g0, g0b, g2, g2b, q, d, force);
-    relu_mlp(v0, v0b, v2, v2b, q, d, a);
+    relu_mlp<T, D>(g0, g0b, g2, g2b, q, force);
+    relu_mlp<T, D>(v0, v0b, v2, v2b, q, a);
     for (int64_t i = 0; i < d; ++i) {
       x[i] = a[i];
       x[d + i] = sigma[i];
@@ -124,9 +126,10 @@ PhnnPaperKernelStep phnn_paper_fused_step(const PhnnPaperKernelWeights& weights,
   HAMLET_CHECK(g.dim() == 1 && s.sizes() == g.sizes(), "phnn-paper kernel: g and s must be rows [R], got ", g.sizes(),
                " and ", s.sizes());
   HAMLET_CHECK(g.device().is_cpu() && s.device().is_cpu(), "phnn-paper kernel: runs on the CPU only");
-  if (g.scalar_type() == at::kDouble) return run<double>(weights, g, s);
+  const bool p = weights.preprocess;
+  if (g.scalar_type() == at::kDouble) return p ? run<double, 2>(weights, g, s) : run<double, 1>(weights, g, s);
   HAMLET_CHECK(g.scalar_type() == at::kFloat, "phnn-paper kernel: float32 or float64 rows, got ", g.scalar_type());
-  return run<float>(weights, g, s);
+  return p ? run<float, 2>(weights, g, s) : run<float, 1>(weights, g, s);
 }
 
 }  // namespace hamlet::learned
