@@ -6,6 +6,7 @@
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
+#include "hamlet/learned/mlp_lopt_kernel.hpp"
 
 namespace hamlet::learned {
 namespace {
@@ -114,6 +115,7 @@ void MlpLoptOptions::validate() const {
   check_positive("mlp-lopt.step_mult", step_mult);
   check_finite("mlp-lopt.out_mul", out_mul);
   HAMLET_CHECK(seed >= 0, "mlp-lopt.seed must be >= 0, got ", seed);
+  HAMLET_CHECK(kernel == "fused" || kernel == "tensor", "mlp-lopt.kernel must be fused or tensor, got '", kernel, "'");
   parse_weight_dtype("mlp-lopt.dtype", dtype);
 }
 
@@ -121,7 +123,7 @@ OptionMap MlpLoptOptions::to_map() const {
   OptionMap m{{"hidden", std::to_string(hidden)},      {"hidden_layers", std::to_string(hidden_layers)},
               {"exp_mult", format_number(exp_mult)},   {"step_mult", format_number(step_mult)},
               {"out_mul", format_number(out_mul)},     {"seed", std::to_string(seed)},
-              {"dtype", dtype}};
+              {"dtype", dtype},                        {"kernel", kernel}};
   if (!weights.empty()) m["weights"] = weights;
   return m;
 }
@@ -136,9 +138,10 @@ MlpLoptOptions MlpLoptOptions::from_map(OptionMap options) {
   take_option(options, owner, "out_mul", o.out_mul);
   take_option(options, owner, "seed", o.seed);
   take_option(options, owner, "dtype", o.dtype);
+  take_option(options, owner, "kernel", o.kernel);
   take_option(options, owner, "weights", o.weights);
   reject_unknown_options(options, owner,
-                         {"hidden", "hidden_layers", "exp_mult", "step_mult", "out_mul", "seed", "dtype", "weights"});
+                         {"hidden", "hidden_layers", "exp_mult", "step_mult", "out_mul", "seed", "dtype", "kernel", "weights"});
   o.validate();
   return o;
 }
@@ -233,7 +236,10 @@ void mlp_lopt_init_slots(const TensorList& params, at::ScalarType dtype, optim::
 
 at::Tensor mlp_lopt_feature_rows(const TensorList& params, const TensorList& grads, const MlpLoptDecays& decays,
                                  const optim::OptimizerState& state, optim::OptimizerState& next,
-                                 const at::TensorOptions& opts) {
+                                 const at::TensorOptions& opts, bool fused) {
+  if (fused && mlp_lopt_fused_applies(params, grads, decays, opts)) {
+    return mlp_lopt_feature_rows_fused(params, grads, decays, state, next, opts);
+  }
   for (const char* slot : {"m", "v", "fac"}) {
     const auto it = state.slots.find(slot);
     HAMLET_CHECK(it != state.slots.end() && it->second.size() == params.size(), "mlp-lopt features: state has no slot '",
@@ -274,7 +280,8 @@ optim::StepResult MlpLopt::update(const TensorList& params, const TensorList& gr
 
   optim::StepResult result;
   result.state.step = state.step + 1;
-  const at::Tensor rows = mlp_lopt_feature_rows(params, grads, decays_of(w), state, result.state, opts);
+  const at::Tensor rows = mlp_lopt_feature_rows(params, grads, decays_of(w), state, result.state, opts,
+                                                options_.kernel == "fused" && !weights_.any_requires_grad());
   // The time features are the same for every coordinate, so their share of layer 0 is a bias.
   const std::size_t layers = static_cast<std::size_t>(options_.hidden_layers) + 1;
   const at::Tensor time = mlp_lopt_time_features(state.step).to(opts);

@@ -570,7 +570,8 @@ optim::StepResult Phnn::update(const TensorList& params, const TensorList& grads
   optim::StepResult result;
   at::Tensor q, feature_rows, time_row;
   if (options_.lopt_features()) {
-    const at::Tensor rows = mlp_lopt_feature_rows(params, grads, mlp_lopt_default_decays(opts), state, result.state, opts);
+    const at::Tensor rows = mlp_lopt_feature_rows(params, grads, mlp_lopt_default_decays(opts), state, result.state, opts,
+                                                  options_.kernel == "fused" && !weights_.any_requires_grad());
     const at::Tensor time = mlp_lopt_time_features(state.step).to(opts);
     q = rows.narrow(1, 0, 1);
     feature_rows = rows;

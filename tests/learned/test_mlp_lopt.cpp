@@ -6,6 +6,7 @@
 #include "hamlet/core/seed.hpp"
 #include "hamlet/io/h5.hpp"
 #include "hamlet/learned/mlp_lopt.hpp"
+#include "hamlet/learned/mlp_lopt_kernel.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
@@ -267,4 +268,64 @@ TEST_CASE("mlp-lopt: weight file round trip and architecture checks") {
                     Catch::Contains("hidden") && Catch::Contains(path));
   CHECK_THROWS_WITH(make_learned("mlp-lopt", {{"step_mult", "0"}}), Catch::Contains("mlp-lopt.step_mult"));
   CHECK_THROWS_WITH(make_learned("mlp-lopt", {{"preprocess", "true"}}), Catch::Contains("preprocess"));
+}
+
+TEST_CASE("mlp-lopt: the fused feature kernel equals the tensor operations (float64 1e-12, float32 rounding)") {
+  // Both factored orientations, a tie (d1 first), a vector and a per-problem scalar, three problems, three steps.
+  for (const auto dtype : {at::kDouble, at::kFloat}) {
+    const auto opts = at::TensorOptions().dtype(dtype);
+    at::Generator gen = make_generator(8);
+    TensorList params = {at::randn({3, 3, 5}, gen, opts), at::randn({3, 6, 2}, gen, opts),
+                         at::randn({3, 4, 4}, gen, opts), at::randn({3, 7}, gen, opts), at::randn({3}, gen, opts)};
+    optim::OptimizerState fused_state, tensor_state;
+    mlp_lopt_init_slots(params, dtype, fused_state);
+    mlp_lopt_init_slots(params, dtype, tensor_state);
+    const MlpLoptDecays decays = mlp_lopt_default_decays(opts);
+    REQUIRE(mlp_lopt_fused_applies(params, params, decays, opts));
+    double worst = 0;
+    const auto rel = [](const at::Tensor& a, const at::Tensor& b) {
+      const at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
+      return ((x - y).abs() / (1 + y.abs())).max().item<double>();
+    };
+    for (int step = 0; step < 3; ++step) {
+      TensorList grads;
+      for (const auto& p : params) grads.push_back(at::randn(p.sizes(), gen, opts) * (step + 1));
+      optim::OptimizerState fused_next, tensor_next;
+      const at::Tensor a = mlp_lopt_feature_rows(params, grads, decays, fused_state, fused_next, opts, true);
+      const at::Tensor b = mlp_lopt_feature_rows(params, grads, decays, tensor_state, tensor_next, opts, false);
+      REQUIRE(a.sizes() == b.sizes());
+      worst = std::max(worst, rel(a, b));
+      for (const char* slot : {"m", "v", "fac"}) {
+        for (std::size_t i = 0; i < params.size(); ++i) {
+          REQUIRE(fused_next.slots.at(slot)[i].sizes() == tensor_next.slots.at(slot)[i].sizes());
+          worst = std::max(worst, rel(fused_next.slots.at(slot)[i], tensor_next.slots.at(slot)[i]));
+        }
+      }
+      fused_state = tensor_next;  // each step from the same point
+      tensor_state = tensor_next;
+    }
+    INFO("dtype " << dtype << " worst " << worst);
+    CHECK(worst < (dtype == at::kDouble ? 1e-12 : 5e-6));
+  }
+  SECTION("end to end: mlp-lopt updates with kernel=fused and kernel=tensor, and where the kernel does not apply") {
+    MlpLoptOptions o;
+    o.dtype = "float64";
+    o.out_mul = 30;
+    MlpLoptOptions t = o;
+    t.kernel = "tensor";
+    MlpLopt fused(o), tensor(t);
+    at::Generator gen = make_generator(9);
+    const auto f64 = at::TensorOptions().dtype(at::kDouble);
+    const TensorList params = {at::randn({2, 4, 3}, gen, f64), at::randn({2, 4}, gen, f64)};
+    const TensorList grads = {at::randn({2, 4, 3}, gen, f64), at::randn({2, 4}, gen, f64)};
+    const auto rf = fused.update(params, grads, at::Tensor(), fused.init(params));
+    const auto rt = tensor.update(params, grads, at::Tensor(), tensor.init(params));
+    for (std::size_t i = 0; i < params.size(); ++i) CHECK(test::max_abs_diff(rf.params[i], rt.params[i]) < 1e-13);
+    const MlpLoptDecays decays = mlp_lopt_default_decays(f64);
+    CHECK_FALSE(mlp_lopt_fused_applies({at::zeros({2, 2, 2, 2}, f64)}, {at::zeros({2, 2, 2, 2}, f64)}, decays, f64));
+    CHECK_FALSE(mlp_lopt_fused_applies({params[0].clone().requires_grad_(true)}, {grads[0]}, decays, f64));
+    CHECK_FALSE(mlp_lopt_fused_applies({params[0]}, {grads[0]}, fused.decays(f64), f64.dtype(at::kHalf)));
+    o.kernel = "loop";
+    CHECK_THROWS_WITH(o.validate(), Catch::Contains("mlp-lopt.kernel must be fused or tensor, got 'loop'"));
+  }
 }

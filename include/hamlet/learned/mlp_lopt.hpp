@@ -75,11 +75,12 @@ MlpLoptDecays mlp_lopt_default_decays(const at::TensorOptions& opts);
 // information (phnn-features). mlp_lopt_init_slots adds zero slots "m", "v", "fac" for `params` ([B, ...] each) in
 // `dtype` to `state`. mlp_lopt_feature_rows reads those slots from `state`, writes the advanced ones into `next`
 // and returns the normalised features of every coordinate as rows [R, 28] in the row layout of to_rows (tensor
-// after tensor, problem after problem), computed in `opts`.
+// after tensor, problem after problem), computed in `opts`. With `fused` the step runs as mlp_lopt_kernel.hpp's
+// loops where that kernel applies (nothing requires grad, CPU, per-problem rank ≤ 2), else as tensor operations.
 void mlp_lopt_init_slots(const TensorList& params, at::ScalarType dtype, optim::OptimizerState& state);
 at::Tensor mlp_lopt_feature_rows(const TensorList& params, const TensorList& grads, const MlpLoptDecays& decays,
                                  const optim::OptimizerState& state, optim::OptimizerState& next,
-                                 const at::TensorOptions& opts);
+                                 const at::TensorOptions& opts, bool fused = false);
 
 struct MlpLoptOptions {
   int64_t hidden = 4;             // width of each hidden layer
@@ -89,6 +90,9 @@ struct MlpLoptOptions {
   double out_mul = 1.0;           // hamlet's output scale (the tuner's knob)
   int64_t seed = 0;               // weight initialisation
   std::string dtype = "float32";  // weight dtype: float32 | float64
+  // fused | tensor: the features of a step that nothing differentiates (evaluation) as the loops of
+  // mlp_lopt_kernel.hpp or as tensor operations (the reference; they agree to float32 rounding).
+  std::string kernel = "fused";
   std::string weights;            // weight file this optimizer was loaded from (provenance)
 
   void validate() const;
