@@ -283,10 +283,6 @@ TEST_CASE("mlp-lopt: the fused feature kernel equals the tensor operations (floa
     const MlpLoptDecays decays = mlp_lopt_default_decays(opts);
     REQUIRE(mlp_lopt_fused_applies(params, params, decays, opts));
     double worst = 0;
-    const auto rel = [](const at::Tensor& a, const at::Tensor& b) {
-      const at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
-      return ((x - y).abs() / (1 + y.abs())).max().item<double>();
-    };
     for (int step = 0; step < 3; ++step) {
       TensorList grads;
       for (const auto& p : params) grads.push_back(at::randn(p.sizes(), gen, opts) * (step + 1));
@@ -294,11 +290,11 @@ TEST_CASE("mlp-lopt: the fused feature kernel equals the tensor operations (floa
       const at::Tensor a = mlp_lopt_feature_rows(params, grads, decays, fused_state, fused_next, opts, true);
       const at::Tensor b = mlp_lopt_feature_rows(params, grads, decays, tensor_state, tensor_next, opts, false);
       REQUIRE(a.sizes() == b.sizes());
-      worst = std::max(worst, rel(a, b));
+      worst = std::max(worst, test::max_rel_diff(a, b));
       for (const char* slot : {"m", "v", "fac"}) {
         for (std::size_t i = 0; i < params.size(); ++i) {
           REQUIRE(fused_next.slots.at(slot)[i].sizes() == tensor_next.slots.at(slot)[i].sizes());
-          worst = std::max(worst, rel(fused_next.slots.at(slot)[i], tensor_next.slots.at(slot)[i]));
+          worst = std::max(worst, test::max_rel_diff(fused_next.slots.at(slot)[i], tensor_next.slots.at(slot)[i]));
         }
       }
       fused_state = tensor_next;  // each step from the same point

@@ -19,12 +19,6 @@ at::Tensor T(const std::vector<double>& values, std::vector<int64_t> shape) {
   return at::tensor(values, at::kDouble).reshape(shape);
 }
 
-// Largest |a − b| / (1 + |b|) over two equally shaped tensors.
-double rel_diff(const at::Tensor& a, const at::Tensor& b) {
-  const at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
-  return ((x - y).abs() / (1 + y.abs())).max().item<double>();
-}
-
 // Three evaluation updates (no grad) of a fused and a tensor-path phnn with the same weights; the largest relative
 // difference over parameters, every state slot and every diagnostic.
 double fused_vs_tensor(PhnnOptions o, at::ScalarType dtype) {
@@ -52,13 +46,13 @@ double fused_vs_tensor(PhnnOptions o, at::ScalarType dtype) {
     CHECK(fused.uses_fused_kernel(q, p));
     CHECK_FALSE(tensor.uses_fused_kernel(q, p));
     const auto rf = fused.update(pf, g, at::Tensor(), sf), rt = tensor.update(pt, g, at::Tensor(), st);
-    for (std::size_t i = 0; i < rf.params.size(); ++i) worst = std::max(worst, rel_diff(rf.params[i], rt.params[i]));
+    for (std::size_t i = 0; i < rf.params.size(); ++i) worst = std::max(worst, test::max_rel_diff(rf.params[i], rt.params[i]));
     REQUIRE(rf.state.slots.size() == rt.state.slots.size());
     for (const auto& [name, slot] : rt.state.slots) {
-      for (std::size_t i = 0; i < slot.size(); ++i) worst = std::max(worst, rel_diff(rf.state.slots.at(name)[i], slot[i]));
+      for (std::size_t i = 0; i < slot.size(); ++i) worst = std::max(worst, test::max_rel_diff(rf.state.slots.at(name)[i], slot[i]));
     }
     REQUIRE(rf.diagnostics.size() == rt.diagnostics.size());
-    for (const auto& [name, value] : rt.diagnostics) worst = std::max(worst, rel_diff(rf.diagnostics.at(name), value));
+    for (const auto& [name, value] : rt.diagnostics) worst = std::max(worst, test::max_rel_diff(rf.diagnostics.at(name), value));
     // Both continue from the tensor path's point, so the comparison is per step, not of diverging trajectories.
     pf = pt = rt.params;
     sf = st = rt.state;

@@ -240,10 +240,6 @@ double fused_vs_tensor(PhnnPaperOptions o, at::ScalarType dtype, const TensorLis
   const auto opts = at::TensorOptions().dtype(dtype);
   TensorList params = {at::randn({2, 3, 4}, gen, opts), at::randn({2, 6}, gen, opts)};
   optim::OptimizerState state = tensor.init(params);
-  const auto rel = [](const at::Tensor& a, const at::Tensor& b) {
-    const at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
-    return ((x - y).abs() / (1 + y.abs())).max().item<double>();
-  };
   double worst = 0;
   at::NoGradGuard no_grad;
   for (int step = 0; step < 3; ++step) {
@@ -253,8 +249,8 @@ double fused_vs_tensor(PhnnPaperOptions o, at::ScalarType dtype, const TensorLis
     CHECK(fused.uses_fused_kernel(to_rows(g), to_rows(state.slots.at("s"))));
     const auto rf = fused.update(params, g, at::Tensor(), state), rt = tensor.update(params, g, at::Tensor(), state);
     for (std::size_t i = 0; i < params.size(); ++i) {
-      worst = std::max(worst, rel(rf.params[i], rt.params[i]));
-      worst = std::max(worst, rel(rf.state.slots.at("s")[i], rt.state.slots.at("s")[i]));
+      worst = std::max(worst, test::max_rel_diff(rf.params[i], rt.params[i]));
+      worst = std::max(worst, test::max_rel_diff(rf.state.slots.at("s")[i], rt.state.slots.at("s")[i]));
     }
     params = rt.params;
     state = rt.state;

@@ -28,6 +28,8 @@ std::string hamlet_binary();
 
 // Max |a - b| as a double.
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
+// Max |a − b| / (1 + |b|) as a double: relative for large values, absolute near zero (b is the reference).
+double max_rel_diff(const at::Tensor& a, const at::Tensor& b);
 
 // Runs a shell command, capturing stdout+stderr; returns the exit code.
 int run_command(const std::string& command, std::string* output = nullptr);
