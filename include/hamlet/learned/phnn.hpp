@@ -210,8 +210,10 @@ class Phnn final : public LearnedOptimizer {
   std::vector<std::string> weight_names() const override { return weights_.names(); }
   void set_weights(const TensorList& weights) override { weights_.assign(weights); }
   std::string architecture() const override;
-  // Measured on the MNIST MLP: 135 problem-steps/s with 1-4 problems per chunk, 18/s with 40.
-  int64_t max_batch_coordinates() const override { return 65536; }
+  // Measured on the MNIST MLP (tensor path): 135 problem-steps/s with 1-4 problems per chunk, 18/s with 40. With
+  // lopt-features one problem per chunk: its feature passes leave the cache past one MNIST problem (fused kernels,
+  // idle Xeon: 4 problems per chunk 0.7-0.9x the speed of one at a time).
+  int64_t max_batch_coordinates() const override { return options_.lopt_features() ? 16384 : 65536; }
   const PhnnOptions& settings() const { return options_; }
 
   // The energy model of the current weights, converted to `options` (dtype, device); differentiable with respect
