@@ -6,5 +6,11 @@ build="${HAMLET_BUILD_DIR:-$root/build}"
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh"
 HAMLET_BIN="$build/hamlet" "$root/scripts/fetch_data.sh"
+# The OpenBLAS core hamlet picks on this CPU (core/runtime.hpp), fixed for every test process, so that none of them
+# re-executes itself to choose it.
+if [ -z "${OPENBLAS_CORETYPE+x}" ]; then
+  core="$("$build/hamlet" version --blas-core)"
+  [ -z "$core" ] || export OPENBLAS_CORETYPE="$core"
+fi
 cd "$build"
 ctest --output-on-failure -j "${HAMLET_JOBS:-$(nproc)}" "$@"

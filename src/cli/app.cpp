@@ -27,7 +27,7 @@ constexpr const char* kUsage =
     "  compare     comparison tables of run files (meta-seed-aware SEs, validation-chosen reference): md, csv, json\n"
     "  select      of meta-trained weight files, the one with the best validation score (prints its path)\n"
     "  list        list tasks and optimizers\n"
-    "  version     print the version\n";
+    "  version     print the version (--blas-core: only the OpenBLAS core in use, for OPENBLAS_CORETYPE)\n";
 
 }  // namespace
 
@@ -51,7 +51,14 @@ int run(const std::vector<std::string>& argv) {
     if (command == "compare") return cmd_compare(args);
     if (command == "select") return cmd_select(args);
     if (command == "version" || command == "--version") {
-      std::cout << "hamlet " << version() << " (" << dependency_versions() << ")\n";
+      const std::string blas = blas_core();
+      if (args.size() == 1 && args[0] == "--blas-core") {
+        std::cout << blas << "\n";
+        return 0;
+      }
+      if (!args.empty()) throw Error("version: unknown argument '" + args[0] + "'; the only one is --blas-core");
+      std::cout << "hamlet " << version() << " (" << dependency_versions()
+                << (blas.empty() ? "" : ", OpenBLAS core " + blas) << ")\n";
       return 0;
     }
     throw Error("unknown command '" + command + "'; valid commands: evaluate, tune, meta-train, benchmark, export, compare, select, data, list, version");
@@ -66,6 +73,7 @@ int run(const std::vector<std::string>& argv) {
 }
 
 int main(int argc, char** argv) {
+  use_best_blas_kernels(argv);
   tune_allocator();
   auto logger = spdlog::stderr_color_mt("hamlet");
   logger->set_pattern("[%H:%M:%S] %^%l%$: %v");

@@ -2,10 +2,12 @@
 
 #include <array>
 #include <cmath>
+#include <tuple>
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
 #include "hamlet/learned/fast_tanh.hpp"
+#include "hamlet/learned/lstm_kernel.hpp"
 #include "hamlet/learned/preprocess.hpp"
 
 namespace hamlet::learned {
@@ -36,6 +38,7 @@ void LstmOptions::validate() const {
   check_finite("lstm.out_mul", out_mul);
   HAMLET_CHECK(seed >= 0, "lstm.seed must be >= 0, got ", seed);
   parse_weight_dtype("lstm.dtype", dtype);
+  HAMLET_CHECK(kernel == "fused" || kernel == "tensor", "lstm.kernel must be fused or tensor, got '", kernel, "'");
 }
 
 OptionMap LstmOptions::to_map() const {
@@ -43,7 +46,8 @@ OptionMap LstmOptions::to_map() const {
               {"hidden", std::to_string(hidden)},
               {"out_mul", format_number(out_mul)},
               {"seed", std::to_string(seed)},
-              {"dtype", dtype}};
+              {"dtype", dtype},
+              {"kernel", kernel}};
   if (!weights.empty()) m["weights"] = weights;
   return m;
 }
@@ -57,7 +61,8 @@ LstmOptions LstmOptions::from_map(OptionMap options) {
   take_option(options, owner, "seed", o.seed);
   take_option(options, owner, "dtype", o.dtype);
   take_option(options, owner, "weights", o.weights);
-  reject_unknown_options(options, owner, {"preprocess", "hidden", "out_mul", "seed", "dtype", "weights"});
+  take_option(options, owner, "kernel", o.kernel);
+  reject_unknown_options(options, owner, {"preprocess", "hidden", "out_mul", "seed", "dtype", "weights", "kernel"});
   o.validate();
   return o;
 }
@@ -98,6 +103,10 @@ optim::OptimizerState LstmOptimizer::init(const TensorList& params) const {
   return state;
 }
 
+bool LstmOptimizer::uses_fused_kernel(const at::Tensor& x, const TensorList& weights) const {
+  return options_.kernel == "fused" && lstm_fused_applies(x, weights);
+}
+
 optim::StepResult LstmOptimizer::update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                                         const optim::OptimizerState& state) const {
   HAMLET_CHECK(grads.size() == params.size(), "lstm: ", grads.size(), " gradients for ", params.size(),
@@ -114,9 +123,15 @@ optim::StepResult LstmOptimizer::update(const TensorList& params, const TensorLi
   const TensorList w = weights_.on(opts);
   const at::Tensor g = to_rows(grads).to(opts);
   const at::Tensor x = options_.preprocess ? preprocess(g, /*differentiable=*/true) : g.unsqueeze(-1);
-  const auto [h1, c1] = lstm_cell(x, s[0], s[1], w[0], w[1], w[2], w[3]);
-  const auto [h2, c2] = lstm_cell(h1, s[2], s[3], w[4], w[5], w[6], w[7]);
-  const at::Tensor u = at::linear(h2, w[8], w[9]).squeeze(-1);
+  at::Tensor h1, c1, h2, c2, u;
+  if (uses_fused_kernel(x, w)) {
+    LstmStepRows k = lstm_fused_step(x, s[0], s[1], s[2], s[3], w);
+    h1 = std::move(k.h1), c1 = std::move(k.c1), h2 = std::move(k.h2), c2 = std::move(k.c2), u = std::move(k.u);
+  } else {
+    std::tie(h1, c1) = lstm_cell(x, s[0], s[1], w[0], w[1], w[2], w[3]);
+    std::tie(h2, c2) = lstm_cell(h1, s[2], s[3], w[4], w[5], w[6], w[7]);
+    u = at::linear(h2, w[8], w[9]).squeeze(-1);
+  }
 
   optim::StepResult result;
   const TensorList deltas = from_rows(u * options_.out_mul, params);

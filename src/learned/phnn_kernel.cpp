@@ -9,12 +9,13 @@
 #include <vector>
 
 #include "hamlet/core/error.hpp"
+#include "kernel_math.hpp"
 
 namespace hamlet::learned::ph {
 namespace {
 
-// Everything the loop calls is inlined into run_float's clones below, so each clone's loops use its ISA's vectors.
-#define HAMLET_KERNEL_INLINE __attribute__((always_inline))
+using kernel::exp_of;
+using kernel::tanh_of;
 
 constexpr int64_t kMaxDim = 4;  // d; the dissipation is 2d × 2d
 constexpr int64_t kMaxPair = 2 * kMaxDim;
@@ -23,42 +24,6 @@ constexpr int64_t kMaxRaw = kMaxPair * (kMaxPair + 1) / 2;
 // block's rows with the same operation on contiguous values and the compiler vectorises it; one coordinate per
 // iteration (the first version of this kernel) was slower than the tensor path.
 constexpr int64_t kBlock = 64;
-
-// exp(x) in float32 in a form the compiler vectorises (no calls, no branches; this file is compiled with
-// -fno-trapping-math so that the selects are if-converted): x = n ln 2 + r with |r| ≤ ln 2 / 2 (Cody–Waite split
-// of ln 2), exp(r) by the degree-5 minimax polynomial of Cephes' expf, 2ⁿ from the exponent bits. Inputs are
-// clamped to [−87, 88], where 2ⁿ stays a normal float; NaN stays NaN. The tanh built from it is within 2.4e-7 of
-// tanh, as fast_tanh (tests/learned/test_phnn_kernel.cpp).
-HAMLET_KERNEL_INLINE inline float exp_vectorisable(float x) {
-  const bool nan = x != x;
-  float c = nan ? 0.0f : x;
-  c = c < -87.0f ? -87.0f : c;
-  c = c > 88.0f ? 88.0f : c;
-  const float n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest via 1.5·2²³
-  float r = c - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  float poly = 1.9875691500e-4f;
-  poly = poly * r + 1.3981999507e-3f;
-  poly = poly * r + 8.3334519073e-3f;
-  poly = poly * r + 4.1665795894e-2f;
-  poly = poly * r + 1.6666665459e-1f;
-  poly = poly * r + 5.0000001201e-1f;
-  const float e = poly * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  const float y = e * scale;
-  return nan ? x : y;
-}
-
-HAMLET_KERNEL_INLINE inline float exp_of(float x) { return exp_vectorisable(x); }
-HAMLET_KERNEL_INLINE inline double exp_of(double x) { return std::exp(x); }
-
-// fast_tanh's formula 2σ(2x) − 1, so that the fused and the tensor path round alike.
-template <typename T>
-HAMLET_KERNEL_INLINE inline T tanh_of(T x) {
-  return T(2) / (T(1) + exp_of(T(-2) * x)) - T(1);
-}
 
 // at::softplus with beta 1 and threshold 20.
 template <typename T>

@@ -19,6 +19,9 @@
 // State: slots "h1", "c1", "h2", "c2", each [B, ..., H] per parameter tensor, zero at trajectory start; the new
 // state keeps its autograd history within update().
 //
+// kernel: fused (default) runs the step as one autograd node with a hand-written backward on CPU float32/float64
+// (lstm_kernel.hpp), also in meta-training; tensor runs the ATen expressions below (the reference; any device).
+//
 // out_mul: 1.0 by default (quadratic). The MNIST experiments train with 0.1 (the L2L rescaling); OPT-ML evaluated
 // with 1.0, which METHODS.md §3.2 treats as a labelled variant.
 #include <string>
@@ -41,6 +44,7 @@ struct LstmOptions {
   int64_t seed = 0;               // weight initialisation
   std::string dtype = "float32";  // weight dtype: float32 | float64
   std::string weights;            // weight file this optimizer was loaded from (provenance)
+  std::string kernel = "fused";   // fused (lstm_kernel.hpp, CPU float32/float64) | tensor (ATen expressions)
 
   int64_t dim() const { return preprocess ? 2 : 1; }
   void validate() const;
@@ -67,6 +71,8 @@ class LstmOptimizer final : public LearnedOptimizer {
   // Measured on the MNIST MLP (15,910 coordinates per problem), 100 problem-steps: 54/s one problem per chunk, 5/s with 40.
   int64_t max_batch_coordinates() const override { return 16384; }
   const LstmOptions& settings() const { return options_; }
+  // Whether update() runs the step on rows x through lstm_fused_step: kernel = fused, CPU, float32/float64.
+  bool uses_fused_kernel(const at::Tensor& x, const TensorList& weights) const;
 
  private:
   LstmOptions options_;
