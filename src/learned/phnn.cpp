@@ -436,9 +436,13 @@ std::pair<at::Tensor, at::Tensor> Phnn::context_biases(const TensorList& w, cons
 }
 
 bool Phnn::uses_fused_kernel(const at::Tensor& q, const at::Tensor& p) const {
-  return options_.kernel == "fused" && options_.derivatives == "closed-form" &&
-         q.device().is_cpu() && (q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble) &&
-         !weights_.any_requires_grad() && !q.requires_grad() && !p.requires_grad();
+  if (options_.kernel != "fused" || options_.derivatives != "closed-form" || !q.device().is_cpu() ||
+      (q.scalar_type() != at::kFloat && q.scalar_type() != at::kDouble)) {
+    return false;
+  }
+  if (!weights_.any_requires_grad() && !q.requires_grad() && !p.requires_grad()) return true;
+  // Something may be differentiated: the kernel's autograd node covers this configuration only.
+  return options_.substeps == 1 && options_.mass == "constant" && options_.dissipation == "state";
 }
 
 ph::KernelWeights Phnn::kernel_weights(const at::TensorOptions& options, const at::Tensor& rows,
@@ -586,8 +590,10 @@ optim::StepResult Phnn::update(const TensorList& params, const TensorList& grads
   ph::Step step;
   at::Tensor energy_after;
   if (uses_fused_kernel(q, p)) {
-    const ph::KernelStep k = ph::fused_step(kernel_weights(opts, feature_rows, time_row), q, p, options_.h,
-                                            options_.substeps);
+    // The same forward loop with or without the node, so that --recompute's two passes see the same values.
+    const ph::KernelWeights kw = kernel_weights(opts, feature_rows, time_row);
+    const ph::KernelStep k = create_graph ? ph::fused_step_trainable(kw, q, p, options_.h, options_.substeps)
+                                          : ph::fused_step(kw, q, p, options_.h, options_.substeps);
     step.q_dot = k.q_dot;
     step.p_next = k.p_next;
     step.q_hat = k.q_hat;

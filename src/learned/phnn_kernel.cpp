@@ -1,5 +1,7 @@
 #include "hamlet/learned/phnn_kernel.hpp"
 
+#include <torch/csrc/autograd/custom_function.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -331,6 +333,296 @@ struct Kernel {
       run_block(q_in, p_in, out, *blk);
     }
   }
+
+  // ---- Backward of one substep (K = 1) with a constant mass and a state dissipation (phnn_kernel.hpp) ----
+
+  // Where each weight's cotangent sits among the per-lane accumulators ([offset + k][kBlock]).
+  struct AccLayout {
+    int64_t v1, v1b, v2, g1, g1b, g2, g2b, d1, d1b, d2, d2b, minv, total;
+  };
+  AccLayout acc_layout() const {
+    const int64_t n_raw = n2 * (n2 + 1) / 2;
+    AccLayout a{};
+    int64_t at = 0;
+    const auto next = [&at](int64_t n) { const int64_t here = at; at += n; return here; };
+    a.v1 = next(w * d);
+    a.v1b = next(w);
+    a.v2 = next(w);
+    a.g1 = next(w * d);
+    a.g1b = next(w);
+    a.g2 = next(d * w);
+    a.g2b = next(d);
+    a.d1 = next(w * d);
+    a.d1b = next(w);
+    a.d2 = next(n_raw * w);
+    a.d2b = next(n_raw);
+    a.minv = next(d * d);
+    a.total = at;
+    return a;
+  }
+
+  struct GradOut {
+    T *q, *p;          // [R, d]
+    T* acc;            // [layout.total][kBlock], summed over the lanes by the caller
+    T *v1b_rows, *g1b_rows, *d1b_rows;  // [R, w] for a per-row bias (then not in acc), else null
+  };
+
+  // Scratch of the backward pass of one block, [component][kBlock].
+  struct BackBlock {
+    std::vector<T> s_v, s_g, s_d, z_bar;  // hidden units [w][kBlock]; one net's hidden cotangent
+    T x0[kMaxPair][kBlock], y0[kMaxPair][kBlock], pn[kMaxDim][kBlock], x1[kMaxPair][kBlock], y1[kMaxPair][kBlock];
+    T qd_bar[kMaxDim][kBlock], pn_bar[kMaxDim][kBlock], y_bar[kMaxPair][kBlock], d_bar[kMaxPair * kMaxPair][kBlock];
+    T a_bar[kMaxDim][kBlock], b_bar[kMaxDim][kBlock], p_bar[kMaxDim][kBlock], g_bar[kMaxDim][kBlock];
+    T q_bar[kMaxDim][kBlock], raw_bar[kMaxRaw][kBlock], c[kBlock];
+  };
+
+  // y = D x for x [n2][kBlock], D = blk.dm.
+  HAMLET_KERNEL_INLINE void times_d(const Block& blk, const T (*x)[kBlock], T (*y)[kBlock]) const {
+    for (int64_t i = 0; i < n2; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) y[i][r] = 0;
+      for (int64_t k = 0; k < n2; ++k)
+        for (int64_t r = 0; r < kBlock; ++r) y[i][r] += blk.dm[i * n2 + k][r] * x[k][r];
+    }
+  }
+
+  // The backward of a first layer s = tanh(W q + c) given ∂/∂s in bb.z_bar (overwritten by ∂/∂(Wq + c)):
+  // W̄ += z̄ qᵀ, c̄ += z̄ (into acc, or per row), q̄ += Wᵀ z̄.
+  HAMLET_KERNEL_INLINE void first_layer_backward(const T* weight, const std::vector<T>& units, int64_t acc_w,
+                                                 int64_t acc_b, T* bias_rows, const Block& blk, BackBlock& bb,
+                                                 const GradOut& g) const {
+    for (int64_t j = 0; j < w; ++j) {
+      T* z = bb.z_bar.data() + j * kBlock;
+      const T* u = units.data() + j * kBlock;
+      for (int64_t r = 0; r < kBlock; ++r) z[r] *= T(1) - u[r] * u[r];
+      for (int64_t i = 0; i < d; ++i) {
+        T* acc = g.acc + (acc_w + j * d + i) * kBlock;
+        const T wji = weight[j * d + i];
+        for (int64_t r = 0; r < kBlock; ++r) {
+          acc[r] += z[r] * blk.q[i][r];
+          bb.q_bar[i][r] += wji * z[r];
+        }
+      }
+      if (bias_rows != nullptr) {
+        for (int64_t r = 0; r < blk.n; ++r) bias_rows[(blk.first + r) * w + j] = z[r];
+      } else {
+        T* acc = g.acc + (acc_b + j) * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) acc[r] += z[r];
+      }
+    }
+  }
+
+  HAMLET_KERNEL_INLINE void backward_block(const T* q_in, const T* p_in, const T* qd_bar_in, const T* pn_bar_in,
+                                           const GradOut& g, const AccLayout& L, Block& blk, BackBlock& bb) const {
+    const int64_t n = blk.n, first = blk.first, n_raw = n2 * (n2 + 1) / 2;
+    const std::size_t units = static_cast<std::size_t>(w * kBlock);
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) {
+        const bool in = r < n;
+        const int64_t at = (first + r) * d + i;
+        blk.q[i][r] = in ? q_in[at] : T(0);
+        blk.p[i][r] = in ? p_in[at] : T(0);
+        bb.qd_bar[i][r] = in && qd_bar_in != nullptr ? qd_bar_in[at] : T(0);
+        bb.pn_bar[i][r] = in && pn_bar_in != nullptr ? pn_bar_in[at] : T(0);
+      }
+    }
+    // The forward substep again (run_block with K = 1), keeping what the backward reads.
+    dissipation(blk);
+    std::copy(blk.s.begin(), blk.s.end(), bb.s_d.begin());
+    forcing(blk);
+    std::copy(blk.s.begin(), blk.s.end(), bb.s_g.begin());
+    potential(blk.q, blk, /*grad=*/true);
+    std::copy(blk.s.begin(), blk.s.end(), bb.s_v.begin());
+    mass_times_p(blk);
+    energy_gradient_q(blk);
+    apply_dissipation(blk);
+    for (int64_t i = 0; i < n2; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) {
+        bb.x0[i][r] = blk.x[i][r];
+        bb.y0[i][r] = blk.dx[i][r];
+      }
+    }
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t r = 0; r < kBlock; ++r) bb.pn[i][r] = blk.p[i][r] + h * (-blk.a[i][r] - bb.y0[d + i][r] + blk.g[i][r]);
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) bb.x1[i][r] = blk.a[i][r];
+      for (int64_t r = 0; r < kBlock; ++r) bb.x1[d + i][r] = 0;
+      for (int64_t k = 0; k < d; ++k) {
+        const T m = minv[i * d + k];
+        for (int64_t r = 0; r < kBlock; ++r) bb.x1[d + i][r] += m * bb.pn[k][r];
+      }
+    }
+    times_d(blk, bb.x1, bb.y1);
+
+    // q̇ = b' − (D x')_q with x' = [a; b'], b' = M⁻¹ p'.
+    for (int64_t k = 0; k < n2 * n2; ++k)
+      for (int64_t r = 0; r < kBlock; ++r) bb.d_bar[k][r] = 0;
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t k = 0; k < n2; ++k)
+        for (int64_t r = 0; r < kBlock; ++r) bb.d_bar[i * n2 + k][r] = -bb.qd_bar[i][r] * bb.x1[k][r];
+    }
+    // x̄' = Dᵀ ȳ' with ȳ'_q = −q̇̄, ȳ'_p = 0: ā from its first half, b̄' = q̇̄ + its second half.
+    for (int64_t k = 0; k < n2; ++k) {
+      T* out = k < d ? bb.a_bar[k] : bb.b_bar[k - d];
+      for (int64_t r = 0; r < kBlock; ++r) out[r] = k < d ? T(0) : bb.qd_bar[k - d][r];
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t r = 0; r < kBlock; ++r) out[r] -= blk.dm[i * n2 + k][r] * bb.qd_bar[i][r];
+    }
+    // b' = M⁻¹ p': p̄' += M⁻ᵀ b̄', M̄ += b̄' p'ᵀ; then p' = p + h(−a − (D x)_p + G).
+    for (int64_t k = 0; k < d; ++k) {
+      for (int64_t r = 0; r < kBlock; ++r) bb.p_bar[k][r] = bb.pn_bar[k][r];
+      for (int64_t i = 0; i < d; ++i) {
+        const T m = minv[i * d + k];
+        T* acc = g.acc + (L.minv + i * d + k) * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) {
+          bb.p_bar[k][r] += m * bb.b_bar[i][r];
+          acc[r] += bb.b_bar[i][r] * bb.pn[k][r];
+        }
+      }
+    }
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) {
+        bb.a_bar[i][r] -= h * bb.p_bar[i][r];
+        bb.y_bar[i][r] = 0;
+        bb.y_bar[d + i][r] = -h * bb.p_bar[i][r];
+        bb.g_bar[i][r] = h * bb.p_bar[i][r];
+      }
+    }
+    // y = D x with x = [a; b]: D̄ += ȳ xᵀ, x̄ = Dᵀ ȳ; b = M⁻¹ p.
+    for (int64_t i = d; i < n2; ++i)
+      for (int64_t k = 0; k < n2; ++k)
+        for (int64_t r = 0; r < kBlock; ++r) bb.d_bar[i * n2 + k][r] += bb.y_bar[i][r] * bb.x0[k][r];
+    for (int64_t k = 0; k < n2; ++k) {
+      for (int64_t r = 0; r < kBlock; ++r) blk.tmp[r] = 0;
+      for (int64_t i = d; i < n2; ++i)
+        for (int64_t r = 0; r < kBlock; ++r) blk.tmp[r] += blk.dm[i * n2 + k][r] * bb.y_bar[i][r];
+      if (k < d) {
+        for (int64_t r = 0; r < kBlock; ++r) bb.a_bar[k][r] += blk.tmp[r];
+      } else {
+        for (int64_t r = 0; r < kBlock; ++r) bb.b_bar[k - d][r] = blk.tmp[r];
+      }
+    }
+    for (int64_t k = 0; k < d; ++k) {
+      for (int64_t i = 0; i < d; ++i) {
+        const T m = minv[i * d + k];
+        T* acc = g.acc + (L.minv + i * d + k) * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) {
+          bb.p_bar[k][r] += m * bb.b_bar[i][r];
+          acc[r] += bb.b_bar[i][r] * blk.p[k][r];
+        }
+      }
+    }
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t r = 0; r < kBlock; ++r) bb.q_bar[i][r] = 0;
+
+    // D = L Lᵀ + ε I: L̄ = (D̄ + D̄ᵀ) L on the lower triangle, then raw̄ in cholesky_from_raw's layout.
+    int64_t next = n2;
+    for (int64_t i = 0; i < n2; ++i) {
+      for (int64_t j = 0; j <= i; ++j) {
+        for (int64_t r = 0; r < kBlock; ++r) blk.tmp[r] = 0;
+        for (int64_t k = j; k < n2; ++k)  // L[k][j] = 0 for k < j
+          for (int64_t r = 0; r < kBlock; ++r)
+            blk.tmp[r] += (bb.d_bar[i * n2 + k][r] + bb.d_bar[k * n2 + i][r]) * blk.l[k * n2 + j][r];
+        T* out = bb.raw_bar[j == i ? i : next];
+        if (j == i && d_softplus) {
+          for (int64_t r = 0; r < kBlock; ++r) out[r] = blk.tmp[r] / (T(1) + exp_of(-blk.raw[i][r]));
+        } else {
+          for (int64_t r = 0; r < kBlock; ++r) out[r] = blk.tmp[r];
+        }
+        if (j < i) ++next;
+      }
+    }
+    // raw = D2 s_D + b: D̄2 += raw̄ s_Dᵀ, b̄ += raw̄, s̄_D = D2ᵀ raw̄.
+    for (int64_t j = 0; j < w; ++j) {
+      T* z = bb.z_bar.data() + j * kBlock;
+      const T* u = bb.s_d.data() + j * kBlock;
+      for (int64_t r = 0; r < kBlock; ++r) z[r] = 0;
+      for (int64_t k = 0; k < n_raw; ++k) {
+        const T wkj = d2[k * w + j];
+        T* acc = g.acc + (L.d2 + k * w + j) * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) {
+          z[r] += wkj * bb.raw_bar[k][r];
+          acc[r] += bb.raw_bar[k][r] * u[r];
+        }
+      }
+    }
+    for (int64_t k = 0; k < n_raw; ++k) {
+      T* acc = g.acc + (L.d2b + k) * kBlock;
+      for (int64_t r = 0; r < kBlock; ++r) acc[r] += bb.raw_bar[k][r];
+    }
+    first_layer_backward(d1, bb.s_d, L.d1, L.d1b, g.d1b_rows, blk, bb, g);
+
+    // G = G2 s_G + b.
+    for (int64_t j = 0; j < w; ++j) {
+      T* z = bb.z_bar.data() + j * kBlock;
+      const T* u = bb.s_g.data() + j * kBlock;
+      for (int64_t r = 0; r < kBlock; ++r) z[r] = 0;
+      for (int64_t i = 0; i < d; ++i) {
+        const T wij = g2[i * w + j];
+        T* acc = g.acc + (L.g2 + i * w + j) * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) {
+          z[r] += wij * bb.g_bar[i][r];
+          acc[r] += bb.g_bar[i][r] * u[r];
+        }
+      }
+    }
+    for (int64_t i = 0; i < d; ++i) {
+      T* acc = g.acc + (L.g2b + i) * kBlock;
+      for (int64_t r = 0; r < kBlock; ++r) acc[r] += bb.g_bar[i][r];
+    }
+    first_layer_backward(g1, bb.s_g, L.g1, L.g1b, g.g1b_rows, blk, bb, g);
+
+    // a = V1ᵀ c with c = (1 − s_V²) ⊙ v2: V̄1 += c āᵀ, c̄ = V1 ā, v̄2 += c̄ (1 − s_V²), s̄_V = −2 s_V v2 c̄.
+    for (int64_t j = 0; j < w; ++j) {
+      T* z = bb.z_bar.data() + j * kBlock;
+      const T* u = bb.s_v.data() + j * kBlock;
+      const T vj = v2[j];
+      for (int64_t r = 0; r < kBlock; ++r) {
+        bb.c[r] = (T(1) - u[r] * u[r]) * vj;
+        z[r] = 0;
+      }
+      for (int64_t i = 0; i < d; ++i) {
+        const T wji = v1[j * d + i];
+        T* acc = g.acc + (L.v1 + j * d + i) * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) {
+          acc[r] += bb.c[r] * bb.a_bar[i][r];
+          z[r] += wji * bb.a_bar[i][r];  // c̄ for now
+        }
+      }
+      T* acc_v2 = g.acc + (L.v2 + j) * kBlock;
+      for (int64_t r = 0; r < kBlock; ++r) {
+        acc_v2[r] += z[r] * (T(1) - u[r] * u[r]);
+        z[r] = T(-2) * u[r] * vj * z[r];
+      }
+    }
+    first_layer_backward(v1, bb.s_v, L.v1, L.v1b, g.v1b_rows, blk, bb, g);
+
+    for (int64_t r = 0; r < n; ++r) {
+      for (int64_t i = 0; i < d; ++i) {
+        g.p[(first + r) * d + i] = bb.p_bar[i][r];
+        g.q[(first + r) * d + i] = bb.q_bar[i][r];
+      }
+    }
+    (void)units;
+  }
+
+  HAMLET_KERNEL_INLINE void run_backward(const T* q_in, const T* p_in, const T* qd_bar, const T* pn_bar,
+                                         const GradOut& g) const {
+    const AccLayout L = acc_layout();
+    auto blk = std::make_unique<Block>();
+    auto bb = std::make_unique<BackBlock>();
+    const std::size_t units = static_cast<std::size_t>(w * kBlock);
+    blk->s.assign(units, T(0));
+    blk->sm.assign(units, T(0));
+    bb->s_v.assign(units, T(0));
+    bb->s_g.assign(units, T(0));
+    bb->s_d.assign(units, T(0));
+    bb->z_bar.assign(units, T(0));
+    for (int64_t first = 0; first < rows; first += kBlock) {
+      blk->first = first;
+      blk->n = std::min(kBlock, rows - first);
+      backward_block(q_in, p_in, qd_bar, pn_bar, g, L, *blk, *bb);
+    }
+  }
 };
 
 // The float32 loop compiled three times, for AVX-512, AVX2 and the x86-64 baseline (SSE2), the one for the running
@@ -344,12 +636,19 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void run_float(cons
   k.run(q, p, out);
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default"))) void run_backward_float(
+    const Kernel<float>& k, const float* q, const float* p, const float* q_dot_bar, const float* p_next_bar,
+    const typename Kernel<float>::GradOut& out) {
+  k.run_backward(q, p, q_dot_bar, p_next_bar, out);
+}
+
 at::Tensor contiguous_as(const at::Tensor& t, at::ScalarType dtype) { return t.to(dtype).contiguous(); }
 
+// The loop's view of the weights: pointers into contiguous tensors of the step's dtype, kept alive in `hold`.
 template <typename T>
-KernelStep run_kernel(const KernelWeights& kw, const at::Tensor& q, const at::Tensor& p, double h, int64_t substeps) {
-  const auto dtype = q.scalar_type();
-  const int64_t rows = q.size(0), d = q.size(1), w = kw.v1.size(0);
+Kernel<T> make_kernel(const KernelWeights& kw, int64_t rows, int64_t d, at::ScalarType dtype, double h,
+                      int64_t substeps, std::vector<at::Tensor>& hold) {
+  const int64_t w = kw.v1.size(0);
   const bool d_state = kw.d1.defined();
   HAMLET_CHECK(kw.v1.dim() == 2 && kw.v1.size(1) == d && kw.v2.numel() == w && kw.v1_bias.numel() == w &&
                    kw.v2_bias.numel() == 1,
@@ -378,8 +677,6 @@ KernelStep run_kernel(const KernelWeights& kw, const at::Tensor& q, const at::Te
                      kw.dissipation.size(1) == 2 * d,
                  "phnn kernel: needs the D network or a constant D [", 2 * d, ", ", 2 * d, "]");
   }
-  // Every tensor the loop reads, contiguous and of the step's dtype; kept alive until the loop has run.
-  std::vector<at::Tensor> hold;
   const auto take = [&](const at::Tensor& t) -> const T* {
     hold.push_back(contiguous_as(t, dtype));
     return hold.back().data_ptr<T>();
@@ -427,6 +724,15 @@ KernelStep run_kernel(const KernelWeights& kw, const at::Tensor& q, const at::Te
   k.eps_d = static_cast<T>(kw.eps_d);
   k.h = static_cast<T>(h);
   k.substeps = substeps;
+  return k;
+}
+
+template <typename T>
+KernelStep run_kernel(const KernelWeights& kw, const at::Tensor& q, const at::Tensor& p, double h, int64_t substeps) {
+  const auto dtype = q.scalar_type();
+  const int64_t rows = q.size(0), d = q.size(1);
+  std::vector<at::Tensor> hold;  // every tensor the loop reads, alive until it has run
+  const Kernel<T> k = make_kernel<T>(kw, rows, d, dtype, h, substeps, hold);
 
   const at::Tensor qc = q.contiguous(), pc = p.to(dtype).contiguous();
   KernelStep out;
@@ -447,6 +753,119 @@ KernelStep run_kernel(const KernelWeights& kw, const at::Tensor& q, const at::Te
   return out;
 }
 
+// The cotangents of every input of fused_step_trainable, in StepNode's input order.
+template <typename T>
+std::vector<at::Tensor> run_backward_kernel(const KernelWeights& kw, const at::Tensor& q, const at::Tensor& p,
+                                            const at::Tensor& q_dot_bar, const at::Tensor& p_next_bar, double h) {
+  const auto dtype = q.scalar_type();
+  const int64_t rows = q.size(0), d = q.size(1), w = kw.v1.size(0);
+  std::vector<at::Tensor> hold;
+  const Kernel<T> k = make_kernel<T>(kw, rows, d, dtype, h, 1, hold);
+  const typename Kernel<T>::AccLayout layout = k.acc_layout();
+  const auto opts = q.options();
+  at::Tensor acc = at::zeros({layout.total, kBlock}, opts);
+  const at::Tensor qc = q.contiguous(), pc = p.contiguous();
+  const at::Tensor qd = q_dot_bar.defined() ? q_dot_bar.contiguous() : at::Tensor();
+  const at::Tensor pn = p_next_bar.defined() ? p_next_bar.contiguous() : at::Tensor();
+  at::Tensor q_bar = at::empty({rows, d}, opts), p_bar = at::empty({rows, d}, opts);
+  const auto rows_grad = [&](const at::Tensor& bias) { return bias.dim() == 2 ? at::empty({rows, w}, opts) : at::Tensor(); };
+  at::Tensor v1b_rows = rows_grad(kw.v1_bias), g1b_rows = rows_grad(kw.g1_bias), d1b_rows = rows_grad(kw.d1_bias);
+  const auto ptr = [](at::Tensor& t) -> T* { return t.defined() ? t.data_ptr<T>() : nullptr; };
+  const typename Kernel<T>::GradOut out{q_bar.data_ptr<T>(), p_bar.data_ptr<T>(), acc.data_ptr<T>(), ptr(v1b_rows),
+                                        ptr(g1b_rows), ptr(d1b_rows)};
+  const T* qd_ptr = qd.defined() ? qd.data_ptr<T>() : nullptr;
+  const T* pn_ptr = pn.defined() ? pn.data_ptr<T>() : nullptr;
+  if constexpr (std::is_same_v<T, float>) {
+    run_backward_float(k, qc.data_ptr<T>(), pc.data_ptr<T>(), qd_ptr, pn_ptr, out);
+  } else {
+    k.run_backward(qc.data_ptr<T>(), pc.data_ptr<T>(), qd_ptr, pn_ptr, out);
+  }
+  const at::Tensor sums = acc.sum(1);
+  const auto part = [&](int64_t offset, const at::Tensor& like) {
+    return sums.narrow(0, offset, like.numel()).reshape(like.sizes()).to(like.scalar_type());
+  };
+  const auto bias = [&](int64_t offset, const at::Tensor& like, const at::Tensor& per_row) {
+    return per_row.defined() ? per_row.to(like.scalar_type()) : part(offset, like);
+  };
+  return {q_bar,
+          p_bar,
+          part(layout.v1, kw.v1),
+          bias(layout.v1b, kw.v1_bias, v1b_rows),
+          part(layout.v2, kw.v2),
+          part(layout.g1, kw.g1),
+          bias(layout.g1b, kw.g1_bias, g1b_rows),
+          part(layout.g2, kw.g2),
+          part(layout.g2b, kw.g2_bias),
+          part(layout.d1, kw.d1),
+          bias(layout.d1b, kw.d1_bias, d1b_rows),
+          part(layout.d2, kw.d2),
+          part(layout.d2b, kw.d2_bias),
+          part(layout.minv, kw.inv_mass)};
+}
+
+// Inputs of StepNode after q and p, in order; v2_bias last (it only enters the logged energies).
+std::vector<at::Tensor> node_weights(const KernelWeights& kw) {
+  return {kw.v1, kw.v1_bias, kw.v2, kw.g1, kw.g1_bias, kw.g2, kw.g2_bias, kw.d1, kw.d1_bias, kw.d2, kw.d2_bias,
+          kw.inv_mass, kw.v2_bias};
+}
+
+KernelWeights weights_from(const at::TensorList& t, bool d_softplus, double eps_d, double eps_m) {
+  KernelWeights kw;
+  kw.v1 = t[2];
+  kw.v1_bias = t[3];
+  kw.v2 = t[4];
+  kw.g1 = t[5];
+  kw.g1_bias = t[6];
+  kw.g2 = t[7];
+  kw.g2_bias = t[8];
+  kw.d1 = t[9];
+  kw.d1_bias = t[10];
+  kw.d2 = t[11];
+  kw.d2_bias = t[12];
+  kw.inv_mass = t[13];
+  kw.v2_bias = t[14];
+  kw.d_softplus = d_softplus;
+  kw.eps_d = eps_d;
+  kw.eps_m = eps_m;
+  return kw;
+}
+
+// One substep as a graph node: inputs q, p, then node_weights; outputs q̇ and p' (differentiable), q̂ and the four
+// energy terms (not).
+struct StepNode : torch::autograd::Function<StepNode> {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, at::TensorList tensors,
+                                                double h, bool d_softplus, double eps_d, double eps_m) {
+    const KernelWeights kw = weights_from(tensors, d_softplus, eps_d, eps_m);
+    const at::Tensor &q = tensors[0], &p = tensors[1];
+    const KernelStep k = q.scalar_type() == at::kDouble ? run_kernel<double>(kw, q, p, h, 1)
+                                                        : run_kernel<float>(kw, q, p, h, 1);
+    ctx->save_for_backward(tensors.vec());
+    ctx->saved_data["h"] = h;
+    ctx->saved_data["d_softplus"] = d_softplus;
+    ctx->saved_data["eps_d"] = eps_d;
+    ctx->saved_data["eps_m"] = eps_m;
+    ctx->set_materialize_grads(false);
+    ctx->mark_non_differentiable({k.q_hat, k.energy_before, k.energy_after, k.dissipated_power, k.supplied_power});
+    return {k.q_dot, k.p_next, k.q_hat, k.energy_before, k.energy_after, k.dissipated_power, k.supplied_power};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const torch::autograd::variable_list saved = ctx->get_saved_variables();
+    torch::autograd::variable_list result(saved.size() + 4);  // + h, d_softplus, eps_d, eps_m
+    if (!grads[0].defined() && !grads[1].defined()) return result;
+    const double h = ctx->saved_data["h"].toDouble();
+    const KernelWeights kw = weights_from(saved, ctx->saved_data["d_softplus"].toBool(),
+                                          ctx->saved_data["eps_d"].toDouble(), ctx->saved_data["eps_m"].toDouble());
+    const at::Tensor &q = saved[0], &p = saved[1];
+    const std::vector<at::Tensor> g = q.scalar_type() == at::kDouble
+                                          ? run_backward_kernel<double>(kw, q, p, grads[0], grads[1], h)
+                                          : run_backward_kernel<float>(kw, q, p, grads[0], grads[1], h);
+    for (std::size_t i = 0; i < g.size(); ++i) result[i] = g[i];  // v2_bias (last input) keeps no gradient
+    return result;
+  }
+};
+
 }  // namespace
 
 KernelStep fused_step(const KernelWeights& weights, const at::Tensor& q, const at::Tensor& p, double h,
@@ -458,6 +877,35 @@ KernelStep fused_step(const KernelWeights& weights, const at::Tensor& q, const a
   if (q.scalar_type() == at::kDouble) return run_kernel<double>(weights, q, p, h, substeps);
   HAMLET_CHECK(q.scalar_type() == at::kFloat, "phnn kernel: float32 or float64 rows, got ", q.scalar_type());
   return run_kernel<float>(weights, q, p, h, substeps);
+}
+
+bool trainable_step_applies(const KernelWeights& weights, int64_t substeps) {
+  return substeps == 1 && weights.inv_mass.defined() && !weights.m1.defined() && weights.d1.defined() &&
+         !weights.dissipation.defined();
+}
+
+KernelStep fused_step_trainable(const KernelWeights& weights, const at::Tensor& q, const at::Tensor& p, double h,
+                                int64_t substeps) {
+  HAMLET_CHECK(trainable_step_applies(weights, substeps),
+               "phnn kernel: the differentiable step needs K = 1, a constant mass and a state dissipation");
+  HAMLET_CHECK(q.dim() == 2 && q.size(1) >= 1 && q.size(1) <= kMaxDim && p.sizes() == q.sizes(),
+               "phnn kernel: q and p must be [R, d] with d ≤ ", kMaxDim, ", got ", q.sizes(), " and ", p.sizes());
+  HAMLET_CHECK(q.device().is_cpu() && p.device().is_cpu(), "phnn kernel: runs on the CPU only");
+  const auto dtype = q.scalar_type();
+  HAMLET_CHECK(dtype == at::kFloat || dtype == at::kDouble, "phnn kernel: float32 or float64 rows, got ", dtype);
+  std::vector<at::Tensor> tensors = {q.contiguous(), p.to(dtype).contiguous()};
+  for (const auto& t : node_weights(weights)) tensors.push_back(t.to(dtype).contiguous());
+  const torch::autograd::variable_list out =
+      StepNode::apply(at::TensorList(tensors), h, weights.d_softplus, weights.eps_d, weights.eps_m);
+  KernelStep k;
+  k.q_dot = out[0];
+  k.p_next = out[1];
+  k.q_hat = out[2];
+  k.energy_before = out[3];
+  k.energy_after = out[4];
+  k.dissipated_power = out[5];
+  k.supplied_power = out[6];
+  return k;
 }
 
 }  // namespace hamlet::learned::ph

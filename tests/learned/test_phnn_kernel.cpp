@@ -1,4 +1,5 @@
 #include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
 #include <string>
@@ -176,14 +177,24 @@ TEST_CASE("phnn kernel: used only where it applies; bad shapes are errors") {
   Phnn opt(o);
   CHECK(opt.uses_fused_kernel(q, p));
   CHECK_FALSE(opt.uses_fused_kernel(q.to(at::kHalf), p.to(at::kHalf)));
-  // Anything that will be differentiated (meta-training, also a --recompute forward run without grad mode) keeps
-  // the tensor path.
-  CHECK_FALSE(opt.uses_fused_kernel(q.clone().requires_grad_(true), p));
-  CHECK_FALSE(opt.uses_fused_kernel(q, p.clone().requires_grad_(true)));
+  // What will be differentiated (meta-training, also a --recompute forward run without grad mode) runs through the
+  // kernel's autograd node in this configuration (K = 1, constant mass, state dissipation) ...
+  CHECK(opt.uses_fused_kernel(q.clone().requires_grad_(true), p));
+  CHECK(opt.uses_fused_kernel(q, p.clone().requires_grad_(true)));
   opt.set_trainable(true);
-  CHECK_FALSE(opt.uses_fused_kernel(q, p));
+  CHECK(opt.uses_fused_kernel(q, p));
+  // ... and keeps the tensor path in every other one.
+  PhnnOptions two = o;
+  two.substeps = 2;
+  Phnn opt2(two);
+  CHECK(opt2.uses_fused_kernel(q, p));
+  opt2.set_trainable(true);
+  CHECK_FALSE(opt2.uses_fused_kernel(q, p));
   o.mass = "state";
   CHECK(Phnn(o).uses_fused_kernel(q, p));
+  Phnn state_mass(o);
+  state_mass.set_trainable(true);
+  CHECK_FALSE(state_mass.uses_fused_kernel(q, p));
   o.derivatives = "autograd";
   CHECK_FALSE(Phnn(o).uses_fused_kernel(q, p));
   o.derivatives = "closed-form";
@@ -207,4 +218,92 @@ TEST_CASE("phnn kernel: used only where it applies; bad shapes are errors") {
                     Catch::Contains("the G bias must be [4] or [3, 4]"));
   CHECK_THROWS_WITH(ph::fused_step(k, at::zeros({3, 2}), at::zeros({3, 2}), 0.1, 1),
                     Catch::Contains("V weights do not fit d = 2"));
+}
+
+namespace {
+
+// Meta-gradients of three updates: the loss Σ θ² + Σ p² after every step, differentiated with respect to every
+// weight and (second_order) the gradients fed to the optimizer. The fused optimizer runs the kernel's autograd
+// node, the tensor one autograd through the tensor expressions (the reference). Largest relative difference.
+double meta_gradients_fused_vs_tensor(PhnnOptions o, at::ScalarType dtype, bool second_order = false) {
+  o.dtype = dtype == at::kDouble ? "float64" : "float32";
+  PhnnOptions t = o;
+  o.kernel = "fused";
+  t.kernel = "tensor";
+  Phnn fused(o), tensor(t);
+  at::Generator gen = make_generator(33);
+  TensorList w0;
+  for (const auto& x : fused.weights()) w0.push_back(x + 0.5 * at::randn(x.sizes(), gen, x.options()));
+  const auto opts = at::TensorOptions().dtype(dtype);
+  const TensorList params = {at::randn({2, 3, 4}, gen, opts), at::randn({2, 5}, gen, opts)};
+  std::vector<TensorList> fields;
+  for (int step = 0; step < 3; ++step) {
+    TensorList g;
+    for (const auto& p : params) g.push_back(at::randn(p.sizes(), gen, opts));
+    fields.push_back(g);
+  }
+  const auto run = [&](Phnn& opt) {
+    TensorList w;
+    for (const auto& x : w0) w.push_back(x.clone().requires_grad_(true));
+    opt.set_weights(w);
+    TensorList inputs = w;
+    optim::OptimizerState state = opt.init(params);
+    TensorList theta = params;
+    at::Tensor loss = at::zeros({}, opts);
+    for (int step = 0; step < 3; ++step) {
+      TensorList g;
+      for (std::size_t i = 0; i < theta.size(); ++i) {
+        at::Tensor gi = fields[step][i] + 0.5 * theta[i].detach();
+        if (second_order) {
+          gi = gi.requires_grad_(true);
+          inputs.push_back(gi);
+        }
+        g.push_back(gi);
+      }
+      CHECK(opt.uses_fused_kernel(opt.features(to_rows(g)), to_rows(state.slots.at("p"), o.dim())) ==
+            (opt.settings().kernel == "fused"));
+      const optim::StepResult r = opt.update(theta, g, at::Tensor(), state);
+      theta = r.params;
+      state = r.state;
+      for (const auto& x : theta) loss = loss + (x * x).sum();
+      for (const auto& x : state.slots.at("p")) loss = loss + (x * x).sum();
+    }
+    return std::pair<at::Tensor, TensorList>{loss, inputs};
+  };
+  const auto [loss_f, in_f] = run(fused);
+  const auto [loss_t, in_t] = run(tensor);
+  double worst = test::max_rel_diff(loss_f, loss_t);
+  const auto gf = torch::autograd::grad({loss_f}, in_f, {}, false, false, true);
+  const auto gt = torch::autograd::grad({loss_t}, in_t, {}, false, false, true);
+  for (std::size_t i = 0; i < gf.size(); ++i) {
+    INFO("input " << i << " (weights first: " << fused.weight_names().size() << ")");
+    if (!gt[i].defined()) {
+      CHECK((!gf[i].defined() || gf[i].abs().max().item<double>() == 0));
+      continue;
+    }
+    REQUIRE(gf[i].defined());
+    worst = std::max(worst, test::max_rel_diff(gf[i], gt[i]));
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("phnn kernel: meta-gradients through its autograd node equal autograd through the tensor expressions") {
+  SECTION("phnn on P(g), constant mass, state dissipation (the MNIST protocol): float64 1e-12, float32 rounding") {
+    PhnnOptions o;
+    o.preprocess = true;
+    o.mass = "constant";
+    CHECK(meta_gradients_fused_vs_tensor(o, at::kDouble) < 1e-12);
+    CHECK(meta_gradients_fused_vs_tensor(o, at::kFloat) < 1e-4);
+  }
+  SECTION("raw gradient (d = 1), softplus diagonal of L_D, and cotangents of the gradients (second order)") {
+    PhnnOptions o;
+    o.mass = "constant";
+    o.d_softplus = true;
+    CHECK(meta_gradients_fused_vs_tensor(o, at::kDouble, /*second_order=*/true) < 1e-12);
+  }
+  SECTION("phnn-features: per-row first-layer biases of D and G from the context, exp readout") {
+    CHECK(meta_gradients_fused_vs_tensor(phnn_features_defaults(), at::kDouble) < 1e-12);
+  }
 }

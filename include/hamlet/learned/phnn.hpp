@@ -166,9 +166,11 @@ struct PhnnOptions {
   double out_mul = 0.001;             // θ ← θ + out_mul·u
   std::string init_wu = "default";    // default | sgd: W_u = (0, −1) (d = 1, u = −g) or (0, 0, 0, −1) (d = 2)
   std::string derivatives = "closed-form";  // closed-form | autograd: how ∂H/∂q is computed (same values)
-  // fused | tensor: a step that nothing differentiates (evaluation: weights not trainable) on the CPU with
-  // closed-form derivatives runs as one loop over the coordinates (phnn_kernel.hpp) or as the tensor expressions
-  // (the reference, and how results before this option were made; they agree to float32 rounding).
+  // fused | tensor: on the CPU with closed-form derivatives a step runs as one loop over the coordinates
+  // (phnn_kernel.hpp) when nothing differentiates it (evaluation), or as that loop's autograd node with a written-out
+  // backward in meta-training with K = 1, a constant mass and a state dissipation; otherwise, or with tensor, as
+  // the tensor expressions (the reference, and how results before this option were made; they agree to float32
+  // rounding).
   std::string kernel = "fused";
   std::string inputs = "gradient";    // gradient | lopt-features (see above); "phnn-features" defaults to the latter
   std::string readout = "linear";     // linear | exp
@@ -224,9 +226,11 @@ class Phnn final : public LearnedOptimizer {
   // once per step as rows·W_rowsᵀ + (time·W_timeᵀ + b), so no [R, 39] context is built.
   ph::Model model(const at::TensorOptions& options, const at::Tensor& rows, const at::Tensor& time) const;
   // Whether update() runs a step on features q and momenta p [R, d] with the fused kernel (phnn_kernel.hpp):
-  // `kernel` = fused, closed-form derivatives, float32/float64 CPU tensors, and nothing that will
-  // ever be differentiated: neither trainable weights nor q or p requiring grad (so a step that meta-training's
-  // --recompute re-runs with autograd later computes the same values in both passes).
+  // `kernel` = fused, closed-form derivatives, float32/float64 CPU tensors, and either nothing that will ever be
+  // differentiated (neither trainable weights nor q or p requiring grad) or the configuration of the kernel's
+  // autograd node (K = 1, mass = constant, dissipation = state; fused_step_trainable), which meta-training then
+  // uses. The choice depends on trainability, not on grad mode, so a step that --recompute re-runs with autograd
+  // computes the same values in both passes.
   bool uses_fused_kernel(const at::Tensor& q, const at::Tensor& p) const;
   // The input features q = φ(g) for gradient rows g [R], [R, d].
   at::Tensor features(const at::Tensor& g) const;

@@ -2,12 +2,13 @@
 // One phnn optimizee step without autograd, fused per coordinate (issue "Scale meta-training" §2, "learned steps
 // near the floor"): the same arithmetic as ph::symplectic_euler with the closed-form ∂H/∂q (phnn.hpp, METHODS.md
 // §2), written as one loop over the coordinates instead of ~100 ATen operations that each make a pass over
-// [R, w] tensors. Phnn::update() takes this path when nothing will be differentiated (evaluation: weights not
-// trainable, no input requiring grad), the tensors are on the CPU and derivatives = closed-form (option `kernel`,
-// default fused; Phnn::uses_fused_kernel). Meta-training (also the forward run of --recompute, whose backward
-// re-runs the step with autograd and must see the same values) and the autograd reference keep the tensor
-// expressions, which stay the reference this kernel is tested against (tests/learned/test_phnn_kernel.cpp: equal
-// at 1e-12 in float64, within 5e-6 in float32).
+// [R, w] tensors. Phnn::update() takes this path when the tensors are on the CPU, derivatives = closed-form
+// (option `kernel`, default fused; Phnn::uses_fused_kernel) and either nothing will be differentiated
+// (evaluation) or the step is one the autograd node below covers (meta-training with K = 1, a constant mass and a
+// state dissipation; also both passes of --recompute, which see the same forward loop). Every other
+// differentiated step (a state mass, K > 1, the autograd reference) keeps the tensor expressions, which stay the
+// reference this kernel is tested against (tests/learned/test_phnn_kernel.cpp: equal at 1e-12 in float64, within
+// 5e-6 in float32; the node's cotangents equal at 1e-12).
 //
 // Per coordinate (row r), K substeps of size h from (q, p):
 //   s_V = tanh(V1 q + b_V1),  ∂V/∂q = V1ᵀ[(1 − s_V²) ⊙ v2],  V = v2 · s_V + b_V2
@@ -49,5 +50,20 @@ struct KernelStep {
 // The step above for rows q, p [R, d] (d ≤ 4). Throws on shapes that do not fit together or a non-CPU tensor.
 KernelStep fused_step(const KernelWeights& weights, const at::Tensor& q, const at::Tensor& p, double h,
                       int64_t substeps);
+
+// Meta-training (issue "Scale meta-training" §2): the same step as one autograd node whose backward pass is
+// written out, for K = 1, a constant mass and a state dissipation (the MNIST protocols' phnn and phnn-features).
+// q_dot and p_next are differentiable in q, p and the weight tensors v1, v1_bias (shared or per row), v2, g1,
+// g1_bias, g2, g2_bias, d1, d1_bias, d2, d2_bias and inv_mass, whatever they were computed from upstream (narrowed
+// weights, psd_from_raw, the context GEMM); q_hat and the energy terms are not differentiable. The backward is a
+// loop like the forward: it recomputes the substep from the saved q and p (nothing else is stored) and then
+// applies, per row, with ȳ = cotangents and x = [a; b], x' = [a; b'] (phnn.hpp):
+//   q̇ = b' − (D x')_q, b' = M⁻¹ p', p' = p + h(−a − (D x)_p + G), D = L Lᵀ + ε I, a = V1ᵀ[(1 − s_V²) ⊙ v2]
+// in reverse, summing the weights' cotangents over the rows (per-row biases get one row each). Tested against
+// autograd through the tensor expressions (tests/learned/test_phnn_kernel.cpp: every cotangent equal at 1e-12 in
+// float64). Backward is first-order only.
+bool trainable_step_applies(const KernelWeights& weights, int64_t substeps);
+KernelStep fused_step_trainable(const KernelWeights& weights, const at::Tensor& q, const at::Tensor& p, double h,
+                                int64_t substeps);
 
 }  // namespace hamlet::learned::ph
