@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <ATen/core/grad_mode.h>
+
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
 #include "hamlet/learned/preprocess.hpp"
@@ -124,9 +126,12 @@ PhnnPaper::Forward PhnnPaper::forward(const at::Tensor& g, const at::Tensor& s) 
 }
 
 bool PhnnPaper::uses_fused_kernel(const at::Tensor& g, const at::Tensor& s) const {
-  return options_.kernel == "fused" && g.device().is_cpu() &&
-         (g.scalar_type() == at::kFloat || g.scalar_type() == at::kDouble) && !weights_.any_requires_grad() &&
-         !g.requires_grad() && !s.requires_grad();
+  if (options_.kernel != "fused" || !g.device().is_cpu() ||
+      (g.scalar_type() != at::kFloat && g.scalar_type() != at::kDouble) || g.requires_grad() || s.requires_grad()) {
+    return false;
+  }
+  // Trainable weights: the kernel's autograd node, where s' carries no meta-gradient (P(s) reads values only).
+  return !weights_.any_requires_grad() || (options_.preprocess && !options_.state_grad);
 }
 
 PhnnPaperKernelWeights PhnnPaper::kernel_weights(const at::TensorOptions& options) const {
@@ -161,7 +166,10 @@ optim::StepResult PhnnPaper::update(const TensorList& params, const TensorList& 
   const at::Tensor g = to_rows(grads).to(opts), s = to_rows(it->second).to(opts);
   at::Tensor u, s_raw;
   if (uses_fused_kernel(g, s)) {
-    const PhnnPaperKernelStep k = phnn_paper_fused_step(kernel_weights(opts), g, s);
+    // The same forward loop with or without the node, so that --recompute's two passes see the same values.
+    const bool graph = at::GradMode::is_enabled() && weights_.any_requires_grad();
+    const PhnnPaperKernelStep k = graph ? phnn_paper_fused_step_trainable(kernel_weights(opts), g, s)
+                                        : phnn_paper_fused_step(kernel_weights(opts), g, s);
     u = k.u;
     s_raw = k.s_next;
   } else {

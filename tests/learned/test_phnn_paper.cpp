@@ -292,11 +292,65 @@ TEST_CASE("phnn-paper: the fused evaluation kernel equals the tensor expressions
     CHECK_FALSE(opt.uses_fused_kernel(g.clone().requires_grad_(true), s));
     CHECK_FALSE(opt.uses_fused_kernel(g, s.clone().requires_grad_(true)));
     opt.set_trainable(true);
-    CHECK_FALSE(opt.uses_fused_kernel(g, s));
+    CHECK_FALSE(opt.uses_fused_kernel(g, s));  // d = 1: s' feeds the next step differentiably
+    PhnnPaperOptions mnist;
+    mnist.preprocess = true;
+    PhnnPaper trained(mnist);
+    trained.set_trainable(true);
+    CHECK(trained.uses_fused_kernel(g, s));  // the autograd node
+    mnist.state_grad = true;
+    PhnnPaper ablation(mnist);
+    ablation.set_trainable(true);
+    CHECK_FALSE(ablation.uses_fused_kernel(g, s));
     PhnnPaperOptions o;
     o.kernel = "tensor";
     CHECK_FALSE(PhnnPaper(o).uses_fused_kernel(g, s));
     o.kernel = "loop";
     CHECK_THROWS_WITH(o.validate(), Catch::Contains("phnn-paper.kernel must be fused or tensor, got 'loop'"));
+  }
+}
+
+TEST_CASE("phnn-paper: meta-gradients through the kernel's autograd node equal autograd through the tensor path") {
+  // Four updates of two tensors for two problems, gradients over six decades so that both branches of P occur;
+  // meta-loss Σ θ² after every step. float64 at 1e-12, float32 to rounding.
+  for (const auto dtype : {at::kDouble, at::kFloat}) {
+    for (const bool norm : {false, true}) {
+      const auto run = [&](const std::string& kernel) {
+        PhnnPaperOptions o;
+        o.preprocess = true;
+        o.norm = norm;
+        o.seed = 7;
+        o.kernel = kernel;
+        o.dtype = dtype == at::kDouble ? "float64" : "float32";
+        PhnnPaper opt(o);
+        opt.set_trainable(true);
+        at::Generator gen = make_generator(12);
+        const auto opts = at::TensorOptions().dtype(dtype);
+        TensorList theta = {at::randn({2, 4}, gen, opts), at::randn({2, 3}, gen, opts)};
+        optim::OptimizerState state = opt.init(theta);
+        at::Tensor loss = at::zeros({}, opts);
+        for (int step = 0; step < 4; ++step) {
+          TensorList g;
+          for (const auto& p : theta) {
+            g.push_back(at::randn(p.sizes(), gen, opts) * at::pow(10.0, at::randint(-6, 1, p.sizes(), gen, opts)));
+          }
+          CHECK(opt.uses_fused_kernel(to_rows(g), to_rows(state.slots.at("s"))) == (kernel == "fused"));
+          const optim::StepResult r = opt.update(theta, g, at::Tensor(), state);
+          theta = r.params;
+          state = r.state;
+          for (const auto& p : theta) loss = loss + (p * p).sum();
+        }
+        TensorList grads = torch::autograd::grad({loss}, opt.weights(), {}, false, false, /*allow_unused=*/true);
+        for (std::size_t i = 0; i < grads.size(); ++i) {
+          if (!grads[i].defined()) grads[i] = at::zeros_like(opt.weights()[i]);
+        }
+        return grads;
+      };
+      const TensorList fused = run("fused"), tensor = run("tensor");
+      double worst = 0;
+      for (std::size_t i = 0; i < fused.size(); ++i) worst = std::max(worst, test::max_rel_diff(fused[i], tensor[i]));
+      INFO("dtype " << dtype << ", norm " << norm);
+      CHECK(worst < (dtype == at::kDouble ? 1e-12 : 1e-4));
+    }
   }
 }

@@ -89,7 +89,9 @@ class PhnnPaper final : public LearnedOptimizer {
   };
   Forward forward(const at::Tensor& g, const at::Tensor& s) const;
   // Whether update() runs a step on rows g, s [R] with the fused kernel: `kernel` = fused, float32/float64 CPU
-  // tensors, and nothing that will be differentiated (no trainable weight, g and s not requiring grad).
+  // tensors, g and s not requiring grad, and either no trainable weight (evaluation) or preprocess with
+  // state_grad = false (meta-training through the kernel's autograd node, phnn_paper_fused_step_trainable). The
+  // choice depends on trainability, not on grad mode, so --recompute's two passes compute the same values.
   bool uses_fused_kernel(const at::Tensor& g, const at::Tensor& s) const;
 
  private:

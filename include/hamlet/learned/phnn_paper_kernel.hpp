@@ -32,4 +32,15 @@ struct PhnnPaperKernelStep {
 PhnnPaperKernelStep phnn_paper_fused_step(const PhnnPaperKernelWeights& weights, const at::Tensor& g,
                                           const at::Tensor& s);
 
+// Meta-training: the same step as one autograd node with a written-out backward, for g and s that nothing
+// differentiates (first-order meta-training, and s fed back only through the non-differentiable P: preprocess
+// with state_grad = false, the MNIST protocol). Then u is the only output a meta-gradient reaches, and it depends
+// on V.0, V.2, D_w (its first d rows) and W_u alone (G, L, W_s only shape s', METHODS.md §1.7): u is
+// differentiable in those tensors, with, per row and ū its cotangent,
+//   W̄_u += ū [q̇ | q],  q̇̄ = ū W_u,q̇,  D̄_w,q += −q̇̄ [a | σ]ᵀ,  ā = −D_w,qaᵀ q̇̄,  then the ReLU MLP V in reverse,
+// summed over the rows in double; s' is returned as not differentiable. Tested against autograd through
+// PhnnPaper's tensor expressions (tests/learned/test_phnn_paper.cpp: equal at 1e-12 in float64).
+PhnnPaperKernelStep phnn_paper_fused_step_trainable(const PhnnPaperKernelWeights& weights, const at::Tensor& g,
+                                                    const at::Tensor& s);
+
 }  // namespace hamlet::learned
