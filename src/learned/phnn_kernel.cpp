@@ -411,6 +411,30 @@ struct Kernel {
     }
   }
 
+  // The backward of an output layer y = W s + b (W [n_out, w]) for ȳ = cot: W̄ += ȳ sᵀ, b̄ += ȳ (into acc) and
+  // s̄ = Wᵀ ȳ into bb.z_bar.
+  HAMLET_KERNEL_INLINE void output_layer_backward(const T* weight, int64_t n_out, const T (*cot)[kBlock],
+                                                  const std::vector<T>& units, int64_t acc_w, int64_t acc_b,
+                                                  BackBlock& bb, const GradOut& g) const {
+    for (int64_t j = 0; j < w; ++j) {
+      T* z = bb.z_bar.data() + j * kBlock;
+      const T* u = units.data() + j * kBlock;
+      for (int64_t r = 0; r < kBlock; ++r) z[r] = 0;
+      for (int64_t k = 0; k < n_out; ++k) {
+        const T wkj = weight[k * w + j];
+        T* acc = g.acc + (acc_w + k * w + j) * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) {
+          z[r] += wkj * cot[k][r];
+          acc[r] += cot[k][r] * u[r];
+        }
+      }
+    }
+    for (int64_t k = 0; k < n_out; ++k) {
+      T* acc = g.acc + (acc_b + k) * kBlock;
+      for (int64_t r = 0; r < kBlock; ++r) acc[r] += cot[k][r];
+    }
+  }
+
   HAMLET_KERNEL_INLINE void backward_block(const T* q_in, const T* p_in, const T* qd_bar_in, const T* pn_bar_in,
                                            const GradOut& g, const AccLayout& L, Block& blk, BackBlock& bb) const {
     const int64_t n = blk.n, first = blk.first, n_raw = n2 * (n2 + 1) / 2;
@@ -531,44 +555,10 @@ struct Kernel {
         if (j < i) ++next;
       }
     }
-    // raw = D2 s_D + b: D̄2 += raw̄ s_Dᵀ, b̄ += raw̄, s̄_D = D2ᵀ raw̄.
-    for (int64_t j = 0; j < w; ++j) {
-      T* z = bb.z_bar.data() + j * kBlock;
-      const T* u = bb.s_d.data() + j * kBlock;
-      for (int64_t r = 0; r < kBlock; ++r) z[r] = 0;
-      for (int64_t k = 0; k < n_raw; ++k) {
-        const T wkj = d2[k * w + j];
-        T* acc = g.acc + (L.d2 + k * w + j) * kBlock;
-        for (int64_t r = 0; r < kBlock; ++r) {
-          z[r] += wkj * bb.raw_bar[k][r];
-          acc[r] += bb.raw_bar[k][r] * u[r];
-        }
-      }
-    }
-    for (int64_t k = 0; k < n_raw; ++k) {
-      T* acc = g.acc + (L.d2b + k) * kBlock;
-      for (int64_t r = 0; r < kBlock; ++r) acc[r] += bb.raw_bar[k][r];
-    }
+    // raw = D2 s_D + b and G = G2 s_G + b, then their first layers.
+    output_layer_backward(d2, n_raw, bb.raw_bar, bb.s_d, L.d2, L.d2b, bb, g);
     first_layer_backward(d1, bb.s_d, L.d1, L.d1b, g.d1b_rows, blk, bb, g);
-
-    // G = G2 s_G + b.
-    for (int64_t j = 0; j < w; ++j) {
-      T* z = bb.z_bar.data() + j * kBlock;
-      const T* u = bb.s_g.data() + j * kBlock;
-      for (int64_t r = 0; r < kBlock; ++r) z[r] = 0;
-      for (int64_t i = 0; i < d; ++i) {
-        const T wij = g2[i * w + j];
-        T* acc = g.acc + (L.g2 + i * w + j) * kBlock;
-        for (int64_t r = 0; r < kBlock; ++r) {
-          z[r] += wij * bb.g_bar[i][r];
-          acc[r] += bb.g_bar[i][r] * u[r];
-        }
-      }
-    }
-    for (int64_t i = 0; i < d; ++i) {
-      T* acc = g.acc + (L.g2b + i) * kBlock;
-      for (int64_t r = 0; r < kBlock; ++r) acc[r] += bb.g_bar[i][r];
-    }
+    output_layer_backward(g2, d, bb.g_bar, bb.s_g, L.g2, L.g2b, bb, g);
     first_layer_backward(g1, bb.s_g, L.g1, L.g1b, g.g1b_rows, blk, bb, g);
 
     // a = V1ᵀ c with c = (1 − s_V²) ⊙ v2: V̄1 += c āᵀ, c̄ = V1 ā, v̄2 += c̄ (1 − s_V²), s̄_V = −2 s_V v2 c̄.
