@@ -37,8 +37,49 @@ HAMLET_KERNEL_INLINE inline float exp_vectorisable(float x) {
   return nan ? x : y;
 }
 
+// log(x) in float32 without calls or branches, for x > 0 (Cephes' logf): x = m 2ᵉ with m in [√½, √2) from the
+// bits, log(m) by its degree-8 polynomial in m − 1, e ln 2 added in two parts. 0 gives −88.7 (a finite stand-in:
+// callers here pass x ≥ 1), NaN and negative inputs are the caller's business.
+HAMLET_KERNEL_INLINE inline float log_vectorisable(float x) {
+  int32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  float e = static_cast<float>(((bits >> 23) & 0xff) - 126);
+  bits = (bits & 0x807fffff) | 0x3f000000;  // mantissa in [0.5, 1)
+  float m;
+  std::memcpy(&m, &bits, sizeof m);
+  const bool low = m < 0.707106781186547524f;
+  e = low ? e - 1.0f : e;
+  m = low ? m + m - 1.0f : m - 1.0f;
+  const float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  y = y - 2.12194440e-4f * e;
+  y = y - 0.5f * z;
+  return (m + y) + 0.693359375f * e;
+}
+
 HAMLET_KERNEL_INLINE inline float exp_of(float x) { return exp_vectorisable(x); }
 HAMLET_KERNEL_INLINE inline double exp_of(double x) { return std::exp(x); }
+
+// at::softplus with beta 1 and threshold 20: x above 20, else log(1 + eˣ) = max(x, 0) + log1p(e^−|x|), with
+// log1p(t) = log(u) · t / (u − 1) for u = 1 + t (exact to rounding; t where u rounds to 1). float32 without calls
+// (the loops that use it vectorise); float64 with std::log1p.
+HAMLET_KERNEL_INLINE inline float softplus_of(float x) {
+  const float t = exp_vectorisable(x < 0.0f ? x : -x);
+  const float u = 1.0f + t;
+  const float log1p_t = u == 1.0f ? t : log_vectorisable(u) * t / (u - 1.0f);
+  const float y = (x > 0.0f ? x : 0.0f) + log1p_t;
+  return x > 20.0f ? x : (x != x ? x : y);
+}
+HAMLET_KERNEL_INLINE inline double softplus_of(double x) { return x > 20.0 ? x : std::log1p(std::exp(x)); }
 
 // σ(x) = 1 / (1 + e^−x).
 template <typename T>

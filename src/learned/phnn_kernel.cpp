@@ -17,6 +17,7 @@ namespace hamlet::learned::ph {
 namespace {
 
 using kernel::exp_of;
+using kernel::softplus_of;
 using kernel::tanh_of;
 
 constexpr int64_t kMaxDim = 4;  // d; the dissipation is 2d × 2d
@@ -27,11 +28,6 @@ constexpr int64_t kMaxRaw = kMaxPair * (kMaxPair + 1) / 2;
 // iteration (the first version of this kernel) was slower than the tensor path.
 constexpr int64_t kBlock = 64;
 
-// at::softplus with beta 1 and threshold 20.
-template <typename T>
-HAMLET_KERNEL_INLINE inline T softplus_of(T x) {
-  return x > T(20) ? x : std::log1p(std::exp(x));
-}
 
 // A first-layer bias: shared [w] (stride 0) or per row, stored transposed [w, R] so a block reads it contiguously.
 template <typename T>

@@ -307,3 +307,24 @@ TEST_CASE("phnn kernel: meta-gradients through its autograd node equal autograd 
     CHECK(meta_gradients_fused_vs_tensor(phnn_features_defaults(), at::kDouble) < 1e-12);
   }
 }
+
+// The float32 math of the fused loops (private header of src/learned), against double-precision references.
+#include "../../src/learned/kernel_math.hpp"
+
+TEST_CASE("kernel math: float32 log and softplus without calls are within a few ulp of the double references") {
+  double worst_log = 0, worst_softplus = 0;
+  for (int i = 0; i <= 200000; ++i) {
+    const float x = static_cast<float>(-40.0 + i * 4e-4);  // [-40, 40]
+    const double ref = x > 20.0f ? static_cast<double>(x) : std::log1p(std::exp(static_cast<double>(x)));
+    const double got = learned::kernel::softplus_of(x);
+    worst_softplus = std::max(worst_softplus, std::fabs(got - ref) / ref);
+    const float u = 1.0f + static_cast<float>(i) * 1e-4f;  // [1, 21]
+    worst_log = std::max(worst_log, std::fabs(learned::kernel::log_vectorisable(u) - std::log(static_cast<double>(u))));
+  }
+  CHECK(worst_softplus < 5e-7);
+  CHECK(worst_log < 2e-7);
+  CHECK(learned::kernel::softplus_of(100.0f) == 100.0f);
+  CHECK(std::isnan(learned::kernel::softplus_of(std::nanf(""))));
+  CHECK(learned::kernel::softplus_of(-INFINITY) < 1e-37f);  // e^−87, where the exp clamps
+  CHECK(learned::kernel::softplus_of(1e-30f) == Approx(std::log(2.0)).epsilon(1e-7));
+}
