@@ -12,6 +12,9 @@
 #   LEARNED="mlp-lopt" SEEDS="2" TABLES="mnist_sigmoid mnist_relu" ADD=1 experiments/paper/run.sh --results
 #                                       the same, for the named tables only (meta-training on a training table only
 #                                       where that table is named; mnist_relu alone evaluates existing weights)
+#   LEARNED="lstm" SEEDS="0 1 2" TABLES="mnist_sigmoid mnist_relu" TRAIN=0 ADD=1 experiments/paper/run.sh --results
+#                                       evaluates the existing weights only (no meta-training), one file per optimizer
+#                                       and seed (learned_NAME_seedK.h5)
 #
 # Output: runs/<time>-paper-quick/ or runs/<time>-paper-full/ (or $HAMLET_RESULTS_DIR). With --results the committed
 # results are regenerated on purpose: results/paper/ (--quick) or results/paper/full/.
@@ -44,6 +47,8 @@ else
 fi
 jobs="${HAMLET_JOBS:-$(nproc)}"
 add="${ADD:-0}"
+train="${TRAIN:-1}"
+[ "$train" = 1 ] || [ "$add" = 1 ] || { echo "experiments/paper/run.sh: TRAIN=0 needs ADD=1" >&2; exit 2; }
 hamlet_paper_tables  # experiments/paper/tables.txt
 tables="${TABLES:-$paper_tables}"
 hamlet_check_tables experiments/paper/run.sh $tables
@@ -107,7 +112,7 @@ seed_pipeline() {  # seed: meta-train the learned optimizers on the training tab
   for name in $learned; do
     for table in quadratic mnist_sigmoid; do
       # shellcheck disable=SC2046
-      selected $table && meta_train $table $name "$seed" $(override_flags $table $name)
+      [ "$train" = 1 ] && selected $table && meta_train $table $name "$seed" $(override_flags $table $name)
     done
   done
   for table in $paper_tables; do  # mnist_relu: transfer of the sigmoid-trained weights
@@ -152,9 +157,11 @@ budgets() {
 }
 if [ "$add" = 1 ]; then
   {
-    echo "- Rows added by \`LEARNED=\"$learned\" SEEDS=\"$seeds\" TABLES=\"$tables\" ADD=1 experiments/paper/run.sh$flag\`, wall time ${seconds} s on"
+    train_text=""
+    [ "$train" = 1 ] || train_text=" TRAIN=0"
+    echo "- Rows added by \`LEARNED=\"$learned\" SEEDS=\"$seeds\" TABLES=\"$tables\"$train_text ADD=1 experiments/paper/run.sh$flag\`, wall time ${seconds} s on"
     echo "  $(nproc) CPU core(s) ($(lscpu | sed -n 's/^Model name: *//p')), meta-training seeds $seeds; everything else above is unchanged."
-    budgets
+    if [ "$train" = 1 ]; then budgets; else echo "  Evaluation of the existing weights only (no meta-training)."; fi
     echo "  Software: $("$bin" version)."
   } >> "$out/PROVENANCE.md"
 else
