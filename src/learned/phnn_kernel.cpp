@@ -431,10 +431,24 @@ struct Kernel {
     }
   }
 
+  // The backward of b = M⁻¹ p (constant M⁻¹ [d, d]) for b̄: p̄ += M⁻ᵀ b̄, M̄ += b̄ pᵀ (acc: [d · d][kBlock]).
+  HAMLET_KERNEL_INLINE void mass_backward(const T (*b_bar)[kBlock], const T (*p)[kBlock], T (*p_bar)[kBlock],
+                                          T* acc_minv) const {
+    for (int64_t k = 0; k < d; ++k) {
+      for (int64_t i = 0; i < d; ++i) {
+        const T m = minv[i * d + k];
+        T* acc = acc_minv + (i * d + k) * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) {
+          p_bar[k][r] += m * b_bar[i][r];
+          acc[r] += b_bar[i][r] * p[k][r];
+        }
+      }
+    }
+  }
+
   HAMLET_KERNEL_INLINE void backward_block(const T* q_in, const T* p_in, const T* qd_bar_in, const T* pn_bar_in,
                                            const GradOut& g, const AccLayout& L, Block& blk, BackBlock& bb) const {
     const int64_t n = blk.n, first = blk.first, n_raw = n2 * (n2 + 1) / 2;
-    const std::size_t units = static_cast<std::size_t>(w * kBlock);
     for (int64_t i = 0; i < d; ++i) {
       for (int64_t r = 0; r < kBlock; ++r) {
         const bool in = r < n;
@@ -488,17 +502,9 @@ struct Kernel {
         for (int64_t r = 0; r < kBlock; ++r) out[r] -= blk.dm[i * n2 + k][r] * bb.qd_bar[i][r];
     }
     // b' = M⁻¹ p': p̄' += M⁻ᵀ b̄', M̄ += b̄' p'ᵀ; then p' = p + h(−a − (D x)_p + G).
-    for (int64_t k = 0; k < d; ++k) {
+    for (int64_t k = 0; k < d; ++k)
       for (int64_t r = 0; r < kBlock; ++r) bb.p_bar[k][r] = bb.pn_bar[k][r];
-      for (int64_t i = 0; i < d; ++i) {
-        const T m = minv[i * d + k];
-        T* acc = g.acc + (L.minv + i * d + k) * kBlock;
-        for (int64_t r = 0; r < kBlock; ++r) {
-          bb.p_bar[k][r] += m * bb.b_bar[i][r];
-          acc[r] += bb.b_bar[i][r] * bb.pn[k][r];
-        }
-      }
-    }
+    mass_backward(bb.b_bar, bb.pn, bb.p_bar, g.acc + L.minv * kBlock);
     for (int64_t i = 0; i < d; ++i) {
       for (int64_t r = 0; r < kBlock; ++r) {
         bb.a_bar[i][r] -= h * bb.p_bar[i][r];
@@ -521,16 +527,7 @@ struct Kernel {
         for (int64_t r = 0; r < kBlock; ++r) bb.b_bar[k - d][r] = blk.tmp[r];
       }
     }
-    for (int64_t k = 0; k < d; ++k) {
-      for (int64_t i = 0; i < d; ++i) {
-        const T m = minv[i * d + k];
-        T* acc = g.acc + (L.minv + i * d + k) * kBlock;
-        for (int64_t r = 0; r < kBlock; ++r) {
-          bb.p_bar[k][r] += m * bb.b_bar[i][r];
-          acc[r] += bb.b_bar[i][r] * blk.p[k][r];
-        }
-      }
-    }
+    mass_backward(bb.b_bar, blk.p, bb.p_bar, g.acc + L.minv * kBlock);
     for (int64_t i = 0; i < d; ++i)
       for (int64_t r = 0; r < kBlock; ++r) bb.q_bar[i][r] = 0;
 
@@ -588,7 +585,6 @@ struct Kernel {
         g.q[(first + r) * d + i] = bb.q_bar[i][r];
       }
     }
-    (void)units;
   }
 
   HAMLET_KERNEL_INLINE void run_backward(const T* q_in, const T* p_in, const T* qd_bar, const T* pn_bar,

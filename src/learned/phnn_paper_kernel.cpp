@@ -137,7 +137,7 @@ std::vector<at::Tensor> run_backward(const PhnnPaperKernelWeights& kw, const at:
   double dv0[kMaxDim * kMaxDim] = {}, dv0b[kMaxDim] = {}, dv2[kMaxDim * kMaxDim] = {}, dv2b[kMaxDim] = {};
   double dd[4 * kMaxDim * kMaxDim] = {}, dwu[2 * kMaxDim] = {};
   for (int64_t r = 0; r < rows; ++r) {
-    T q[kMaxDim], sigma[kMaxDim], z[kMaxDim], hidden[kMaxDim], a[kMaxDim], x[2 * kMaxDim], q_dot[kMaxDim];
+    T q[kMaxDim], sigma[kMaxDim], z[kMaxDim], hidden[kMaxDim], x[2 * kMaxDim], q_dot[kMaxDim];  // x = [a | σ]
     if constexpr (D == 2) {
       preprocess_into(gp[r], q);
       preprocess_into(sp[r], sigma);
@@ -154,7 +154,6 @@ std::vector<at::Tensor> run_backward(const PhnnPaperKernelWeights& kw, const at:
     for (int64_t j = 0; j < d; ++j) {
       T aj = v2b[j];
       for (int64_t i = 0; i < d; ++i) aj += v2[j * d + i] * hidden[i];
-      a[j] = aj;
       x[j] = aj;
       x[d + j] = sigma[j];
     }
@@ -187,7 +186,6 @@ std::vector<at::Tensor> run_backward(const PhnnPaperKernelWeights& kw, const at:
       dv0b[m] += static_cast<double>(zb);
       for (int64_t i = 0; i < d; ++i) dv0[m * d + i] += static_cast<double>(zb * q[i]);
     }
-    (void)a;
   }
   const auto out = [&](const double* values, const at::Tensor& like) {
     std::vector<double> v(values, values + like.numel());
