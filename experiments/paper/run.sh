@@ -27,10 +27,9 @@ source "$root/experiments/lib.sh"
 hamlet_experiment_flags experiments/paper/run.sh "$@"
 # The protocol (task options, per-optimizer options, U, meta-lr, full budgets, evaluation settings) is data:
 # experiments/protocols/<table>/task.ini and <table>/<optimizer>.ini, read by meta-train and evaluate alike. The
-# quadratic follows METHODS.md §4.3 (100 epochs x 20 trajectories, 50 selection problems). On MNIST phnn-paper and
-# phnn get the paper's 50 x 20 trajectories (100k optimizee steps; both meta-train through their fused kernels'
-# autograd nodes, README "Speed"); a B = 1 step of lstm costs ~30 ms on one core (two cell GEMMs and their backward
-# over 15,910 coordinates), so its budget stays cut to 3 x 10 (experiments/budget/run.sh has it at 1,000 on ranks). --quick overrides the budgets with
+# quadratic follows METHODS.md §4.3 (100 epochs x 20 trajectories, 50 selection problems). On MNIST every learned
+# optimizer gets the paper's 50 x 20 trajectories (100k optimizee steps; phnn-paper, phnn and lstm meta-train through
+# their fused kernels' autograd nodes, README "Speed"; an lstm seed costs ~1 h on one core). --quick overrides the budgets with
 # flags (a flag wins over the files). All budgets are recorded in PROVENANCE.md and in every meta-training run file.
 protocols="$root/experiments/protocols"
 if [ "$mode" = quick ]; then
