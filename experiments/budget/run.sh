@@ -18,9 +18,9 @@
 #   left unfinished. Long budgets (the paper's 1,000 trajectories for phnn and lstm) spread this way over sessions.
 #
 # A budget of N trajectories is E epochs x P episodes of B = RANKS problems with P = 10 below 300 trajectories and
-# 25 from 300 on, E = N / (P B) (30 on one rank: 3 x 10, phnn's budget in the paper tables; 1000 on two ranks:
-# 20 x 25). Files: {weights,meta,eval}/TAG_nN_seedK.h5 with TAG = NAME, or NAME+RECIPE (NAME_seedK.h5: N = 1000,
-# files of the first study).
+# 25 from 300 on, E = N / (P B) (30 on one rank: 3 x 10, the MNIST budget phnn and lstm had in the paper tables
+# before they got the paper's 1,000; 1000 on two ranks: 20 x 25). Files: {weights,meta,eval}/TAG_nN_seedK.h5 with
+# TAG = NAME, or NAME+RECIPE (NAME_seedK.h5: N = 1000, files of the first study).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
