@@ -98,7 +98,7 @@ command="experiments/transfer/run.sh$flag"
 cpu="$(lscpu | sed -n 's/^Model name: *//p')"
 if [ "$add" = 1 ]; then
   {
-    echo "- Rows added by \`LEARNED=\"$names\" SEEDS=\"$seeds\" ADD=1 $command\`, wall time ${seconds} s on $(nproc) CPU core(s) ($cpu):"
+    echo "- Rows added by \`${selected:+TARGETS=\"$selected\" }LEARNED=\"$names\" SEEDS=\"$seeds\" ADD=1 $command\`, wall time ${seconds} s on $(nproc) CPU core(s) ($cpu):"
     echo "  weights \`${weights#$root/}/mnist_sigmoid_*_seedK.h5\` for K in $seeds, the same problems; $("$bin" version)."
   } >> "$out/PROVENANCE.md"
 else
