@@ -44,10 +44,12 @@ for seed in $seeds; do
   tag=${name}_n${n}_seed$seed
   t0=$(date +%s)
   echo "[budget] evaluate $tag (paper rows of $rev)" >&2
-  "$bin" evaluate --config="$scratch/task.ini" --config="$scratch/$name.ini" --optimizers="$name" \
-    --optimizer."$name".weights="$scratch/weights_$seed.h5" --log-level=warn --out="$scratch/eval_$seed.h5" >/dev/null
+  # The weights in their final place first: the run file records their path, where `hamlet compare` reads the
+  # meta-training budget from.
   mv "$scratch/weights_$seed.h5" "$out/weights/$tag.h5"
   mv "$scratch/meta_$seed.h5" "$out/meta/$tag.h5"
+  "$bin" evaluate --config="$scratch/task.ini" --config="$scratch/$name.ini" --optimizers="$name" \
+    --optimizer."$name".weights="$out/weights/$tag.h5" --log-level=warn --out="$scratch/eval_$seed.h5" >/dev/null
   mv "$scratch/eval_$seed.h5" "$out/eval/$tag.h5"
   echo "- \`$tag\`: the full paper reproduction's row at commit $rev (weights and meta-training run file of results/paper/full, $n trajectories), evaluated again with that commit's protocol files in $(( $(date +%s) - t0 )) s; $cpu" >> "$out/timings.md"
 done
