@@ -19,6 +19,9 @@
 # exists already is kept (so an interrupted ADD run continues where it stopped; delete a file to re-evaluate it), and
 # PROVENANCE.md is appended to:
 #   LEARNED=mlp-lopt SEEDS="1 2 3 4" ADD=1 experiments/transfer/run.sh --results
+# REPLACE=1 (with ADD=1) re-evaluates exactly the files of the named LEARNED optimizers and SEEDS on the selected
+# TARGETS even where they exist (new weights of those seeds), leaving every other file alone:
+#   LEARNED=lstm SEEDS="0 1 2" ADD=1 REPLACE=1 experiments/transfer/run.sh --results
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
@@ -37,6 +40,9 @@ seeds="${SEEDS:-0}"
 jobs="${HAMLET_JOBS:-$(nproc)}"
 names="${LEARNED:-phnn-paper phnn lstm mlp-lopt phnn-features}"
 add="${ADD:-0}"
+replace="${REPLACE:-0}"
+[[ "$replace" =~ ^[01]$ ]] || { echo "experiments/transfer/run.sh: REPLACE must be 0 or 1, got '$replace'" >&2; exit 2; }
+[ "$replace" = 0 ] || [ "$add" = 1 ] || { echo "experiments/transfer/run.sh: REPLACE=1 needs ADD=1" >&2; exit 2; }
 log() { echo "[transfer/$mode] $*" >&2; }
 for name in $names; do
   for seed in $seeds; do
@@ -69,7 +75,10 @@ target() {  # label steps problems tune_problems task args...
   for name in $names; do
     for seed in $seeds; do
       file="$(learned_file "$label" "$name" "$seed")"
-      if [ "$add" = 1 ] && [ -f "$file" ]; then log "$label: $name seed $seed done before, kept"; continue; fi
+      if [ "$add" = 1 ] && [ "$replace" != 1 ] && [ -f "$file" ]; then
+        log "$label: $name seed $seed done before, kept"
+        continue
+      fi
       log "$label: evaluate $name (meta-training seed $seed)"
       # shellcheck disable=SC2046
       "$bin" evaluate "$@" $(learned_flags "$name" "$seed") --problems="$n" --steps="$steps" --seed=0 --log-level=warn \
@@ -97,8 +106,10 @@ seconds=$(( $(date +%s) - start ))
 command="experiments/transfer/run.sh$flag"
 cpu="$(lscpu | sed -n 's/^Model name: *//p')"
 if [ "$add" = 1 ]; then
+  replace_text=""
+  [ "$replace" = 1 ] && replace_text=" REPLACE=1"
   {
-    echo "- Rows added by \`${selected:+TARGETS=\"$selected\" }LEARNED=\"$names\" SEEDS=\"$seeds\" ADD=1 $command\`, wall time ${seconds} s on $(nproc) CPU core(s) ($cpu):"
+    echo "- Rows added by \`${selected:+TARGETS=\"$selected\" }LEARNED=\"$names\" SEEDS=\"$seeds\" ADD=1${replace_text} $command\`, wall time ${seconds} s on $(nproc) CPU core(s) ($cpu):"
     echo "  weights \`${weights#$root/}/mnist_sigmoid_*_seedK.h5\` for K in $seeds, the same problems; $("$bin" version)."
   } >> "$out/PROVENANCE.md"
 else
