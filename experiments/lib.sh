@@ -50,6 +50,16 @@ hamlet_write_file() {
   mv "$target.tmp" "$target"
 }
 
+# hamlet_budget_evaluate BIN TASK_INI OPTIMIZER_INI NAME WEIGHTS OUT [evaluate flags...]: the budget study's
+# evaluation of one meta-trained learned optimizer, Table A2's test problems as the task file gives them, into the
+# run file OUT (experiments/budget/run.sh and import_paper_rows.sh; extra flags, e.g. EVAL_FLAGS, go last and win).
+hamlet_budget_evaluate() {
+  local bin=$1 task=$2 optimizer=$3 name=$4 weights=$5 out=$6
+  shift 6
+  "$bin" evaluate --config="$task" --config="$optimizer" --optimizers="$name" --optimizer."$name".weights="$weights" \
+    "$@" --log-level=warn --out="$out" >/dev/null
+}
+
 # hamlet_by_seed FILE...: the files one per line, ordered by the number K of their "_seedK" (stable: files of one seed
 # keep their order); a file without one counts as seed 0 (the transfer study's first files, learned[_NAME].h5).
 hamlet_by_seed() {

@@ -48,8 +48,8 @@ for seed in $seeds; do
   # meta-training budget from.
   mv "$scratch/weights_$seed.h5" "$out/weights/$tag.h5"
   mv "$scratch/meta_$seed.h5" "$out/meta/$tag.h5"
-  "$bin" evaluate --config="$scratch/task.ini" --config="$scratch/$name.ini" --optimizers="$name" \
-    --optimizer."$name".weights="$out/weights/$tag.h5" --log-level=warn --out="$scratch/eval_$seed.h5" >/dev/null
+  hamlet_budget_evaluate "$bin" "$scratch/task.ini" "$scratch/$name.ini" "$name" "$out/weights/$tag.h5" \
+    "$scratch/eval_$seed.h5"
   mv "$scratch/eval_$seed.h5" "$out/eval/$tag.h5"
   echo "- \`$tag\`: the full paper reproduction's row at commit $rev (weights and meta-training run file of results/paper/full, $n trajectories), evaluated again with that commit's protocol files in $(( $(date +%s) - t0 )) s; $cpu" >> "$out/timings.md"
 done

@@ -96,8 +96,8 @@ run_one() {
   fi
   [ "$rc" = 0 ] || return "$rc"
   log "evaluate $tag"
-  "$bin" evaluate --config="$protocols/task.ini" --config="$protocols/$name.ini" --optimizers=$name \
-    --optimizer.$name.weights="$out/weights/$tag.h5" "${eval_flags[@]}" --log-level=warn --out="$out/eval/$tag.h5" >/dev/null
+  hamlet_budget_evaluate "$bin" "$protocols/task.ini" "$protocols/$name.ini" "$name" "$out/weights/$tag.h5" \
+    "$out/eval/$tag.h5" "${eval_flags[@]}"
   rm -f "$checkpoint"  # the weights and run files hold everything now
   echo "- \`$tag\`: ${budget[*]} on $ranks rank(s), $jobs job(s) side by side; $how $((t1 - t0)) s, evaluation $(( $(date +%s) - t1 )) s; $(lscpu | sed -n 's/^Model name: *//p')" >> "$out/timings.md"
 }
