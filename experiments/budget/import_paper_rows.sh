@@ -54,5 +54,5 @@ for seed in $seeds; do
   echo "- \`$tag\`: the full paper reproduction's row at commit $rev (weights and meta-training run file of results/paper/full, $n trajectories), evaluated again with that commit's protocol files in $(( $(date +%s) - t0 )) s; $cpu" >> "$out/timings.md"
 done
 echo "- \`COMMIT=$commit NAME=$name N=$n SEEDS=\"$seeds\" experiments/budget/import_paper_rows.sh$flag\`." >> "$out/timings.md"
-HAMLET_BIN="$bin" "$root/experiments/budget/make_table.sh" "$out" "\`experiments/budget/run.sh\`"
+HAMLET_BIN="$bin" "$root/experiments/budget/make_table.sh" "$out"
 echo "budget study: $out/TABLE.md"

@@ -4,12 +4,14 @@
 # the row "NAME (N traj.)" (its seeds grouped; NAME_seedK.h5 of the first study: N = 1000), then the study's
 # provenance (timings.md). Also writes comparison.json (the same comparison) and budget.png from it (plot.py).
 #
-#   HAMLET_BIN=build/hamlet experiments/budget/make_table.sh STUDY_DIR "HOW THE RUNS WERE MADE"
+#   HAMLET_BIN=build/hamlet experiments/budget/make_table.sh STUDY_DIR ["HOW THE RUNS WERE MADE"]
+# (default: the two scripts that add runs; each run's own command is in the provenance).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
-out=$1 how=$2
+out=$1
+how="${2:-\`experiments/budget/run.sh\` and \`experiments/budget/import_paper_rows.sh\` (rows kept from earlier paper tables)}"
 paper="$root/results/paper/full/mnist_sigmoid"
 ins=(--in="$paper/baselines.h5")
 while read -r f; do ins+=(--in="$f"); done < <(hamlet_by_seed "$paper"/learned*.h5)

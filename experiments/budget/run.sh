@@ -114,7 +114,7 @@ limit_text=""
 recipe_text=""
 [ "$recipes" = protocol ] || recipe_text=" RECIPES=\"$recipes\""
 echo "- \`NAMES=\"$names\"$recipe_text SEEDS=\"$seeds\" BUDGETS=\"$budgets\" RANKS=$ranks JOBS=$jobs$limit_text experiments/budget/run.sh$flag\`: total wall time $(( $(date +%s) - start )) s on $(nproc) CPU core(s)$([ -s "$paused" ] && echo "; unfinished: $(sort "$paused" | tr '\n' ' ' | sed 's/ $//')")." >> "$out/timings.md"
-HAMLET_BIN="$bin" "$root/experiments/budget/make_table.sh" "$out" "\`experiments/budget/run.sh\`"
+HAMLET_BIN="$bin" "$root/experiments/budget/make_table.sh" "$out"
 echo "budget study: $out/TABLE.md"
 if [ -s "$paused" ]; then
   echo "unfinished (TIME_LIMIT): $(sort "$paused" | tr '\n' ' ')-- the same command continues them" >&2
