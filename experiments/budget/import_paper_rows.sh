@@ -11,6 +11,7 @@
 #
 #   COMMIT=6ea48a7^ NAME=phnn N=30 SEEDS="0 1 2 3 4" experiments/budget/import_paper_rows.sh [--results]
 #       -> runs/<time>-budget/ (or $HAMLET_RESULTS_DIR); --results adds to results/budget/
+#   HAMLET_JOBS evaluations side by side (default: nproc).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
@@ -21,6 +22,8 @@ commit="${COMMIT:?experiments/budget/import_paper_rows.sh: set COMMIT (the git c
 name="${NAME:?experiments/budget/import_paper_rows.sh: set NAME (a learned optimizer)}"
 n="${N:?experiments/budget/import_paper_rows.sh: set N (the budget of those runs, in trajectories)}"
 seeds="${SEEDS:-0 1 2}"
+jobs="${HAMLET_JOBS:-$(nproc)}"
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "experiments/budget/import_paper_rows.sh: HAMLET_JOBS must be a positive integer, got '$jobs'" >&2; exit 2; }
 [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "experiments/budget/import_paper_rows.sh: N must be a positive integer, got '$n'" >&2; exit 2; }
 rev="$(git -C "$root" rev-parse --verify --short "$commit^{commit}" 2>/dev/null)" ||
   { echo "experiments/budget/import_paper_rows.sh: COMMIT '$commit' is not a commit of this repository" >&2; exit 2; }
@@ -40,8 +43,9 @@ for seed in $seeds; do  # every file first, so that a missing one stops the impo
 done
 mkdir -p "$out"/{weights,meta,eval}
 cpu="$(lscpu | sed -n 's/^Model name: *//p')"
-for seed in $seeds; do
-  tag=${name}_n${n}_seed$seed
+# import_one SEED: one seed's files to their place, its evaluation, its timings line.
+import_one() {
+  local seed=$1 tag=${name}_n${n}_seed$1 t0
   t0=$(date +%s)
   echo "[budget] evaluate $tag (paper rows of $rev)" >&2
   # The weights in their final place first: the run file records their path, where `hamlet compare` reads the
@@ -51,8 +55,10 @@ for seed in $seeds; do
   hamlet_budget_evaluate "$bin" "$scratch/task.ini" "$scratch/$name.ini" "$name" "$out/weights/$tag.h5" \
     "$scratch/eval_$seed.h5"
   mv "$scratch/eval_$seed.h5" "$out/eval/$tag.h5"
-  echo "- \`$tag\`: the full paper reproduction's row at commit $rev (weights and meta-training run file of results/paper/full, $n trajectories), evaluated again with that commit's protocol files in $(( $(date +%s) - t0 )) s; $cpu" >> "$out/timings.md"
-done
+  echo "- \`$tag\`: the full paper reproduction's row at commit $rev (weights and meta-training run file of results/paper/full, $n trajectories), evaluated again with that commit's protocol files in $(( $(date +%s) - t0 )) s, $jobs side by side; $cpu" >> "$out/timings.md"
+}
+for seed in $seeds; do hamlet_run_job "$jobs" import_one "$seed"; done
+hamlet_wait_jobs || { echo "experiments/budget/import_paper_rows.sh: an evaluation failed (see above); table not written" >&2; exit 1; }
 echo "- \`COMMIT=$commit NAME=$name N=$n SEEDS=\"$seeds\" experiments/budget/import_paper_rows.sh$flag\`." >> "$out/timings.md"
 HAMLET_BIN="$bin" "$root/experiments/budget/make_table.sh" "$out"
 echo "budget study: $out/TABLE.md"
