@@ -50,6 +50,12 @@ hamlet_write_file() {
   mv "$target.tmp" "$target"
 }
 
+# hamlet_require_positive SCRIPT NAME VALUE: exits 2 with a message naming SCRIPT, NAME and VALUE unless VALUE is a
+# positive integer (the job counts and budgets that experiment scripts read from variables).
+hamlet_require_positive() {
+  [[ "$3" =~ ^[1-9][0-9]*$ ]] || { echo "$1: $2 must be a positive integer, got '$3'" >&2; exit 2; }
+}
+
 # hamlet_budget_evaluate BIN TASK_INI OPTIMIZER_INI NAME WEIGHTS OUT [evaluate flags...]: the budget study's
 # evaluation of one meta-trained learned optimizer, Table A2's test problems as the task file gives them, into the
 # run file OUT (experiments/budget/run.sh and import_paper_rows.sh; extra flags, e.g. EVAL_FLAGS, go last and win).

@@ -23,8 +23,8 @@ name="${NAME:?experiments/budget/import_paper_rows.sh: set NAME (a learned optim
 n="${N:?experiments/budget/import_paper_rows.sh: set N (the budget of those runs, in trajectories)}"
 seeds="${SEEDS:-0 1 2}"
 jobs="${HAMLET_JOBS:-$(nproc)}"
-[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "experiments/budget/import_paper_rows.sh: HAMLET_JOBS must be a positive integer, got '$jobs'" >&2; exit 2; }
-[[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "experiments/budget/import_paper_rows.sh: N must be a positive integer, got '$n'" >&2; exit 2; }
+hamlet_require_positive experiments/budget/import_paper_rows.sh HAMLET_JOBS "$jobs"
+hamlet_require_positive experiments/budget/import_paper_rows.sh N "$n"
 rev="$(git -C "$root" rev-parse --verify --short "$commit^{commit}" 2>/dev/null)" ||
   { echo "experiments/budget/import_paper_rows.sh: COMMIT '$commit' is not a commit of this repository" >&2; exit 2; }
 out="$(hamlet_output_dir budget "$root/results/budget" $regenerate)"

@@ -54,7 +54,7 @@ for n in $budgets; do budget_flags "$n" >/dev/null; done
 processes=()
 [ "$ranks" -gt 1 ] && processes=(--processes="$ranks")  # one rank: this process
 jobs="${JOBS:-1}"
-[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "experiments/budget/run.sh: JOBS must be a positive integer, got '$jobs'" >&2; exit 2; }
+hamlet_require_positive experiments/budget/run.sh JOBS "$jobs"
 time_limit="${TIME_LIMIT:-0}"
 [[ "$time_limit" =~ ^[0-9]+$ ]] || { echo "experiments/budget/run.sh: TIME_LIMIT must be whole seconds, got '$time_limit'" >&2; exit 2; }
 paused="$(mktemp)"
