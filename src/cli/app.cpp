@@ -52,6 +52,11 @@ int run(const std::vector<std::string>& argv) {
     if (command == "select") return cmd_select(args);
     if (command == "version" || command == "--version") {
       const std::string blas = blas_core();
+      if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+        std::cout << "hamlet version: the version of hamlet and of its dependencies\n"
+                     "  --blas-core   print only the OpenBLAS core in use (for OPENBLAS_CORETYPE)\n";
+        return 0;
+      }
       if (args.size() == 1 && args[0] == "--blas-core") {
         std::cout << blas << "\n";
         return 0;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -34,7 +35,7 @@ std::string any_to_string(const boost::any& value) {
 
 // The commands whose INI sections [NAME] hold keys for that command only (app.cpp dispatches on the same names).
 const std::vector<std::string> kCommands = {"evaluate", "tune", "meta-train", "benchmark", "export",
-                                            "compare",  "data", "list",       "version"};
+                                            "compare",  "data", "list",       "version", "select"};
 
 bool is_command(const std::string& name) {
   return std::find(kCommands.begin(), kCommands.end(), name) != kCommands.end();
@@ -49,7 +50,8 @@ bool has_dynamic_prefix(const std::string& key, const std::vector<std::string>& 
 
 std::string dynamic_hint(const std::vector<std::string>& prefixes) {
   std::string valid;
-  for (const auto& p : prefixes) valid += (valid.empty() ? "" : ", ") + ("--" + p + ".KEY=VALUE");
+  // Optimizer options are per optimizer: --optimizer.adam.lr, not --optimizer.lr.
+  for (const auto& p : prefixes) valid += (valid.empty() ? "" : ", ") + ("--" + p + (p == "optimizer" ? ".NAME" : "") + ".KEY=VALUE");
   return valid.empty() ? std::string() : "; dynamic options accepted here: " + valid;
 }
 
@@ -87,6 +89,12 @@ struct FileEntry {
 // sections as they are, keys under [command] (or [command.sub]) with the section name removed; sections named
 // after other commands are skipped.
 std::vector<FileEntry> read_config_file(const std::string& path, std::size_t index, const std::string& command) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  HAMLET_CHECK(std::filesystem::exists(status), "config file '", path, "' does not exist");
+  HAMLET_CHECK(std::filesystem::is_regular_file(status), "config file '", path, "' is ",
+               std::filesystem::is_directory(status) ? "a directory" : "not a regular file",
+               "; --config takes an INI file");
   std::ifstream in(path);
   HAMLET_CHECK(in.good(), "cannot read config file '", path, "'");
   std::vector<po::option> raw;
@@ -174,7 +182,10 @@ ParsedArgs parse_args(const std::vector<std::string>& args, const po::options_de
   all.add(desc);
   ParsedArgs out;
   try {
-    const auto parsed = po::command_line_parser(args).options(all).allow_unregistered().run();
+    // Boost guesses an abbreviated flag's full name (--step for --steps) by default: a typo would silently set
+    // another option, so every flag must be spelled out.
+    const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+    const auto parsed = po::command_line_parser(args).options(all).style(style).allow_unregistered().run();
     po::store(parsed, out.values);
     collect_dynamic_flags(parsed, dynamic_prefixes, out.dynamic);
     if (out.values.count("config")) {

@@ -37,6 +37,14 @@ optim::OptimizerPtr build_optimizer(const std::string& name, const OptionMap& op
 tasks::TaskPtr build_task(const ParsedArgs& parsed);
 // Evaluation options from --problems, --steps, --batch, --seed, --split, --device.
 eval::EvaluateOptions evaluate_options(const ParsedArgs& parsed);
+// Refuses (hamlet::Error naming the sizes) an evaluation of optimizer `name` that would not fit in the memory this
+// run may use (--max-memory, else what the machine has left), before anything is allocated.
+void check_fits_in_memory(const ParsedArgs& parsed, const tasks::Task& task, const std::string& name,
+                          const eval::EvaluateOptions& options, const std::string& problems_flag);
+// "a | b | c": a registry's names for help texts.
+std::string join_names(const std::vector<std::string>& names);
+// Help of --task, with the registered task names.
+std::string task_help();
 // Options shared by evaluate, tune and benchmark.
 boost::program_options::options_description run_options();
 // Writes `text` to `path` through a temporary file in the same directory and a rename, so a reader never sees

@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/output_file.hpp"
 #include "hamlet/eval/compare.hpp"
 
 namespace po = boost::program_options;
@@ -57,6 +58,7 @@ int cmd_compare(const std::vector<std::string>& args) {
   const std::string format = v["format"].as<std::string>(), mode = v["mode"].as<std::string>();
   HAMLET_CHECK(mode == "table" || mode == "drift", "--mode must be table or drift, got '", mode, "'");
   const std::string out = v["out"].as<std::string>();
+  if (!out.empty()) check_output_path(out, "--out");  // before reading any run file
   const auto emit = [&out](const std::string& text) {
     if (out.empty()) std::cout << text;
     else write_atomically(out, text);

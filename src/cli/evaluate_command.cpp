@@ -42,6 +42,11 @@ std::vector<double> parse_grid(const std::string& text) {
   return grid;
 }
 
+// A learned optimizer run without a weight file (allowed, e.g. to see what meta-training starts from).
+bool random_init(const std::string& name, const OptionMap& options) {
+  return learned::is_learned(name) && (!options.count("weights") || options.at("weights").empty());
+}
+
 struct Prepared {
   ParsedArgs parsed;
   tasks::TaskPtr task;
@@ -61,13 +66,34 @@ Prepared prepare(const std::vector<std::string>& args, po::options_description& 
   // Reject options for optimizers that are not run: they are almost certainly a typo.
   for (const auto& [key, value] : p.parsed.dynamic) {
     if (key.rfind("optimizer.", 0) != 0) continue;
+    HAMLET_CHECK(key.find('.', 10) != std::string::npos, "option --", key, " names no optimizer; write ",
+                 "--optimizer.NAME.KEY=VALUE, e.g. --optimizer.", p.names.front(), ".", key.substr(10));
     const std::string name = key.substr(10, key.find('.', 10) - 10);
     HAMLET_CHECK(std::find(p.names.begin(), p.names.end(), name) != p.names.end(), "option --", key,
                  " is for optimizer '", name, "', which is not in --optimizers");
   }
   // Build every optimizer once up front so a bad name or option fails before any work is done.
-  for (const auto& name : p.names) build_optimizer(name, options_with_prefix(p.parsed.dynamic, "optimizer." + name));
+  for (const auto& name : p.names) {
+    const OptionMap options = options_with_prefix(p.parsed.dynamic, "optimizer." + name);
+    build_optimizer(name, options);
+    if (random_init(name, options)) {
+      spdlog::warn("{} has no weights (--optimizer.{}.weights=FILE): it runs its random initialisation, which says "
+                   "nothing about a trained optimizer; the run file marks it random_init",
+                   name, name);
+    }
+  }
   p.task = build_task(p.parsed);
+  // Oversized runs are refused here, not by a bad_alloc (or worse) minutes later.
+  eval::EvaluateOptions tuning = p.eval_options;
+  tuning.problems = p.parsed.values["tune-problems"].as<int64_t>();
+  tuning.split = tasks::Split::kValidation;
+  check_positive("--tune-problems", tuning.problems);
+  for (const auto& name : p.names) {
+    check_fits_in_memory(p.parsed, *p.task, name, p.eval_options, "--problems");
+    if (command == "tune" || (p.parsed.values.count("tune") && p.parsed.values["tune"].as<bool>())) {
+      check_fits_in_memory(p.parsed, *p.task, name, tuning, "--tune-problems");
+    }
+  }
   return p;
 }
 
@@ -160,7 +186,12 @@ int cmd_evaluate(const std::vector<std::string>& args, const std::string& comman
     write_root(*writer, p, command_line, "evaluate");
     writer->set_attribute("/", "tuned", tune ? "true" : "false");
     writer->set_attribute("/", "summary_table", table);
-    for (const auto& r : results) eval::write_method(*writer, "/methods/" + r.name, r);
+    for (const auto& r : results) {
+      eval::write_method(*writer, "/methods/" + r.name, r);
+      if (random_init(r.name, options_with_prefix(p.parsed.dynamic, "optimizer." + r.name))) {
+        writer->set_attribute("/methods/" + r.name, "random_init", "true");
+      }
+    }
     writer->commit();
   }
   std::cout << "\n" << p.task->name() << " (" << format_options(p.task->options()) << "), "

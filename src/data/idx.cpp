@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/output_file.hpp"
 
 namespace hamlet::data {
 namespace {
@@ -288,23 +289,14 @@ void write_idx(const std::string& path, const IdxArray& array) {
   std::vector<uint8_t> header = {0, 0, kTypeUint8, static_cast<uint8_t>(array.dims.size())};
   for (int64_t d : array.dims) append_be32(header, static_cast<uint32_t>(d));
 
-  // Writing next to the target and renaming means a reader never sees a half-written file, even if the
-  // process dies mid-way; the pid keeps concurrent writers from clobbering each other's temporary.
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  try {
+  // Written next to the target and renamed, so a reader never sees a half-written file (core/output_file.hpp).
+  write_file_atomically(path, [&](const std::string& tmp) {
     if (is_gzip_name(path)) {
       write_gzip(tmp, header, array.values);
     } else {
       write_plain(tmp, header, array.values);
     }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    HAMLET_CHECK(!ec, "cannot write ", path, ": rename from ", tmp, " failed: ", ec.message());
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw;
-  }
+  });
 }
 
 }  // namespace hamlet::data

@@ -200,6 +200,60 @@ std::string row_name(const std::string& label, const std::string& method) {
   return out;
 }
 
+namespace {
+
+// Task options that say where the data lay on the machine that wrote the file, not which problems it holds.
+const std::set<std::string> kDataLocationKeys = {"data_dir", "data_source"};
+
+// The problem-defining attributes of a run file (no methods).
+RunSet read_header(const io::H5Reader& reader, const std::string& path) {
+  RunSet h;
+  h.task = reader.attribute_string("/", "task");
+  h.split = reader.attribute_string("/", "split");
+  h.problem_seed = reader.attribute_int("/", "seed");
+  h.problems = reader.attribute_int("/", "problems");
+  h.steps = reader.attribute_int("/", "steps");
+  // Written by every evaluate of hamlet 0.1; a file without it can only be paired on the other settings.
+  if (reader.has_attribute("/", "task_options")) {
+    h.task_options = parse_options_text(reader.attribute_string("/", "task_options"), path + " task_options");
+  }
+  for (const auto& key : kDataLocationKeys) h.task_options.erase(key);
+  return h;
+}
+
+// The settings that define a run's problems, in the order a message names them.
+std::vector<std::pair<std::string, std::string>> problem_identity(const RunSet& s) {
+  std::vector<std::pair<std::string, std::string>> out = {{"task", s.task}};
+  for (const auto& [key, value] : s.task_options) out.emplace_back("task option " + key, value);
+  out.emplace_back("split", s.split);
+  out.emplace_back("problem seed", std::to_string(s.problem_seed));
+  out.emplace_back("number of problems", std::to_string(s.problems));
+  out.emplace_back("number of steps", std::to_string(s.steps));
+  return out;
+}
+
+}  // namespace
+
+void check_same_problems(const RunSet& a, const std::string& a_path, const RunSet& b, const std::string& b_path) {
+  const auto ida = problem_identity(a), idb = problem_identity(b);
+  const std::map<std::string, std::string> in_a(ida.begin(), ida.end()), in_b(idb.begin(), idb.end());
+  const auto value_in = [](const std::map<std::string, std::string>& m, const std::string& key) {
+    const auto it = m.find(key);
+    return it == m.end() ? std::string("(not set)") : "'" + it->second + "'";
+  };
+  // The task first: other tasks have other options, and the task's name says more than their first difference.
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : ida) keys.push_back(key);
+  for (const auto& [key, value] : idb) {
+    if (!in_a.count(key)) keys.push_back(key);
+  }
+  for (const auto& key : keys) {
+    const std::string va = value_in(in_a, key), vb = value_in(in_b, key);
+    HAMLET_CHECK(va == vb, b_path, ": ", key, " is ", vb, " but ", a_path, " has ", va,
+                 "; compare pairs problems by index, so every file must hold the same problems");
+  }
+}
+
 RunSet read_runs(const std::vector<std::string>& paths) {
   std::vector<RunInput> inputs;
   for (const auto& p : paths) inputs.push_back({p, ""});
@@ -218,22 +272,17 @@ RunSet read_runs(const std::vector<RunInput>& inputs) {
     const std::string& label = inputs[f].label;
     const io::H5Reader reader(path);
     HAMLET_CHECK(reader.exists("/methods"), path, ": not an evaluate run file (no /methods group)");
-    const std::string task = reader.attribute_string("/", "task"), split = reader.attribute_string("/", "split");
-    const int64_t seed = reader.attribute_int("/", "seed"), problems = reader.attribute_int("/", "problems"),
-                  steps = reader.attribute_int("/", "steps");
+    // Run files written before checksums are the committed results: read them without a warning each time.
+    HAMLET_CHECK(reader.integrity() != io::H5Reader::Integrity::kMismatch, path,
+                 ": this run file does not match the checksum stored when hamlet wrote it: it was changed or damaged "
+                 "afterwards");
+    const RunSet header = read_header(reader, path);
     if (f == 0) {
-      set.task = task, set.split = split, set.problem_seed = seed, set.problems = problems, set.steps = steps;
+      set = header;
     } else {
-      const auto same = [&](const char* what, const std::string& mine, const std::string& first) {
-        HAMLET_CHECK(mine == first, path, ": ", what, " is ", mine, " but ", paths[0], " has ", first,
-                     "; compare pairs problems, so every file must hold the same problems");
-      };
-      same("task", task, set.task);
-      same("split", split, set.split);
-      same("problem seed", std::to_string(seed), std::to_string(set.problem_seed));
-      same("the number of problems", std::to_string(problems), std::to_string(set.problems));
-      same("the number of steps", std::to_string(steps), std::to_string(set.steps));
+      check_same_problems(set, paths[0], header, path);
     }
+    const int64_t problems = header.problems, steps = header.steps;
     std::set<std::string> in_this_file;
     const auto method_names = reader.read_strings("/method_names");
     if (!label.empty() && label.find("{method}") == std::string::npos) {
@@ -434,11 +483,7 @@ std::string to_markdown(const Comparison& c) {
 Drift drift(const std::string& committed, const std::string& rerun, double threshold) {
   check_positive("compare.threshold", threshold);
   const RunSet a = read_runs({committed}), b = read_runs({rerun});
-  HAMLET_CHECK(a.task == b.task && a.split == b.split && a.problem_seed == b.problem_seed &&
-                   a.problems == b.problems && a.steps == b.steps,
-               rerun, " does not hold the problems of ", committed, " (task, split, problem seed, problems, steps: ",
-               b.task, ", ", b.split, ", ", b.problem_seed, ", ", b.problems, ", ", b.steps, " against ", a.task, ", ",
-               a.split, ", ", a.problem_seed, ", ", a.problems, ", ", a.steps, ")");
+  check_same_problems(a, committed, b, rerun);
   Drift d;
   d.committed = committed, d.rerun = rerun, d.problems = a.problems, d.threshold = threshold;
   for (const auto& m : a.methods) {

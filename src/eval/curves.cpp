@@ -1,13 +1,10 @@
 #include "hamlet/eval/curves.hpp"
 
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/output_file.hpp"
 #include "hamlet/io/h5.hpp"
 
 namespace hamlet::eval {
@@ -34,33 +31,20 @@ int64_t export_curves(const std::string& h5_path, const std::string& csv_path) {
   io::H5Reader reader(h5_path);
   HAMLET_CHECK(reader.exists("/methods"), h5_path, ": no /methods group (not an evaluate run file)");
   const auto names = reader.exists("/method_names") ? reader.read_strings("/method_names") : reader.children("/methods");
-  const std::string tmp = csv_path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp);
-    HAMLET_CHECK(out.good(), "cannot write ", csv_path);
-    out << "method,step,mean,se,median,problems\n";
-    char buf[256];
-    for (const auto& name : names) {
-      const auto c = learning_curve(reader.read("/methods/" + name + "/loss"));
-      for (int64_t t = 0; t < c.mean.size(0); ++t) {
-        std::snprintf(buf, sizeof(buf), "%s,%lld,%.10g,%.10g,%.10g,%lld\n", name.c_str(), static_cast<long long>(t),
-                      c.mean[t].item<double>(), c.se[t].item<double>(), c.median[t].item<double>(),
-                      static_cast<long long>(c.problems));
-        out << buf;
-      }
-    }
-    out.flush();
-    if (!out.good()) {
-      std::filesystem::remove(tmp);
-      throw Error("cannot write " + csv_path);
+  check_output_path(csv_path, "--out");
+  std::vector<std::pair<std::string, LearningCurve>> curves;
+  for (const auto& name : names) curves.emplace_back(name, learning_curve(reader.read("/methods/" + name + "/loss")));
+  std::string text = "method,step,mean,se,median,problems\n";
+  char buf[256];
+  for (const auto& [name, c] : curves) {
+    for (int64_t t = 0; t < c.mean.size(0); ++t) {
+      std::snprintf(buf, sizeof(buf), "%s,%lld,%.10g,%.10g,%.10g,%lld\n", name.c_str(), static_cast<long long>(t),
+                    c.mean[t].item<double>(), c.se[t].item<double>(), c.median[t].item<double>(),
+                    static_cast<long long>(c.problems));
+      text += buf;
     }
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, csv_path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw Error("cannot write " + csv_path + ": rename failed");
-  }
+  write_text_atomically(csv_path, text, "--out");
   return static_cast<int64_t>(names.size());
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/progress.hpp"
@@ -22,18 +23,67 @@ void EvaluateOptions::validate() const {
   }
 }
 
+namespace {
+
+// Problems per tensor program: --batch, else the task's default, capped by the optimizer's coordinate budget.
+int64_t chunk_size(const tasks::Task& task, const optim::Optimizer& optimizer, const EvaluateOptions& options) {
+  const int64_t n = options.problems;
+  int64_t preferred = options.batch > 0 ? options.batch : task.default_batch();
+  if (options.batch == 0 && optimizer.max_batch_coordinates() > 0) {
+    int64_t per_problem = 0;
+    for (const auto& p : task.sample(options.split, options.seed, 0, 1, c10::Device(options.device))->initial_params()) {
+      per_problem += p.numel();
+    }
+    const int64_t fit = std::max<int64_t>(1, optimizer.max_batch_coordinates() / std::max<int64_t>(1, per_problem));
+    preferred = preferred > 0 ? std::min(preferred, fit) : fit;
+  }
+  return preferred > 0 ? std::min(preferred, n) : n;
+}
+
+double bytes_of(const TensorList& xs) {
+  double total = 0;
+  for (const auto& x : xs) total += static_cast<double>(x.numel()) * static_cast<double>(x.element_size());
+  return total;
+}
+
+std::string gib(double bytes) {
+  char buf[64];
+  if (bytes >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof(buf), "%.3g GiB", bytes / (1024.0 * 1024 * 1024));
+  else if (bytes >= 1024.0 * 1024) std::snprintf(buf, sizeof(buf), "%.3g MiB", bytes / (1024.0 * 1024));
+  else std::snprintf(buf, sizeof(buf), "%.3g KiB", bytes / 1024.0);
+  return buf;
+}
+
+}  // namespace
+
+std::string MemoryEstimate::describe() const {
+  return "curves " + gib(curve_bytes) + " + " + std::to_string(chunk) + " problems at once x " +
+         gib(per_problem_bytes) + " each";
+}
+
+MemoryEstimate estimate_memory(const tasks::Task& task, const optim::Optimizer& optimizer,
+                               const EvaluateOptions& options) {
+  options.validate();
+  MemoryEstimate e;
+  // loss, gradient norm, update norm and up to two diagnostics; at::cat of the chunks copies them once more.
+  constexpr double kCurves = 5, kJoinCopies = 2;
+  e.curve_bytes = static_cast<double>(options.problems) * static_cast<double>(options.steps) * 8 * kCurves * kJoinCopies;
+  e.chunk = chunk_size(task, optimizer, options);
+  const auto one = task.sample(options.split, options.seed, 0, 1, c10::Device(options.device));
+  const TensorList params = one->initial_params();
+  const optim::OptimizerState state = optimizer.init(params);
+  double state_bytes = 0;
+  for (const auto& [name, slot] : state.slots) state_bytes += bytes_of(slot);
+  // Parameters live as current, leaves, gradients, next and delta; the state as current and next.
+  e.per_problem_bytes = 5 * bytes_of(params) + 2 * state_bytes + static_cast<double>(task.data_bytes_per_problem());
+  return e;
+}
+
 Trajectory evaluate(const tasks::Task& task, const optim::Optimizer& optimizer, const EvaluateOptions& options) {
   options.validate();
   const c10::Device device(options.device);
   const int64_t n = options.problems, k = options.steps;
-  int64_t preferred = options.batch > 0 ? options.batch : task.default_batch();
-  if (options.batch == 0 && optimizer.max_batch_coordinates() > 0) {
-    int64_t per_problem = 0;
-    for (const auto& p : task.sample(options.split, options.seed, 0, 1, device)->initial_params()) per_problem += p.numel();
-    const int64_t fit = std::max<int64_t>(1, optimizer.max_batch_coordinates() / std::max<int64_t>(1, per_problem));
-    preferred = preferred > 0 ? std::min(preferred, fit) : fit;
-  }
-  const int64_t chunk = preferred > 0 ? std::min(preferred, n) : n;
+  const int64_t chunk = chunk_size(task, optimizer, options);
   Progress progress(options.label.empty() ? optimizer.name() : options.label, n * k, "problem-steps", 3.0,
                     options.progress);
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/output_file.hpp"
 #include "hamlet/io/h5.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "hamlet/optim/registry.hpp"
@@ -254,6 +255,10 @@ void TorchOptimizer::load(torch::serialize::InputArchive& archive) {
           read_string(archive, key(g, "option_value_" + std::to_string(i)));
     }
     TorchOptimizerOptions o(read_string(archive, key(g, "name")), map);
+    const auto& here = static_cast<const TorchOptimizerOptions&>(param_groups_[g].options());
+    HAMLET_CHECK(o.name() == here.name(), "TorchOptimizer::load: param group ", g, " of the archive holds the state ",
+                 "of optimizer '", o.name(), "', this TorchOptimizer runs '", here.name(), "'; build it with '",
+                 o.name(), "' to resume that run");
     o.check_finite(read_int(archive, key(g, "check_finite")) != 0);
     options.push_back(o);
 
@@ -301,6 +306,33 @@ void TorchOptimizer::load(torch::serialize::InputArchive& archive) {
     param_groups_[g].set_options(std::make_unique<TorchOptimizerOptions>(options[g]));
   }
   groups_ = std::move(loaded);
+}
+
+void TorchOptimizer::save_to_file(const std::string& path) const {
+  write_file_atomically(
+      path,
+      [&](const std::string& temp) {
+        try {
+          torch::serialize::OutputArchive archive;
+          save(archive);
+          archive.save_to(temp);
+        } catch (const c10::Error& e) {
+          throw Error("cannot write TorchOptimizer archive " + path + ": " + e.what_without_backtrace());
+        }
+      },
+      "TorchOptimizer archive");
+}
+
+void TorchOptimizer::load_from_file(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    std::string cause = e.what_without_backtrace();
+    cause = cause.substr(0, cause.find('\n'));
+    throw Error(path + " is not a readable torch archive (torch::save of a TorchOptimizer writes one): " + cause);
+  }
+  load(archive);
 }
 
 }  // namespace hamlet::interop

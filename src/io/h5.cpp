@@ -1,11 +1,18 @@
 #include "hamlet/io/h5.hpp"
 
 #include <H5Cpp.h>
-#include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <mutex>
+#include <set>
 
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/output_file.hpp"
 
 namespace hamlet::io {
 namespace {
@@ -97,6 +104,129 @@ auto guarded(const std::string& file, const std::string& what, Fn&& fn) -> declt
   }
 }
 
+constexpr const char* kChecksumAttribute = "content_checksum";
+
+// 64-bit FNV-1a: small, dependency-free, and enough to notice damaged or edited data (not an adversary).
+class Fnv1a {
+ public:
+  void bytes(const void* data, std::size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < n; ++i) {
+      hash_ ^= p[i];
+      hash_ *= 0x100000001b3ULL;
+    }
+  }
+  void text(const std::string& s) {
+    const uint64_t n = s.size();
+    bytes(&n, sizeof(n));  // the length first, so that ("ab","c") and ("a","bc") differ
+    bytes(s.data(), s.size());
+  }
+  void number(uint64_t v) { bytes(&v, sizeof(v)); }
+  std::string hex() const {
+    char buf[17];
+    std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(hash_));
+    return std::string("fnv1a64:") + buf;
+  }
+
+ private:
+  uint64_t hash_ = 0xcbf29ce484222325ULL;
+};
+
+// Element count of a simple dataspace (1 for a scalar).
+hsize_t element_count(const H5::DataSpace& space) {
+  const int rank = space.getSimpleExtentNdims();
+  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
+  if (rank > 0) space.getSimpleExtentDims(dims.data());
+  hsize_t n = 1;
+  for (auto d : dims) n *= d;
+  return n;
+}
+
+// DataSet::read and Attribute::read take their arguments in opposite orders.
+void read_into(H5::DataSet& source, void* out, const H5::DataType& type) { source.read(out, type); }
+void read_into(H5::Attribute& source, void* out, const H5::DataType& type) { source.read(type, out); }
+
+// Values of a dataset or attribute, by type class: the digest sees numbers and strings, not HDF5's encodings.
+template <typename Source>
+void digest_values(Fnv1a& h, Source& source, H5T_class_t type_class, hsize_t n) {
+  h.number(static_cast<uint64_t>(type_class));
+  h.number(n);
+  if (n == 0) return;
+  if (type_class == H5T_FLOAT) {
+    std::vector<double> v(n);
+    read_into(source, v.data(), H5::PredType::NATIVE_DOUBLE);
+    h.bytes(v.data(), v.size() * sizeof(double));
+  } else if (type_class == H5T_INTEGER) {
+    std::vector<int64_t> v(n);
+    read_into(source, v.data(), H5::PredType::NATIVE_INT64);
+    h.bytes(v.data(), v.size() * sizeof(int64_t));
+  } else if (type_class == H5T_STRING) {
+    const H5::StrType stored = source.getStrType();
+    if (stored.isVariableStr()) {
+      std::vector<char*> ptrs(n, nullptr);
+      H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+      type.setCset(stored.getCset());
+      read_into(source, ptrs.data(), type);
+      for (char* p : ptrs) {
+        h.text(p ? p : "");
+        std::free(p);
+      }
+    } else {
+      std::vector<char> raw(n * stored.getSize());
+      read_into(source, raw.data(), stored);
+      h.bytes(raw.data(), raw.size());
+    }
+  }
+  // Other classes never occur in hamlet's files; their class and count are in the digest.
+}
+
+void digest_attributes(Fnv1a& h, H5::H5Object& object, bool is_root) {
+  std::vector<std::string> names;
+  const int n = object.getNumAttrs();
+  for (int i = 0; i < n; ++i) names.push_back(object.openAttribute(static_cast<unsigned>(i)).getName());
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    if (is_root && name == kChecksumAttribute) continue;
+    H5::Attribute attr = object.openAttribute(name);
+    h.text("@" + name);
+    digest_values(h, attr, attr.getTypeClass(), element_count(attr.getSpace()));
+  }
+}
+
+void digest_group(Fnv1a& h, H5::Group& group, const std::string& path) {
+  h.text(path.empty() ? "/" : path);
+  digest_attributes(h, group, path.empty());
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < group.getNumObjs(); ++i) names.push_back(group.getObjnameByIdx(i));
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    const std::string child = path + "/" + name;
+    if (group.childObjType(name) == H5O_TYPE_GROUP) {
+      H5::Group sub = group.openGroup(name);
+      digest_group(h, sub, child);
+    } else if (group.childObjType(name) == H5O_TYPE_DATASET) {
+      H5::DataSet ds = group.openDataSet(name);
+      h.text(child);
+      const H5::DataSpace space = ds.getSpace();
+      const int rank = space.getSimpleExtentNdims();
+      std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
+      if (rank > 0) space.getSimpleExtentDims(dims.data());
+      for (auto d : dims) h.number(d);
+      digest_values(h, ds, ds.getTypeClass(), element_count(space));
+      digest_attributes(h, ds, false);
+    } else {
+      h.text(child + "?");
+    }
+  }
+}
+
+std::string content_digest(H5::H5File& file) {
+  Fnv1a h;
+  H5::Group root = file.openGroup("/");
+  digest_group(h, root, "");
+  return h.hex();
+}
+
 }  // namespace
 
 struct H5Writer::Impl {
@@ -106,16 +236,12 @@ struct H5Writer::Impl {
 
 H5Writer::H5Writer(std::string path) : path_(std::move(path)) {
   silence_hdf5();
-  HAMLET_CHECK(!path_.empty(), "output path is empty");
-  const std::filesystem::path final_path(path_);
-  const auto dir = final_path.has_parent_path() ? final_path.parent_path() : std::filesystem::path(".");
-  std::error_code ec;
-  HAMLET_CHECK(std::filesystem::is_directory(dir, ec), "cannot write output file ", path_, ": directory ",
-               dir.string(), " does not exist");
-  temp_path_ = path_ + ".tmp-" + std::to_string(::getpid());
+  check_output_path(path_);
+  temp_path_ = temporary_path_for(path_);
   try {
     impl_ = std::make_unique<Impl>(Impl{H5::H5File(temp_path_, H5F_ACC_TRUNC)});
   } catch (const H5::Exception&) {
+    std::error_code ec;
     std::filesystem::remove(temp_path_, ec);
     throw Error("cannot write output file " + path_ + ": creating " + temp_path_ + " failed (permission denied?)");
   }
@@ -235,14 +361,18 @@ void H5Writer::append_row(const std::string& dataset_path, const std::vector<dou
 
 void H5Writer::commit() {
   HAMLET_CHECK(impl_ && impl_->open, "H5Writer::commit called twice for ", path_);
+  guarded(temp_path_, "storing the checksum", [&] {
+    const std::string digest = content_digest(impl_->file);
+    H5::Group root = impl_->file.openGroup("/");
+    if (root.attrExists(kChecksumAttribute)) root.removeAttr(kChecksumAttribute);
+    H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+    auto attr = root.createAttribute(kChecksumAttribute, type, H5::DataSpace(H5S_SCALAR));
+    const char* ptr = digest.c_str();
+    attr.write(type, &ptr);
+  });
   guarded(temp_path_, "closing", [&] { impl_->file.close(); });
   impl_->open = false;
-  std::error_code ec;
-  std::filesystem::rename(temp_path_, path_, ec);
-  if (ec) {
-    std::filesystem::remove(temp_path_, ec);
-    throw Error("cannot write output file " + path_ + ": rename from temporary file failed");
-  }
+  commit_temporary(temp_path_, path_);
 }
 
 struct H5Reader::Impl {
@@ -303,6 +433,14 @@ std::vector<std::string> H5Reader::read_strings(const std::string& dataset_path)
   });
 }
 
+bool H5Reader::has_attribute(const std::string& object_path, const std::string& name) const {
+  if (!object_path.empty() && object_path != "/" && !exists(object_path)) return false;
+  return guarded(path_, "reading attribute " + name + " of " + object_path, [&] {
+    ObjectHandle obj(impl_->file, object_path);
+    return obj->attrExists(name);
+  });
+}
+
 std::string H5Reader::attribute_string(const std::string& object_path, const std::string& name) const {
   return guarded(path_, "reading attribute " + name + " of " + object_path, [&] {
     ObjectHandle obj(impl_->file, object_path);
@@ -332,6 +470,38 @@ int64_t H5Reader::attribute_int(const std::string& object_path, const std::strin
     obj->openAttribute(name).read(H5::PredType::NATIVE_INT64, &value);
     return value;
   });
+}
+
+H5Reader::Integrity H5Reader::integrity() const {
+  return guarded(path_, "checking the content checksum", [&] {
+    H5::Group root = impl_->file.openGroup("/");
+    if (!root.attrExists(kChecksumAttribute)) return Integrity::kNoChecksum;
+    std::string stored;
+    auto attr = root.openAttribute(kChecksumAttribute);
+    attr.read(attr.getStrType(), stored);
+    return stored == content_digest(impl_->file) ? Integrity::kValid : Integrity::kMismatch;
+  });
+}
+
+void H5Reader::check_integrity(const std::string& kind) const {
+  Integrity state = Integrity::kMismatch;
+  try {
+    state = integrity();
+  } catch (const Error&) {
+    // Damage can make the walk itself fail (a value that no longer reads): the same verdict.
+  }
+  HAMLET_CHECK(state != Integrity::kMismatch, path_, ": this ", kind,
+               " does not match the checksum stored when hamlet wrote it: it was changed or damaged afterwards; "
+               "use another copy (or rerun what wrote it)");
+  if (state == Integrity::kNoChecksum) {
+    static std::mutex mutex;
+    static std::set<std::string> warned;
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (warned.insert(path_).second) {
+      spdlog::warn("{}: this {} has no content checksum (written before hamlet 0.1 stored them); loaded unchecked",
+                   path_, kind);
+    }
+  }
 }
 
 std::vector<std::string> H5Reader::children(const std::string& group_path) const {

@@ -61,6 +61,23 @@ const Entry& find_entry(const std::string& name) {
   throw Error(detail::concat("unknown learned optimizer '", name, "'; valid: ", valid));
 }
 
+// Opens `path` as a weights file: checks its checksum and that it is one, naming what it is otherwise (a run file or
+// a checkpoint given as weights is a common slip).
+void check_weights_file(const io::H5Reader& reader, const std::string& path) {
+  std::string kind;
+  if (reader.has_attribute("/", "kind")) {
+    kind = "a hamlet " + reader.attribute_string("/", "kind") + " run file";
+  } else if (reader.exists("/meta_state")) {
+    kind = "a meta-training checkpoint (--checkpoint)";
+  } else if (!reader.exists("/weights") || !reader.has_attribute("/", "optimizer") ||
+             !reader.has_attribute("/", "options") || !reader.has_attribute("/", "architecture")) {
+    kind = "an HDF5 file without learned weights";
+  }
+  HAMLET_CHECK(kind.empty(), path, " is ", kind, ", not a weights file; give the file that hamlet meta-train ",
+               "wrote with --weights-out");
+  reader.check_integrity("weights file");
+}
+
 // Attributes every weight file carries; provenance may not overwrite them.
 const std::set<std::string> kReservedAttributes = {"optimizer", "architecture", "options", "num_params"};
 
@@ -92,6 +109,7 @@ LearnedOptimizerPtr make_learned(const std::string& name, OptionMap options) {
   OptionMap recorded;
   {
     const io::H5Reader reader(path);
+    check_weights_file(reader, path);
     const std::string file_optimizer = reader.attribute_string("/", "optimizer");
     HAMLET_CHECK(file_optimizer == name, path, ": weights file is for learned optimizer '", file_optimizer, "', not '",
                  name, "'");
@@ -148,6 +166,7 @@ void save_weights(const std::string& path, const LearnedOptimizer& optimizer, co
 
 void load_weights(const std::string& path, LearnedOptimizer& optimizer) {
   const io::H5Reader reader(path);
+  check_weights_file(reader, path);
   const std::string file_optimizer = reader.attribute_string("/", "optimizer");
   HAMLET_CHECK(file_optimizer == optimizer.name(), path, ": weights file is for learned optimizer '", file_optimizer,
                "', not '", optimizer.name(), "'");

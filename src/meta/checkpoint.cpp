@@ -82,6 +82,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
 Checkpoint load_checkpoint(const std::string& path) {
   io::H5Reader r(path);
   HAMLET_CHECK(r.exists("/weights") && r.exists("/meta_state"), path, ": not a hamlet meta-training checkpoint");
+  r.check_integrity("checkpoint");
   Checkpoint c;
   c.weights = read_list(r, "/weights");
   c.best_weights = read_list(r, "/best_weights");

@@ -42,6 +42,12 @@ at::Tensor QuadraticBatch::optimum() const {
 
 QuadraticTask::QuadraticTask(QuadraticOptions options) : options_(std::move(options)) { options_.validate(); }
 
+int64_t QuadraticTask::data_bytes_per_problem() const {
+  const int64_t element = options_.dtype == "float64" ? 8 : 4;
+  // W and y, and the residual Wθ − y with its gradient.
+  return (options_.dim * options_.dim + 3 * options_.dim) * element;
+}
+
 std::unique_ptr<ProblemBatch> QuadraticTask::sample(Split split, uint64_t seed, int64_t first, int64_t count,
                                                     c10::Device device) const {
   HAMLET_CHECK(count > 0 && first >= 0, "quadratic: cannot sample ", count, " problems from index ", first);

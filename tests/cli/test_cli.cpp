@@ -42,7 +42,7 @@ TEST_CASE("bad input: one clear message, exit code 2, no output file") {
       {"evaluate --bogus=1" + small, "unknown option 'bogus'"},
       {"evaluate --task.dim=3 --task.dim=4" + small, "option 'task.dim' given twice ('3' and '4')"},
       {"evaluate --device=gpu7" + small, "evaluate.device"},
-      {"evaluate --config=" + (dir / "missing.ini").string() + small, "cannot read config file"},
+      {"evaluate --config=" + (dir / "missing.ini").string() + small, "config file '" + (dir / "missing.ini").string() + "' does not exist"},
       {"evaluate --task=mlp --task.dataset=idx --task.data_dir=" + (dir / "nodata").string() + small,
        "train-images-idx3-ubyte"},
       {"evaluate --optimizers=sgd --problems=2 --steps=2 --out=" + (dir / "no/such/dir/run.h5").string(),

@@ -225,11 +225,12 @@ TEST_CASE("write_idx validates its input and leaves nothing behind when it canno
   SECTION("unwritable destination") {
     for (const std::string name : {"missing-dir/a", "missing-dir/a.gz"}) {
       const auto path = dir / name;
-      REQUIRE_THROWS_WITH(write_idx(path.string(), IdxArray{{1}, {1}}), Contains("cannot write " + path.string()));
+      REQUIRE_THROWS_WITH(write_idx(path.string(), IdxArray{{1}, {1}}), Contains("cannot write output file '" + path.string()));
     }
-    // Renaming onto an existing directory fails after the temporary was written; it must be cleaned up.
+    // An existing directory is refused before anything is written (core/output_file.hpp), and left alone.
     std::filesystem::create_directories(dir / "occupied" / "child");
-    REQUIRE_THROWS_WITH(write_idx((dir / "occupied").string(), IdxArray{{1}, {1}}), Contains("cannot write"));
+    REQUIRE_THROWS_WITH(write_idx((dir / "occupied").string(), IdxArray{{1}, {1}}), Contains("is a directory"));
+    CHECK(std::filesystem::is_directory(dir / "occupied" / "child"));
     int files = 0;
     for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
       (void)entry;

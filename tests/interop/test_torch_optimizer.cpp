@@ -14,6 +14,7 @@
 #include <torch/utils.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
@@ -281,7 +282,13 @@ TEST_CASE("TorchOptimizer save -> load -> continue equals an uninterrupted run b
 
     auto resumed = make_model(4);  // other initial values, replaced by the saved ones
     torch::load(resumed, model_file);
-    TorchOptimizer b(resumed->parameters(), TorchOptimizerOptions("sgd"));  // the archive brings the optimizer
+    // The archive brings the state and the options (a learned optimizer's weight file among them), not the choice
+    // of optimizer: resuming into another one is refused.
+    TorchOptimizer wrong(resumed->parameters(), TorchOptimizerOptions("sgd"));
+    CHECK_THROWS_WITH(torch::load(wrong, archive), Catch::Contains("holds the state of optimizer '" + options.name() +
+                                                                   "', this TorchOptimizer runs 'sgd'"));
+    CHECK(wrong.algorithm().name() == "sgd");
+    TorchOptimizer b(resumed->parameters(), TorchOptimizerOptions(options.name()));
     torch::load(b, archive);
     CHECK(b.algorithm().name() == options.name());
     CHECK(b.hamlet_state().step == 10);
@@ -301,10 +308,16 @@ TEST_CASE("TorchOptimizer refuses an archive saved for other parameters and stay
     const std::string archive = (dir / "adam.pt").string();
     torch::save(a, archive);
     torch::nn::Sequential other(torch::nn::Linear(kIn, 3), torch::nn::Tanh(), torch::nn::Linear(3, kOut));
-    TorchOptimizer b(other->parameters(), TorchOptimizerOptions("sgd"));
+    TorchOptimizer b(other->parameters(), TorchOptimizerOptions("adam", {{"lr", "0.5"}}));
     const std::string message = error_of([&] { torch::load(b, archive); });
     CHECK_THAT(message, Catch::Contains("parameter 0 has shape [8, 4] in the archive and [3, 4] here"));
-    CHECK(b.algorithm().name() == "sgd");
+    CHECK(b.algorithm().learning_rate() == 0.5);
+    // A file that is not a torch archive: a sentence naming it, not torch's stack trace.
+    const std::string garbage = (dir / "garbage.pt").string();
+    { std::ofstream(garbage) << "not an archive"; }
+    const std::string garbled = error_of([&] { b.load_from_file(garbage); });
+    CHECK_THAT(garbled, Catch::StartsWith(garbage + " is not a readable torch archive"));
+    CHECK_THAT(garbled, !Catch::Contains("Exception raised from"));
   }
 }
 

@@ -1,6 +1,9 @@
 #include "support/catch.hpp"
 
+#include <H5Cpp.h>
+
 #include <filesystem>
+#include <functional>
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/io/h5.hpp"
@@ -70,4 +73,56 @@ TEST_CASE("HDF5 writer failures are clear and leave nothing behind") {
     std::fclose(f);
     CHECK_THROWS_WITH(io::H5Reader(junk.string()), Catch::Contains("not a readable HDF5 file"));
   }
+}
+
+TEST_CASE("the content checksum: valid after commit, a changed value or attribute is a mismatch, none is reported") {
+  test::TempDir dir;
+  const std::string path = (dir / "w.h5").string();
+  const auto write = [&] {
+    io::H5Writer w(path);
+    w.write("/weights/a", at::arange(6, at::kDouble).reshape({2, 3}));
+    w.write("/weights/b", at::arange(3, at::kLong));
+    w.write_strings("/names", {"a", "b"});
+    w.set_attribute("/", "optimizer", "phnn");
+    w.set_attribute("/weights/a", "scale", 0.5);
+    w.create_extendible("/curve", 2);
+    w.append_row("/curve", {1, 2});
+    w.commit();
+  };
+  write();
+  CHECK(io::H5Reader(path).integrity() == io::H5Reader::Integrity::kValid);
+  CHECK_NOTHROW(io::H5Reader(path).check_integrity("weights file"));
+  // The checksum is of the content, not the bytes: the same content written again has the same one.
+  const std::string first = io::H5Reader(path).attribute_string("/", "content_checksum");
+  write();
+  CHECK(io::H5Reader(path).attribute_string("/", "content_checksum") == first);
+  CHECK(first.rfind("fnv1a64:", 0) == 0);
+
+  const auto edit = [&](const std::function<void(H5::H5File&)>& change) {
+    write();
+    {
+      H5::H5File file(path, H5F_ACC_RDWR);
+      change(file);
+    }
+    return io::H5Reader(path).integrity();
+  };
+  CHECK(edit([](H5::H5File& f) {
+          const double v = 7;
+          H5::DataSet ds = f.openDataSet("/weights/a");
+          hsize_t start[2] = {1, 2}, count[2] = {1, 1};
+          H5::DataSpace space = ds.getSpace();
+          space.selectHyperslab(H5S_SELECT_SET, count, start);
+          H5::DataSpace one(2, count);
+          ds.write(&v, H5::PredType::NATIVE_DOUBLE, one, space);
+        }) == io::H5Reader::Integrity::kMismatch);
+  CHECK(edit([](H5::H5File& f) {
+          const double v = 0.25;
+          f.openDataSet("/weights/a").openAttribute("scale").write(H5::PredType::NATIVE_DOUBLE, &v);
+        }) == io::H5Reader::Integrity::kMismatch);
+  CHECK(edit([](H5::H5File& f) { f.unlink("/weights/b"); }) == io::H5Reader::Integrity::kMismatch);
+  CHECK_THROWS_WITH(io::H5Reader(path).check_integrity("weights file"),
+                    Catch::Contains(path + ": this weights file does not match the checksum"));
+  CHECK(edit([](H5::H5File& f) { f.openGroup("/").removeAttr("content_checksum"); }) ==
+        io::H5Reader::Integrity::kNoChecksum);
+  CHECK_NOTHROW(io::H5Reader(path).check_integrity("weights file"));  // a warning only
 }

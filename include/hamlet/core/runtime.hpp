@@ -25,6 +25,14 @@ std::string blas_core_override();
 // main with main's argv. Returns when there is nothing to do, or when the re-execution failed (then nothing
 // changed). HAMLET_BLAS_CORE=keep turns it off.
 void use_best_blas_kernels(char** argv);
+// Bytes this process can still allocate: the least of the machine's MemAvailable (/proc/meminfo), what the
+// cgroup's memory.max leaves above memory.current, and what RLIMIT_AS (ulimit -v) leaves above the process's
+// virtual size. Used to refuse runs that cannot fit before they allocate (a bad_alloc, or a crash inside torch's
+// allocation-failure path, otherwise). Infinity when none of these can be read.
+double available_memory_bytes();
+// "MemAvailable", "the cgroup's memory.max" or "ulimit -v": which of the three bounds available_memory_bytes().
+std::string available_memory_source();
+
 // The OpenBLAS core in use ("Prescott", "SkylakeX", ...), or "" without OpenBLAS; recorded by `hamlet version`.
 std::string blas_core();
 

@@ -51,9 +51,17 @@ struct MethodRuns {
 
 struct RunSet {
   std::string task, split;
+  // The task's recorded options that define its problems (dim, activation, dataset, dtype, ...); keys that only
+  // locate data on one machine (data_dir, data_source) are left out, so a run and its rerun elsewhere still pair.
+  OptionMap task_options;
   int64_t problem_seed = 0, problems = 0, steps = 0;
   std::vector<MethodRuns> methods;  // in order of first appearance
 };
+
+// Throws hamlet::Error unless `b` (read from `b_path`) holds the problems of `a` (from `a_path`): same task, task
+// options, split, problem seed, number of problems and steps. The message names the first differing setting and
+// both values. compare and drift pair problems by index, so this is what makes a paired difference meaningful.
+void check_same_problems(const RunSet& a, const std::string& a_path, const RunSet& b, const std::string& b_path);
 
 // One run file to read, with an optional row label. Without a label a method keeps its name, so the same learned
 // optimizer in several files is one row with several meta-training seeds. A label renames the file's methods: the

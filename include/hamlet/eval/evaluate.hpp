@@ -41,6 +41,19 @@ struct Trajectory {
 
 Trajectory evaluate(const tasks::Task& task, const optim::Optimizer& optimizer, const EvaluateOptions& options);
 
+// What evaluate() would hold in memory at its peak, estimated before it runs from one sampled problem (its
+// parameters and the optimizer's state on it) and the task's data_bytes_per_problem(): the [N, K] curves and one
+// chunk of problems at work. An estimate (within a small factor), for refusing runs that cannot fit.
+struct MemoryEstimate {
+  double curve_bytes = 0;        // float64 curves of N problems x K steps, with the copies made when joining chunks
+  int64_t chunk = 0;             // problems run at once
+  double per_problem_bytes = 0;  // parameters, gradients, optimizer state and task data of one problem at work
+  double total() const { return curve_bytes + static_cast<double>(chunk) * per_problem_bytes; }
+  std::string describe() const;  // "curves X GiB + N problems at once x Y KiB"
+};
+MemoryEstimate estimate_memory(const tasks::Task& task, const optim::Optimizer& optimizer,
+                               const EvaluateOptions& options);
+
 struct Summary {
   int64_t problems = 0, steps = 0;
   double final_mean = 0, final_se = 0, final_median = 0;  // loss at the last logged step F(θ_{K−1})

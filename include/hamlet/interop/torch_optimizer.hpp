@@ -29,7 +29,10 @@
 // - save()/load() (torch::save / torch::load) store, per group, the registry name, the hamlet options and the
 //   whole OptimizerState (step counter, slots, per-problem scalars). A learned optimizer's weights are not copied
 //   into the archive: its options name the weight file, which must still be there at load time. Loading into an
-//   optimizer with another number of groups or parameters, or parameters of other shapes, is an error.
+//   optimizer with another number of groups or parameters, parameters of other shapes, or groups built for
+//   another optimizer (an archive of "adam" into a TorchOptimizer of "sgd") is an error naming both.
+// - save_to_file()/load_from_file() do what torch::save / torch::load do with a path, but turn torch's own errors
+//   (a missing file, a file that is not a torch archive) into hamlet::Error naming the file.
 // Errors are hamlet::Error (a std::runtime_error) with a message naming what was wrong.
 #include <torch/optim/optimizer.h>
 
@@ -67,6 +70,8 @@ class TorchOptimizer : public torch::optim::Optimizer {
   at::Tensor step(LossClosure closure = nullptr) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
+  void save_to_file(const std::string& path) const;
+  void load_from_file(const std::string& path);
 
   // The hamlet optimizer of group `group` (built on demand), its state, and the diagnostics of its last update
   // (e.g. "energy" for Hamiltonian optimizers, [1] each).

@@ -6,6 +6,13 @@
 // temporary file. Datasets are created with their parent groups; attributes are strings, doubles or integers.
 // Extendible datasets ([rows, columns], unlimited rows, chunked) are appended row by row, for curves that grow
 // during a run (the HighFive pattern).
+//
+// Checksum: commit() stores, as the root attribute `content_checksum` ("fnv1a64:<16 hex digits>"), a 64-bit FNV-1a
+// digest of the file's content: every group, dataset and attribute in name order, with each dataset's type class,
+// shape and values and each attribute's value (the checksum attribute itself left out). It is a property of the
+// content, not of HDF5's byte layout, so a reader recomputes it through the same walk. A byte changed in stored
+// data (a flipped bit on disk, an edit by hand) makes H5Reader::check_integrity fail; files written before
+// hamlet stored checksums have none and load with a warning.
 #include <ATen/ATen.h>
 
 #include <cstdint>
@@ -55,11 +62,18 @@ class H5Reader {
   // Reads a float64 or int64 dataset into a CPU tensor of that dtype.
   at::Tensor read(const std::string& dataset_path) const;
   std::vector<std::string> read_strings(const std::string& dataset_path) const;
+  bool has_attribute(const std::string& object_path, const std::string& name) const;
   std::string attribute_string(const std::string& object_path, const std::string& name) const;
   double attribute_double(const std::string& object_path, const std::string& name) const;
   int64_t attribute_int(const std::string& object_path, const std::string& name) const;
   // Names of the members of a group, in HDF5's (alphabetical) order.
   std::vector<std::string> children(const std::string& group_path) const;
+  // Whether the file carries a content checksum, and whether it matches (see the header comment).
+  enum class Integrity { kValid, kNoChecksum, kMismatch };
+  Integrity integrity() const;
+  // Throws hamlet::Error naming the file and `kind` ("weights file", "checkpoint") when the content does not match
+  // its checksum; logs one warning per file and process when there is no checksum (files of older versions).
+  void check_integrity(const std::string& kind) const;
 
  private:
   struct Impl;

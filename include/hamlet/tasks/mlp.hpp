@@ -70,6 +70,7 @@ class MlpTask final : public Task {
   explicit MlpTask(MlpOptions options);
   std::string name() const override { return "mlp"; }
   int64_t default_batch() const override;
+  int64_t data_bytes_per_problem() const override;
   OptionMap options() const override;
   std::unique_ptr<ProblemBatch> sample(Split split, uint64_t seed, int64_t first, int64_t count,
                                        c10::Device device) const override;

@@ -42,6 +42,7 @@ class QuadraticTask final : public Task {
   explicit QuadraticTask(QuadraticOptions options = {});
   std::string name() const override { return "quadratic"; }
   OptionMap options() const override { return options_.to_map(); }
+  int64_t data_bytes_per_problem() const override;
   std::unique_ptr<ProblemBatch> sample(Split split, uint64_t seed, int64_t first, int64_t count,
                                        c10::Device device) const override;
 

@@ -49,6 +49,9 @@ class Task {
   // Problems per tensor program when the caller leaves it to the task (0 = all at once). Large minibatch gathers
   // page-fault fresh memory every step, so the MLP keeps a chunk's gathered images near 16 MB.
   virtual int64_t default_batch() const { return 0; }
+  // Bytes a batch holds per problem beyond its parameters (the problem's own data, a step's gathered minibatch
+  // and activations), for the memory estimate that refuses oversized runs before they allocate (0 = negligible).
+  virtual int64_t data_bytes_per_problem() const { return 0; }
   // Problems [first, first + count) of (split, seed), as one batch on `device`.
   virtual std::unique_ptr<ProblemBatch> sample(Split split, uint64_t seed, int64_t first, int64_t count,
                                                c10::Device device) const = 0;
