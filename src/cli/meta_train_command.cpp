@@ -74,7 +74,9 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
       "random phase of the truncation grid, drawn per episode from [0, offset) (0 = windows at 0, U, 2U, ...)")(
       "world-size", po::value<int64_t>()->default_value(1),
       "data-parallel ranks in the group (bptt splits --batch, es / pes split --es.pairs among them)")(
-      "rank", po::value<int64_t>()->default_value(0), "this process's rank, 0 .. world-size - 1 (rank 0 writes files)")(
+      "rank", po::value<int64_t>()->default_value(0),
+      "this process's rank, 0 .. world-size - 1 (rank 0 alone reads and writes files: the other ranks need no "
+      "--weights-out, --out or --checkpoint, and rank 0's --resume and --time-limit decide for the group)")(
       "rendezvous", po::value<std::string>()->default_value(""),
       "where the ranks meet: tcp://HOST:PORT (rank 0 listens) or file://PATH")(
       "dist-timeout", po::value<double>()->default_value(180),
@@ -82,7 +84,8 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
       "processes", po::value<int64_t>()->default_value(0),
       "launch this many local ranks (sets --world-size, --rank, --rendezvous) and wait for them")(
       "out", po::value<std::string>()->default_value(""), "HDF5 run file (curve and configuration)")(
-      "weights-out", po::value<std::string>()->default_value(""), "file for the selected (best) weights (required)");
+      "weights-out", po::value<std::string>()->default_value(""),
+      "file for the selected (best) weights (required; with --world-size > 1 on rank 0 only)");
   desc.add(common_options());
   ParsedArgs parsed = parse_args(args, desc, {"task", "optimizer"}, "meta-train");
   if (print_help_or_config(parsed, desc)) return 0;
@@ -146,7 +149,8 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
   const auto task = build_task(parsed);
   const std::string out = v["out"].as<std::string>();
   const std::string weights_out = v["weights-out"].as<std::string>();
-  HAMLET_CHECK(!weights_out.empty(), "--weights-out is required: the file that will hold the trained weights");
+  HAMLET_CHECK(!root || !weights_out.empty(),
+               "--weights-out is required: the file that will hold the trained weights");
   // Fail on unwritable outputs before training: open (and discard) writers for both files. Rank 0 writes them.
   std::unique_ptr<io::H5Writer> writer;
   if (root) {

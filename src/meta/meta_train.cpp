@@ -25,13 +25,16 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Whether the next epoch would end past options.time_limit. Rank 0's clock decides for the whole group (the ranks
-// must stop after the same epoch), so its answer is broadcast.
+// Whether the next epoch would end past options.time_limit. Rank 0's clock and --time-limit decide for the whole
+// group (the ranks must stop after the same epoch), so its answer is broadcast on every epoch; the other ranks'
+// --time-limit is ignored.
 bool time_limit_reached(const MetaTrainOptions& options, double elapsed, double slowest_epoch,
                         dist::Communicator& communicator) {
-  if (options.time_limit <= 0) return false;
-  at::Tensor stop = at::full({1}, elapsed + slowest_epoch > options.time_limit ? 1.0 : 0.0, at::kDouble);
-  if (communicator.world_size() > 1) communicator.broadcast(stop, 0);
+  const bool parallel = communicator.world_size() > 1;
+  if (options.time_limit <= 0 && !parallel) return false;
+  const bool over = options.time_limit > 0 && elapsed + slowest_epoch > options.time_limit;
+  at::Tensor stop = at::full({1}, over ? 1.0 : 0.0, at::kDouble);
+  if (parallel) communicator.broadcast(stop, 0);
   return stop.item<double>() > 0;
 }
 
@@ -48,33 +51,47 @@ TensorList like(const TensorList& values, const TensorList& reference) {
   return out;
 }
 
+// The first key of `config` whose value differs in `reference`, as ": KEY is 'A' on rank R, 'B' on rank 0" (""
+// when they agree).
+std::string first_difference(const std::string& config, const std::string& reference, int64_t rank) {
+  const RunConfig mine = parse_run_config(config), theirs = parse_run_config(reference);
+  const std::map<std::string, std::string> ours(mine.begin(), mine.end()), other(theirs.begin(), theirs.end());
+  RunConfig order = mine;
+  for (const auto& kv : theirs) {
+    if (!ours.count(kv.first)) order.push_back(kv);
+  }
+  for (const auto& [key, unused] : order) {
+    const auto a = ours.find(key), b = other.find(key);
+    const std::string here = a == ours.end() ? "(absent)" : a->second;
+    const std::string there = b == other.end() ? "(absent)" : b->second;
+    if (here != there) {
+      return ": " + key + " is '" + here + "' on rank " + std::to_string(rank) + ", '" + there + "' on rank 0";
+    }
+  }
+  return "";
+}
+
 // Every rank must train the same run: rank 0's resolved configuration is compared on every rank, and all ranks
-// learn which ones differ, so they fail together instead of leaving the others waiting in a collective.
+// learn which ones differ, so they fail together instead of leaving the others waiting in a collective. The first
+// differing rank's configuration then goes to every rank, so each message (rank 0's too) names the first differing
+// key and both values.
 void check_same_config(dist::Communicator& communicator, const std::string& config) {
   const std::string reference = dist::broadcast_string(communicator, config);
   at::Tensor differs = at::zeros({communicator.world_size()}, at::kDouble);
   differs[communicator.rank()] = reference == config ? 0.0 : 1.0;
   communicator.all_reduce_sum(differs);
-  std::string ranks;
+  std::vector<int64_t> ranks;
   for (int64_t r = 0; r < communicator.world_size(); ++r) {
-    if (differs[r].item<double>() > 0) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+    if (differs[r].item<double>() > 0) ranks.push_back(r);
   }
   if (ranks.empty()) return;
-  std::string detail;
-  if (reference != config) {
-    const RunConfig mine = parse_run_config(config), theirs = parse_run_config(reference);
-    const std::map<std::string, std::string> other(theirs.begin(), theirs.end());
-    for (const auto& [key, value] : mine) {
-      const auto it = other.find(key);
-      if (it == other.end() || it->second != value) {
-        detail = ": " + key + " is '" + value + "' here, '" + (it == other.end() ? "(absent)" : it->second) +
-                 "' on rank 0";
-        break;
-      }
-    }
-  }
-  throw Error("rank " + std::to_string(communicator.rank()) + ": rank(s) " + ranks +
-              " run a different meta-training configuration from rank 0" + detail);
+  std::string list;
+  for (const int64_t r : ranks) list += (list.empty() ? "" : ", ") + std::to_string(r);
+  const int64_t first = ranks.front();
+  const std::string theirs = dist::broadcast_string(communicator, config, first);
+  throw Error("rank " + std::to_string(communicator.rank()) + ": rank(s) " + list +
+              " run a different meta-training configuration from rank 0" +
+              first_difference(theirs, reference, first));
 }
 
 // Rank 0's weights, meta-optimizer state and first epoch on every rank (after a resume they come from its
@@ -110,9 +127,11 @@ void MetaTrainOptions::validate() const {
   check_non_negative("meta_train.explode_factor", explode_factor);
   check_positive("meta_train.validation_problems", validation_problems);
   check_positive("meta_train.checkpoint_every", checkpoint_every);
-  HAMLET_CHECK(!resume || !checkpoint.empty(), "meta_train.resume needs a checkpoint path");
+  // Only rank 0 reads and writes the checkpoint (and its --time-limit decides for the group): the other ranks need
+  // no path.
+  HAMLET_CHECK(rank != 0 || !resume || !checkpoint.empty(), "meta_train.resume needs a checkpoint path");
   check_non_negative("meta_train.time_limit", time_limit);
-  HAMLET_CHECK(time_limit == 0 || !checkpoint.empty(),
+  HAMLET_CHECK(rank != 0 || time_limit == 0 || !checkpoint.empty(),
                "meta_train.time_limit needs a checkpoint path (the state to resume from when the limit stops it)");
   HAMLET_CHECK(estimator == "bptt" || estimator == "es" || estimator == "pes",
                "meta_train.estimator must be bptt, es or pes, got '", estimator, "'");

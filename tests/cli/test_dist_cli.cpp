@@ -1,7 +1,12 @@
-// Data-parallel meta-training through the CLI: --processes, a rank killed with SIGKILL, resuming the group.
+// Data-parallel meta-training through the CLI: --processes, a rank killed with SIGKILL, resuming the group; the
+// start-up's failures (a rank that never comes, a --world-size clash, a rank started twice, a different
+// configuration) and the output paths only rank 0 needs.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,6 +69,68 @@ TensorList trained_weights(const std::string& path) {
   learned::load_weights(path, *opt);
   return opt->weights();
 }
+
+using Clock = std::chrono::steady_clock;
+
+// A started `hamlet` process and what it left when it ended.
+struct Rank {
+  pid_t pid = 0;
+  std::string log;
+  Clock::time_point start;
+  int status = 0;
+  double seconds = 0;
+  std::string output;
+};
+
+Rank start_rank(const std::string& args, const std::string& log) {
+  Rank r;
+  r.log = log;
+  r.start = Clock::now();
+  r.pid = spawn_hamlet(args, log);
+  return r;
+}
+
+void finish(Rank& r) {
+  ::waitpid(r.pid, &r.status, 0);
+  r.seconds = std::chrono::duration<double>(Clock::now() - r.start).count();
+  r.output = read_file(r.log);
+}
+
+bool failed(const Rank& r) { return !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0; }
+
+// A TCP port nothing listens on now (the kernel's choice for an ephemeral bind).
+int unused_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  socklen_t len = sizeof(a);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Whether something accepts connections on 127.0.0.1:port.
+bool listening(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// One epoch of a tiny run: the start-up and the configuration check are what these tests look at.
+std::string tiny(int batch = 2, int epochs = 1) {
+  return "meta-train --task=quadratic --optimizer=phnn-paper --trajectories=2 --horizon=20 --unroll=10 "
+         "--validation-problems=4 --log-level=warn --batch=" +
+         std::to_string(batch) + " --epochs=" + std::to_string(epochs);
+}
+const std::string kTiny = tiny();
 
 }  // namespace
 
@@ -138,4 +205,162 @@ TEST_CASE("meta-train: a rank killed with SIGKILL fails the other at once naming
   CHECK(test::same_tensors(resumed.weights, straight.weights));
   CHECK(test::same_tensors(resumed.best_weights, straight.best_weights));
   CHECK(resumed.progress.best_epoch == straight.progress.best_epoch);
+}
+
+TEST_CASE("meta-train: a rank that never comes fails the lone rank within --dist-timeout, naming it and the address") {
+  test::TempDir dir;
+  // Runs `hamlet ARGS --rank=RANK` alone with --dist-timeout=5. It must fail within 7 s of wall time, its own start
+  // (loading libtorch, about 1 s on an idle machine) included; on a loaded machine, within 5.5 s more than the same
+  // command takes to fail at once (with an out-of-range --rank), measured just before.
+  auto lone = [&](const std::string& args, int rank, const std::string& name) {
+    const auto before = Clock::now();
+    std::string msg;
+    REQUIRE(hamlet_cli(args + " --rank=9", &msg) != 0);
+    REQUIRE_THAT(msg, Catch::Contains("--rank must be in"));
+    const double startup = std::chrono::duration<double>(Clock::now() - before).count();
+    Rank r = start_rank(args + " --rank=" + std::to_string(rank), (dir / (name + ".log")).string());
+    finish(r);
+    const double limit = std::max(7.0, startup + 5.5);
+    INFO(r.output << "a failing start took " << startup << " s; limit " << limit << " s");
+    CHECK(failed(r));
+    CHECK(r.seconds >= 4.9);
+    CHECK(r.seconds <= limit);
+    return r.output;
+  };
+  // Rank 0 alone (it hosts the TCP store), rank 1 alone (nothing listens at its address), rank 1 of 3 alone at a
+  // file:// store.
+  const std::string at0 = "tcp://127.0.0.1:" + std::to_string(unused_port());
+  const std::string at1 = "tcp://127.0.0.1:" + std::to_string(unused_port());
+  const std::string file = "file://" + (dir / "store").string();
+  const std::string out0 = lone(kTiny + " --dist-timeout=5 --world-size=2 --rendezvous=" + at0 + " --weights-out=" +
+                                    (dir / "w.h5").string(),
+                                0, "rank0");
+  CHECK_THAT(out0, Catch::Contains("rank 0 of 2: rank 1 never arrived at " + at0) &&
+                       Catch::Contains("--dist-timeout of 5 s"));
+  const std::string out1 = lone(kTiny + " --dist-timeout=5 --world-size=2 --rendezvous=" + at1, 1, "rank1");
+  CHECK_THAT(out1, Catch::Contains("rank 1 of 2: rank 0 never arrived at " + at1) &&
+                       Catch::Contains("--dist-timeout of 5 s"));
+  const std::string out2 = lone(tiny(3) + " --dist-timeout=5 --world-size=3 --rendezvous=" + file, 1, "file");
+  CHECK_THAT(out2, Catch::Contains("rank 1 of 3: ranks 0, 2 never arrived at " + file) &&
+                       Catch::Contains("--dist-timeout of 5 s"));
+}
+
+TEST_CASE("meta-train: ranks started with different --world-size fail at once with a sentence naming both") {
+  test::TempDir dir;
+  const std::string at = "tcp://127.0.0.1:" + std::to_string(unused_port());
+  const std::string common = tiny(6) + " --dist-timeout=60 --rendezvous=" + at;
+  Rank r0 = start_rank(common + " --world-size=2 --rank=0 --weights-out=" + (dir / "w.h5").string(),
+                       (dir / "rank0.log").string());
+  Rank r1 = start_rank(common + " --world-size=3 --rank=1", (dir / "rank1.log").string());
+  finish(r0);
+  finish(r1);
+  for (const Rank* r : {&r0, &r1}) {
+    INFO(r->output);
+    CHECK(failed(*r));
+    CHECK(r->seconds < 10);  // not the 60 s timeout
+  }
+  CHECK_THAT(r0.output,
+             Catch::Contains("rank 1 (pid " + std::to_string(r1.pid)) &&
+                 Catch::Contains("was started with --world-size=3, rank 0 (this process) with --world-size=2"));
+  CHECK_THAT(r1.output,
+             Catch::Contains("rank 0 (pid " + std::to_string(r0.pid)) &&
+                 Catch::Contains("was started with --world-size=2, rank 1 (this process) with --world-size=3"));
+  CHECK_THAT(r1.output, !Catch::Contains("sizeof(impl_)"));
+}
+
+TEST_CASE("meta-train: a second rank 0, or a second rank 1, is refused at once with a sentence") {
+  test::TempDir dir;
+  const int port = unused_port();
+  const std::string where = "127.0.0.1:" + std::to_string(port);
+  // A group of 3 that cannot complete (no rank 2), so the clash is inside it whatever the order of arrival.
+  const std::string common = tiny(6) + " --dist-timeout=60 --world-size=3 --rendezvous=tcp://" + where;
+  Rank first =
+      start_rank(common + " --rank=0 --weights-out=" + (dir / "w0.h5").string(), (dir / "first.log").string());
+  const auto start = Clock::now();
+  while (!listening(port) && Clock::now() - start < std::chrono::seconds(30)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(listening(port));
+  Rank second = start_rank(common + " --rank=0 --weights-out=" + (dir / "w1.h5").string(),
+                           (dir / "second.log").string());
+  finish(second);
+  INFO(second.output);
+  CHECK(failed(second));
+  CHECK_THAT(second.output, Catch::Contains("rank 0 of 3: cannot host the rendezvous tcp://" + where) &&
+                                Catch::Contains("another process already listens on " + where) &&
+                                Catch::Contains("another rank 0, or another run"));
+  CHECK(second.seconds < 5);
+  // Two rank 1s join the first rank 0: all three fail at once, naming rank 1 and both its processes.
+  Rank a = start_rank(common + " --rank=1", (dir / "a.log").string());
+  Rank b = start_rank(common + " --rank=1", (dir / "b.log").string());
+  finish(a);
+  finish(b);
+  finish(first);
+  for (const Rank* r : {&first, &a, &b}) {
+    INFO(r->output);
+    CHECK(failed(*r));
+    CHECK_THAT(r->output, Catch::Contains("rank 1 was started twice at tcp://" + where) &&
+                              Catch::Contains("(pid " + std::to_string(a.pid)) &&
+                              Catch::Contains("(pid " + std::to_string(b.pid)));
+  }
+  CHECK(a.seconds < 10);
+  CHECK(b.seconds < 10);
+  CHECK(first.seconds < 30);
+}
+
+TEST_CASE("meta-train: on a configuration mismatch every rank, rank 0 too, names the first differing key") {
+  test::TempDir dir;
+  const std::string common = kTiny + " --dist-timeout=60 --world-size=2 --rendezvous=file://" + (dir / "s").string();
+  Rank r0 = start_rank(common + " --rank=0 --meta-lr=0.001 --weights-out=" + (dir / "w.h5").string(),
+                       (dir / "rank0.log").string());
+  Rank r1 = start_rank(common + " --rank=1 --meta-lr=0.002", (dir / "rank1.log").string());
+  finish(r0);
+  finish(r1);
+  for (const Rank* r : {&r0, &r1}) {
+    INFO(r->output);
+    CHECK(failed(*r));
+    CHECK_THAT(r->output, Catch::Contains("rank(s) 1 run a different meta-training configuration from rank 0: "
+                                          "meta_lr is '0.002' on rank 1, '0.001' on rank 0"));
+  }
+  CHECK_THAT(r0.output, Catch::Contains("rank 0: rank(s) 1"));
+}
+
+TEST_CASE("meta-train: ranks other than 0 need no --weights-out, --out or --checkpoint") {
+  test::TempDir dir;
+  const std::string common = tiny(2, 2) + " --dist-timeout=60 --world-size=2 --rendezvous=file://" +
+                             (dir / "s").string();
+  // Rank 1 is given --resume and --time-limit too: rank 0's decide, and rank 1 needs no checkpoint for them.
+  Rank r0 = start_rank(common + " --rank=0 --weights-out=" + (dir / "w.h5").string() + " --out=" +
+                           (dir / "run.h5").string() + " --checkpoint=" + (dir / "ckpt.h5").string(),
+                       (dir / "rank0.log").string());
+  Rank r1 = start_rank(common + " --rank=1 --time-limit=1000", (dir / "rank1.log").string());
+  finish(r0);
+  finish(r1);
+  INFO(r0.output << "\n" << r1.output);
+  CHECK(WIFEXITED(r0.status));
+  CHECK(WEXITSTATUS(r0.status) == 0);
+  CHECK(WIFEXITED(r1.status));
+  CHECK(WEXITSTATUS(r1.status) == 0);
+  CHECK(std::filesystem::exists(dir / "w.h5"));
+  CHECK(std::filesystem::exists(dir / "run.h5"));
+  CHECK(meta::load_checkpoint((dir / "ckpt.h5").string()).epoch == 2);
+  // A resumed group: rank 1 gets --resume without --checkpoint.
+  const std::string group = tiny(2, 3) + " --dist-timeout=60 --world-size=2 --rendezvous=file://" +
+                            (dir / "s2").string();
+  Rank s0 = start_rank(group + " --rank=0 --resume --checkpoint=" + (dir / "ckpt.h5").string() +
+                           " --weights-out=" + (dir / "w2.h5").string(),
+                       (dir / "resume0.log").string());
+  Rank s1 = start_rank(group + " --rank=1 --resume", (dir / "resume1.log").string());
+  finish(s0);
+  finish(s1);
+  INFO(s0.output << "\n" << s1.output);
+  CHECK(WIFEXITED(s0.status));
+  CHECK(WEXITSTATUS(s0.status) == 0);
+  CHECK(WIFEXITED(s1.status));
+  CHECK(WEXITSTATUS(s1.status) == 0);
+  CHECK(meta::load_checkpoint((dir / "ckpt.h5").string()).epoch == 3);
+  // Rank 0 still needs its path.
+  std::string msg;
+  CHECK(hamlet_cli(kTiny, &msg) != 0);
+  CHECK_THAT(msg, Catch::Contains("--weights-out is required"));
 }

@@ -1,5 +1,10 @@
 #include <ATen/ATen.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -101,4 +106,154 @@ TEST_CASE("dist: bad options and an absent peer are clear errors") {
   const auto start = std::chrono::steady_clock::now();
   CHECK_THROWS_WITH(dist::connect(o), Catch::Contains("rank 0 of 2") && Catch::Contains(o.rendezvous));
   CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < 20);
+}
+
+namespace {
+
+// Runs connect() for every (rank, world size) pair at once, one thread each, all meeting at `rendezvous`; returns
+// each one's error message ("" when it connected) and the seconds it took.
+std::vector<std::pair<std::string, double>> connect_all(const std::vector<std::pair<int64_t, int64_t>>& ranks,
+                                                        const std::string& rendezvous, double timeout_s) {
+  std::vector<std::pair<std::string, double>> out(ranks.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < ranks.size(); ++i) {
+    threads.emplace_back([&, i] {
+      const auto start = std::chrono::steady_clock::now();
+      try {
+        dist::DistributedOptions o;
+        o.rank = ranks[i].first;
+        o.world_size = ranks[i].second;
+        o.rendezvous = rendezvous;
+        o.timeout_s = timeout_s;
+        dist::connect(o);
+      } catch (const std::exception& e) {
+        out[i].first = e.what();
+      }
+      out[i].second = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    });
+  }
+  for (auto& t : threads) t.join();
+  return out;
+}
+
+// A TCP port nothing listens on now (the kernel's choice for an ephemeral bind).
+int unused_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  socklen_t len = sizeof(a);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+}  // namespace
+
+TEST_CASE("dist: the start-up names the missing ranks within the timeout in total") {
+  test::TempDir dir;
+  const std::string file = "file://" + (dir / "store").string();
+  // Rank 1 of 3 alone: ranks 0 and 2 are named, after the timeout and not much later.
+  auto r = connect_all({{1, 3}}, file, 2);
+  INFO(r[0].first);
+  CHECK_THAT(r[0].first, Catch::Contains("rank 1 of 3: ranks 0, 2 never arrived at " + file) &&
+                             Catch::Contains("--dist-timeout of 2 s"));
+  CHECK(r[0].second >= 1.9);
+  CHECK(r[0].second < 3);
+  // TCP: rank 0 alone waits for rank 1; rank 1 alone finds no rank 0 listening.
+  const std::string tcp = "tcp://127.0.0.1:" + std::to_string(unused_port());
+  r = connect_all({{0, 2}}, tcp, 2);
+  CHECK_THAT(r[0].first, Catch::Contains("rank 0 of 2: rank 1 never arrived at " + tcp) &&
+                             Catch::Contains("--dist-timeout of 2 s"));
+  CHECK(r[0].second < 3);
+  r = connect_all({{1, 2}}, tcp, 2);
+  CHECK_THAT(r[0].first, Catch::Contains("rank 1 of 2: rank 0 never arrived at " + tcp) &&
+                             Catch::Contains("--dist-timeout of 2 s"));
+  CHECK(r[0].second < 3);
+}
+
+TEST_CASE("dist: a --world-size clash and a rank started twice fail at once, before Gloo") {
+  test::TempDir dir;
+  auto r = connect_all({{0, 2}, {1, 3}}, "file://" + (dir / "a").string(), 30);
+  for (const auto& [message, seconds] : r) {
+    INFO(message);
+    CHECK_THAT(message, Catch::Contains("was started with --world-size=") && Catch::Contains("--world-size=2") &&
+                            Catch::Contains("--world-size=3"));
+    CHECK(seconds < 10);
+  }
+  r = connect_all({{1, 2}, {1, 2}}, "file://" + (dir / "b").string(), 30);
+  for (const auto& [message, seconds] : r) {
+    INFO(message);
+    CHECK_THAT(message, Catch::Contains("rank 1 was started twice"));
+    CHECK(seconds < 10);
+  }
+  const std::string tcp = "tcp://127.0.0.1:" + std::to_string(unused_port());
+  r = connect_all({{0, 3}, {1, 3}, {1, 3}}, tcp, 30);
+  for (const auto& [message, seconds] : r) {
+    INFO(message);
+    CHECK_THAT(message, Catch::Contains("rank 1 was started twice"));
+    CHECK(seconds < 10);
+  }
+}
+
+TEST_CASE("dist: a rank 0 whose port is taken fails at once naming HOST:PORT") {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  a.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  REQUIRE(::listen(fd, 4) == 0);
+  socklen_t len = sizeof(a);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  const std::string where = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  const auto r = connect_all({{0, 2}}, "tcp://" + where, 30);
+  ::close(fd);
+  INFO(r[0].first);
+  CHECK_THAT(r[0].first,
+             Catch::Contains("rank 0 of 2") && Catch::Contains("another process already listens on " + where));
+  CHECK(r[0].second < 5);
+}
+
+TEST_CASE("dist: a process that joins after the group is complete fails alone, the group works") {
+  test::TempDir dir;
+  const std::string file = "file://" + (dir / "store").string();
+  std::atomic<int> connected{0};
+  std::atomic<bool> release{false};
+  std::vector<std::string> errors(2);
+  std::vector<int> summed(2, 0);  // Catch2 assertions stay on the main thread
+  std::vector<std::thread> group;
+  for (int64_t r = 0; r < 2; ++r) {
+    group.emplace_back([&, r] {
+      try {
+        dist::DistributedOptions o;
+        o.world_size = 2;
+        o.rank = r;
+        o.rendezvous = file;
+        o.timeout_s = 30;
+        const auto c = dist::connect(o);
+        ++connected;
+        while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        at::Tensor x = at::full({2}, 1.0, at::kDouble);
+        c->all_reduce_sum(x);
+        summed[static_cast<std::size_t>(r)] = at::equal(x, at::full({2}, 2.0, at::kDouble)) ? 1 : 0;
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(r)] = e.what();
+      }
+    });
+  }
+  while (connected < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto late = connect_all({{1, 2}}, file, 30);
+  release = true;
+  for (auto& t : group) t.join();
+  INFO(late[0].first);
+  CHECK_THAT(late[0].first, Catch::Contains("rank 1 of 2: rank 1 was started twice at " + file) &&
+                                Catch::Contains("came after the group was complete") &&
+                                Catch::Contains("is left over from an earlier run"));
+  CHECK(late[0].second < 5);
+  CHECK(errors[0].empty());
+  CHECK(errors[1].empty());
+  CHECK(summed == std::vector<int>{1, 1});
 }
