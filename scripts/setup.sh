@@ -10,6 +10,9 @@ packages=(
   libgloo-dev                                 # headers of c10d::ProcessGroupGloo (data-parallel meta-training)
   dataset-fashion-mnist                       # Fashion-MNIST IDX files
   python3-h5py python3-matplotlib             # figures (used with /usr/bin/python3)
+  python3-torch python3-dev pybind11-dev python3-pytest  # the Python package (python/, docs/python.md)
+  clang-14 libclang-rt-14-dev llvm-14         # sanitizer build and fuzzers (scripts/sanitize.sh, scripts/fuzz.sh):
+                                              # compiler, ASan/UBSan/libFuzzer runtimes, llvm-symbolizer for reports
   ca-certificates
 )
 

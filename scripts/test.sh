@@ -14,3 +14,8 @@ if [ -z "${OPENBLAS_CORETYPE+x}" ]; then
 fi
 cd "$build"
 ctest --output-on-failure -j "${HAMLET_JOBS:-$(nproc)}" "$@"
+# The Python package's tests (docs/python.md), when scripts/build.sh built it.
+if [ -d "$build/python/hamlet" ]; then
+  PYTHONPATH="$build/python" HAMLET_BIN="$build/hamlet" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+    "$root/tests/python"
+fi

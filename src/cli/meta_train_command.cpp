@@ -21,10 +21,10 @@ namespace hamlet::cli {
 int cmd_meta_train(const std::vector<std::string>& args, const std::string& command_line) {
   const meta::MetaTrainOptions d;
   po::options_description desc("hamlet meta-train");
-  desc.add_options()("task", po::value<std::string>()->default_value("quadratic"),
-                     "task: quadratic | mlp (options: --task.KEY=VALUE)")(
-      "optimizer", po::value<std::string>()->default_value("phnn"),
-      "learned optimizer: phnn-paper | phnn | lstm (options: --optimizer.NAME.KEY=VALUE)")(
+  const std::string optimizer_help =
+      "learned optimizer: " + join_names(learned::learned_names()) + " (options: --optimizer.NAME.KEY=VALUE)";
+  desc.add_options()("task", po::value<std::string>()->default_value("quadratic"), task_help().c_str())(
+      "optimizer", po::value<std::string>()->default_value("phnn"), optimizer_help.c_str())(
       "epochs", po::value<int64_t>()->default_value(d.epochs), "epochs")(
       "trajectories", po::value<int64_t>()->default_value(d.trajectories), "training trajectories per epoch")(
       "horizon", po::value<int64_t>()->default_value(d.horizon), "optimizee steps per trajectory T")(

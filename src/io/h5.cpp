@@ -76,12 +76,15 @@ class ObjectHandle {
       group_ = std::make_unique<H5::Group>(file.openGroup("/"));
       return;
     }
-    H5O_info_t info;
+    // A path that names no object (an attribute asked of a group the file lacks) fails here and leaves `info`
+    // unset; guarded() turns the exception into hamlet::Error naming the file.
+    H5O_info_t info{};
 #if H5_VERSION_GE(1, 12, 0)
-    H5Oget_info_by_name(file.getId(), path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT);
+    const herr_t status = H5Oget_info_by_name(file.getId(), path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT);
 #else
-    H5Oget_info_by_name(file.getId(), path.c_str(), &info, H5P_DEFAULT);
+    const herr_t status = H5Oget_info_by_name(file.getId(), path.c_str(), &info, H5P_DEFAULT);
 #endif
+    if (status < 0) throw H5::Exception("H5Oget_info_by_name", "no group or dataset " + path);
     if (info.type == H5O_TYPE_DATASET) {
       dataset_ = std::make_unique<H5::DataSet>(file.openDataSet(path));
     } else {
@@ -498,10 +501,48 @@ void H5Reader::check_integrity(const std::string& kind) const {
     static std::set<std::string> warned;
     const std::lock_guard<std::mutex> lock(mutex);
     if (warned.insert(path_).second) {
-      spdlog::warn("{}: this {} has no content checksum (written before hamlet 0.1 stored them); loaded unchecked",
+      spdlog::warn("{}: this {} has no content checksum (written before hamlet stored them, 2026-12-07); loaded unchecked",
                    path_, kind);
     }
   }
+}
+
+bool H5Reader::is_group(const std::string& object_path) const {
+  HAMLET_CHECK(object_path.empty() || object_path == "/" || exists(object_path), path_, ": no object ", object_path);
+  return guarded(path_, "inspecting " + object_path, [&] {
+    if (object_path.empty() || object_path == "/") return true;
+    H5O_info_t info;
+#if H5_VERSION_GE(1, 12, 0)
+    H5Oget_info_by_name(impl_->file.getId(), object_path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT);
+#else
+    H5Oget_info_by_name(impl_->file.getId(), object_path.c_str(), &info, H5P_DEFAULT);
+#endif
+    return info.type == H5O_TYPE_GROUP;
+  });
+}
+
+std::vector<std::string> H5Reader::attribute_names(const std::string& object_path) const {
+  return guarded(path_, "listing the attributes of " + object_path, [&] {
+    ObjectHandle obj(impl_->file, object_path);
+    std::vector<std::string> names;
+    const int n = obj->getNumAttrs();
+    for (int i = 0; i < n; ++i) names.push_back(obj->openAttribute(static_cast<unsigned>(i)).getName());
+    std::sort(names.begin(), names.end());
+    return names;
+  });
+}
+
+char H5Reader::attribute_kind(const std::string& object_path, const std::string& name) const {
+  return guarded(path_, "reading attribute " + name + " of " + object_path, [&] {
+    ObjectHandle obj(impl_->file, object_path);
+    HAMLET_CHECK(obj->attrExists(name), path_, ": ", object_path, " has no attribute ", name);
+    switch (obj->openAttribute(name).getTypeClass()) {
+      case H5T_STRING: return 's';
+      case H5T_FLOAT: return 'f';
+      case H5T_INTEGER: return 'i';
+      default: return '?';
+    }
+  });
 }
 
 std::vector<std::string> H5Reader::children(const std::string& group_path) const {

@@ -68,6 +68,12 @@ class H5Reader {
   int64_t attribute_int(const std::string& object_path, const std::string& name) const;
   // Names of the members of a group, in HDF5's (alphabetical) order.
   std::vector<std::string> children(const std::string& group_path) const;
+  // Whether `object_path` is a group (else a dataset; it must exist).
+  bool is_group(const std::string& object_path) const;
+  // Names of the attributes of a group or dataset, sorted, and the kind of one: 's' string, 'f' floating,
+  // 'i' integer, '?' anything else (hamlet writes only the first three).
+  std::vector<std::string> attribute_names(const std::string& object_path) const;
+  char attribute_kind(const std::string& object_path, const std::string& name) const;
   // Whether the file carries a content checksum, and whether it matches (see the header comment).
   enum class Integrity { kValid, kNoChecksum, kMismatch };
   Integrity integrity() const;
