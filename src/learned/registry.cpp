@@ -4,6 +4,7 @@
 #include <set>
 
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/registry.hpp"
 #include "hamlet/core/options_json.hpp"
 #include "hamlet/io/h5.hpp"
 #include "hamlet/learned/lstm.hpp"
@@ -14,8 +15,8 @@
 namespace hamlet::learned {
 namespace {
 
-struct Entry {
-  std::string name;
+// What the registry knows of a learned optimizer beyond its name.
+struct Spec {
   // Parses, validates and re-renders options: the canonical form used to compare values ("1" vs "true").
   std::function<OptionMap(const OptionMap&)> resolve;
   std::function<LearnedOptimizerPtr(const OptionMap&)> build;
@@ -23,8 +24,8 @@ struct Entry {
 };
 
 template <typename Options, typename Optimizer>
-Entry entry(const std::string& name) {
-  return {name, [](const OptionMap& o) { return Options::from_map(o).to_map(); },
+Spec spec() {
+  return {[](const OptionMap& o) { return Options::from_map(o).to_map(); },
           [](const OptionMap& o) -> LearnedOptimizerPtr { return std::make_shared<Optimizer>(Options::from_map(o)); },
           Options::architecture_keys()};
 }
@@ -39,26 +40,22 @@ PhnnOptions phnn_options(const std::string& name, const OptionMap& o) {
   return parsed;
 }
 
-Entry phnn_entry(const std::string& name) {
-  return {name, [name](const OptionMap& o) { return phnn_options(name, o).to_map(); },
+Spec phnn_spec(const std::string& name) {
+  return {[name](const OptionMap& o) { return phnn_options(name, o).to_map(); },
           [name](const OptionMap& o) -> LearnedOptimizerPtr { return std::make_shared<Phnn>(phnn_options(name, o)); },
           PhnnOptions::architecture_keys()};
 }
 
-const std::vector<Entry>& entries() {
-  static const std::vector<Entry> table = {entry<PhnnPaperOptions, PhnnPaper>("phnn-paper"), phnn_entry("phnn"),
-                                           entry<LstmOptions, LstmOptimizer>("lstm"),
-                                           entry<MlpLoptOptions, MlpLopt>("mlp-lopt"), phnn_entry("phnn-features")};
-  return table;
-}
-
-const Entry& find_entry(const std::string& name) {
-  for (const auto& e : entries()) {
-    if (e.name == name) return e;
-  }
-  std::string valid;
-  for (const auto& e : entries()) valid += (valid.empty() ? "" : ", ") + e.name;
-  throw Error(detail::concat("unknown learned optimizer '", name, "'; valid: ", valid));
+// Table order is the order of learned_names().
+const Registry<Spec>& registry() {
+  static const Registry<Spec> r("learned optimizer", {
+                                                         {"phnn-paper", spec<PhnnPaperOptions, PhnnPaper>()},
+                                                         {"phnn", phnn_spec("phnn")},
+                                                         {"lstm", spec<LstmOptions, LstmOptimizer>()},
+                                                         {"mlp-lopt", spec<MlpLoptOptions, MlpLopt>()},
+                                                         {"phnn-features", phnn_spec("phnn-features")},
+                                                     });
+  return r;
 }
 
 // Opens `path` as a weights file: checks its checksum and that it is one, naming what it is otherwise (a run file or
@@ -83,21 +80,12 @@ const std::set<std::string> kReservedAttributes = {"optimizer", "architecture", 
 
 }  // namespace
 
-std::vector<std::string> learned_names() {
-  std::vector<std::string> names;
-  for (const auto& e : entries()) names.push_back(e.name);
-  return names;
-}
+std::vector<std::string> learned_names() { return registry().names(); }
 
-bool is_learned(const std::string& name) {
-  for (const auto& e : entries()) {
-    if (e.name == name) return true;
-  }
-  return false;
-}
+bool is_learned(const std::string& name) { return registry().contains(name); }
 
 LearnedOptimizerPtr make_learned(const std::string& name, OptionMap options) {
-  const Entry& e = find_entry(name);
+  const Spec& e = registry().at(name);
   const auto weights_it = options.find("weights");
   if (weights_it == options.end() || weights_it->second.empty()) {
     options.erase("weights");

@@ -1,19 +1,34 @@
 #include "hamlet/tasks/registry.hpp"
 
-#include "hamlet/core/error.hpp"
+#include <utility>
+
+#include "hamlet/core/registry.hpp"
 #include "hamlet/tasks/hnn.hpp"
 #include "hamlet/tasks/mlp.hpp"
 #include "hamlet/tasks/quadratic.hpp"
 
 namespace hamlet::tasks {
+namespace {
 
-std::vector<std::string> task_names() { return {"quadratic", "mlp", "hnn"}; }
-
-TaskPtr make_task(const std::string& name, OptionMap options) {
-  if (name == "quadratic") return std::make_shared<QuadraticTask>(QuadraticOptions::from_map(std::move(options)));
-  if (name == "mlp") return std::make_shared<MlpTask>(MlpOptions::from_map(std::move(options)));
-  if (name == "hnn") return std::make_shared<HnnTask>(HnnOptions::from_map(std::move(options)));
-  throw Error("unknown task '" + name + "'; valid tasks: quadratic, mlp, hnn");
+template <typename T, typename Options>
+TaskPtr make(OptionMap options) {
+  return std::make_shared<T>(Options::from_map(std::move(options)));
 }
+
+// Table order is the order of task_names().
+const Registry<Factory<TaskPtr>>& registry() {
+  static const Registry<Factory<TaskPtr>> r("task", {
+                                               {"quadratic", make<QuadraticTask, QuadraticOptions>},
+                                               {"mlp", make<MlpTask, MlpOptions>},
+                                               {"hnn", make<HnnTask, HnnOptions>},
+                                           });
+  return r;
+}
+
+}  // namespace
+
+std::vector<std::string> task_names() { return registry().names(); }
+
+TaskPtr make_task(const std::string& name, OptionMap options) { return registry().at(name)(std::move(options)); }
 
 }  // namespace hamlet::tasks
