@@ -283,6 +283,9 @@ RunSet read_runs(const std::vector<RunInput>& inputs) {
       check_same_problems(set, paths[0], header, path);
     }
     const int64_t problems = header.problems, steps = header.steps;
+    // The loss at the first and the last logged step is what compare reads: a file without both is no run.
+    HAMLET_CHECK(problems > 0 && steps > 0, path, ": records ", problems, " problems and ", steps,
+                 " steps; a run file holds at least one of each");
     std::set<std::string> in_this_file;
     const auto method_names = reader.read_strings("/method_names");
     if (!label.empty() && label.find("{method}") == std::string::npos) {
@@ -296,7 +299,8 @@ RunSet read_runs(const std::vector<RunInput>& inputs) {
       const std::string name = row_name(label, method);
       HAMLET_CHECK(in_this_file.insert(name).second, path, ": method '", name, "' appears twice");
       const std::string group = "/methods/" + method;
-      const at::Tensor loss = reader.read(group + "/loss");
+      // float64 whatever the stored type: hamlet writes float64, an integer dataset is read as its values.
+      const at::Tensor loss = reader.read(group + "/loss").to(at::kDouble);
       HAMLET_CHECK(loss.dim() == 2 && loss.size(0) == problems && loss.size(1) == steps, path, ": ", group,
                    "/loss has shape ", loss.sizes(), ", expected [", problems, ", ", steps, "]");
       if (!index.count(name)) {

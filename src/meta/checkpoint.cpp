@@ -1,5 +1,8 @@
 #include "hamlet/meta/checkpoint.hpp"
 
+#include <cmath>
+#include <limits>
+
 #include "hamlet/core/error.hpp"
 #include "hamlet/io/h5.hpp"
 
@@ -18,6 +21,15 @@ TensorList read_list(const io::H5Reader& r, const std::string& group) {
   const int64_t n = r.attribute_int(group, "count");
   for (int64_t i = 0; i < n; ++i) out.push_back(r.read(group + "/" + std::to_string(i)));
   return out;
+}
+
+// A count column of a stored curve (epoch, skipped, cut and undefined steps) back to an integer. The curve is float64,
+// which holds every count exactly up to 2^53; anything else (NaN, negative, fractional, 1e300) is a damaged file, and
+// converting it to int64 unchecked would be undefined behaviour.
+int64_t count_from_curve(double value, int64_t row, const char* column) {
+  HAMLET_CHECK(std::isfinite(value) && value >= 0 && value <= 9007199254740992.0 && value == std::floor(value),
+               "meta-training curve row ", row, ": ", column, " is ", value, ", not a count");
+  return static_cast<int64_t>(value);
 }
 
 }  // namespace
@@ -46,14 +58,14 @@ std::vector<EpochRecord> curve_from_tensor(const at::Tensor& values) {
   auto a = v.accessor<double, 2>();
   for (int64_t i = 0; i < v.size(0); ++i) {
     EpochRecord e;
-    e.epoch = static_cast<int64_t>(a[i][0]);
+    e.epoch = count_from_curve(a[i][0], i, "epoch");
     e.train_meta_loss = a[i][1];
     e.validation_score = a[i][2];
     e.grad_norm = a[i][3];
-    e.skipped_steps = static_cast<int64_t>(a[i][4]);
-    e.cut_trajectories = static_cast<int64_t>(a[i][5]);
+    e.skipped_steps = count_from_curve(a[i][4], i, "skipped_steps");
+    e.cut_trajectories = count_from_curve(a[i][5], i, "cut_trajectories");
     e.seconds = a[i][6];
-    e.undefined_steps = v.size(1) > 7 ? static_cast<int64_t>(a[i][7]) : 0;
+    e.undefined_steps = v.size(1) > 7 ? count_from_curve(a[i][7], i, "undefined_steps") : 0;
     out.push_back(e);
   }
   return out;
@@ -97,7 +109,11 @@ Checkpoint load_checkpoint(const std::string& path) {
       c.meta_state.scalars[name] = r.read("/meta_state/scalars/" + name);
     }
   }
-  c.progress.curve = curve_from_tensor(r.read("/curve"));
+  try {
+    c.progress.curve = curve_from_tensor(r.read("/curve"));
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
   c.epoch = r.attribute_int("/", "epoch");
   c.progress.best_score = r.attribute_double("/", "best_score");
   c.progress.best_epoch = r.attribute_int("/", "best_epoch");
@@ -108,7 +124,11 @@ Checkpoint load_checkpoint(const std::string& path) {
   c.architecture = r.attribute_string("/", "architecture");
   c.config = r.attribute_string("/", "config");
   c.progress.best_weights = c.best_weights;
-  for (const auto& e : c.progress.curve) c.progress.undefined_steps += e.undefined_steps;
+  for (const auto& e : c.progress.curve) {
+    HAMLET_CHECK(c.progress.undefined_steps <= std::numeric_limits<int64_t>::max() - e.undefined_steps, path,
+                 ": the curve's undefined_steps do not sum to a count");
+    c.progress.undefined_steps += e.undefined_steps;
+  }
   return c;
 }
 
