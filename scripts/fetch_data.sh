@@ -47,6 +47,41 @@ sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 check_fashion
 
+# The 8x8 digits: digits.csv.gz from Debian's python3-sklearn package, extracted without installing it (the package
+# pulls scipy and more), checked by hash.
+readonly DIGITS_SHA256="46abec6b12486ad9e51943373abcf22bbea1b5a51a1619b361570d8893f1464a"
+readonly DIGITS_MEMBER="./usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz"
+fetch_digits() {
+  local out="$data_dir/digits/digits.csv.gz"
+  if [[ -f "$out" && "$(sha256_of "$out")" == "$DIGITS_SHA256" ]]; then
+    note "8x8 digits already prepared in $data_dir/digits"
+    return 0
+  fi
+  local dir
+  dir="$(mktemp -d)"
+  if [[ -f "/${DIGITS_MEMBER#./}" ]]; then
+    cp "/${DIGITS_MEMBER#./}" "$dir/digits.csv.gz"   # python3-sklearn is installed
+  else
+    note "extracting digits.csv.gz from Debian's python3-sklearn package"
+    (cd "$dir" && apt-get download python3-sklearn >/dev/null 2>&1) ||
+      { rm -rf "$dir"; die "apt-get download python3-sklearn failed (run apt-get update first?)"; }
+    dpkg-deb --fsys-tarfile "$dir"/python3-sklearn_*.deb | tar -x -C "$dir" "$DIGITS_MEMBER" ||
+      { rm -rf "$dir"; die "python3-sklearn's package lacks $DIGITS_MEMBER"; }
+    mv "$dir/$DIGITS_MEMBER" "$dir/digits.csv.gz"
+  fi
+  local actual
+  actual="$(sha256_of "$dir/digits.csv.gz")"
+  if [[ "$actual" != "$DIGITS_SHA256" ]]; then
+    rm -rf "$dir"
+    die "sha256 mismatch for digits.csv.gz: got $actual, expected $DIGITS_SHA256; refusing to use it"
+  fi
+  mkdir -p "$data_dir/digits"
+  mv -f "$dir/digits.csv.gz" "$out.partial" && mv -f "$out.partial" "$out"
+  rm -rf "$dir"
+  note "8x8 digits ready in $data_dir/digits"
+}
+fetch_digits
+
 if [[ -f "$mnist_dir/train-images-idx3-ubyte" && -f "$mnist_dir/train-labels-idx1-ubyte" ]]; then
   note "MNIST already prepared in $mnist_dir"
   exit 0

@@ -14,6 +14,7 @@
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/options.hpp"
 #include "hamlet/core/seed.hpp"
+#include "hamlet/data/digits.hpp"
 #include "hamlet/data/idx.hpp"
 
 namespace hamlet::data {
@@ -173,11 +174,15 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
   return dataset;
 }
 
-std::string dataset_names() { return "mnist, fashion-mnist, idx"; }
+std::string dataset_names() { return "mnist, fashion-mnist, digits, idx"; }
 
 Dataset load_dataset(const std::string& name, const std::string& dir) {
-  HAMLET_CHECK(name == "mnist" || name == "fashion-mnist" || name == "idx", "unknown dataset '", name,
-               "'; valid datasets: ", dataset_names());
+  HAMLET_CHECK(name == "mnist" || name == "fashion-mnist" || name == "digits" || name == "idx", "unknown dataset '",
+               name, "'; valid datasets: ", dataset_names());
+  if (name == "digits") {
+    const fs::path base = dir.empty() ? fs::path(data_root()) / "digits" : fs::path(dir);
+    return load_digits_csv((base / "digits.csv.gz").string());
+  }
   HAMLET_CHECK(name != "idx" || !dir.empty(),
                "dataset 'idx' needs a directory holding train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]");
   const fs::path base = dir.empty() ? default_dir(name) : fs::path(dir);

@@ -139,3 +139,20 @@ TEST_CASE("MLP problems are paired and batched evaluation equals one-by-one") {
     }
   }
 }
+
+TEST_CASE("the MLP task on the 8x8 digits: 64 inputs, batched losses") {
+  const auto dir = test::data_dir() / "digits";
+  if (!std::filesystem::exists(dir / "digits.csv.gz")) {
+    WARN("no " << dir << "; run scripts/fetch_data.sh");
+    return;
+  }
+  const tasks::MlpTask task(tasks::MlpOptions::from_map({{"dataset", "digits"}, {"data_dir", dir.string()},
+                                                         {"batch_size", "64"}, {"hidden", "32"}}));
+  CHECK(task.options().at("num_params") == std::to_string((64 + 1) * 32 + (32 + 1) * 10));
+  CHECK(task.options().at("data_images") == "1797");
+  const auto batch = task.sample(tasks::Split::kTest, 0, 0, 3, c10::Device(c10::kCPU));
+  const at::Tensor loss = batch->loss(batch->initial_params(), 0);
+  REQUIRE(loss.sizes() == at::IntArrayRef({3}));
+  // Ten classes at initialisation: the cross-entropy is near log 10.
+  CHECK(loss.mean().item<double>() == Approx(std::log(10.0)).margin(0.3));
+}

