@@ -159,8 +159,10 @@ TEST_CASE("phnn-paper: which weights receive meta-gradients (METHODS.md 1.7)") {
     const auto grad = [&] {
       TensorList g;
       for (const auto& p : params) {
-        g.push_back(at::randn(p.sizes(), gen, at::kDouble) *
-                    at::pow(10.0, at::randint(-6, 2, p.sizes(), gen, at::kDouble)));
+        // Drawn in sequence (the order GCC evaluated the product's operands in when the expected counts were set):
+        // the evaluation order of a product's operands is unspecified, and clang draws them the other way round.
+        const at::Tensor scale = at::pow(10.0, at::randint(-6, 2, p.sizes(), gen, at::kDouble));
+        g.push_back(at::randn(p.sizes(), gen, at::kDouble) * scale);
       }
       return g;
     };
@@ -332,7 +334,8 @@ TEST_CASE("phnn-paper: meta-gradients through the kernel's autograd node equal a
         for (int step = 0; step < 4; ++step) {
           TensorList g;
           for (const auto& p : theta) {
-            g.push_back(at::randn(p.sizes(), gen, opts) * at::pow(10.0, at::randint(-6, 1, p.sizes(), gen, opts)));
+            const at::Tensor scale = at::pow(10.0, at::randint(-6, 1, p.sizes(), gen, opts));  // drawn first, as above
+            g.push_back(at::randn(p.sizes(), gen, opts) * scale);
           }
           CHECK(opt.uses_fused_kernel(to_rows(g), to_rows(state.slots.at("s"))) == (kernel == "fused"));
           const optim::StepResult r = opt.update(theta, g, at::Tensor(), state);
