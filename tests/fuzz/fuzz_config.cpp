@@ -82,6 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       (void)cli::options_with_prefix(parsed.dynamic, "optimizer." + name);
     }
   } catch (const Error&) {
+    if (fuzz::strict()) throw;
   }
   return 0;
 }

@@ -79,6 +79,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
-  run(data, size, false);
+  run(data, size, fuzz::strict());
   return 0;
 }

@@ -257,9 +257,26 @@ inline std::string scratch_dir() {
   return tmp && *tmp ? tmp : "/tmp";
 }
 
-// "<scratch>/hamlet-fuzz-<tag>-<pid><suffix>": one file per process, reused by every input.
+// "<scratch>/hamlet-fuzz-<tag>-<pid><suffix>": one file per process, reused by every input and removed at exit.
 inline std::string scratch_file(const std::string& tag, const std::string& suffix) {
-  return scratch_dir() + "/hamlet-fuzz-" + tag + "-" + std::to_string(::getpid()) + suffix;
+  static std::vector<std::string> files;
+  if (files.empty()) {
+    std::atexit([] {
+      for (const auto& f : files) std::remove(f.c_str());
+    });
+  }
+  files.push_back(scratch_dir() + "/hamlet-fuzz-" + tag + "-" + std::to_string(::getpid()) + suffix);
+  return files.back();
+}
+
+// HAMLET_FUZZ_STRICT=1 (the fuzz.<target>.seeds ctest entries): the committed seeds must load without any error, so
+// a seed that no longer decodes to a valid file (the schema moved on) fails the test instead of fuzzing less.
+inline bool strict() {
+  static const bool on = [] {
+    const char* v = std::getenv("HAMLET_FUZZ_STRICT");
+    return v && *v && std::string(v) != "0";
+  }();
+  return on;
 }
 
 // Decodes the program and writes it to `path` (committed; the previous file is replaced).
