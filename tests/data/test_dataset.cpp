@@ -147,7 +147,7 @@ TEST_CASE("load_dataset resolves names and directories and says which files it l
     const std::string unknown = error_of([] { load_dataset("cifar"); });
     CHECK_THAT(unknown, Contains("unknown dataset 'cifar'"));
     CHECK_THAT(unknown, Contains(dataset_names()));
-    CHECK(dataset_names() == "mnist, fashion-mnist, idx");
+    CHECK(dataset_names() == "mnist, fashion-mnist, digits, idx");
     CHECK_THAT(error_of([] { load_dataset("idx"); }), Contains("'idx' needs a directory"));
   }
   SECTION("missing mnist files name both candidates and the fetch script; HAMLET_DATA_DIR sets the default") {
