@@ -4,7 +4,8 @@
 # directory of scripts/sanitize.sh (build-asan/, HAMLET_ASAN_BUILD_DIR). Fails (exit 1) when a target crashes,
 # leaks, hangs (-timeout), runs out of memory (-rss_limit_mb) or triggers an ASan/UBSan report; the input that did
 # it is left in the scratch directory and named in the output. New corpus entries go to the scratch directory
-# (HAMLET_FUZZ_DIR, default a fresh temporary directory), never into the repository.
+# (HAMLET_FUZZ_DIR, default a fresh temporary directory, removed again when nothing failed), never into the
+# repository.
 # Usage: scripts/fuzz.sh [target...]   (default: every tests/fuzz/fuzz_*.cpp)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,7 +36,7 @@ for t in "${targets[@]}"; do
   echo "fuzz: $t"
   # Run in the scratch directory: an input may name relative paths (fuzz_config's flags), never the repository.
   if (cd "$scratch/$t" && OMP_NUM_THREADS=1 "$bin" "${args[@]}" "${dirs[@]}") >"$scratch/$t/log" 2>&1; then
-    grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)' "$scratch/$t/log" |
+    { grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)' "$scratch/$t/log" || true; } |
       sed "s/^/fuzz: $t: /"
   else
     echo "fuzz: $t FAILED; its log ($scratch/$t/log) ends:" >&2
@@ -47,4 +48,6 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: failed: ${failed[*]} (inputs in $scratch/<target>/artifacts/)" >&2
   exit 1
 fi
+# A scratch directory of our own goes once there is nothing in it to look at.
+[ -n "${HAMLET_FUZZ_DIR:-}" ] || rm -rf "$scratch"
 echo "fuzz: no findings"
