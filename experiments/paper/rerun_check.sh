@@ -30,7 +30,7 @@ trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
 hamlet_paper_tables  # experiments/paper/tables.txt: table names, titles, where their weights were trained
 protocols="$root/experiments/protocols"
-all_learned="phnn-paper phnn lstm mlp-lopt phnn-features"
+all_learned="$("$bin" list --names learned)"
 learned="${LEARNED:-$all_learned}"
 tables="${TABLES:-$paper_tables}"
 # shellcheck disable=SC2086

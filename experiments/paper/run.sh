@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces OPT-ML Tables A1-A3 (METHODS.md §4, §6, §9): tunes the baselines on validation problems, meta-trains
+# Reproduces OPT-ML Tables A1-A3 (docs/methods.md §4, §6, §9): tunes the baselines on validation problems, meta-trains
 # phnn-paper, phnn and lstm (several meta-training seeds), evaluates every method on the same paired test problems
 # on (1) the 10-D quadratic, (2) the MNIST MLP 784-20-10 sigmoid, (3) the sigmoid-trained optimizers on the ReLU
 # MLP (baselines re-tuned), then writes TABLES.md and one figure per table.
@@ -27,7 +27,7 @@ source "$root/experiments/lib.sh"
 hamlet_experiment_flags experiments/paper/run.sh "$@"
 # The protocol (task options, per-optimizer options, U, meta-lr, full budgets, evaluation settings) is data:
 # experiments/protocols/<table>/task.ini and <table>/<optimizer>.ini, read by meta-train and evaluate alike. The
-# quadratic follows METHODS.md §4.3 (100 epochs x 20 trajectories, 50 selection problems). On MNIST every learned
+# quadratic follows docs/methods.md §4.3 (100 epochs x 20 trajectories, 50 selection problems). On MNIST every learned
 # optimizer gets the paper's 50 x 20 trajectories (100k optimizee steps; phnn-paper, phnn and lstm meta-train through
 # their fused kernels' autograd nodes, README "Speed"; an lstm seed costs ~1 h on one core). --quick overrides the budgets with
 # flags (a flag wins over the files). All budgets are recorded in PROVENANCE.md and in every meta-training run file.
@@ -58,7 +58,7 @@ start=$(date +%s)
 log() { echo "[paper/$mode] $*" >&2; }
 
 baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep
-learned="${LEARNED:-phnn-paper phnn lstm mlp-lopt phnn-features}"
+learned="${LEARNED:-$("$bin" list --names learned)}"
 # protocol_flags TABLE NAME...: --config flags of the table's task file and the named optimizers' files.
 protocol_flags() {
   local table=$1 name; shift

@@ -20,7 +20,7 @@ hamlet_experiment_flags experiments/paper/tune_learned.sh "$@"
 out="$(hamlet_output_dir tune-learned "$root/results/paper/tuned" $regenerate)"
 full="$root/results/paper/full"
 protocols="$root/experiments/protocols"
-tables="${TABLES:-quadratic}" learned="${LEARNED:-phnn-paper phnn lstm mlp-lopt phnn-features}"
+tables="${TABLES:-quadratic}" learned="${LEARNED:-$("$bin" list --names learned)}"
 jobs="${HAMLET_JOBS:-$(nproc)}"
 hamlet_paper_tables  # experiments/paper/tables.txt
 hamlet_check_tables experiments/paper/tune_learned.sh $tables

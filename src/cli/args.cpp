@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "commands.hpp"
 #include "hamlet/core/error.hpp"
 #include "hamlet/data/dataset.hpp"
 
@@ -33,12 +34,12 @@ std::string any_to_string(const boost::any& value) {
   return "?";
 }
 
-// The commands whose INI sections [NAME] hold keys for that command only (app.cpp dispatches on the same names).
-const std::vector<std::string> kCommands = {"evaluate", "tune", "meta-train", "benchmark", "export",
-                                            "compare",  "data", "list",       "version", "select"};
-
+// The commands whose INI sections [NAME] hold keys for that command only.
 bool is_command(const std::string& name) {
-  return std::find(kCommands.begin(), kCommands.end(), name) != kCommands.end();
+  for (const auto& c : commands()) {
+    if (c.name == name) return true;
+  }
+  return false;
 }
 
 bool has_dynamic_prefix(const std::string& key, const std::vector<std::string>& prefixes) {

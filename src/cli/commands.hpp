@@ -1,5 +1,6 @@
 #pragma once
 // Private to the cli module: one function per subcommand, and the pieces they share.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,16 @@ int cmd_list(const std::vector<std::string>& args);
 int cmd_export(const std::vector<std::string>& args);
 int cmd_compare(const std::vector<std::string>& args);
 int cmd_select(const std::vector<std::string>& args);
+int cmd_docs(const std::vector<std::string>& args);
+// The Markdown that `hamlet docs` prints (docs/cli.md).
+std::string cli_reference();
+
+// The subcommands, in the order of `hamlet --help` (app.cpp): the one place a command's name is spelled.
+struct Command {
+  std::string name, summary;
+  std::function<int(const std::vector<std::string>& args, const std::string& command_line)> run;
+};
+const std::vector<Command>& commands();
 
 // Exit status of a command that stopped cleanly before its work was done and can be continued (meta-train
 // --time-limit: the checkpoint holds the state, --resume continues). Errors exit with 2.

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "commands.hpp"
+#include "hamlet/cli/option_flags.hpp"
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/output_file.hpp"
 #include "hamlet/core/runtime.hpp"
@@ -40,16 +41,8 @@ tasks::TaskPtr build_task(const ParsedArgs& parsed) {
 }
 
 eval::EvaluateOptions evaluate_options(const ParsedArgs& parsed) {
-  eval::EvaluateOptions o;
-  const auto& v = parsed.values;
-  o.problems = v["problems"].as<int64_t>();
-  o.steps = v["steps"].as<int64_t>();
-  o.batch = v["batch"].as<int64_t>();
-  const int64_t seed = v["seed"].as<int64_t>();
-  HAMLET_CHECK(seed >= 0, "--seed must be >= 0, got ", seed);
-  o.seed = static_cast<uint64_t>(seed);
-  o.split = tasks::parse_split(v["split"].as<std::string>());
-  o.device = v["device"].as<std::string>();
+  eval::EvaluateOptions o = options_from_flags<eval::EvaluateOptions>(parsed);
+  o.device = parsed.values["device"].as<std::string>();
   o.validate();
   return o;
 }
@@ -73,16 +66,10 @@ po::options_description run_options() {
                                       " (options: --optimizer.NAME.KEY=VALUE, e.g. --optimizer.adam.lr=0.1)";
   desc.add_options()("task", po::value<std::string>()->default_value("quadratic"), task_help().c_str())(
       "optimizers", po::value<std::string>()->default_value("all"), optimizers_help.c_str())(
-      "problems", po::value<int64_t>()->default_value(100), "number of paired problems N")(
-      "steps", po::value<int64_t>()->default_value(100), "optimizer steps K per problem")(
-      "batch", po::value<int64_t>()->default_value(0),
-      "problems per tensor program (0 = the task's default: all for quadratics, ~40 for the MLP; "
-      "fewer for learned optimizers, which cap the coordinates per program)")(
-      "seed", po::value<int64_t>()->default_value(0), "problem seed")(
-      "split", po::value<std::string>()->default_value("test"), "problem pool: train | validation | test")(
       "max-memory", po::value<double>()->default_value(0),
       "GiB a run may hold; a run estimated to need more is refused before it starts (0 = what the machine has "
       "left: MemAvailable, the cgroup's limit, ulimit -v)");
+  add_option_flags(desc, eval::EvaluateOptions::spec().describe());
   desc.add(common_options());
   return desc;
 }

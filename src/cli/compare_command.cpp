@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "hamlet/cli/option_flags.hpp"
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/output_file.hpp"
 #include "hamlet/eval/compare.hpp"
@@ -34,23 +35,20 @@ std::map<std::string, double> parse_published(const std::string& text) {
 
 int cmd_compare(const std::vector<std::string>& args) {
   po::options_description desc(
-      "hamlet compare: comparison table of evaluate run files (METHODS.md §12 statistics). A method found in several "
+      "hamlet compare: comparison table of evaluate run files (docs/methods.md §12 statistics). A method found in several "
       "files is one learned optimizer with several meta-training seeds");
   desc.add_options()("in", po::value<std::vector<std::string>>()->composing(),
                      "run file (repeat --in for several; e.g. baselines.h5 and learned_seed0.h5 .. learned_seed4.h5); FILE:LABEL "
                      "renames the file's method to the row LABEL ({method} in LABEL stands for each method's name), "
                      "and files with the same label are that row's meta-training seeds")(
-      "reference", po::value<std::string>()->default_value("validation"),
-      "Δ reference: 'validation' (the hand-designed optimizer with the best validation score) or a method name")(
       "format", po::value<std::string>()->default_value("md"), "md | csv | json")(
       "out", po::value<std::string>()->default_value(""), "file to write (default: standard output)")(
-      "title", po::value<std::string>()->default_value(""), "table heading (md) / title field")(
       "published", po::value<std::string>()->default_value(""),
       "published numbers to test against, NAME=VALUE,... (e.g. adam=0.41,lstm=0.25)")(
-      "published-runs", po::value<int64_t>()->default_value(100), "runs behind each published number")(
       "mode", po::value<std::string>()->default_value("table"),
       "table | drift (exactly two --in: a committed run and its rerun, method by method: how far the rerun moved)")(
       "threshold", po::value<double>()->default_value(0.05), "drift mode: count problems whose final loss moved more");
+  add_option_flags(desc, eval::CompareOptions::spec().describe());
   ParsedArgs parsed = parse_args(args, desc, {}, "compare");
   if (print_help_or_config(parsed, desc)) return 0;
   const auto& v = parsed.values;
@@ -77,11 +75,8 @@ int cmd_compare(const std::vector<std::string>& args) {
   }
   HAMLET_CHECK(format == "md" || format == "csv" || format == "json", "--format must be md, csv or json, got '", format,
                "'");
-  eval::CompareOptions o;
-  o.reference = v["reference"].as<std::string>();
-  o.title = v["title"].as<std::string>();
+  eval::CompareOptions o = options_from_flags<eval::CompareOptions>(parsed);
   o.published = parse_published(v["published"].as<std::string>());
-  o.published_runs = v["published-runs"].as<int64_t>();
   std::vector<eval::RunInput> inputs;
   for (const auto& text : v["in"].as<std::vector<std::string>>()) inputs.push_back(eval::parse_run_input(text));
   const auto comparison = eval::compare(eval::read_runs(inputs), o);

@@ -10,18 +10,21 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <thread>
 #include <utility>
 
 #include "commands.hpp"
+#include "hamlet/cli/option_flags.hpp"
 #include "hamlet/core/error.hpp"
 #include "hamlet/data/dataset.hpp"
-#include "hamlet/dist/communicator.hpp"
+#include "hamlet/parallel/communicator.hpp"
 #include "hamlet/eval/curves.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "hamlet/meta/epoch_trainer.hpp"
+#include "hamlet/meta/gradient_estimator.hpp"
 #include "hamlet/optim/registry.hpp"
 #include "hamlet/tasks/registry.hpp"
 
@@ -76,15 +79,12 @@ std::pair<int64_t, double> train_one_epoch(const std::string& name, const Option
   for (int64_t r = 0; r < ranks; ++r) {
     threads.emplace_back([&, r] {
       try {
-        dist::DistributedOptions d;
-        d.world_size = ranks;
-        d.rank = r;
-        d.rendezvous = "file://" + store;
         meta::MetaTrainOptions mine = o;
-        mine.world_size = ranks;
-        mine.rank = r;
+        mine.parallel.world_size = ranks;
+        mine.parallel.rank = r;
+        mine.parallel.rendezvous = "file://" + store;
         auto opt = learned::make_learned(name, options);
-        meta::EpochTrainer trainer(*opt, task, mine, dist::connect(d));
+        meta::EpochTrainer trainer(*opt, task, mine, parallel::connect(mine.parallel));
         trainer.train_epoch(1, results[static_cast<std::size_t>(r)]);
       } catch (const std::exception& e) {
         errors[static_cast<std::size_t>(r)] = e.what();
@@ -103,17 +103,39 @@ std::pair<int64_t, double> train_one_epoch(const std::string& name, const Option
   return {steps, seconds};
 }
 
+// Short rows: a 20-step window, two trajectories.
+meta::ScheduleOptions benchmark_schedule() {
+  meta::ScheduleOptions s;
+  s.unroll = 20;
+  s.trajectories = 2;
+  return s;
+}
+
+// The schedule options benchmark exposes as flags.
+std::vector<OptionInfo> benchmark_schedule_flags() {
+  return select_options(meta::ScheduleOptions::spec().describe(benchmark_schedule()), {"unroll", "trajectories"});
+}
+
 // Meta-training throughput: optimizee problem-steps per second in training trajectories (meta-gradient
 // included), for each learned optimizer, meta-batch size and number of ranks.
 int benchmark_meta_train(const ParsedArgs& parsed, const tasks::Task& task, const std::vector<std::string>& names) {
   const auto& v = parsed.values;
   std::vector<int64_t> batches;
   for (const auto& b : split_list(v["batches"].as<std::string>())) batches.push_back(std::stoll(b));
+  meta::MetaTrainOptions o;
+  o.schedule = meta::ScheduleOptions::spec().from_map(option_flag_values(parsed, benchmark_schedule_flags()),
+                                                      benchmark_schedule());
+  o.schedule.epochs = 1;
+  o.schedule.horizon = options_from_flags<eval::EvaluateOptions>(parsed).steps;
+  o.schedule.explode_factor = 0;
+  o.estimator = options_from_flags<meta::EstimatorOptions>(parsed);
+  o.device = v["device"].as<std::string>();
+  o.progress = false;
   std::printf("meta-training throughput (%s) on %s (%s), T=%lld, U=%lld, %lld trajectories per row, %d thread(s)%s\n",
-              v["estimator"].as<std::string>().c_str(), task.name().c_str(), format_options(task.options()).c_str(),
-              static_cast<long long>(v["steps"].as<int64_t>()), static_cast<long long>(v["unroll"].as<int64_t>()),
-              static_cast<long long>(v["trajectories"].as<int64_t>()), at::get_num_threads(),
-              v["recompute"].as<bool>() ? ", steps recomputed in the meta-backward" : "");
+              o.estimator.name.c_str(), task.name().c_str(), format_options(task.options()).c_str(),
+              static_cast<long long>(o.schedule.horizon), static_cast<long long>(o.schedule.unroll),
+              static_cast<long long>(o.schedule.trajectories), at::get_num_threads(),
+              o.estimator.bptt.recompute ? ", steps recomputed in the meta-backward" : "");
   std::vector<int64_t> rank_counts;
   for (const auto& r : split_list(v["ranks"].as<std::string>())) rank_counts.push_back(std::stoll(r));
   std::printf("| optimizer | B | ranks | problem-steps/s | speed-up vs B=%lld, 1 rank | peak RSS so far (MiB) |\n",
@@ -123,22 +145,11 @@ int benchmark_meta_train(const ParsedArgs& parsed, const tasks::Task& task, cons
     HAMLET_CHECK(learned::is_learned(name), "benchmark --mode=meta-train needs learned optimizers, got '", name, "'");
     double base_rate = 0;
     for (int64_t b : batches) {
-      meta::MetaTrainOptions o;
-      o.epochs = 1;
-      o.trajectories = v["trajectories"].as<int64_t>();
-      o.horizon = v["steps"].as<int64_t>();
-      o.unroll = v["unroll"].as<int64_t>();
-      o.batch = b;
-      o.explode_factor = 0;
-      o.recompute = v["recompute"].as<bool>();
-      o.estimator = v["estimator"].as<std::string>();
-      o.es_pairs = v["es.pairs"].as<int64_t>();
-      o.es_sigma = v["es.sigma"].as<double>();
-      o.device = v["device"].as<std::string>();
-      o.progress = false;
+      o.schedule.batch = b;
+      o.validate();
+      const int64_t units = meta::make_estimator(o)->rank_units();
       for (int64_t ranks : rank_counts) {
-        const int64_t share = o.estimator == "bptt" ? b : o.es_pairs;
-        if (ranks < 1 || share % ranks != 0) continue;  // the meta-batch does not split into equal shares
+        if (ranks < 1 || units % ranks != 0) continue;  // the estimator's work does not split into equal shares
         // The training part of meta_train() alone: sampler, estimator and meta-step, no epoch-end hooks.
         const auto [steps, seconds] =
             train_one_epoch(name, options_with_prefix(parsed.dynamic, "optimizer." + name), task, o, ranks);
@@ -162,17 +173,11 @@ int cmd_benchmark(const std::vector<std::string>& args) {
                      "problems for the one-by-one run (0 = same as --problems)")(
       "mode", po::value<std::string>()->default_value("evaluate"), "evaluate | meta-train")(
       "batches", po::value<std::string>()->default_value("1,20,128"), "meta-train mode: meta-batch sizes B")(
-      "unroll", po::value<int64_t>()->default_value(20), "meta-train mode: truncation window U")(
-      "trajectories", po::value<int64_t>()->default_value(2), "meta-train mode: trajectories per row")(
-      "recompute", po::value<bool>()->default_value(false)->implicit_value(true),
-      "meta-train mode: re-run each optimizer step in the meta-backward instead of storing its activations")(
       "ranks", po::value<std::string>()->default_value("1"),
-      "meta-train mode: data-parallel rank counts to measure (threads with Gloo, e.g. 1,2)")(
-      "estimator", po::value<std::string>()->default_value("bptt"), "meta-train mode: bptt | es | pes")(
-      "es.pairs", po::value<int64_t>()->default_value(meta::MetaTrainOptions().es_pairs),
-      "meta-train mode: es / pes antithetic pairs")(
-      "es.sigma", po::value<double>()->default_value(meta::MetaTrainOptions().es_sigma),
-      "meta-train mode: es / pes perturbation standard deviation");
+      "meta-train mode: data-parallel rank counts to measure (threads with Gloo, e.g. 1,2)");
+  // Meta-train mode: the window and trajectories of each row, and the estimator with its settings.
+  add_option_flags(desc, benchmark_schedule_flags());
+  add_option_flags(desc, meta::EstimatorOptions::spec().describe());
   ParsedArgs parsed = parse_args(args, desc, {"task", "optimizer"}, "benchmark");
   if (print_help_or_config(parsed, desc)) return 0;
   apply_common_options(parsed);
@@ -263,13 +268,40 @@ int cmd_export(const std::vector<std::string>& args) {
   return 0;
 }
 
+namespace {
+
+// The names of one registry, for scripts: hamlet list --names learned.
+const std::vector<std::pair<std::string, std::function<std::vector<std::string>()>>>& name_lists() {
+  static const std::vector<std::pair<std::string, std::function<std::vector<std::string>()>>> lists = {
+      {"tasks", tasks::task_names},
+      {"optimizers", optim::hand_designed_names},
+      {"learned", learned::learned_names},
+      {"estimators", [] { return meta::estimators().names(); }},
+  };
+  return lists;
+}
+
+}  // namespace
+
 int cmd_list(const std::vector<std::string>& args) {
   if (is_help(args)) {
-    std::cout << "hamlet list: the registered tasks, hand-designed and learned optimizers (with their weight counts) "
-                 "and datasets; takes no options\n";
+    std::cout << "hamlet list: the registered tasks, hand-designed and learned optimizers (with their weight counts), "
+                 "gradient estimators and datasets (hamlet docs: with every option)\n"
+                 "  --names KIND   only the names of one kind, space-separated: tasks | optimizers | learned | "
+                 "estimators\n";
     return 0;
   }
-  HAMLET_CHECK(args.empty(), "hamlet list takes no options (see hamlet list --help)");
+  if (args.size() == 2 && args[0] == "--names") {
+    for (const auto& [kind, names] : name_lists()) {
+      if (kind != args[1]) continue;
+      std::string line;
+      for (const auto& n : names()) line += (line.empty() ? "" : " ") + n;
+      std::cout << line << "\n";
+      return 0;
+    }
+    throw Error("hamlet list --names: unknown kind '" + args[1] + "'; valid: tasks, optimizers, learned, estimators");
+  }
+  HAMLET_CHECK(args.empty(), "hamlet list takes no options but --names KIND (see hamlet list --help)");
   std::cout << "tasks:";
   for (const auto& n : tasks::task_names()) std::cout << " " << n;
   std::cout << "\nhand-designed optimizers:";
@@ -285,6 +317,8 @@ int cmd_list(const std::vector<std::string>& args) {
     }
     std::cout << ")";
   }
+  std::cout << "\ngradient estimators:";
+  for (const auto& n : meta::estimators().names()) std::cout << " " << n;
   std::cout << "\ndatasets: " << data::dataset_names() << "\n";
   return 0;
 }

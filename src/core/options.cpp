@@ -86,6 +86,16 @@ void take_option(OptionMap& options, const std::string& owner, const std::string
   value = parsed;
 }
 
+void take_option(OptionMap& options, const std::string& owner, const std::string& key, uint64_t& value) {
+  const auto it = options.find(key);
+  if (it == options.end()) return;
+  const std::string text = it->second;
+  int64_t parsed = 0;
+  take_option(options, owner, key, parsed);
+  HAMLET_CHECK(parsed >= 0, owner, ": option '", key, "' expects an integer >= 0, got '", text, "'");
+  value = static_cast<uint64_t>(parsed);
+}
+
 void take_option(OptionMap& options, const std::string& owner, const std::string& key, bool& value) {
   auto it = options.find(key);
   if (it == options.end()) return;

@@ -177,9 +177,18 @@ std::string seeds_cell(const ComparisonRow& r) {
 
 }  // namespace
 
-void CompareOptions::validate() const {
-  HAMLET_CHECK(!reference.empty(), "compare.reference must be 'validation' or a method name, got ''");
-  check_positive("compare.published_runs", published_runs);
+const OptionSpec<CompareOptions>& CompareOptions::spec() {
+  using O = CompareOptions;
+  static const auto s =
+      OptionSpec<O>("compare")
+          .add("reference", &O::reference,
+               "Δ reference: 'validation' (the hand-designed optimizer with the best validation score) or a method name",
+               [](const std::string& field, const std::string& reference) {
+                 HAMLET_CHECK(!reference.empty(), field, " must be 'validation' or a method name, got ''");
+               })
+          .add("title", &O::title, "table heading (md) / title field")
+          .add("published_runs", &O::published_runs, "runs behind each published number", checks::positive);
+  return s;
 }
 
 RunInput parse_run_input(const std::string& text) {
@@ -431,7 +440,7 @@ std::string to_markdown(const Comparison& c) {
   if (!c.title.empty()) out += "### " + c.title + "\n\n";
   out += std::to_string(c.problems) + " paired " + c.split + " problems (problem seed " + std::to_string(c.problem_seed) +
          "), " + std::to_string(c.steps) + " steps; *final* = loss at the last logged step. Mean ± SE over "
-         "meta-training seeds and problems; the SE counts both levels (METHODS.md §12: SE² = s²/N + v/S, v the "
+         "meta-training seeds and problems; the SE counts both levels (docs/methods.md §12: SE² = s²/N + v/S, v the "
          "variance of the per-seed means); hand-designed rows and one-seed rows carry problem noise only. "
          "Δ = paired difference of the final loss against **" + c.reference + "**, " + c.reference_reason +
          "; **bold** = beyond 2 SE, and the verdict says whether the row beats or loses to it. *vs paper* = ours − "
@@ -558,7 +567,7 @@ std::string to_json(const Comparison& c) {
   doc["problem_seed"] = c.problem_seed;
   doc["reference"] = c.reference;
   doc["reference_reason"] = c.reference_reason;
-  doc["se_method"] = "two-level: SE^2 = s^2/N + sum of v/S over the methods involved (METHODS.md 12)";
+  doc["se_method"] = "two-level: SE^2 = s^2/N + sum of v/S over the methods involved (docs/methods.md 12)";
   const auto stat = [](const SeededMeanSe& s) {
     return nlohmann::json{{"mean", s.mean}, {"se", s.se}, {"problem_se", s.problem_se}, {"seeds", s.seeds},
                           {"problems", s.problems}};

@@ -12,15 +12,31 @@
 
 namespace hamlet::eval {
 
-void EvaluateOptions::validate() const {
-  check_positive("evaluate.steps", steps);
-  check_positive("evaluate.problems", problems);
-  HAMLET_CHECK(batch >= 0, "evaluate.batch must be >= 0 (0 = all problems at once), got ", batch);
-  try {
-    (void)c10::Device(device);
-  } catch (const c10::Error&) {
-    throw Error("evaluate.device must be a torch device such as cpu or cuda:0, got '" + device + "'");
-  }
+const OptionSpec<EvaluateOptions>& EvaluateOptions::spec() {
+  using O = EvaluateOptions;
+  static const auto s =
+      OptionSpec<O>("evaluate")
+          .add("problems", &O::problems, "number of paired problems N", checks::positive)
+          .add("steps", &O::steps, "optimizer steps K per problem", checks::positive)
+          .add("batch", &O::batch,
+               "problems per tensor program (0 = the task's default: all for quadratics, ~40 for the MLP; fewer for "
+               "learned optimizers, which cap the coordinates per program)",
+               [](const std::string& field, int64_t batch) {
+                 HAMLET_CHECK(batch >= 0, field, " must be >= 0 (0 = all problems at once), got ", batch);
+               })
+          .add("seed", &O::seed, "problem seed")
+          .add_choice("split", &O::split, "problem pool: train | validation | test",
+                      {{"train", tasks::Split::kTrain},
+                       {"validation", tasks::Split::kValidation},
+                       {"test", tasks::Split::kTest}})
+          .rule([](const std::string& owner, const O& o) {
+            try {
+              (void)c10::Device(o.device);
+            } catch (const c10::Error&) {
+              throw Error(owner + ".device must be a torch device such as cpu or cuda:0, got '" + o.device + "'");
+            }
+          });
+  return s;
 }
 
 namespace {

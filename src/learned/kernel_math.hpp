@@ -81,12 +81,6 @@ HAMLET_KERNEL_INLINE inline float softplus_of(float x) {
 }
 HAMLET_KERNEL_INLINE inline double softplus_of(double x) { return x > 20.0 ? x : std::log1p(std::exp(x)); }
 
-// σ(x) = 1 / (1 + e^−x).
-template <typename T>
-HAMLET_KERNEL_INLINE inline T sigmoid_of(T x) {
-  return T(1) / (T(1) + exp_of(-x));
-}
-
 // fast_tanh's formula 2σ(2x) − 1, so that the fused and the tensor paths round alike.
 template <typename T>
 HAMLET_KERNEL_INLINE inline T tanh_of(T x) {

@@ -33,45 +33,21 @@ std::pair<at::Tensor, at::Tensor> lstm_cell(const at::Tensor& x, const at::Tenso
   return {sig.narrow(-1, 3 * hidden, hidden) * fast_tanh(c_next), c_next};
 }
 
-void LstmOptions::validate() const {
-  check_positive("lstm.hidden", hidden);
-  check_finite("lstm.out_mul", out_mul);
-  HAMLET_CHECK(seed >= 0, "lstm.seed must be >= 0, got ", seed);
-  parse_weight_dtype("lstm.dtype", dtype);
-  HAMLET_CHECK(kernel == "fused" || kernel == "tensor", "lstm.kernel must be fused or tensor, got '", kernel, "'");
+const OptionSpec<LstmOptions>& LstmOptions::spec() {
+  using O = LstmOptions;
+  static const auto s =
+      OptionSpec<O>("lstm")
+          .add("preprocess", &O::preprocess, "gradient preprocessing P (input dimension 2)").architecture()
+          .add("hidden", &O::hidden, "units H of both LSTM cells", checks::positive).architecture()
+          .add("out_mul", &O::out_mul, "output scale: theta <- theta + out_mul * u", checks::finite)
+          .add("seed", &O::seed, "seed of the weight initialisation", checks::non_negative)
+          .add("dtype", &O::dtype, "weight dtype: float32 | float64", check_weight_dtype)
+          .add("weights", &O::weights, "weight file this optimizer was loaded from").omit_when_empty()
+          .add("kernel", &O::kernel, "fused loops (CPU) or the ATen reference expressions", checks::one_of({"fused", "tensor"}));
+  return s;
 }
 
-OptionMap LstmOptions::to_map() const {
-  OptionMap m{{"preprocess", preprocess ? "true" : "false"},
-              {"hidden", std::to_string(hidden)},
-              {"out_mul", format_number(out_mul)},
-              {"seed", std::to_string(seed)},
-              {"dtype", dtype},
-              {"kernel", kernel}};
-  if (!weights.empty()) m["weights"] = weights;
-  return m;
-}
-
-LstmOptions LstmOptions::from_map(OptionMap options) {
-  LstmOptions o;
-  const std::string owner = "lstm";
-  take_option(options, owner, "preprocess", o.preprocess);
-  take_option(options, owner, "hidden", o.hidden);
-  take_option(options, owner, "out_mul", o.out_mul);
-  take_option(options, owner, "seed", o.seed);
-  take_option(options, owner, "dtype", o.dtype);
-  take_option(options, owner, "weights", o.weights);
-  take_option(options, owner, "kernel", o.kernel);
-  reject_unknown_options(options, owner, {"preprocess", "hidden", "out_mul", "seed", "dtype", "weights", "kernel"});
-  o.validate();
-  return o;
-}
-
-std::vector<std::string> LstmOptions::architecture_keys() { return {"preprocess", "hidden"}; }
-
-LstmOptimizer::LstmOptimizer(LstmOptions options)
-    : options_(std::move(options)), weights_("lstm", parse_weight_dtype("lstm.dtype", options_.dtype)) {
-  options_.validate();
+LstmOptimizer::LstmOptimizer(LstmOptions options) : ConfiguredLearnedOptimizer(std::move(options)) {
   const int64_t d = options_.dim(), h = options_.hidden;
   const double bound = 1.0 / std::sqrt(static_cast<double>(h));
   at::Generator gen = make_generator(static_cast<uint64_t>(options_.seed));

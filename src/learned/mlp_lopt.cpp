@@ -28,7 +28,7 @@ at::Tensor decay_from_param(const at::Tensor& phi, const std::array<double, N>& 
 }
 
 // (d1, d0): the second largest and the largest axis of a per-problem shape, by a stable ascending argsort of the
-// sizes, so equal sizes resolve to d1 < d0 (METHODS.md §11.3; pretrained weights depend on this rule).
+// sizes, so equal sizes resolve to d1 < d0 (docs/methods.md §11.3; pretrained weights depend on this rule).
 std::pair<int64_t, int64_t> factored_axes(at::IntArrayRef shape) {
   std::vector<int64_t> order(shape.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
@@ -108,49 +108,23 @@ at::Tensor mlp_lopt_time_features(int64_t t) {
   return at::tensor(values, at::TensorOptions().dtype(at::kDouble));
 }
 
-void MlpLoptOptions::validate() const {
-  check_positive("mlp-lopt.hidden", hidden);
-  HAMLET_CHECK(hidden_layers >= 0, "mlp-lopt.hidden_layers must be >= 0, got ", hidden_layers);
-  check_finite("mlp-lopt.exp_mult", exp_mult);
-  check_positive("mlp-lopt.step_mult", step_mult);
-  check_finite("mlp-lopt.out_mul", out_mul);
-  HAMLET_CHECK(seed >= 0, "mlp-lopt.seed must be >= 0, got ", seed);
-  HAMLET_CHECK(kernel == "fused" || kernel == "tensor", "mlp-lopt.kernel must be fused or tensor, got '", kernel, "'");
-  parse_weight_dtype("mlp-lopt.dtype", dtype);
+const OptionSpec<MlpLoptOptions>& MlpLoptOptions::spec() {
+  using O = MlpLoptOptions;
+  static const auto s =
+      OptionSpec<O>("mlp-lopt")
+          .add("hidden", &O::hidden, "width of each hidden layer", checks::positive).architecture()
+          .add("hidden_layers", &O::hidden_layers, "number of hidden layers", checks::non_negative).architecture()
+          .add("exp_mult", &O::exp_mult, "lambda_e, scale of the magnitude output", checks::finite)
+          .add("step_mult", &O::step_mult, "lambda_s, scale of the direction output", checks::positive)
+          .add("out_mul", &O::out_mul, "output scale (the tuner's knob)", checks::finite)
+          .add("seed", &O::seed, "seed of the weight initialisation", checks::non_negative)
+          .add("dtype", &O::dtype, "weight dtype: float32 | float64", check_weight_dtype)
+          .add("kernel", &O::kernel, "evaluation features as fused loops or as tensor operations", checks::one_of({"fused", "tensor"}))
+          .add("weights", &O::weights, "weight file this optimizer was loaded from").omit_when_empty();
+  return s;
 }
 
-OptionMap MlpLoptOptions::to_map() const {
-  OptionMap m{{"hidden", std::to_string(hidden)},      {"hidden_layers", std::to_string(hidden_layers)},
-              {"exp_mult", format_number(exp_mult)},   {"step_mult", format_number(step_mult)},
-              {"out_mul", format_number(out_mul)},     {"seed", std::to_string(seed)},
-              {"dtype", dtype},                        {"kernel", kernel}};
-  if (!weights.empty()) m["weights"] = weights;
-  return m;
-}
-
-MlpLoptOptions MlpLoptOptions::from_map(OptionMap options) {
-  MlpLoptOptions o;
-  const std::string owner = "mlp-lopt";
-  take_option(options, owner, "hidden", o.hidden);
-  take_option(options, owner, "hidden_layers", o.hidden_layers);
-  take_option(options, owner, "exp_mult", o.exp_mult);
-  take_option(options, owner, "step_mult", o.step_mult);
-  take_option(options, owner, "out_mul", o.out_mul);
-  take_option(options, owner, "seed", o.seed);
-  take_option(options, owner, "dtype", o.dtype);
-  take_option(options, owner, "kernel", o.kernel);
-  take_option(options, owner, "weights", o.weights);
-  reject_unknown_options(options, owner,
-                         {"hidden", "hidden_layers", "exp_mult", "step_mult", "out_mul", "seed", "dtype", "kernel", "weights"});
-  o.validate();
-  return o;
-}
-
-std::vector<std::string> MlpLoptOptions::architecture_keys() { return {"hidden", "hidden_layers"}; }
-
-MlpLopt::MlpLopt(MlpLoptOptions options)
-    : options_(std::move(options)), weights_("mlp-lopt", parse_weight_dtype("mlp-lopt.dtype", options_.dtype)) {
-  options_.validate();
+MlpLopt::MlpLopt(MlpLoptOptions options) : ConfiguredLearnedOptimizer(std::move(options)) {
   at::Generator gen = make_generator(static_cast<uint64_t>(options_.seed));
   const auto dtype = weights_.dtype();
   std::vector<int64_t> sizes = {kMlpLoptFeatures + kMlpLoptTimeFeatures};

@@ -91,7 +91,7 @@ void tensor_features(const T* p, const T* g, const T* m, const T* v, const T* fa
         }
       }
     }
-    // Pass 2: the 28 raw features (METHODS.md §11.5 order) and each channel's sum of squares.
+    // Pass 2: the 28 raw features (docs/methods.md §11.5 order) and each channel's sum of squares.
     T sumsq[kF] = {};
     T* ob = out + o * kF;
     for (int64_t i1 = 0; i1 < n1; ++i1) {

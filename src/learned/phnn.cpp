@@ -271,28 +271,43 @@ Step symplectic_euler(const Model& model, const at::Tensor& q0, const at::Tensor
 
 }  // namespace ph
 
-void PhnnOptions::validate() const {
-  check_positive("phnn.hidden", hidden);
-  HAMLET_CHECK(mass == "state" || mass == "constant", "phnn.mass must be state or constant, got '", mass, "'");
-  HAMLET_CHECK(dissipation == "state" || dissipation == "constant", "phnn.dissipation must be state or constant, got '",
-               dissipation, "'");
-  check_non_negative("phnn.eps_m", eps_m);
-  check_non_negative("phnn.eps_d", eps_d);
-  check_positive("phnn.h", h);
-  check_positive("phnn.substeps", substeps);
-  check_finite("phnn.out_mul", out_mul);
-  HAMLET_CHECK(init_wu == "default" || init_wu == "sgd", "phnn.init_wu must be default or sgd, got '", init_wu, "'");
-  HAMLET_CHECK(derivatives == "closed-form" || derivatives == "autograd",
-               "phnn.derivatives must be closed-form or autograd, got '", derivatives, "'");
-  HAMLET_CHECK(kernel == "fused" || kernel == "tensor", "phnn.kernel must be fused or tensor, got '", kernel, "'");
-  HAMLET_CHECK(inputs == "gradient" || inputs == "lopt-features", "phnn.inputs must be gradient or lopt-features, got '",
-               inputs, "'");
-  HAMLET_CHECK(!(lopt_features() && preprocess), "phnn.preprocess must be false with inputs=lopt-features (q is the "
-               "normalised gradient)");
-  HAMLET_CHECK(readout == "linear" || readout == "exp", "phnn.readout must be linear or exp, got '", readout, "'");
-  check_finite("phnn.exp_mult", exp_mult);
-  HAMLET_CHECK(seed >= 0, "phnn.seed must be >= 0, got ", seed);
-  parse_weight_dtype("phnn.dtype", dtype);
+const OptionSpec<PhnnOptions>& PhnnOptions::spec() {
+  using O = PhnnOptions;
+  const auto state_or_constant = checks::one_of({"state", "constant"});
+  static const auto s =
+      OptionSpec<O>("phnn")
+          .add("preprocess", &O::preprocess, "preprocessing P on the gradient (d = 2)").architecture()
+          .add("hidden", &O::hidden, "width of every net", checks::positive).architecture()
+          .add("mass", &O::mass, "M^-1 from a net of q (state) or a free factor (constant)", state_or_constant)
+          .architecture()
+          .add("dissipation", &O::dissipation, "D from a net of q (state) or a free factor (constant)",
+               state_or_constant)
+          .architecture()
+          .add("d_softplus", &O::d_softplus, "softplus on the diagonal of L_D").architecture()
+          .add("eps_m", &O::eps_m, "epsilon_M added to the mass", checks::non_negative)
+          .add("eps_d", &O::eps_d, "epsilon_D added to the dissipation", checks::non_negative)
+          .add("h", &O::h, "substep size", checks::positive)
+          .add("substeps", &O::substeps, "substeps K per optimizee step", checks::positive)
+          .add("out_mul", &O::out_mul, "output scale: theta <- theta + out_mul * u", checks::finite)
+          .add("init_wu", &O::init_wu, "initial readout W_u: default or sgd (u = -g)", checks::one_of({"default", "sgd"}))
+          .add("derivatives", &O::derivatives, "how dH/dq is computed (same values)",
+               checks::one_of({"closed-form", "autograd"}))
+          .add("kernel", &O::kernel, "fused loop (and meta-training node) or the tensor expressions", checks::one_of({"fused", "tensor"}))
+          .add("inputs", &O::inputs, "what q reads: the gradient or the 39 mlp-lopt features",
+               checks::one_of({"gradient", "lopt-features"}))
+          .architecture()
+          .add("readout", &O::readout, "update readout: linear or exp (u = delta * exp(exp_mult * mu))",
+               checks::one_of({"linear", "exp"}))
+          .architecture()
+          .add("exp_mult", &O::exp_mult, "exp readout scale", checks::finite)
+          .add("seed", &O::seed, "seed of the weight initialisation", checks::non_negative)
+          .add("dtype", &O::dtype, "weight dtype: float32 | float64", check_weight_dtype)
+          .add("weights", &O::weights, "weight file this optimizer was loaded from").omit_when_empty()
+          .rule([](const std::string& owner, const O& o) {
+            HAMLET_CHECK(!(o.lopt_features() && o.preprocess), owner,
+                         ".preprocess must be false with inputs=lopt-features (q is the normalised gradient)");
+          });
+  return s;
 }
 
 int64_t PhnnOptions::context_dim() const { return lopt_features() ? kMlpLoptFeatures + kMlpLoptTimeFeatures : 0; }
@@ -305,68 +320,7 @@ PhnnOptions phnn_features_defaults() {
   return o;
 }
 
-OptionMap PhnnOptions::to_map() const {
-  OptionMap m{{"preprocess", preprocess ? "true" : "false"},
-              {"hidden", std::to_string(hidden)},
-              {"mass", mass},
-              {"dissipation", dissipation},
-              {"d_softplus", d_softplus ? "true" : "false"},
-              {"eps_m", format_number(eps_m)},
-              {"eps_d", format_number(eps_d)},
-              {"h", format_number(h)},
-              {"substeps", std::to_string(substeps)},
-              {"out_mul", format_number(out_mul)},
-              {"init_wu", init_wu},
-              {"derivatives", derivatives},
-              {"kernel", kernel},
-              {"inputs", inputs},
-              {"readout", readout},
-              {"exp_mult", format_number(exp_mult)},
-              {"seed", std::to_string(seed)},
-              {"dtype", dtype}};
-  if (!weights.empty()) m["weights"] = weights;
-  return m;
-}
-
-PhnnOptions PhnnOptions::from_map(OptionMap options) { return from_map(std::move(options), PhnnOptions{}); }
-
-PhnnOptions PhnnOptions::from_map(OptionMap options, const PhnnOptions& defaults) {
-  PhnnOptions o = defaults;
-  const std::string owner = "phnn";
-  take_option(options, owner, "preprocess", o.preprocess);
-  take_option(options, owner, "hidden", o.hidden);
-  take_option(options, owner, "mass", o.mass);
-  take_option(options, owner, "dissipation", o.dissipation);
-  take_option(options, owner, "d_softplus", o.d_softplus);
-  take_option(options, owner, "eps_m", o.eps_m);
-  take_option(options, owner, "eps_d", o.eps_d);
-  take_option(options, owner, "h", o.h);
-  take_option(options, owner, "substeps", o.substeps);
-  take_option(options, owner, "out_mul", o.out_mul);
-  take_option(options, owner, "init_wu", o.init_wu);
-  take_option(options, owner, "derivatives", o.derivatives);
-  take_option(options, owner, "kernel", o.kernel);
-  take_option(options, owner, "inputs", o.inputs);
-  take_option(options, owner, "readout", o.readout);
-  take_option(options, owner, "exp_mult", o.exp_mult);
-  take_option(options, owner, "seed", o.seed);
-  take_option(options, owner, "dtype", o.dtype);
-  take_option(options, owner, "weights", o.weights);
-  reject_unknown_options(options, owner,
-                         {"preprocess", "hidden", "mass", "dissipation", "d_softplus", "eps_m", "eps_d", "h",
-                          "substeps", "out_mul", "init_wu", "derivatives", "kernel", "inputs", "readout", "exp_mult", "seed",
-                          "dtype", "weights"});
-  o.validate();
-  return o;
-}
-
-std::vector<std::string> PhnnOptions::architecture_keys() {
-  return {"preprocess", "hidden", "mass", "dissipation", "d_softplus", "inputs", "readout"};
-}
-
-Phnn::Phnn(PhnnOptions options)
-    : options_(std::move(options)), weights_("phnn", parse_weight_dtype("phnn.dtype", options_.dtype)) {
-  options_.validate();
+Phnn::Phnn(PhnnOptions options) : ConfiguredLearnedOptimizer(std::move(options)) {
   const int64_t d = options_.dim(), w = options_.hidden;
   const int64_t n_mass = d * (d + 1) / 2, n_diss = 2 * d * (2 * d + 1) / 2;
   at::Generator gen = make_generator(static_cast<uint64_t>(options_.seed));

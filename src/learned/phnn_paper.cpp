@@ -10,58 +10,26 @@
 
 namespace hamlet::learned {
 
-void PhnnPaperOptions::validate() const {
-  check_finite("phnn-paper.out_mul", out_mul);
-  HAMLET_CHECK(mass_factor == "LLt" || mass_factor == "LtL", "phnn-paper.mass_factor must be LLt or LtL, got '",
-               mass_factor, "'");
-  HAMLET_CHECK(kernel == "fused" || kernel == "tensor", "phnn-paper.kernel must be fused or tensor, got '", kernel,
-               "'");
-  HAMLET_CHECK(seed >= 0, "phnn-paper.seed must be >= 0, got ", seed);
-  parse_weight_dtype("phnn-paper.dtype", dtype);
+const OptionSpec<PhnnPaperOptions>& PhnnPaperOptions::spec() {
+  using O = PhnnPaperOptions;
+  static const auto s =
+      OptionSpec<O>("phnn-paper")
+          .add("preprocess", &O::preprocess, "preprocessing P on g and s (d = 2)").architecture()
+          .add("out_mul", &O::out_mul, "output scale: theta <- theta + out_mul * u", checks::finite)
+          .add("norm", &O::norm, "per-tensor normalisation of the state s'")
+          .add("state_grad", &O::state_grad, "differentiable P on the state (ablation)")
+          .add("mass_factor", &O::mass_factor, "M^-1 = L L^T (code) or L^T L (paper text)", checks::one_of({"LLt", "LtL"}))
+          .architecture()
+          .add("keep_unused_L_bias", &O::keep_unused_L_bias, "count the unused bias of L (19/55 weights) or drop it")
+          .architecture()
+          .add("seed", &O::seed, "seed of the weight initialisation", checks::non_negative)
+          .add("dtype", &O::dtype, "weight dtype: float32 | float64", check_weight_dtype)
+          .add("kernel", &O::kernel, "evaluation as one fused loop or as the tensor expressions", checks::one_of({"fused", "tensor"}))
+          .add("weights", &O::weights, "weight file this optimizer was loaded from").omit_when_empty();
+  return s;
 }
 
-OptionMap PhnnPaperOptions::to_map() const {
-  OptionMap m{{"preprocess", preprocess ? "true" : "false"},
-              {"out_mul", format_number(out_mul)},
-              {"norm", norm ? "true" : "false"},
-              {"state_grad", state_grad ? "true" : "false"},
-              {"mass_factor", mass_factor},
-              {"keep_unused_L_bias", keep_unused_L_bias ? "true" : "false"},
-              {"seed", std::to_string(seed)},
-              {"dtype", dtype},
-              {"kernel", kernel}};
-  if (!weights.empty()) m["weights"] = weights;
-  return m;
-}
-
-PhnnPaperOptions PhnnPaperOptions::from_map(OptionMap options) {
-  PhnnPaperOptions o;
-  const std::string owner = "phnn-paper";
-  take_option(options, owner, "preprocess", o.preprocess);
-  take_option(options, owner, "out_mul", o.out_mul);
-  take_option(options, owner, "norm", o.norm);
-  take_option(options, owner, "state_grad", o.state_grad);
-  take_option(options, owner, "mass_factor", o.mass_factor);
-  take_option(options, owner, "keep_unused_L_bias", o.keep_unused_L_bias);
-  take_option(options, owner, "seed", o.seed);
-  take_option(options, owner, "dtype", o.dtype);
-  take_option(options, owner, "kernel", o.kernel);
-  take_option(options, owner, "weights", o.weights);
-  reject_unknown_options(
-      options, owner,
-      {"preprocess", "out_mul", "norm", "state_grad", "mass_factor", "keep_unused_L_bias", "seed", "dtype", "kernel",
-       "weights"});
-  o.validate();
-  return o;
-}
-
-std::vector<std::string> PhnnPaperOptions::architecture_keys() {
-  return {"preprocess", "mass_factor", "keep_unused_L_bias"};
-}
-
-PhnnPaper::PhnnPaper(PhnnPaperOptions options)
-    : options_(std::move(options)), weights_("phnn-paper", parse_weight_dtype("phnn-paper.dtype", options_.dtype)) {
-  options_.validate();
+PhnnPaper::PhnnPaper(PhnnPaperOptions options) : ConfiguredLearnedOptimizer(std::move(options)) {
   const int64_t d = options_.dim();
   at::Generator gen = make_generator(static_cast<uint64_t>(options_.seed));
   const auto dtype = weights_.dtype();

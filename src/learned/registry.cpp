@@ -21,13 +21,14 @@ struct Spec {
   std::function<OptionMap(const OptionMap&)> resolve;
   std::function<LearnedOptimizerPtr(const OptionMap&)> build;
   std::vector<std::string> architecture_keys;
+  std::vector<OptionInfo> options;  // with this name's defaults
 };
 
 template <typename Options, typename Optimizer>
 Spec spec() {
   return {[](const OptionMap& o) { return Options::from_map(o).to_map(); },
           [](const OptionMap& o) -> LearnedOptimizerPtr { return std::make_shared<Optimizer>(Options::from_map(o)); },
-          Options::architecture_keys()};
+          Options::spec().architecture_keys(), Options::spec().describe()};
 }
 
 // "phnn" and "phnn-features" are one class with other defaults; each name keeps its own inputs, so that the
@@ -43,7 +44,8 @@ PhnnOptions phnn_options(const std::string& name, const OptionMap& o) {
 Spec phnn_spec(const std::string& name) {
   return {[name](const OptionMap& o) { return phnn_options(name, o).to_map(); },
           [name](const OptionMap& o) -> LearnedOptimizerPtr { return std::make_shared<Phnn>(phnn_options(name, o)); },
-          PhnnOptions::architecture_keys()};
+          PhnnOptions::spec().architecture_keys(),
+          PhnnOptions::spec().describe(name == "phnn-features" ? phnn_features_defaults() : PhnnOptions{})};
 }
 
 // Table order is the order of learned_names().
@@ -81,6 +83,8 @@ const std::set<std::string> kReservedAttributes = {"optimizer", "architecture", 
 }  // namespace
 
 std::vector<std::string> learned_names() { return registry().names(); }
+
+const std::vector<OptionInfo>& learned_options(const std::string& name) { return registry().at(name).options; }
 
 bool is_learned(const std::string& name) { return registry().contains(name); }
 

@@ -6,6 +6,15 @@
 
 namespace hamlet::meta {
 
+TruncatedBptt::TruncatedBptt(const ScheduleOptions& schedule, const BpttOptions& options,
+                             const parallel::DistributedOptions& parallel)
+    : schedule_(schedule), options_(options) {
+  schedule_.validate();
+  options_.validate();
+  check_rank_units("meta_train.batch", schedule_.batch, parallel.world_size,
+                   "bptt gives every rank an equal share of each episode's problems");
+}
+
 void TruncatedBptt::start(const Episode& episode, learned::LearnedOptimizer& optimizer) {
   episode_ = episode;
   trajectory_ = start_trajectory(episode, optimizer);
@@ -16,8 +25,8 @@ void TruncatedBptt::start(const Episode& episode, learned::LearnedOptimizer& opt
 MetaGradient TruncatedBptt::advance(learned::LearnedOptimizer& optimizer) {
   MetaGradient out;
   const int64_t first = trajectory_.step;
-  const int64_t last = episode_.window_last(first, options_.unroll);
-  const bool trained = episode_.window_trains(last, options_.unroll, options_.train_tail);
+  const int64_t last = episode_.window_last(first, schedule_.unroll);
+  const bool trained = episode_.window_trains(last, schedule_.unroll, schedule_.train_tail);
   const tasks::ProblemBatch& batch = *episode_.batch;
   TensorList& params = trajectory_.params;
   at::Tensor acc;
@@ -29,12 +38,12 @@ MetaGradient TruncatedBptt::advance(learned::LearnedOptimizer& optimizer) {
     const at::Tensor f = batch.loss(theta, t);
     const double mean_f = f.detach().mean().item<double>();
     if (t == 0) start_loss_ = mean_f;
-    if (explodes(mean_f, start_loss_, options_.explode_factor)) {
+    if (explodes(mean_f, start_loss_, schedule_.explode_factor)) {
       out.cut = true;
       finished_ = true;
       return out;
     }
-    const at::Tensor term = meta_loss_term(f, options_, start_loss_).mean();
+    const at::Tensor term = meta_loss_term(f, schedule_, start_loss_).mean();
     acc = acc.defined() ? acc + term : term;
     ++out.terms;
     TensorList g = torch::autograd::grad({f.sum()}, theta, {}, /*retain_graph=*/true,
@@ -49,8 +58,8 @@ MetaGradient TruncatedBptt::advance(learned::LearnedOptimizer& optimizer) {
   }
   finished_ = trajectory_.step >= episode_.length;
   if (trained) {
-    if (options_.window_loss == "dm") {
-      acc = acc + meta_loss_term(batch.loss(params, last + 1), options_, start_loss_).mean();
+    if (schedule_.window_loss == "dm") {
+      acc = acc + meta_loss_term(batch.loss(params, last + 1), schedule_, start_loss_).mean();
       ++out.terms;
     }
     const TensorList weights = optimizer.weights();

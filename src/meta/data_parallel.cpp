@@ -12,9 +12,8 @@ enum Field : int64_t { kWindow, kCut, kLoss, kDeltaAbs, kSteps, kTerms, kHeader 
 
 }  // namespace
 
-DataParallelEstimator::DataParallelEstimator(GradientEstimatorPtr inner, dist::CommunicatorPtr communicator,
-                                             bool shards_problems)
-    : inner_(std::move(inner)), communicator_(std::move(communicator)), shards_problems_(shards_problems) {
+DataParallelEstimator::DataParallelEstimator(GradientEstimatorPtr inner, parallel::CommunicatorPtr communicator)
+    : inner_(std::move(inner)), communicator_(std::move(communicator)) {
   HAMLET_CHECK(inner_ && communicator_, "DataParallelEstimator needs an estimator and a communicator");
 }
 
@@ -46,7 +45,7 @@ MetaGradient DataParallelEstimator::advance(learned::LearnedOptimizer& optimizer
     h[kHeader + i] = defined ? 1 : 0;
     parts.push_back(defined ? local.grads[i] : at::zeros(weights[i].sizes(), at::kDouble));
   }
-  at::Tensor flat = dist::pack(parts);
+  at::Tensor flat = parallel::pack(parts);
   communicator_->all_reduce_sum(flat);
 
   const double world = static_cast<double>(communicator_->world_size());
@@ -62,7 +61,7 @@ MetaGradient DataParallelEstimator::advance(learned::LearnedOptimizer& optimizer
   out.window = !out.cut && s[kWindow] == world;
   if (!out.window) return out;
   // bptt ranks each averaged over an equal share of the problems: the batch mean is the mean over ranks.
-  const double scale = shards_problems_ ? 1.0 / world : 1.0;
+  const double scale = inner_->rank_split() == RankSplit::kProblems ? 1.0 / world : 1.0;
   out.meta_loss = s[kLoss] * scale;
   out.delta_abs_mean = s[kDeltaAbs] * scale;
   out.terms = static_cast<int64_t>(s[kTerms] / world);

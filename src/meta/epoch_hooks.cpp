@@ -14,8 +14,8 @@ TensorList clone_all(const TensorList& xs) {
 
 void select_after_epoch(const learned::LearnedOptimizer& optimizer, const tasks::Task& task,
                         const MetaTrainOptions& options, EpochRecord& record, MetaTrainResult& result) {
-  record.validation_score = validation_score(optimizer, task, options.validation_problems, options.horizon,
-                                             options.validation_seed, options.device);
+  record.validation_score = validation_score(optimizer, task, options.validation.problems, options.schedule.horizon,
+                                             options.validation.seed, options.device);
   if (record.validation_score < result.best_score) {
     result.best_score = record.validation_score;
     result.best_epoch = record.epoch;
@@ -36,13 +36,13 @@ void checkpoint_if_due(const learned::LearnedOptimizer& optimizer, const MetaTra
 }
 
 bool checkpoint_due(const MetaTrainOptions& options, int64_t epoch) {
-  return epoch % options.checkpoint_every == 0 || epoch == options.epochs;
+  return epoch % options.checkpointing.every == 0 || epoch == options.schedule.epochs;
 }
 
 void write_checkpoint(const learned::LearnedOptimizer& optimizer, const MetaTrainOptions& options, int64_t epoch,
                       const optim::OptimizerState& meta_state, const MetaTrainResult& result,
                       const std::string& config) {
-  if (options.checkpoint.empty()) return;
+  if (options.checkpointing.path.empty()) return;
   Checkpoint c;
   c.epoch = epoch;
   c.weights = clone_all(optimizer.weights());
@@ -51,7 +51,7 @@ void write_checkpoint(const learned::LearnedOptimizer& optimizer, const MetaTrai
   c.progress = result;
   c.architecture = optimizer.architecture();
   c.config = config;
-  save_checkpoint(options.checkpoint, c);
+  save_checkpoint(options.checkpointing.path, c);
 }
 
 }  // namespace hamlet::meta

@@ -9,21 +9,29 @@
 #include "hamlet/meta/data_parallel.hpp"
 
 namespace hamlet::meta {
+namespace {
+
+ProblemShare problem_share(const GradientEstimator& estimator, const parallel::DistributedOptions& parallel) {
+  if (estimator.rank_split() != RankSplit::kProblems) return {};
+  return {parallel.rank, parallel.world_size};
+}
+
+}  // namespace
 
 EpochTrainer::EpochTrainer(learned::LearnedOptimizer& optimizer, const tasks::Task& task,
-                           const MetaTrainOptions& options, dist::CommunicatorPtr communicator)
+                           const MetaTrainOptions& options, parallel::CommunicatorPtr communicator)
     : optimizer_(optimizer),
       options_(options),
-      sampler_(task, options),
       estimator_(make_estimator(options)),
-      meta_step_(options.meta_lr, options.clip) {
+      sampler_(task, options.schedule, problem_share(*estimator_, options.parallel), options.device),
+      meta_step_(options.meta_step.lr, options.meta_step.clip) {
   const int64_t world = communicator ? communicator->world_size() : 1;
-  HAMLET_CHECK(world == options.world_size && (!communicator || communicator->rank() == options.rank),
-               "meta-training options say rank ", options.rank, " of ", options.world_size,
-               ", the communicator rank ", communicator ? communicator->rank() : 0, " of ", world);
+  const parallel::DistributedOptions& p = options.parallel;
+  HAMLET_CHECK(world == p.world_size && (!communicator || communicator->rank() == p.rank),
+               "meta-training options say rank ", p.rank, " of ", p.world_size, ", the communicator rank ",
+               communicator ? communicator->rank() : 0, " of ", world);
   if (world > 1) {
-    estimator_ = std::make_unique<DataParallelEstimator>(std::move(estimator_), std::move(communicator),
-                                                         /*shards_problems=*/options.estimator == "bptt");
+    estimator_ = std::make_unique<DataParallelEstimator>(std::move(estimator_), std::move(communicator));
   }
   meta_step_.init(optimizer.weights());
 }
@@ -35,7 +43,7 @@ EpochRecord EpochTrainer::train_epoch(int64_t epoch, MetaTrainResult& result) {
   int64_t steps = 0;
   double loss_sum = 0, norm_sum = 0;
   optimizer_.set_trainable(true);
-  for (int64_t traj = 0; traj < options_.trajectories; ++traj) {
+  for (int64_t traj = 0; traj < options_.schedule.trajectories; ++traj) {
     estimator_->start(sampler_.episode(epoch, traj), optimizer_);
     bool cut = false;
     while (!estimator_->finished()) {
@@ -67,7 +75,7 @@ EpochRecord EpochTrainer::train_epoch(int64_t epoch, MetaTrainResult& result) {
     if (cut) {
       ++record.cut_trajectories;
       ++result.cut_trajectories;
-      spdlog::warn("epoch {}: trajectory {} cut, loss exceeded {} x its start", epoch, traj, options_.explode_factor);
+      spdlog::warn("epoch {}: trajectory {} cut, loss exceeded {} x its start", epoch, traj, options_.schedule.explode_factor);
     }
   }
   result.train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

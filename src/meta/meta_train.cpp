@@ -29,10 +29,10 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 // group (the ranks must stop after the same epoch), so its answer is broadcast on every epoch; the other ranks'
 // --time-limit is ignored.
 bool time_limit_reached(const MetaTrainOptions& options, double elapsed, double slowest_epoch,
-                        dist::Communicator& communicator) {
+                        parallel::Communicator& communicator) {
   const bool parallel = communicator.world_size() > 1;
-  if (options.time_limit <= 0 && !parallel) return false;
-  const bool over = options.time_limit > 0 && elapsed + slowest_epoch > options.time_limit;
+  if (options.checkpointing.time_limit <= 0 && !parallel) return false;
+  const bool over = options.checkpointing.time_limit > 0 && elapsed + slowest_epoch > options.checkpointing.time_limit;
   at::Tensor stop = at::full({1}, over ? 1.0 : 0.0, at::kDouble);
   if (parallel) communicator.broadcast(stop, 0);
   return stop.item<double>() > 0;
@@ -75,8 +75,8 @@ std::string first_difference(const std::string& config, const std::string& refer
 // learn which ones differ, so they fail together instead of leaving the others waiting in a collective. The first
 // differing rank's configuration then goes to every rank, so each message (rank 0's too) names the first differing
 // key and both values.
-void check_same_config(dist::Communicator& communicator, const std::string& config) {
-  const std::string reference = dist::broadcast_string(communicator, config);
+void check_same_config(parallel::Communicator& communicator, const std::string& config) {
+  const std::string reference = parallel::broadcast_string(communicator, config);
   at::Tensor differs = at::zeros({communicator.world_size()}, at::kDouble);
   differs[communicator.rank()] = reference == config ? 0.0 : 1.0;
   communicator.all_reduce_sum(differs);
@@ -88,7 +88,7 @@ void check_same_config(dist::Communicator& communicator, const std::string& conf
   std::string list;
   for (const int64_t r : ranks) list += (list.empty() ? "" : ", ") + std::to_string(r);
   const int64_t first = ranks.front();
-  const std::string theirs = dist::broadcast_string(communicator, config, first);
+  const std::string theirs = parallel::broadcast_string(communicator, config, first);
   throw Error("rank " + std::to_string(communicator.rank()) + ": rank(s) " + list +
               " run a different meta-training configuration from rank 0" +
               first_difference(theirs, reference, first));
@@ -96,95 +96,43 @@ void check_same_config(dist::Communicator& communicator, const std::string& conf
 
 // Rank 0's weights, meta-optimizer state and first epoch on every rank (after a resume they come from its
 // checkpoint).
-void share_start(dist::Communicator& communicator, learned::LearnedOptimizer& optimizer,
+void share_start(parallel::Communicator& communicator, learned::LearnedOptimizer& optimizer,
                  optim::OptimizerState& meta_state, int64_t& first_epoch) {
   at::Tensor counters = at::tensor({static_cast<double>(first_epoch), static_cast<double>(meta_state.step)}, at::kDouble);
   communicator.broadcast(counters, 0);
   first_epoch = static_cast<int64_t>(counters[0].item<double>());
   meta_state.step = static_cast<int64_t>(counters[1].item<double>());
   TensorList weights = detach_all(optimizer.weights());
-  dist::broadcast_tensors(communicator, weights);
+  parallel::broadcast_tensors(communicator, weights);
   optimizer.set_weights(weights);
-  for (auto& [name, list] : meta_state.slots) dist::broadcast_tensors(communicator, list);
+  for (auto& [name, list] : meta_state.slots) parallel::broadcast_tensors(communicator, list);
 }
 
 }  // namespace
 
-void MetaTrainOptions::validate() const {
-  check_positive("meta_train.epochs", epochs);
-  check_positive("meta_train.trajectories", trajectories);
-  check_positive("meta_train.horizon", horizon);
-  check_positive("meta_train.unroll", unroll);
-  check_positive("meta_train.batch", batch);
-  check_positive("meta_train.meta_lr", meta_lr);
-  check_non_negative("meta_train.clip", clip);
-  HAMLET_CHECK(window_loss == "optml" || window_loss == "dm", "meta_train.window_loss must be optml or dm, got '",
-               window_loss, "'");
-  HAMLET_CHECK(meta_loss == "mean" || meta_loss == "log" || meta_loss == "clipped",
-               "meta_train.meta_loss must be mean, log or clipped, got '", meta_loss, "'");
-  check_non_negative("meta_train.meta_loss_bound", meta_loss_bound);
-  check_non_negative("meta_train.reparam", reparam);
-  check_non_negative("meta_train.explode_factor", explode_factor);
-  check_positive("meta_train.validation_problems", validation_problems);
-  check_positive("meta_train.checkpoint_every", checkpoint_every);
-  // Only rank 0 reads and writes the checkpoint (and its --time-limit decides for the group): the other ranks need
-  // no path.
-  HAMLET_CHECK(rank != 0 || !resume || !checkpoint.empty(), "meta_train.resume needs a checkpoint path");
-  check_non_negative("meta_train.time_limit", time_limit);
-  HAMLET_CHECK(rank != 0 || time_limit == 0 || !checkpoint.empty(),
-               "meta_train.time_limit needs a checkpoint path (the state to resume from when the limit stops it)");
-  HAMLET_CHECK(estimator == "bptt" || estimator == "es" || estimator == "pes",
-               "meta_train.estimator must be bptt, es or pes, got '", estimator, "'");
-  check_positive("meta_train.es.pairs", es_pairs);
-  check_positive("meta_train.es.sigma", es_sigma);
-  HAMLET_CHECK(estimator == "bptt" || (!second_derivatives && !recompute), "meta_train.estimator=", estimator,
-               " runs forward passes only: second_derivatives and recompute apply to bptt");
-  HAMLET_CHECK(schedule == "constant" || schedule == "log-uniform",
-               "meta_train.schedule must be constant or log-uniform, got '", schedule, "'");
-  if (schedule == "log-uniform") {
-    check_positive("meta_train.schedule.min", schedule_min);
-    HAMLET_CHECK(schedule_max > schedule_min, "meta_train.schedule.max must exceed schedule.min (", schedule_min,
-                 "), got ", schedule_max);
-  }
-  HAMLET_CHECK(schedule_offset >= 0, "meta_train.schedule.offset must be >= 0, got ", schedule_offset);
-  HAMLET_CHECK(world_size >= 1 && rank >= 0 && rank < world_size, "meta_train: rank ", rank, " of world size ",
-               world_size, " is out of range");
-  if (estimator == "bptt") {
-    HAMLET_CHECK(batch % world_size == 0, "meta_train.batch (", batch, ") must be a multiple of the world size (",
-                 world_size, "): bptt gives every rank an equal share of each episode's problems");
-  } else {
-    HAMLET_CHECK(es_pairs % world_size == 0, "meta_train.es.pairs (", es_pairs,
-                 ") must be a multiple of the world size (", world_size, "): ", estimator,
-                 " gives every rank an equal share of the antithetic pairs");
-  }
+const OptionSpec<MetaTrainOptions>& MetaTrainOptions::spec() {
+  using O = MetaTrainOptions;
+  static const auto s = OptionSpec<O>("meta_train")
+                            .include(&O::schedule)
+                            .include(&O::estimator)
+                            .include(&O::meta_step)
+                            .include(&O::validation);
+  return s;
 }
 
-OptionMap MetaTrainOptions::to_map() const {
-  return {{"epochs", std::to_string(epochs)},
-          {"trajectories", std::to_string(trajectories)},
-          {"horizon", std::to_string(horizon)},
-          {"unroll", std::to_string(unroll)},
-          {"batch", std::to_string(batch)},
-          {"meta_lr", format_number(meta_lr)},
-          {"clip", format_number(clip)},
-          {"second_derivatives", second_derivatives ? "true" : "false"},
-          {"recompute", recompute ? "true" : "false"},
-          {"window_loss", window_loss},
-          {"meta_loss", meta_loss},
-          {"meta_loss_bound", format_number(meta_loss_bound)},
-          {"reparam", format_number(reparam)},
-          {"train_tail", train_tail ? "true" : "false"},
-          {"explode_factor", format_number(explode_factor)},
-          {"validation_problems", std::to_string(validation_problems)},
-          {"validation_seed", std::to_string(validation_seed)},
-          {"seed", std::to_string(seed)},
-          {"estimator", estimator},
-          {"es.pairs", std::to_string(es_pairs)},
-          {"es.sigma", format_number(es_sigma)},
-          {"schedule", schedule},
-          {"schedule.min", std::to_string(schedule_min)},
-          {"schedule.max", std::to_string(schedule_max)},
-          {"schedule.offset", std::to_string(schedule_offset)}};
+void MetaTrainOptions::validate() const {
+  spec().validate(*this);
+  checkpointing.validate();
+  // Meta-training reads only the rank and world size (the caller connects the communicator).
+  HAMLET_CHECK(parallel.world_size >= 1 && parallel.rank >= 0 && parallel.rank < parallel.world_size,
+               "meta_train: rank ", parallel.rank, " of world size ", parallel.world_size, " is out of range");
+  // Only rank 0 reads and writes the checkpoint (and its --time-limit decides for the group): the other ranks need
+  // no path.
+  const bool root = parallel.rank == 0;
+  HAMLET_CHECK(!root || !checkpointing.resume || !checkpointing.path.empty(), "meta_train.resume needs a checkpoint path");
+  HAMLET_CHECK(!root || checkpointing.time_limit == 0 || !checkpointing.path.empty(),
+               "meta_train.time_limit needs a checkpoint path (the state to resume from when the limit stops it)");
+  make_estimator(*this);  // the estimator checks that its work divides among the ranks
 }
 
 double validation_score(const learned::LearnedOptimizer& optimizer, const tasks::Task& task, int64_t problems,
@@ -202,18 +150,18 @@ double validation_score(const learned::LearnedOptimizer& optimizer, const tasks:
 }
 
 MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Task& task,
-                           const MetaTrainOptions& options, dist::CommunicatorPtr communicator) {
+                           const MetaTrainOptions& options, parallel::CommunicatorPtr communicator) {
   options.validate();
-  if (!communicator) communicator = dist::local_communicator();
+  if (!communicator) communicator = parallel::local_communicator();
   const bool root = communicator->is_root();
   const bool parallel = communicator->world_size() > 1;
   const std::string config = format_run_config(resolved_config(task, optimizer, options));
   if (parallel) check_same_config(*communicator, config);
   // Everything that can be refused is refused before the first trajectory.
-  if (root && !options.checkpoint.empty()) {
-    HAMLET_CHECK(!options.resume || std::filesystem::exists(options.checkpoint), options.checkpoint,
+  if (root && !options.checkpointing.path.empty()) {
+    HAMLET_CHECK(!options.checkpointing.resume || std::filesystem::exists(options.checkpointing.path), options.checkpointing.path,
                  ": --resume given but the checkpoint does not exist");
-    io::H5Writer probe(options.checkpoint);  // creates and removes a temporary file next to it
+    io::H5Writer probe(options.checkpointing.path);  // creates and removes a temporary file next to it
   }
   const auto start = std::chrono::steady_clock::now();
 
@@ -223,11 +171,11 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
   int64_t first_epoch = 1;
   if (!root) {
     // Rank 0 resumes or scores the initialisation; the start is then broadcast to every rank.
-  } else if (options.resume) {
-    Checkpoint c = load_checkpoint(options.checkpoint);
-    HAMLET_CHECK(c.architecture == optimizer.architecture(), options.checkpoint, ": checkpoint is for '",
+  } else if (options.checkpointing.resume) {
+    Checkpoint c = load_checkpoint(options.checkpointing.path);
+    HAMLET_CHECK(c.architecture == optimizer.architecture(), options.checkpointing.path, ": checkpoint is for '",
                  c.architecture, "', the optimizer is '", optimizer.architecture(), "'");
-    check_resume_config(parse_run_config(c.config), parse_run_config(config), options.checkpoint);
+    check_resume_config(parse_run_config(c.config), parse_run_config(config), options.checkpointing.path);
     const TensorList current = optimizer.weights();
     optimizer.set_weights(like(c.weights, current));
     result = c.progress;
@@ -238,10 +186,10 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
     for (const auto& [name, list] : c.meta_state.slots) meta_state.slots[name] = like(list, current);
     for (const auto& [name, value] : c.meta_state.scalars) meta_state.scalars[name] = value;
     first_epoch = c.epoch + 1;
-    spdlog::info("resuming meta-training from {} after epoch {}", options.checkpoint, c.epoch);
+    spdlog::info("resuming meta-training from {} after epoch {}", options.checkpointing.path, c.epoch);
   } else {
-    result.initial_score = validation_score(optimizer, task, options.validation_problems, options.horizon,
-                                            options.validation_seed, options.device);
+    result.initial_score = validation_score(optimizer, task, options.validation.problems, options.schedule.horizon,
+                                            options.validation.seed, options.device);
     result.best_score = result.initial_score;
     result.best_weights = clone_all(optimizer.weights());
     if (options.progress) {
@@ -251,10 +199,10 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
 
   if (parallel) share_start(*communicator, optimizer, trainer.meta_step().state(), first_epoch);
 
-  Progress progress(optimizer.name() + " meta-training", options.epochs, "epochs", 3.0, options.progress && root);
+  Progress progress(optimizer.name() + " meta-training", options.schedule.epochs, "epochs", 3.0, options.progress && root);
   result.last_epoch = first_epoch - 1;
   double slowest_epoch = 0;
-  for (int64_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
+  for (int64_t epoch = first_epoch; epoch <= options.schedule.epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     EpochRecord record = trainer.train_epoch(epoch, result);
     if (root) select_after_epoch(optimizer, task, options, record, result);
@@ -267,7 +215,7 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
       progress.update(epoch - first_epoch + 1);
       checkpoint_if_due(optimizer, options, epoch, trainer.meta_step().state(), result, config);
     }
-    if (epoch < options.epochs && time_limit_reached(options, seconds_since(start), slowest_epoch, *communicator)) {
+    if (epoch < options.schedule.epochs && time_limit_reached(options, seconds_since(start), slowest_epoch, *communicator)) {
       if (root && !checkpoint_due(options, epoch)) {
         write_checkpoint(optimizer, options, epoch, trainer.meta_step().state(), result, config);
       }

@@ -85,23 +85,6 @@ StateLayout pack_outputs(const optim::StepResult& r, variable_list& out) {
   return flatten_state(r.state, out);
 }
 
-// Puts the optimizer's weight tensors back however the re-run ends: they are the leaves meta_train differentiates
-// with respect to, and must be the very same objects afterwards.
-class WeightSwap {
- public:
-  WeightSwap(learned::LearnedOptimizer& optimizer, const TensorList& replacement)
-      : optimizer_(optimizer), original_(optimizer.weights()) {
-    optimizer_.set_weights(replacement);
-  }
-  ~WeightSwap() { optimizer_.set_weights(original_); }
-  WeightSwap(const WeightSwap&) = delete;
-  WeightSwap& operator=(const WeightSwap&) = delete;
-
- private:
-  learned::LearnedOptimizer& optimizer_;
-  TensorList original_;
-};
-
 struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
   // `inputs` arrives as an ArrayRef: Function::apply only registers tensors passed as Tensor or TensorList as
   // inputs of the node (a std::vector argument would silently cut the graph).
@@ -132,7 +115,7 @@ struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
     const Unpacked u = unpack(leaves, *layout);
     variable_list outputs;
     {
-      WeightSwap swap(*layout->optimizer, u.weights);
+      learned::WeightSwap swap(*layout->optimizer, u.weights);
       pack_outputs(layout->optimizer->update(u.params, u.grads, layout->loss, u.state), outputs);
     }
     HAMLET_CHECK(outputs.size() == grad_outputs.size(), "recomputed step: the re-run returned ", outputs.size(),

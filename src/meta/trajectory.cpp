@@ -54,47 +54,50 @@ bool explodes(double mean_loss, double start_loss, double factor) {
   return factor > 0 && (!std::isfinite(mean_loss) || mean_loss > factor * start_loss);
 }
 
-at::Tensor meta_loss_term(const at::Tensor& f, const MetaTrainOptions& options, double start_loss) {
-  if (options.meta_loss == "log") return f.clamp_min(1e-30).log();
-  if (options.meta_loss == "clipped") {
-    const double bound = options.meta_loss_bound > 0 ? options.meta_loss_bound : start_loss;
+at::Tensor meta_loss_term(const at::Tensor& f, const ScheduleOptions& schedule, double start_loss) {
+  if (schedule.meta_loss == "log") return f.clamp_min(1e-30).log();
+  if (schedule.meta_loss == "clipped") {
+    const double bound = schedule.meta_loss_bound > 0 ? schedule.meta_loss_bound : start_loss;
     return at::where(f.isfinite(), f.clamp_max(bound), at::full_like(f, bound));
   }
   return f;
 }
 
-TrajectorySampler::TrajectorySampler(const tasks::Task& task, const MetaTrainOptions& options)
-    : task_(task), options_(options) {
-  options_.validate();
+TrajectorySampler::TrajectorySampler(const tasks::Task& task, const ScheduleOptions& schedule, ProblemShare share,
+                                     std::string device)
+    : task_(task), schedule_(schedule), share_(share), device_(std::move(device)) {
+  schedule_.validate();
+  HAMLET_CHECK(share_.count >= 1 && share_.index >= 0 && share_.index < share_.count &&
+                   schedule_.batch % share_.count == 0,
+               "problem share ", share_.index, " of ", share_.count, " does not divide meta_train.batch ",
+               schedule_.batch);
 }
 
 int64_t TrajectorySampler::episode_length(int64_t k) const {
-  if (options_.schedule == "constant") return options_.horizon;
-  at::Generator gen = make_generator(mix_seeds({options_.seed, kLengthStream, static_cast<uint64_t>(k)}));
-  const double lo = std::log(static_cast<double>(options_.schedule_min));
-  const double hi = std::log(static_cast<double>(options_.schedule_max));
+  if (schedule_.truncation == "constant") return schedule_.horizon;
+  at::Generator gen = make_generator(mix_seeds({schedule_.seed, kLengthStream, static_cast<uint64_t>(k)}));
+  const double lo = std::log(static_cast<double>(schedule_.length_min));
+  const double hi = std::log(static_cast<double>(schedule_.length_max));
   const double u = at::empty({1}, at::kDouble).uniform_(lo, hi, gen).item<double>();
   // ⌊e^u⌋ can round up to max at the top of the interval; the schedule's range is [min, max).
-  return std::max(options_.schedule_min,
-                  std::min(options_.schedule_max - 1, static_cast<int64_t>(std::floor(std::exp(u)))));
+  return std::max(schedule_.length_min,
+                  std::min(schedule_.length_max - 1, static_cast<int64_t>(std::floor(std::exp(u)))));
 }
 
 Episode TrajectorySampler::episode(int64_t epoch, int64_t index) const {
   Episode e;
-  e.index = (epoch - 1) * options_.trajectories + index;
-  // bptt ranks each take an equal share of the episode's problems; es / pes ranks share pairs, not problems.
-  const bool shard = options_.estimator == "bptt" && options_.world_size > 1;
-  const int64_t count = shard ? options_.batch / options_.world_size : options_.batch;
-  const int64_t first = e.index * options_.batch + (shard ? options_.rank * count : 0);
-  e.batch = task_.sample(tasks::Split::kTrain, options_.seed, first, count, c10::Device(options_.device));
-  if (options_.reparam > 0) e.batch = tasks::reparametrise(e.batch, options_.reparam, options_.seed, first);
+  e.index = (epoch - 1) * schedule_.trajectories + index;
+  const int64_t count = schedule_.batch / share_.count;
+  const int64_t first = e.index * schedule_.batch + share_.index * count;
+  e.batch = task_.sample(tasks::Split::kTrain, schedule_.seed, first, count, c10::Device(device_));
+  if (schedule_.reparam > 0) e.batch = tasks::reparametrise(e.batch, schedule_.reparam, schedule_.seed, first);
   e.length = episode_length(e.index);
-  if (options_.schedule_offset > 0) {
-    at::Generator gen = make_generator(mix_seeds({options_.seed, kOffsetStream, static_cast<uint64_t>(e.index)}));
-    const int64_t n0 = at::randint(options_.schedule_offset, {1}, gen, at::kLong).item<int64_t>();
-    e.phase = n0 % options_.unroll;
+  if (schedule_.offset > 0) {
+    at::Generator gen = make_generator(mix_seeds({schedule_.seed, kOffsetStream, static_cast<uint64_t>(e.index)}));
+    const int64_t n0 = at::randint(schedule_.offset, {1}, gen, at::kLong).item<int64_t>();
+    e.phase = n0 % schedule_.unroll;
   }
-  e.seed = mix_seeds({options_.seed, kNoiseStream, static_cast<uint64_t>(e.index)});
+  e.seed = mix_seeds({schedule_.seed, kNoiseStream, static_cast<uint64_t>(e.index)});
   return e;
 }
 

@@ -56,4 +56,30 @@ int64_t batch_size(const std::string& owner, const TensorList& params) {
   return params[0].size(0);
 }
 
+StepResult per_parameter_update(const std::string& owner, const TensorList& params, const TensorList& grads,
+                                const OptimizerState& state, const std::vector<std::string>& slots,
+                                const ParamStep& step) {
+  check_update_args(owner, params, grads);
+  std::vector<const TensorList*> current;
+  for (const auto& name : slots) current.push_back(&slot(owner, state, name, params.size()));
+  StepResult r;
+  r.state = state;
+  std::vector<TensorList> next(slots.size());
+  TensorList buffers(slots.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    for (std::size_t k = 0; k < slots.size(); ++k) buffers[k] = (*current[k])[i];
+    r.params.push_back(grads[i].defined() ? step(i, params[i], grads[i], buffers) : params[i]);
+    for (std::size_t k = 0; k < slots.size(); ++k) next[k].push_back(buffers[k]);
+  }
+  for (std::size_t k = 0; k < slots.size(); ++k) r.state.slots[slots[k]] = std::move(next[k]);
+  ++r.state.step;
+  return r;
+}
+
+OptimizerState zero_slots(const TensorList& params, const std::vector<std::string>& slots) {
+  OptimizerState s;
+  for (const auto& name : slots) s.slots[name] = zeros_like_all(params);
+  return s;
+}
+
 }  // namespace hamlet::optim::detail

@@ -18,53 +18,25 @@ at::Tensor select(const at::Tensor& mask, const at::Tensor& a, const at::Tensor&
 
 }  // namespace
 
-void EcdsepOptions::validate() const {
-  check_positive("ecdsep.lr", lr);
-  // η < 1 is outside the range the original supports ("It has to be >= 1").
-  check_in_range("ecdsep.eta", eta, 1.0, std::numeric_limits<double>::infinity());
-  check_finite("ecdsep.F0", F0);
-  check_non_negative("ecdsep.eps1", eps1);
-  check_non_negative("ecdsep.eps2", eps2);
-  check_non_negative("ecdsep.deltaEn", deltaEn);
-  check_non_negative("ecdsep.nu", nu);
-  check_non_negative("ecdsep.s", s);
-  check_non_negative("ecdsep.weight_decay", weight_decay);
+// η < 1 is outside the range the original supports ("It has to be >= 1").
+const OptionSpec<EcdsepOptions>& EcdsepOptions::spec() {
+  using O = EcdsepOptions;
+  static const auto s =
+      OptionSpec<O>("ecdsep")
+          .add("lr", &O::lr, "time step dt", checks::positive)
+          .add("eta", &O::eta, "concentration exponent, >= 1", checks::in_range(1.0, std::numeric_limits<double>::infinity()))
+          .add("F0", &O::F0, "expected minimum of the loss", checks::finite)
+          .add("eps1", &O::eps1, "skip the energy rescale if it would change p^2 by less than this", checks::non_negative)
+          .add("eps2", &O::eps2, "skip the step unless V > eps2", checks::non_negative)
+          .add("deltaEn", &O::deltaEn, "initial |p|^2 (forced to 1 when s != 1)", checks::non_negative)
+          .add("nu", &O::nu, "amplitude of the direction noise", checks::non_negative)
+          .add("s", &O::s, "kinetic regulariser in ln(s + |p|^2)", checks::non_negative)
+          .add("weight_decay", &O::weight_decay, "L2 term wd/2 |q|^2 added to the loss (energy-conserving)",
+               checks::non_negative)
+          .add("consEn", &O::consEn, "rescale p onto the initial energy shell every step")
+          .add("seed", &O::seed, "seed of the direction-noise stream");
+  return s;
 }
-
-OptionMap EcdsepOptions::to_map() const {
-  return {{"lr", format_number(lr)},
-          {"eta", format_number(eta)},
-          {"F0", format_number(F0)},
-          {"eps1", format_number(eps1)},
-          {"eps2", format_number(eps2)},
-          {"deltaEn", format_number(deltaEn)},
-          {"nu", format_number(nu)},
-          {"s", format_number(s)},
-          {"weight_decay", format_number(weight_decay)},
-          {"consEn", detail::format_bool(consEn)},
-          {"seed", std::to_string(seed)}};
-}
-
-EcdsepOptions EcdsepOptions::from_map(OptionMap options) {
-  EcdsepOptions o;
-  take_option(options, kOwner, "lr", o.lr);
-  take_option(options, kOwner, "eta", o.eta);
-  take_option(options, kOwner, "F0", o.F0);
-  take_option(options, kOwner, "eps1", o.eps1);
-  take_option(options, kOwner, "eps2", o.eps2);
-  take_option(options, kOwner, "deltaEn", o.deltaEn);
-  take_option(options, kOwner, "nu", o.nu);
-  take_option(options, kOwner, "s", o.s);
-  take_option(options, kOwner, "weight_decay", o.weight_decay);
-  take_option(options, kOwner, "consEn", o.consEn);
-  take_option(options, kOwner, "seed", o.seed);
-  reject_unknown_options(options, kOwner,
-                         {"lr", "eta", "F0", "eps1", "eps2", "deltaEn", "nu", "s", "weight_decay", "consEn", "seed"});
-  o.validate();
-  return o;
-}
-
-Ecdsep::Ecdsep(EcdsepOptions options) : options_(options) { options_.validate(); }
 
 OptimizerState Ecdsep::init(const TensorList& params) const {
   const int64_t b = detail::batch_size(kOwner, params);

@@ -16,22 +16,23 @@ namespace hamlet::optim {
 namespace {
 
 template <typename Algorithm, typename Options>
-OptimizerPtr make(OptionMap options) {
-  return std::make_shared<const Algorithm>(Options::from_map(std::move(options)));
+Buildable<OptimizerPtr> entry() {
+  return buildable<OptimizerPtr, Algorithm, Options>();
 }
 
-// Table order is the order of hand_designed_names().
-const Registry<Factory<OptimizerPtr>>& registry() {
-  static const Registry<Factory<OptimizerPtr>> r("optimizer", {
-                                                         {"sgd", make<Sgd, SgdOptions>},
-                                                         {"momentum", make<Momentum, MomentumOptions>},
-                                                         {"nag", make<Nag, NagOptions>},
-                                                         {"adam", make<Adam, AdamOptions>},
-                                                         {"rmsprop", make<RmsProp, RmsPropOptions>},
-                                                         {"symplectic-euler", make<SymplecticEuler, SymplecticEulerOptions>},
-                                                         {"symplectic", make<AdvancedSymplectic, SymplecticOptions>},
-                                                         {"ecdsep", make<Ecdsep, EcdsepOptions>},
-                                                     });
+// Table order is the order of hand_designed_names(): sgd, momentum, nag, adam, rmsprop, symplectic-euler,
+// symplectic, ecdsep; register_optimizer() appends.
+Registry<Buildable<OptimizerPtr>>& registry() {
+  static Registry<Buildable<OptimizerPtr>> r("optimizer", {
+                                                              {"sgd", entry<Sgd, SgdOptions>()},
+                                                              {"momentum", entry<Momentum, MomentumOptions>()},
+                                                              {"nag", entry<Nag, NagOptions>()},
+                                                              {"adam", entry<Adam, AdamOptions>()},
+                                                              {"rmsprop", entry<RmsProp, RmsPropOptions>()},
+                                                              {"symplectic-euler", entry<SymplecticEuler, SymplecticEulerOptions>()},
+                                                              {"symplectic", entry<AdvancedSymplectic, SymplecticOptions>()},
+                                                              {"ecdsep", entry<Ecdsep, EcdsepOptions>()},
+                                                          });
   return r;
 }
 
@@ -40,7 +41,13 @@ const Registry<Factory<OptimizerPtr>>& registry() {
 std::vector<std::string> hand_designed_names() { return registry().names(); }
 
 OptimizerPtr make_optimizer(const std::string& name, OptionMap options) {
-  return registry().at(name)(std::move(options));
+  return registry().at(name).make(std::move(options));
+}
+
+const std::vector<OptionInfo>& optimizer_options(const std::string& name) { return registry().at(name).options; }
+
+void register_optimizer(const std::string& name, Buildable<OptimizerPtr> entry) {
+  registry().add(name, std::move(entry));
 }
 
 }  // namespace hamlet::optim

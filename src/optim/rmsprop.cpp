@@ -5,55 +5,23 @@
 
 namespace hamlet::optim {
 
-void RmsPropOptions::validate() const {
-  check_positive("rmsprop.lr", lr);
-  check_in_range("rmsprop.alpha", alpha, 0.0, 1.0);
-  check_non_negative("rmsprop.eps", eps);
-}
-
-OptionMap RmsPropOptions::to_map() const {
-  return {{"lr", format_number(lr)}, {"alpha", format_number(alpha)}, {"eps", format_number(eps)}};
-}
-
-RmsPropOptions RmsPropOptions::from_map(OptionMap options) {
-  RmsPropOptions o;
-  take_option(options, "rmsprop", "lr", o.lr);
-  take_option(options, "rmsprop", "alpha", o.alpha);
-  take_option(options, "rmsprop", "eps", o.eps);
-  reject_unknown_options(options, "rmsprop", {"lr", "alpha", "eps"});
-  o.validate();
-  return o;
-}
-
-RmsProp::RmsProp(RmsPropOptions options) : options_(options) { options_.validate(); }
-
-OptimizerState RmsProp::init(const TensorList& params) const {
-  OptimizerState s;
-  s.slots["square_avg"] = detail::zeros_like_all(params);
+const OptionSpec<RmsPropOptions>& RmsPropOptions::spec() {
+  static const auto s = OptionSpec<RmsPropOptions>("rmsprop")
+                            .add("lr", &RmsPropOptions::lr, "learning rate", checks::positive)
+                            .add("alpha", &RmsPropOptions::alpha, "smoothing constant of v", checks::in_range(0, 1))
+                            .add("eps", &RmsPropOptions::eps, "added to sqrt(v)", checks::non_negative);
   return s;
 }
 
+OptimizerState RmsProp::init(const TensorList& params) const { return detail::zero_slots(params, {"square_avg"}); }
+
 StepResult RmsProp::update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                            const OptimizerState& state) const {
-  detail::check_update_args(name(), params, grads);
-  const TensorList& v = detail::slot(name(), state, "square_avg", params.size());
-  StepResult r;
-  r.state = state;
-  TensorList next_v;
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    if (!grads[i].defined()) {
-      r.params.push_back(params[i]);
-      next_v.push_back(v[i]);
-      continue;
-    }
-    const at::Tensor& g = grads[i];
-    const at::Tensor vi = options_.alpha * v[i] + (1.0 - options_.alpha) * (g * g);
-    r.params.push_back(params[i] - options_.lr * (g / (vi.sqrt() + options_.eps)));
-    next_v.push_back(vi);
-  }
-  r.state.slots["square_avg"] = std::move(next_v);
-  ++r.state.step;
-  return r;
+  return detail::per_parameter_update(name(), params, grads, state, {"square_avg"},
+                                      [&](std::size_t, const at::Tensor& p, const at::Tensor& g, TensorList& v) {
+                                        v[0] = options_.alpha * v[0] + (1.0 - options_.alpha) * (g * g);
+                                        return p - options_.lr * (g / (v[0].sqrt() + options_.eps));
+                                      });
 }
 
 }  // namespace hamlet::optim

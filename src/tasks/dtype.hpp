@@ -1,5 +1,5 @@
 #pragma once
-// Private helpers of the tasks module: parse the "dtype" option, render layer sizes.
+// Private helpers of the tasks module: the "dtype" option.
 #include <c10/core/ScalarType.h>
 
 #include <string>
@@ -15,11 +15,9 @@ inline c10::ScalarType parse_dtype(const std::string& owner, const std::string& 
   throw Error(owner + ".dtype must be float32 or float64, got '" + name + "'");
 }
 
-// Layer sizes as the "hidden" option writes them: "20", "20:20".
-inline std::string join_ints(const std::vector<int64_t>& xs) {
-  std::string out;
-  for (auto x : xs) out += (out.empty() ? "" : ":") + std::to_string(x);
-  return out;
+// The check of every task's "dtype" option (option_spec.hpp).
+inline void check_dtype(const std::string& field, const std::string& name) {
+  HAMLET_CHECK(name == "float32" || name == "float64", field, " must be float32 or float64, got '", name, "'");
 }
 
 }  // namespace hamlet::tasks::detail

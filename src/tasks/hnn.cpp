@@ -37,38 +37,21 @@ at::Tensor start_state(const std::string& system, at::Generator& gen) {
 
 int64_t HnnOptions::resolved_points() const { return points > 0 ? points : (system == "spring" ? 30 : 45); }
 
-void HnnOptions::validate() const {
-  HAMLET_CHECK(system == "spring" || system == "pendulum", "hnn.system must be spring or pendulum, got '", system,
-               "'");
-  HAMLET_CHECK(!hidden.empty(), "hnn.hidden must list at least one hidden layer size");
-  for (auto h : hidden) check_positive("hnn.hidden", h);
-  check_positive("hnn.trajectories", trajectories);
-  HAMLET_CHECK(points == 0 || points >= 2, "hnn.points must be 0 (the system's default) or >= 2, got ", points);
-  check_non_negative("hnn.noise", noise);
-  detail::parse_dtype("hnn", dtype);
-}
-
-OptionMap HnnOptions::to_map() const {
-  return {{"system", system},
-          {"hidden", detail::join_ints(hidden)},
-          {"trajectories", std::to_string(trajectories)},
-          {"points", std::to_string(resolved_points())},
-          {"noise", format_number(noise)},
-          {"dtype", dtype}};
-}
-
-HnnOptions HnnOptions::from_map(OptionMap options) {
-  HnnOptions out;
-  const std::string owner = "hnn";
-  take_option(options, owner, "system", out.system);
-  take_option(options, owner, "hidden", out.hidden);
-  take_option(options, owner, "trajectories", out.trajectories);
-  take_option(options, owner, "points", out.points);
-  take_option(options, owner, "noise", out.noise);
-  take_option(options, owner, "dtype", out.dtype);
-  reject_unknown_options(options, owner, {"system", "hidden", "trajectories", "points", "noise", "dtype"});
-  out.validate();
-  return out;
+const OptionSpec<HnnOptions>& HnnOptions::spec() {
+  using O = HnnOptions;
+  static const auto s =
+      OptionSpec<O>("hnn")
+          .add("system", &O::system, "physical system", checks::one_of({"spring", "pendulum"}))
+          .add("hidden", &O::hidden, "hidden layer sizes of the HNN, e.g. 64:64", checks::positive_list)
+          .add("trajectories", &O::trajectories, "trajectories per problem", checks::positive)
+          .add("points", &O::points, "points per trajectory (0 = the system's default: spring 30, pendulum 45)",
+               [](const std::string& field, int64_t points) {
+                 HAMLET_CHECK(points == 0 || points >= 2, field, " must be 0 (the system's default) or >= 2, got ",
+                              points);
+               })
+          .add("noise", &O::noise, "standard deviation of the observation noise", checks::non_negative)
+          .add("dtype", &O::dtype, "float32 | float64", detail::check_dtype);
+  return s;
 }
 
 at::Tensor hnn_true_field(const std::string& system, const at::Tensor& x) {
@@ -157,7 +140,11 @@ at::Tensor HnnBatch::loss(const TensorList& params, int64_t /*step*/) const {
   return hnn_field_loss(field, x_dot_);
 }
 
-HnnTask::HnnTask(HnnOptions options) : options_(std::move(options)) { options_.validate(); }
+HnnTask::HnnTask(HnnOptions options) : options_(std::move(options)) {
+  options_.validate();
+  // Runs record the number of points they used, not the request for the default.
+  options_.points = options_.resolved_points();
+}
 
 int64_t HnnTask::num_params() const {
   int64_t n = 0, in = 2;

@@ -14,50 +14,29 @@ constexpr int64_t kClasses = 10;
 
 }  // namespace
 
-void MlpOptions::validate() const {
-  HAMLET_CHECK(activation == "sigmoid" || activation == "relu" || activation == "tanh" || activation == "elu",
-               "mlp.activation must be one of sigmoid, relu, tanh, elu, got '", activation, "'");
-  HAMLET_CHECK(!hidden.empty(), "mlp.hidden must list at least one hidden layer size");
-  for (auto h : hidden) check_positive("mlp.hidden", h);
-  check_positive("mlp.batch_size", batch_size);
-  HAMLET_CHECK(split_seed >= 0, "mlp.split_seed must be >= 0, got ", split_seed);
-  check_in_range("mlp.train_fraction", train_fraction, 0.0, 1.0);
-  check_in_range("mlp.validation_fraction", validation_fraction, 0.0, 1.0);
-  HAMLET_CHECK(train_fraction > 0 && validation_fraction > 0 && train_fraction + validation_fraction < 1.0,
-               "mlp.train_fraction + mlp.validation_fraction must be < 1 and both > 0, got ", train_fraction, " + ",
-               validation_fraction);
-  detail::parse_dtype("mlp", dtype);
-}
-
-OptionMap MlpOptions::to_map() const {
-  return {{"dataset", dataset},
-          {"data_dir", data_dir},
-          {"activation", activation},
-          {"hidden", detail::join_ints(hidden)},
-          {"batch_size", std::to_string(batch_size)},
-          {"split_seed", std::to_string(split_seed)},
-          {"train_fraction", format_number(train_fraction)},
-          {"validation_fraction", format_number(validation_fraction)},
-          {"dtype", dtype}};
-}
-
-MlpOptions MlpOptions::from_map(OptionMap options) {
-  MlpOptions out;
-  const std::string owner = "mlp";
-  take_option(options, owner, "dataset", out.dataset);
-  take_option(options, owner, "data_dir", out.data_dir);
-  take_option(options, owner, "activation", out.activation);
-  take_option(options, owner, "hidden", out.hidden);
-  take_option(options, owner, "batch_size", out.batch_size);
-  take_option(options, owner, "split_seed", out.split_seed);
-  take_option(options, owner, "train_fraction", out.train_fraction);
-  take_option(options, owner, "validation_fraction", out.validation_fraction);
-  take_option(options, owner, "dtype", out.dtype);
-  reject_unknown_options(options, owner,
-                         {"dataset", "data_dir", "activation", "hidden", "batch_size", "split_seed", "train_fraction",
-                          "validation_fraction", "dtype"});
-  out.validate();
-  return out;
+const OptionSpec<MlpOptions>& MlpOptions::spec() {
+  using O = MlpOptions;
+  static const auto s =
+      OptionSpec<O>("mlp")
+          .add("dataset", &O::dataset, "image dataset (hamlet data lists them)")
+          .add("data_dir", &O::data_dir, "directory of the dataset (empty: its default location)")
+          .add("activation", &O::activation, "hidden activation", checks::one_of({"sigmoid", "relu", "tanh", "elu"}))
+          .add("hidden", &O::hidden, "hidden layer sizes, e.g. 20 or 40:40", checks::positive_list)
+          .add("batch_size", &O::batch_size, "images per minibatch", checks::positive)
+          .add("split_seed", &O::split_seed, "seed of the train/validation/test split of the images",
+               checks::non_negative)
+          .add("train_fraction", &O::train_fraction, "share of the images in the train split", checks::in_range(0, 1))
+          .add("validation_fraction", &O::validation_fraction, "share of the images in the validation split",
+               checks::in_range(0, 1))
+          .add("dtype", &O::dtype, "float32 | float64", detail::check_dtype)
+          .rule([](const std::string& owner, const O& o) {
+            HAMLET_CHECK(o.train_fraction > 0 && o.validation_fraction > 0 &&
+                             o.train_fraction + o.validation_fraction < 1.0,
+                         owner, ".train_fraction + ", owner,
+                         ".validation_fraction must be < 1 and both > 0, got ", o.train_fraction, " + ",
+                         o.validation_fraction);
+          });
+  return s;
 }
 
 at::Tensor apply_activation(const std::string& activation, const at::Tensor& x) {

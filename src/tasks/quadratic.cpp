@@ -6,20 +6,11 @@
 
 namespace hamlet::tasks {
 
-void QuadraticOptions::validate() const {
-  check_positive("quadratic.dim", dim);
-  detail::parse_dtype("quadratic", dtype);
-}
-
-OptionMap QuadraticOptions::to_map() const { return {{"dim", std::to_string(dim)}, {"dtype", dtype}}; }
-
-QuadraticOptions QuadraticOptions::from_map(OptionMap options) {
-  QuadraticOptions out;
-  take_option(options, "quadratic", "dim", out.dim);
-  take_option(options, "quadratic", "dtype", out.dtype);
-  reject_unknown_options(options, "quadratic", {"dim", "dtype"});
-  out.validate();
-  return out;
+const OptionSpec<QuadraticOptions>& QuadraticOptions::spec() {
+  static const auto s = OptionSpec<QuadraticOptions>("quadratic")
+                            .add("dim", &QuadraticOptions::dim, "dimension d of theta", checks::positive)
+                            .add("dtype", &QuadraticOptions::dtype, "float32 | float64", detail::check_dtype);
+  return s;
 }
 
 QuadraticBatch::QuadraticBatch(at::Tensor w, at::Tensor y) : w_(std::move(w)), y_(std::move(y)) {

@@ -11,17 +11,17 @@ namespace hamlet::tasks {
 namespace {
 
 template <typename T, typename Options>
-TaskPtr make(OptionMap options) {
-  return std::make_shared<T>(Options::from_map(std::move(options)));
+Buildable<TaskPtr> entry() {
+  return buildable<TaskPtr, T, Options>();
 }
 
-// Table order is the order of task_names().
-const Registry<Factory<TaskPtr>>& registry() {
-  static const Registry<Factory<TaskPtr>> r("task", {
-                                               {"quadratic", make<QuadraticTask, QuadraticOptions>},
-                                               {"mlp", make<MlpTask, MlpOptions>},
-                                               {"hnn", make<HnnTask, HnnOptions>},
-                                           });
+// Table order is the order of task_names(); register_task() appends.
+Registry<Buildable<TaskPtr>>& registry() {
+  static Registry<Buildable<TaskPtr>> r("task", {
+                                                    {"quadratic", entry<QuadraticTask, QuadraticOptions>()},
+                                                    {"mlp", entry<MlpTask, MlpOptions>()},
+                                                    {"hnn", entry<HnnTask, HnnOptions>()},
+                                                });
   return r;
 }
 
@@ -29,6 +29,10 @@ const Registry<Factory<TaskPtr>>& registry() {
 
 std::vector<std::string> task_names() { return registry().names(); }
 
-TaskPtr make_task(const std::string& name, OptionMap options) { return registry().at(name)(std::move(options)); }
+TaskPtr make_task(const std::string& name, OptionMap options) { return registry().at(name).make(std::move(options)); }
+
+const std::vector<OptionInfo>& task_options(const std::string& name) { return registry().at(name).options; }
+
+void register_task(const std::string& name, Buildable<TaskPtr> entry) { registry().add(name, std::move(entry)); }
 
 }  // namespace hamlet::tasks

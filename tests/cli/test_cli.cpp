@@ -38,7 +38,7 @@ TEST_CASE("bad input: one clear message, exit code 2, no output file") {
       {"evaluate --problems=0 --optimizers=sgd --out=" + out, "evaluate.problems"},
       {"evaluate --task.dim=0" + small, "quadratic.dim"},
       {"evaluate --task.dimension=3" + small, "dimension"},
-      {"evaluate --split=dev" + small, "train, validation, test"},
+      {"evaluate --split=dev" + small, "split must be train, validation or test"},
       {"evaluate --bogus=1" + small, "unknown option 'bogus'"},
       {"evaluate --task.dim=3 --task.dim=4" + small, "option 'task.dim' given twice ('3' and '4')"},
       {"evaluate --device=gpu7" + small, "evaluate.device"},

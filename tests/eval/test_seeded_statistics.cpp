@@ -1,4 +1,4 @@
-// Two-level (meta-training seed, problem) statistics of METHODS.md §12 against formulas written out here and the
+// Two-level (meta-training seed, problem) statistics of docs/methods.md §12 against formulas written out here and the
 // section's worked example.
 #include "support/catch.hpp"
 
@@ -49,7 +49,7 @@ TEST_CASE("two-level SE for 3 seeds x 4 problems equals s_d^2/N + v_A/S_A + v_B/
   CHECK(mean_d == Approx(0.0916666666666667).epsilon(1e-12));
   CHECK(r.se == Approx(std::sqrt(0.0254629629629630 / 4.0 + 0.0314583333333333 / 3.0)).epsilon(1e-9));
 
-  // The conservative estimate is never below the exact crossed-ANOVA one (METHODS.md §12's second oracle).
+  // The conservative estimate is never below the exact crossed-ANOVA one (docs/methods.md §12's second oracle).
   const int S = 3, N = 4;
   double ms_seed = 0, ms_prob = 0, ms_res = 0;
   std::vector<double> ds(S, 0.0);

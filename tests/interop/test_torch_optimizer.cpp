@@ -390,3 +390,19 @@ TEST_CASE("TorchOptimizer errors and documented behaviour") {
     CHECK(opt.param_groups()[0].options().get_lr() == 0.25);
   }
 }
+
+TEST_CASE("last_diagnostics: the energy of symplectic's first step, from the model's own gradient") {
+  // AdvancedSymplectic (docs/methods.md §7.2) reports h = ½(‖m‖² + ‖g‖²) summed over the tensors, with m after the
+  // update; from m = 0 the first step has m = (1 − β)·g, so h = ½((1 − β)² + 1)·‖g‖².
+  const Regression data;
+  auto model = make_model(0);
+  const double beta = 0.9;
+  TorchOptimizer opt(model->parameters(), TorchOptimizerOptions("symplectic", {{"lr", "0.01"}, {"beta", "0.9"}}));
+  at::mse_loss(model->forward(data.x), data.y).backward();
+  double g_sq = 0;
+  for (const auto& p : model->parameters()) g_sq += p.grad().pow(2).sum().item<double>();
+  opt.step();
+  const double expected = 0.5 * ((1 - beta) * (1 - beta) + 1) * g_sq;
+  CHECK(opt.last_diagnostics().at("energy").item<double>() == Approx(expected).epsilon(1e-12));
+  CHECK_THROWS_AS(opt.last_diagnostics(1), Error);
+}

@@ -22,7 +22,7 @@ at::Tensor t64(std::vector<double> values, std::vector<int64_t> shape) {
   return at::tensor(values, kF64).reshape(shape);
 }
 
-// The test weights of METHODS.md §11.8: W_l[i,k] = sin(1 + i·n_out + k)/√n_in, b_l[k] = 0.01·(k+1), decays 0.
+// The test weights of docs/methods.md §11.8: W_l[i,k] = sin(1 + i·n_out + k)/√n_in, b_l[k] = 0.01·(k+1), decays 0.
 MlpLopt known_answer_optimizer(const std::string& dtype) {
   MlpLoptOptions o;
   o.dtype = dtype;
@@ -98,7 +98,7 @@ TEST_CASE("mlp-lopt: parameter count, names, initialisation and decays") {
   CHECK(mlp_lopt_time_features(20)[2].item<double>() == Approx(std::tanh(1.0)).epsilon(1e-14));
 }
 
-TEST_CASE("mlp-lopt: known answer of METHODS.md 11.8, factored 2x3 tensor over two steps") {
+TEST_CASE("mlp-lopt: known answer of docs/methods.md 11.8, factored 2x3 tensor over two steps") {
   for (const std::string dtype : {"float64", "float32"}) {
     INFO(dtype);
     const double rel = dtype == "float64" ? 2e-5 : 5e-5;  // the reference prints 6 significant figures
@@ -144,7 +144,7 @@ TEST_CASE("mlp-lopt: known answer of METHODS.md 11.8, factored 2x3 tensor over t
   }
 }
 
-TEST_CASE("mlp-lopt: known answer of METHODS.md 11.8, 1-D tensor (non-factored path)") {
+TEST_CASE("mlp-lopt: known answer of docs/methods.md 11.8, 1-D tensor (non-factored path)") {
   const MlpLopt opt = known_answer_optimizer("float64");
   const at::Tensor p = t64({0.1, -0.2, 0.3}, {1, 3}), g = t64({0.3, -0.1, 0.2}, {1, 3});
   MlpLoptAccumulators acc = zero_accumulators(opt, p);
@@ -195,7 +195,7 @@ TEST_CASE("mlp-lopt: zero gradients, scalar parameters and problems batched in o
   const MlpLopt opt = known_answer_optimizer("float64");
   at::Generator gen = make_generator(11);
   const TensorList p = {at::randn({3, 4, 5}, gen, kF64), at::randn({3, 5}, gen, kF64), at::randn({3}, gen, kF64)};
-  // An all-zero gradient gives finite features and a finite step (the epsilons of METHODS.md §11.8).
+  // An all-zero gradient gives finite features and a finite step (the epsilons of docs/methods.md §11.8).
   TensorList zero;
   for (const auto& x : p) zero.push_back(at::zeros_like(x));
   const auto rz = opt.update(p, zero, at::Tensor(), opt.init(p));

@@ -63,7 +63,7 @@ std::size_t index_of(const Phnn& opt, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("phnn: Cholesky/PSD builders (METHODS.md 2.8 items 4 and 5)") {
+TEST_CASE("phnn: Cholesky/PSD builders (docs/methods.md 2.8 items 4 and 5)") {
   SECTION("SymODEN PSD: no softplus, eps 0.1") {
     const at::Tensor raw = T({1, 2, 3}, {3});
     CHECK(test::max_abs_diff(ph::cholesky_from_raw(raw, 2, false), T({1, 0, 3, 2}, {2, 2})) == 0.0);
@@ -90,7 +90,7 @@ TEST_CASE("phnn: Cholesky/PSD builders (METHODS.md 2.8 items 4 and 5)") {
   }
 }
 
-TEST_CASE("phnn: port-Hamiltonian vector field (METHODS.md 2.8 items 1 and 2)") {
+TEST_CASE("phnn: port-Hamiltonian vector field (docs/methods.md 2.8 items 1 and 2)") {
   // H = 1.5 p² + 5 (1 − cos q) at (π/2, 1): ∇H = (5, 3); D = diag(0, 0.3).
   const at::Tensor a = T({5}, {1, 1}), b = T({3}, {1, 1}), d = T({0, 0, 0, 0.3}, {2, 2});
   const auto rate = [&](const ph::Field& f) { return scalar(a * f.q_dot + b * f.p_dot); };
@@ -110,7 +110,7 @@ TEST_CASE("phnn: port-Hamiltonian vector field (METHODS.md 2.8 items 1 and 2)") 
   CHECK(std::abs(scalar(grads.b) - 3) < 1e-12);
 }
 
-TEST_CASE("phnn: semi-implicit Euler known answers (METHODS.md 2.8 items 8, 9, 10)") {
+TEST_CASE("phnn: semi-implicit Euler known answers (docs/methods.md 2.8 items 8, 9, 10)") {
   const ph::Model model = constant_model(quadratic_potential, 2.0, T({0.1, 0, 0, 0.2}, {2, 2}),
                                          [](const at::Tensor& q) { return at::full_like(q, 0.5); });
   const at::Tensor q = T({1.0}, {1, 1}), p = T({0.5}, {1, 1});
@@ -152,7 +152,7 @@ TEST_CASE("phnn: semi-implicit Euler known answers (METHODS.md 2.8 items 8, 9, 1
   }
 }
 
-TEST_CASE("phnn: area preservation and contraction of one step (METHODS.md 2.8 item 11)") {
+TEST_CASE("phnn: area preservation and contraction of one step (docs/methods.md 2.8 item 11)") {
   const at::Tensor zero_d = at::zeros({2, 2}, kF64);
   SECTION("D = 0, constant M: det = 1 for any V and any G(q)") {
     const ph::Model m = constant_model([](const at::Tensor& q) { return (1.5 * q * q + q.cos()).sum(-1); }, 2.0, zero_d,
@@ -176,7 +176,7 @@ TEST_CASE("phnn: area preservation and contraction of one step (METHODS.md 2.8 i
   }
 }
 
-TEST_CASE("phnn: energy error of the integrator in ODE mode is first order and bounded (METHODS.md 2.8 item 12)") {
+TEST_CASE("phnn: energy error of the integrator in ODE mode is first order and bounded (docs/methods.md 2.8 item 12)") {
   const ph::Model m =
       constant_model([](const at::Tensor& q) { return (0.5 * q * q).sum(-1); }, 1.0, at::zeros({2, 2}, kF64));
   const auto max_error = [&](double h, int64_t steps) {
@@ -197,7 +197,7 @@ TEST_CASE("phnn: energy error of the integrator in ODE mode is first order and b
   CHECK(coarse / fine == Approx(10).epsilon(0.1));
 }
 
-TEST_CASE("phnn: structure for random weights (METHODS.md 2.8 item 3)") {
+TEST_CASE("phnn: structure for random weights (docs/methods.md 2.8 item 3)") {
   for (const bool preprocess : {false, true}) {
     INFO("preprocess " << preprocess);
     PhnnOptions o = f64(preprocess);
@@ -426,7 +426,7 @@ PhnnOptions features_f64(const std::string& mass = "constant") {
 
 }  // namespace
 
-TEST_CASE("phnn-features: structure with the mlp-lopt context (METHODS.md 2.8 items 3 and 4 for fixed z)") {
+TEST_CASE("phnn-features: structure with the mlp-lopt context (docs/methods.md 2.8 items 3 and 4 for fixed z)") {
   for (const std::string mass : {"constant", "state"}) {
     INFO("mass " << mass);
     PhnnOptions o = features_f64(mass);

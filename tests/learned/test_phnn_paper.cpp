@@ -32,7 +32,7 @@ PhnnPaper make(bool preprocess, bool norm, const std::string& mass_factor = "LLt
 }
 
 // clang-format off
-// METHODS.md 1.10, d = 1: G, V, D, L (bias unused), W_u, W_s.
+// docs/methods.md 1.10, d = 1: G, V, D, L (bias unused), W_u, W_s.
 TensorList weights_d1() {
   return {T({1.0}, {1, 1}), T({0.5}, {1}), T({2.0}, {1, 1}), T({-0.1}, {1}),
           T({-1.0}, {1, 1}), T({0.2}, {1}), T({0.5}, {1, 1}), T({0.3}, {1}),
@@ -41,7 +41,7 @@ TensorList weights_d1() {
           T({1.5, -0.5}, {1, 2}), T({0.25, 0.75}, {1, 2}), T({0.05}, {1})};
 }
 
-// METHODS.md 1.10, d = 2 (the L bias is not given there: any value, it is unused).
+// docs/methods.md 1.10, d = 2 (the L bias is not given there: any value, it is unused).
 TensorList weights_d2() {
   return {T({-1, 0, 0, -1}, {2, 2}), T({0, 0}, {2}), T({1, 0, 0, -1}, {2, 2}), T({0, 0}, {2}),
           T({1, 0, 0, 1}, {2, 2}), T({1, 1}, {2}), T({1, 0, 0, 1}, {2, 2}), T({0, 0.1}, {2}),
@@ -73,7 +73,7 @@ TEST_CASE("phnn-paper: parameter counts, names and architecture") {
   CHECK(f32.learning_rate() == 0.001);
 }
 
-TEST_CASE("phnn-paper: known answers of METHODS.md 1.10") {
+TEST_CASE("phnn-paper: known answers of docs/methods.md 1.10") {
   SECTION("d = 1, no preprocessing") {
     PhnnPaper opt = make(false, false);
     opt.set_weights(weights_d1());
@@ -147,7 +147,7 @@ TEST_CASE("phnn-paper: per-tensor per-problem normalisation of the state") {
   }
 }
 
-TEST_CASE("phnn-paper: which weights receive meta-gradients (METHODS.md 1.7)") {
+TEST_CASE("phnn-paper: which weights receive meta-gradients (docs/methods.md 1.7)") {
   // `steps` consecutive updates of two tensors for two problems; meta-loss Σ θ_steps². Two updates suffice for
   // the 1.7 split. The full sets need three: σ = φ(0) has a zero sign/raw column at the first step, so D_pp only
   // sees a non-zero σ at step 2, whose s' must then reach a later update.

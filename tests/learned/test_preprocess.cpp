@@ -10,7 +10,7 @@
 using namespace hamlet;
 using hamlet::learned::preprocess;
 
-TEST_CASE("preprocessing P matches every row of the METHODS.md 1.5 table") {
+TEST_CASE("preprocessing P matches every row of the docs/methods.md 1.5 table") {
   const double threshold = std::exp(-10.0);
   CHECK(threshold == Approx(4.5399929762e-5).epsilon(1e-10));
   // x, log feature, sign feature.

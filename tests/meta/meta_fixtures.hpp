@@ -10,12 +10,12 @@ namespace hamlet::test {
 // 3 epochs x 4 trajectories of T = 30 steps in windows of U = 10, B = 4 problems, 8 validation problems.
 inline meta::MetaTrainOptions small_meta_options() {
   meta::MetaTrainOptions o;
-  o.epochs = 3;
-  o.trajectories = 4;
-  o.horizon = 30;
-  o.unroll = 10;
-  o.batch = 4;
-  o.validation_problems = 8;
+  o.schedule.epochs = 3;
+  o.schedule.trajectories = 4;
+  o.schedule.horizon = 30;
+  o.schedule.unroll = 10;
+  o.schedule.batch = 4;
+  o.validation.problems = 8;
   o.progress = false;
   return o;
 }

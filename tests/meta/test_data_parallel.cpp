@@ -1,6 +1,7 @@
 #include <thread>
 
 #include "hamlet/learned/registry.hpp"
+#include "hamlet/meta/gradient_estimator.hpp"
 #include "hamlet/meta/meta_train.hpp"
 #include "hamlet/tasks/quadratic.hpp"
 #include "meta_fixtures.hpp"
@@ -27,16 +28,16 @@ TensorList train_on_ranks(const std::string& name, meta::MetaTrainOptions o, int
         const tasks::QuadraticTask task(qo);
         auto opt = learned::make_learned(name, {{"seed", "3"}, {"dtype", "float64"}});
         meta::MetaTrainOptions mine = o;
-        mine.rank = r;
-        mine.world_size = world;
-        dist::CommunicatorPtr c;
+        mine.parallel.rank = r;
+        mine.parallel.world_size = world;
+        parallel::CommunicatorPtr c;
         if (world > 1) {
-          dist::DistributedOptions d;
+          parallel::DistributedOptions d;
           d.world_size = world;
           d.rank = r;
           d.rendezvous = "file://" + (dir / "store").string();
           d.timeout_s = 60;
-          c = dist::connect(d);
+          c = parallel::connect(d);
         }
         meta::meta_train(*opt, task, mine, c);
         weights[static_cast<std::size_t>(r)] = opt->weights();
@@ -46,7 +47,10 @@ TensorList train_on_ranks(const std::string& name, meta::MetaTrainOptions o, int
     });
   }
   for (auto& t : threads) t.join();
-  for (const auto& e : errors) REQUIRE(e.empty());
+  for (const auto& e : errors) {
+    INFO(e);
+    REQUIRE(e.empty());
+  }
   // Every rank applied the same combined meta-steps, so all hold the same weights.
   for (int64_t r = 1; r < world; ++r) CHECK(test::same_tensors(weights[0], weights[static_cast<std::size_t>(r)]));
   return weights[0];
@@ -61,15 +65,15 @@ double max_diff(const TensorList& a, const TensorList& b) {
 }  // namespace
 
 TEST_CASE("data-parallel meta-training: 2 ranks with B = 2 equal 1 process with B = 2 for every estimator") {
-  for (const std::string estimator : {"bptt", "es", "pes"}) {
+  for (const std::string& estimator : meta::estimators().names()) {
     INFO(estimator);
     meta::MetaTrainOptions o = test::small_meta_options();
-    o.epochs = 1;
-    o.trajectories = 2;
-    o.batch = 2;
-    o.estimator = estimator;
-    o.es_pairs = 2;
-    o.train_tail = true;
+    o.schedule.epochs = 1;
+    o.schedule.trajectories = 2;
+    o.schedule.batch = 2;
+    o.estimator.name = estimator;
+    if (estimator != "bptt") o.estimator.es.pairs = 2;  // es, pes: two pairs, one per rank
+    o.schedule.train_tail = true;
     const TensorList one = train_on_ranks("phnn-paper", o, 1);
     const TensorList two = train_on_ranks("phnn-paper", o, 2);
     // The weights moved (the comparison is not of two initialisations) and agree to float64 rounding.
@@ -81,11 +85,11 @@ TEST_CASE("data-parallel meta-training: 2 ranks with B = 2 equal 1 process with 
 
 TEST_CASE("data-parallel meta-training: shares must divide the meta-batch") {
   meta::MetaTrainOptions o = test::small_meta_options();
-  o.batch = 3;
-  o.world_size = 2;
+  o.schedule.batch = 3;
+  o.parallel.world_size = 2;
   CHECK_THROWS_WITH(o.validate(), Catch::Contains("meta_train.batch (3) must be a multiple of the world size (2)"));
-  o.batch = 4;
-  o.estimator = "es";
-  o.es_pairs = 3;
+  o.schedule.batch = 4;
+  o.estimator.name = "es";
+  o.estimator.es.pairs = 3;
   CHECK_THROWS_WITH(o.validate(), Catch::Contains("meta_train.es.pairs (3) must be a multiple of the world size (2)"));
 }

@@ -1,6 +1,6 @@
-// Gradient estimators against the known answers of METHODS.md §10.7 (../shared/reference/scripts/
-// pes_formula_check.py and toy_pes.py) and an independent closed-form reference (forward sensitivities of the
-// toy system, computed here in plain doubles).
+// Gradient estimators against the known answers of docs/methods.md §10.7 (computed by float64 numpy programs from
+// the specification) and an independent closed-form reference (forward sensitivities of the toy system, computed
+// here in plain doubles).
 #include "support/catch.hpp"
 
 #include <cmath>
@@ -50,12 +50,12 @@ constexpr double kFull = 4.14669, kMeanTbptt = -0.653334, kPesEpisodeStd = 4.943
 
 meta::MetaTrainOptions toy_options(int64_t pairs) {
   meta::MetaTrainOptions o;
-  o.horizon = kK * kJ;
-  o.unroll = kK;
-  o.batch = 1;
-  o.es_pairs = pairs;
-  o.es_sigma = 0.01;
-  o.explode_factor = 0;
+  o.schedule.horizon = kK * kJ;
+  o.schedule.unroll = kK;
+  o.schedule.batch = 1;
+  o.estimator.es.pairs = pairs;
+  o.estimator.es.sigma = 0.01;
+  o.schedule.explode_factor = 0;
   return o;
 }
 
@@ -149,7 +149,8 @@ TEST_CASE("bptt on the toy: each window's meta-gradient is cut at its start boun
   const auto g = toy_jacobian();
   test::ToyOptimizer opt(kPhi);
   opt.set_trainable(true);
-  meta::TruncatedBptt bptt(toy_options(1));
+  const meta::MetaTrainOptions bptt_options = toy_options(1);
+  meta::TruncatedBptt bptt(bptt_options.schedule, bptt_options.estimator.bptt, bptt_options.parallel);
   const std::vector<double> est = run_episode(bptt, opt, 0);
   REQUIRE(est.size() == kJ);
   for (int j = 0; j < kJ; ++j) {
@@ -164,8 +165,8 @@ TEST_CASE("bptt on the toy: each window's meta-gradient is cut at its start boun
   }
   // One window over the whole episode: exact full-horizon BPTT, K · J · dS/dφ (S = mean over truncations).
   meta::MetaTrainOptions whole = toy_options(1);
-  whole.unroll = kK * kJ;
-  meta::TruncatedBptt full(whole);
+  whole.schedule.unroll = kK * kJ;
+  meta::TruncatedBptt full(whole.schedule, whole.estimator.bptt, whole.parallel);
   const std::vector<double> one = [&] {
     std::vector<double> out;
     full.start(toy_episode(0), opt);
@@ -188,7 +189,8 @@ TEST_CASE("pes is unbiased for the full-horizon gradient and truncated bptt is n
   const double n = kReplicates * kPairs;
   test::ToyOptimizer opt(kPhi);
 
-  meta::PersistentEs pes(toy_options(kPairs));
+  const meta::MetaTrainOptions pes_options = toy_options(kPairs);
+  meta::PersistentEs pes(pes_options.schedule, pes_options.estimator.es, pes_options.parallel);
   const Replicates p = replicate(pes, opt, kReplicates);
   for (int j = 0; j < kJ; ++j) {
     INFO("truncation " << j << ": PES mean " << p.mean[j] << ", truth " << kK * kTruth[j]);
@@ -204,7 +206,8 @@ TEST_CASE("pes is unbiased for the full-horizon gradient and truncated bptt is n
   // Truncated BPTT (exact, deterministic) is biased against the same reference: wrong sign here.
   test::ToyOptimizer opt_b(kPhi);
   opt_b.set_trainable(true);
-  meta::TruncatedBptt bptt(toy_options(1));
+  const meta::MetaTrainOptions bptt_options = toy_options(1);
+  meta::TruncatedBptt bptt(bptt_options.schedule, bptt_options.estimator.bptt, bptt_options.parallel);
   const std::vector<double> b = run_episode(bptt, opt_b, 0);
   double bptt_avg = 0;
   for (double x : b) bptt_avg += x / kJ;
@@ -213,7 +216,8 @@ TEST_CASE("pes is unbiased for the full-horizon gradient and truncated bptt is n
   CHECK(std::abs(bptt_avg - kK * kFull) > 20 * pes_se);
 
   // Truncated ES: the mean is TBPTT_j (the start state is held constant), within 4 empirical SE.
-  meta::TruncatedEs es(toy_options(kPairs));
+  const meta::MetaTrainOptions es_options = toy_options(kPairs);
+  meta::TruncatedEs es(es_options.schedule, es_options.estimator.es, es_options.parallel);
   const Replicates e = replicate(es, opt, kReplicates);
   for (int j = 0; j < kJ; ++j) {
     INFO("truncation " << j << ": ES mean " << e.mean[j] << " +- " << e.se[j] << ", TBPTT " << kK * kTbptt[j]);
@@ -227,17 +231,17 @@ TEST_CASE("pes is unbiased for the full-horizon gradient and truncated bptt is n
 TEST_CASE("meta-loss terms: mean, log and clipped (non-finite values count as the bound)") {
   const at::Tensor f = at::tensor({0.5, 2.0, std::nan(""), INFINITY}, at::kDouble);
   meta::MetaTrainOptions o;
-  CHECK(at::equal(meta::meta_loss_term(f.narrow(0, 0, 2), o, 0.7), f.narrow(0, 0, 2)));
-  o.meta_loss = "log";
-  const at::Tensor logs = meta::meta_loss_term(f.narrow(0, 0, 2), o, 0.7);
+  CHECK(at::equal(meta::meta_loss_term(f.narrow(0, 0, 2), o.schedule, 0.7), f.narrow(0, 0, 2)));
+  o.schedule.meta_loss = "log";
+  const at::Tensor logs = meta::meta_loss_term(f.narrow(0, 0, 2), o.schedule, 0.7);
   CHECK(logs[0].item<double>() == Approx(std::log(0.5)).epsilon(1e-15));
   CHECK(logs[1].item<double>() == Approx(std::log(2.0)).epsilon(1e-15));
-  o.meta_loss = "clipped";
-  o.meta_loss_bound = 1.0;
-  CHECK(at::equal(meta::meta_loss_term(f, o, 0.7), at::tensor({0.5, 1.0, 1.0, 1.0}, at::kDouble)));
-  o.meta_loss_bound = 0.0;  // the episode's start loss
-  CHECK(at::equal(meta::meta_loss_term(f, o, 0.7), at::tensor({0.5, 0.7, 0.7, 0.7}, at::kDouble)));
-  o.meta_loss = "square";
+  o.schedule.meta_loss = "clipped";
+  o.schedule.meta_loss_bound = 1.0;
+  CHECK(at::equal(meta::meta_loss_term(f, o.schedule, 0.7), at::tensor({0.5, 1.0, 1.0, 1.0}, at::kDouble)));
+  o.schedule.meta_loss_bound = 0.0;  // the episode's start loss
+  CHECK(at::equal(meta::meta_loss_term(f, o.schedule, 0.7), at::tensor({0.5, 0.7, 0.7, 0.7}, at::kDouble)));
+  o.schedule.meta_loss = "square";
   CHECK_THROWS_WITH(o.validate(), Catch::Contains("meta_train.meta_loss") && Catch::Contains("square"));
 }
 
@@ -260,10 +264,10 @@ TEST_CASE("bptt with log and clipped meta-losses on the toy equals the forward-s
   for (const auto& [kind, bound] : std::vector<std::pair<std::string, double>>{{"log", 0.0}, {"clipped", 0.8}, {"clipped", 0.0}}) {
     INFO(kind << " bound " << bound);
     meta::MetaTrainOptions o = toy_options(1);
-    o.unroll = kK * kJ;
-    o.meta_loss = kind;
-    o.meta_loss_bound = bound;
-    meta::TruncatedBptt bptt(o);
+    o.schedule.unroll = kK * kJ;
+    o.schedule.meta_loss = kind;
+    o.schedule.meta_loss_bound = bound;
+    meta::TruncatedBptt bptt(o.schedule, o.estimator.bptt, o.parallel);
     bptt.start(toy_episode(0), opt);
     const meta::MetaGradient g = bptt.advance(opt);
     REQUIRE(g.window);
@@ -272,11 +276,11 @@ TEST_CASE("bptt with log and clipped meta-losses on the toy equals the forward-s
   }
   // The forward-only members of es / pes record the same terms.
   meta::MetaTrainOptions o = toy_options(1);
-  o.meta_loss = "log";
+  o.schedule.meta_loss = "log";
   meta::Trajectory trajectory;
   trajectory.params = {at::zeros({1, 2}, at::kDouble)};
   const test::ToyBatch batch(1);
-  const meta::MemberWindow w = meta::run_member(opt, batch, trajectory, 2, 0.5, o);
+  const meta::MemberWindow w = meta::run_member(opt, batch, trajectory, 2, 0.5, o.schedule);
   REQUIRE(w.terms.size() == 3);
   CHECK(w.terms[0] == Approx(std::log(0.5)).epsilon(1e-14));
   CHECK(w.terms[1] == Approx(std::log(0.5 * 0.9 * 0.9)).epsilon(1e-14));  // u_1 = φ = 0.1

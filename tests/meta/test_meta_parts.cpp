@@ -31,15 +31,15 @@ using test::same_tensors;
 TEST_CASE("truncation schedules: constant and log-uniform lengths, random grid offsets") {
   const tasks::QuadraticTask task;
   meta::MetaTrainOptions o = small_options();
-  const meta::TrajectorySampler constant(task, o);
-  CHECK(constant.episode(1, 0).length == o.horizon);
+  const meta::TrajectorySampler constant(task, o.schedule);
+  CHECK(constant.episode(1, 0).length == o.schedule.horizon);
   CHECK(constant.episode(2, 3).index == 7);
   CHECK(constant.episode(2, 3).phase == 0);
 
-  o.schedule = "log-uniform";
-  o.schedule_min = 10;
-  o.schedule_max = 1000;
-  const meta::TrajectorySampler lu(task, o);
+  o.schedule.truncation = "log-uniform";
+  o.schedule.length_min = 10;
+  o.schedule.length_max = 1000;
+  const meta::TrajectorySampler lu(task, o.schedule);
   double mean_log = 0;
   int below_100 = 0;
   constexpr int kEpisodes = 4000;
@@ -55,9 +55,9 @@ TEST_CASE("truncation schedules: constant and log-uniform lengths, random grid o
   CHECK(mean_log == Approx(std::log(100.0)).margin(0.05));
   CHECK(std::abs(below_100 / static_cast<double>(kEpisodes) - 0.5) < 0.04);
 
-  o.schedule = "constant";
-  o.schedule_offset = 10;
-  const meta::TrajectorySampler shifted(task, o);
+  o.schedule.truncation = "constant";
+  o.schedule.offset = 10;
+  const meta::TrajectorySampler shifted(task, o.schedule);
   std::set<int64_t> phases;
   for (int k = 0; k < 200; ++k) phases.insert(shifted.episode(1 + k / 4, k % 4).phase);
   CHECK(phases.size() == 10);  // every phase 0..9 occurs
@@ -69,35 +69,36 @@ TEST_CASE("truncation schedules: constant and log-uniform lengths, random grid o
   CHECK(e.window_last(27, 10) == 29);  // the tail ends with the episode
 
   meta::MetaTrainOptions bad = small_options();
-  bad.schedule = "log-uniform";
-  bad.schedule_min = 50;
-  bad.schedule_max = 50;
+  bad.schedule.truncation = "log-uniform";
+  bad.schedule.length_min = 50;
+  bad.schedule.length_max = 50;
   CHECK_THROWS_WITH(bad.validate(), Catch::Contains("schedule.max"));
   bad = small_options();
-  bad.schedule = "linear";
+  bad.schedule.truncation = "linear";
   CHECK_THROWS_WITH(bad.validate(), Catch::Contains("constant or log-uniform"));
   bad = small_options();
-  bad.estimator = "reinforce";
+  bad.estimator.name = "reinforce";
   CHECK_THROWS_WITH(bad.validate(), Catch::Contains("bptt, es or pes"));
   bad = small_options();
-  bad.estimator = "es";
-  bad.es_sigma = 0;
+  bad.estimator.name = "es";
+  bad.estimator.es.sigma = 0;
   CHECK_THROWS_WITH(bad.validate(), Catch::Contains("es.sigma"));
   bad = small_options();
-  bad.estimator = "pes";
-  bad.recompute = true;
-  CHECK_THROWS_WITH(bad.validate(), Catch::Contains("forward passes only"));
+  bad.estimator.name = "pes";
+  bad.estimator.bptt.recompute = true;
+  CHECK_THROWS_WITH(bad.validate(), Catch::Contains("meta_train.recompute is true, but meta_train.estimator=pes does "
+                                                    "not read it"));
 }
 
 TEST_CASE("a window whose meta-gradient is undefined for every weight is skipped and counted, not an Adam step") {
   const tasks::QuadraticTask task;
   meta::MetaTrainOptions o = small_options();
-  o.epochs = 1;
-  o.unroll = 1;  // with window_loss = optml a one-step window's only loss sits at a detached θ
+  o.schedule.epochs = 1;
+  o.schedule.unroll = 1;  // with window_loss = optml a one-step window's only loss sits at a detached θ
   auto opt = learned::make_learned("phnn-paper", {});
   const TensorList before = meta::clone_all(opt->weights());
   const auto r = meta::meta_train(*opt, task, o);
-  CHECK(r.undefined_steps == o.trajectories * o.horizon);
+  CHECK(r.undefined_steps == o.schedule.trajectories * o.schedule.horizon);
   CHECK(r.curve[0].undefined_steps == r.undefined_steps);
   CHECK(r.meta_steps == 0);
   CHECK(r.skipped_steps == 0);
@@ -125,12 +126,12 @@ TEST_CASE("resume refuses a different configuration, a missing checkpoint and an
   test::TempDir dir;
   const tasks::QuadraticTask task10(tasks::QuadraticOptions{});
   meta::MetaTrainOptions o = small_options();
-  o.epochs = 1;
-  o.trajectories = 2;
-  o.checkpoint = (dir / "ckpt.h5").string();
+  o.schedule.epochs = 1;
+  o.schedule.trajectories = 2;
+  o.checkpointing.path = (dir / "ckpt.h5").string();
   auto opt = learned::make_learned("phnn-paper", {});
   meta::meta_train(*opt, task10, o);
-  const meta::Checkpoint c = meta::load_checkpoint(o.checkpoint);
+  const meta::Checkpoint c = meta::load_checkpoint(o.checkpointing.path);
   // The checkpoint holds the resolved configuration: task, optimizer and meta-training options.
   const meta::RunConfig stored = meta::parse_run_config(c.config);
   CHECK(stored == meta::resolved_config(task10, *opt, o));
@@ -138,8 +139,8 @@ TEST_CASE("resume refuses a different configuration, a missing checkpoint and an
                            Catch::Contains("estimator=bptt") && Catch::Contains("schedule=constant"));
 
   meta::MetaTrainOptions resume = o;
-  resume.resume = true;
-  resume.epochs = 2;
+  resume.checkpointing.resume = true;
+  resume.schedule.epochs = 2;
   SECTION("another task option") {
     tasks::QuadraticOptions q;
     q.dim = 20;
@@ -150,11 +151,11 @@ TEST_CASE("resume refuses a different configuration, a missing checkpoint and an
   }
   SECTION("another meta-learning rate, estimator or optimizer option") {
     meta::MetaTrainOptions lr = resume;
-    lr.meta_lr = 0.003;
+    lr.meta_step.lr = 0.003;
     auto fresh = learned::make_learned("phnn-paper", {});
     CHECK_THROWS_WITH(meta::meta_train(*fresh, task10, lr), Catch::Contains("meta_lr is '0.01' in the checkpoint, '0.003' now"));
     meta::MetaTrainOptions es = resume;
-    es.estimator = "es";
+    es.estimator.name = "es";
     CHECK_THROWS_WITH(meta::meta_train(*fresh, task10, es), Catch::Contains("estimator is 'bptt'"));
     auto other = learned::make_learned("phnn-paper", {{"out_mul", "0.01"}});
     CHECK_THROWS_WITH(meta::meta_train(*other, task10, resume), Catch::Contains("optimizer.out_mul"));
@@ -165,7 +166,7 @@ TEST_CASE("resume refuses a different configuration, a missing checkpoint and an
     CHECK(r.curve.size() == 2);
     // The checkpoint now records epochs=2; asking for 1 is refused.
     meta::MetaTrainOptions fewer = resume;
-    fewer.epochs = 1;
+    fewer.schedule.epochs = 1;
     CHECK_THROWS_WITH(meta::meta_train(*fresh, task10, fewer), Catch::Contains("cannot lower epochs (2 in the checkpoint, 1 now)"));
   }
   SECTION("the rule itself, and checkpoints without a resolved configuration") {
@@ -193,15 +194,15 @@ TEST_CASE("resume refuses a different configuration, a missing checkpoint and an
   }
   SECTION("a checkpoint path that does not exist") {
     meta::MetaTrainOptions missing = resume;
-    missing.checkpoint = (dir / "typo.h5").string();
+    missing.checkpointing.path = (dir / "typo.h5").string();
     auto fresh = learned::make_learned("phnn-paper", {});
     CHECK_THROWS_WITH(meta::meta_train(*fresh, task10, missing), Catch::Contains("checkpoint does not exist"));
-    CHECK_FALSE(std::filesystem::exists(missing.checkpoint));
+    CHECK_FALSE(std::filesystem::exists(missing.checkpointing.path));
   }
   SECTION("an unwritable checkpoint path is reported before any work") {
     meta::MetaTrainOptions bad = o;
-    bad.checkpoint = (dir / "no-such-dir" / "c.h5").string();
-    bad.epochs = 1000;  // would take minutes if training started
+    bad.checkpointing.path = (dir / "no-such-dir" / "c.h5").string();
+    bad.schedule.epochs = 1000;  // would take minutes if training started
     auto fresh = learned::make_learned("phnn-paper", {});
     const TensorList before = meta::clone_all(fresh->weights());
     CHECK_THROWS_WITH(meta::meta_train(*fresh, task10, bad), Catch::Contains("no-such-dir"));
@@ -211,13 +212,13 @@ TEST_CASE("resume refuses a different configuration, a missing checkpoint and an
 
 TEST_CASE("every estimator meta-trains a quadratic optimizer below its initialisation") {
   const tasks::QuadraticTask task;
-  for (const std::string estimator : {"bptt", "es", "pes"}) {
+  for (const std::string& estimator : meta::estimators().names()) {
     INFO(estimator);
     meta::MetaTrainOptions o = small_options();
-    o.estimator = estimator;
-    o.epochs = 4;
-    o.es_pairs = 4;
-    o.es_sigma = 0.01;
+    o.estimator.name = estimator;
+    o.schedule.epochs = 4;
+    const bool perturbs = estimator != "bptt";
+    if (perturbs) o.estimator.es.pairs = 4;  // es and pes; bptt reads no es.* option (it would be refused)
     auto opt = learned::make_learned("phnn-paper", {{"seed", "1"}});
     const auto r = meta::meta_train(*opt, task, o);
     INFO("initial " << r.initial_score << ", best " << r.best_score << " at epoch " << r.best_epoch);
@@ -225,17 +226,17 @@ TEST_CASE("every estimator meta-trains a quadratic optimizer below its initialis
     CHECK(r.meta_steps == 4 * 4 * 3 - 3 * r.cut_trajectories);
     // Budget: bptt runs each problem-step once, es / pes twice per pair.
     const int64_t per_member = 4 * 4 * 30 * 4;  // epochs x trajectories x horizon x B
-    if (r.cut_trajectories == 0) CHECK(r.optimizee_steps == (estimator == "bptt" ? 1 : 2 * 4) * per_member);
+    if (r.cut_trajectories == 0) CHECK(r.optimizee_steps == (perturbs ? 2 * 4 : 1) * per_member);
   }
 }
 
 TEST_CASE("benchmark's EpochTrainer is meta_train's training part: one epoch gives the same weights") {
   const tasks::QuadraticTask task;
   meta::MetaTrainOptions o = small_options();
-  o.epochs = 1;
+  o.schedule.epochs = 1;
   for (const std::string estimator : {"bptt", "pes"}) {
     INFO(estimator);
-    o.estimator = estimator;
+    o.estimator.name = estimator;
     auto a = learned::make_learned("phnn-paper", {});
     auto b = learned::make_learned("phnn-paper", {});
     const auto full = meta::meta_train(*a, task, o);
@@ -254,17 +255,17 @@ TEST_CASE("trajectory sampler: the reparametrisation augmentation rescales train
   qo.dtype = "float64";
   const tasks::QuadraticTask task(qo);
   meta::MetaTrainOptions o = test::small_meta_options();
-  const meta::Episode plain = meta::TrajectorySampler(task, o).episode(1, 2);
-  o.reparam = 1.5;
+  const meta::Episode plain = meta::TrajectorySampler(task, o.schedule).episode(1, 2);
+  o.schedule.reparam = 1.5;
   CHECK(o.to_map().at("reparam") == "1.5");
-  const meta::Episode augmented = meta::TrajectorySampler(task, o).episode(1, 2);
+  const meta::Episode augmented = meta::TrajectorySampler(task, o.schedule).episode(1, 2);
   const auto* r = dynamic_cast<const tasks::ReparamBatch*>(augmented.batch.get());
   REQUIRE(r != nullptr);
   // Same problems: the same losses at corresponding points θ' = θ / s.
   at::Generator gen = make_generator(4);
-  const at::Tensor theta = at::randn({o.batch, 10}, gen, at::kDouble);
+  const at::Tensor theta = at::randn({o.schedule.batch, 10}, gen, at::kDouble);
   CHECK(test::max_abs_diff(augmented.batch->loss({theta / r->scales()[0]}, 0), plain.batch->loss({theta}, 0)) < 1e-10);
   CHECK(r->scales()[0].sub(1.0).abs().max().item<double>() > 1e-3);
-  o.reparam = -1;
+  o.schedule.reparam = -1;
   CHECK_THROWS_WITH(o.validate(), Catch::Contains("meta_train.reparam"));
 }

@@ -54,7 +54,7 @@ Window run_window(learned::LearnedOptimizer& opt, const tasks::ProblemBatch& bat
   Window w;
   w.params_after = detach_all(params);
   w.meta_grads = torch::autograd::grad({acc}, weights, {}, false, false, /*allow_unused=*/true);
-  // A weight outside the graph (METHODS.md §1.7) may come back undefined on one path and as zeros on the other.
+  // A weight outside the graph (docs/methods.md §1.7) may come back undefined on one path and as zeros on the other.
   for (std::size_t i = 0; i < weights.size(); ++i) {
     if (!w.meta_grads[i].defined()) w.meta_grads[i] = at::zeros_like(weights[i]);
   }
@@ -107,12 +107,12 @@ TEST_CASE("meta-training with recomputation follows the same path as with stored
   qo.dtype = "float64";
   const tasks::QuadraticTask task(qo);
   meta::MetaTrainOptions o;
-  o.epochs = 1;
-  o.trajectories = 2;
-  o.horizon = 20;
-  o.unroll = 10;
-  o.batch = 2;
-  o.validation_problems = 2;
+  o.schedule.epochs = 1;
+  o.schedule.trajectories = 2;
+  o.schedule.horizon = 20;
+  o.schedule.unroll = 10;
+  o.schedule.batch = 2;
+  o.validation.problems = 2;
   o.progress = false;
   // With second derivatives the optimizee gradients are inputs that need gradients too.
   for (const bool second : {false, true}) {
@@ -120,10 +120,10 @@ TEST_CASE("meta-training with recomputation follows the same path as with stored
     INFO(name << (second ? " with second derivatives" : ""));
     auto a = learned::make_learned(name, {{"dtype", "float64"}});
     auto b = learned::make_learned(name, {{"dtype", "float64"}});
-    o.second_derivatives = second;
+    o.estimator.bptt.second_derivatives = second;
     meta::meta_train(*a, task, o);
     meta::MetaTrainOptions orc = o;
-    orc.recompute = true;
+    orc.estimator.bptt.recompute = true;
     CHECK(orc.to_map().at("recompute") == "true");
     meta::meta_train(*b, task, orc);
     const TensorList wa = a->weights(), wb = b->weights();

@@ -1,5 +1,5 @@
 #pragma once
-// The known-answer toy of METHODS.md §10.7(b) (../shared/reference/scripts/toy_pes.py) as a hamlet task and
+// The known-answer toy of docs/methods.md §10.7(b) (values from a float64 numpy program) as a hamlet task and
 // learned optimizer, in float64: state θ = (u, v) [B, 2], θ0 = 0, loss ℓ = ½(u − 1)² before each update, and
 // the "optimizer" u ← ½u + ½v + φ, v ← ½v − 3φ with one weight φ (it ignores the gradient). The loss is
 // quadratic in the perturbations of φ, so ES / PES means equal the exact derivatives for any σ.

@@ -33,7 +33,7 @@ std::vector<at::Tensor> constant_gradient_steps(const Optimizer& opt, int steps)
 
 }  // namespace
 
-TEST_CASE("classic optimizers: known answers with g = (0.3, -0.4) (METHODS.md §6.4)") {
+TEST_CASE("classic optimizers: known answers with g = (0.3, -0.4) (docs/methods.md §6.4)") {
   const at::Tensor g = row({0.3, -0.4});
   SECTION("plain SGD, lr 0.01") {
     const auto d = constant_gradient_steps(Sgd(SgdOptions{0.01}), 2);

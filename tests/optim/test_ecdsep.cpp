@@ -80,7 +80,7 @@ void check_rows(const std::vector<Record>& run, const std::vector<std::pair<int,
 
 }  // namespace
 
-TEST_CASE("ecdsep: known answers on F = ½‖q‖² from q0 = (1, -2) (METHODS.md §7.5)") {
+TEST_CASE("ecdsep: known answers on F = ½‖q‖² from q0 = (1, -2) (docs/methods.md §7.5)") {
   const at::Tensor q0 = row({1.0, -2.0});
   SECTION("δE = 0, consEn: steps 1-3, p0 = 0") {
     const auto run = run_half_square(table_options(0.0, true), q0, 3);
@@ -139,7 +139,7 @@ TEST_CASE("ecdsep: energy-shell invariant, step bound and energy diagnostic over
 }
 
 TEST_CASE("ecdsep: the code scheme (consEn = false) keeps H within a first-order band") {
-  // F = ½‖q‖² + 1, δE = 1, ν = 0, Δt = 0.01 for 2000 steps: max |H − H0| = 6.5e-3 (METHODS.md §7.5).
+  // F = ½‖q‖² + 1, δE = 1, ν = 0, Δt = 0.01 for 2000 steps: max |H − H0| = 6.5e-3 (docs/methods.md §7.5).
   EcdsepOptions o = table_options(1.0, false);
   o.lr = 0.01;
   Ecdsep opt(o);
@@ -203,7 +203,7 @@ TEST_CASE("ecdsep: scale invariance and weight decay as an energy term") {
   }
 }
 
-TEST_CASE("ecdsep: edge cases follow the hamlet column of METHODS.md §7.5") {
+TEST_CASE("ecdsep: edge cases follow the hamlet column of docs/methods.md §7.5") {
   const at::Tensor q0 = row({1.0, -2.0});
   SECTION("F_eff <= F0 skips the step, raises 'frozen' and keeps the counter; other problems advance") {
     EcdsepOptions o = table_options(1.0, true);

@@ -15,14 +15,14 @@ using hamlet::test::row;
 
 namespace {
 
-// The first-step length lr·(1−β)/√(½((1−β)² + 1)) for lr 0.01, β 0.9 (METHODS.md §7.2).
+// The first-step length lr·(1−β)/√(½((1−β)² + 1)) for lr 0.01, β 0.9 (docs/methods.md §7.2).
 constexpr double kFirstStep = 0.0014071951;
 
 double length(const at::Tensor& x) { return x.norm().item<double>(); }
 
 }  // namespace
 
-TEST_CASE("symplectic-euler: known answers on L = ½θ² and equivalence to heavy ball (METHODS.md §7.1)") {
+TEST_CASE("symplectic-euler: known answers on L = ½θ² and equivalence to heavy ball (docs/methods.md §7.1)") {
   SymplecticEuler opt(SymplecticEulerOptions{0.1, 1.0});
   at::Tensor theta = row({1.0});
   OptimizerState state = opt.init({theta});
@@ -77,7 +77,7 @@ TEST_CASE("symplectic-euler: energy is nearly conserved without friction, fricti
   }
 }
 
-TEST_CASE("symplectic (AdvancedSymplecticOptimizer): known answers (METHODS.md §7.2)") {
+TEST_CASE("symplectic (AdvancedSymplecticOptimizer): known answers (docs/methods.md §7.2)") {
   AdvancedSymplectic opt;
   const at::Tensor g = row({0.3, -0.4});
   const at::Tensor theta0 = row({1.0, 2.0});

@@ -1,4 +1,4 @@
-// The classic baselines against LibTorch's own optimizers (METHODS.md §6.1: "identical to torch::optim").
+// The classic baselines against LibTorch's own optimizers (docs/methods.md §6.1: "identical to torch::optim").
 // torch::optim is used only here, in a test, to keep the heavy frontend headers out of the library.
 #include "support/catch.hpp"
 

@@ -30,7 +30,7 @@ const HnnBatch& as_hnn(const ProblemBatch& b) { return dynamic_cast<const HnnBat
 
 }  // namespace
 
-TEST_CASE("hnn: true fields and trajectories (METHODS.md 8.5 known answers, 8.2 dynamics)") {
+TEST_CASE("hnn: true fields and trajectories (docs/methods.md 8.5 known answers, 8.2 dynamics)") {
   // Spring H = q² + p²: S(1, 0) = (0, −2), S(0.3, −0.4) = (−0.8, −0.6); pendulum H = 3(1 − cos q) + p²: S(π/2, 1) = (2, −3).
   CHECK(test::max_abs_diff(hnn_true_field("spring", at::tensor({1.0, 0.0}, kF64)), at::tensor({0.0, -2.0}, kF64)) ==
         0.0);

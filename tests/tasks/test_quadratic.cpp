@@ -19,7 +19,7 @@ std::pair<at::Tensor, at::Tensor> loss_and_grad(const ProblemBatch& batch, const
 }
 }  // namespace
 
-TEST_CASE("quadratic loss and gradient match the closed form (METHODS.md §5.1)") {
+TEST_CASE("quadratic loss and gradient match the closed form (docs/methods.md §5.1)") {
   const auto opts = at::TensorOptions().dtype(at::kDouble);
   QuadraticBatch batch(at::tensor({1.0, 2.0, 3.0, 4.0}, opts).reshape({1, 2, 2}), at::tensor({1.0, 1.0}, opts).reshape({1, 2}));
   auto [f0, g0] = loss_and_grad(batch, at::zeros({1, 2}, opts));

@@ -23,6 +23,7 @@ std::string format_options(const OptionMap& options);
 // leaving `value` untouched otherwise. `owner` names the component in error messages, e.g. "adam".
 void take_option(OptionMap& options, const std::string& owner, const std::string& key, double& value);
 void take_option(OptionMap& options, const std::string& owner, const std::string& key, int64_t& value);
+void take_option(OptionMap& options, const std::string& owner, const std::string& key, uint64_t& value);
 void take_option(OptionMap& options, const std::string& owner, const std::string& key, bool& value);
 void take_option(OptionMap& options, const std::string& owner, const std::string& key, std::string& value);
 void take_option(OptionMap& options, const std::string& owner, const std::string& key, std::vector<int64_t>& value);

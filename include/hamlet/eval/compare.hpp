@@ -6,7 +6,7 @@
 // several meta-training seeds, one per file (e.g. learned_seed0.h5 .. learned_seed4.h5); a hand-designed optimizer
 // appears once. The metric is the loss at the last logged step, F(θ_{K−1}) (the paper's table metric).
 //
-// Statistics (METHODS.md §12): a method's mean is over seeds and problems; its SE and the SE of every paired
+// Statistics (docs/methods.md §12): a method's mean is over seeds and problems; its SE and the SE of every paired
 // difference count both levels, SE² = s²/N + Σ v/S (hamlet's conservative two-level default, seeded_difference in
 // statistics.hpp). With one seed this is the ordinary paired SE and the table says "problem noise only".
 //
@@ -29,6 +29,7 @@
 
 #include <ATen/ATen.h>
 
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/core/options.hpp"
 #include "hamlet/eval/statistics.hpp"
 
@@ -84,10 +85,11 @@ RunSet read_runs(const std::vector<std::string>& paths);
 
 struct CompareOptions {
   std::string reference = "validation";     // "validation" or a method name
-  std::map<std::string, double> published;  // method -> published number (e.g. METHODS.md §9.1)
+  std::map<std::string, double> published;  // method -> published number (e.g. docs/methods.md §9.1)
   int64_t published_runs = 100;             // runs behind each published number
   std::string title;                        // table heading
-  void validate() const;
+  // spec(): reference, title, published_runs (published is parsed by the caller).
+  HAMLET_OPTIONS(CompareOptions);
 };
 
 struct ComparisonRow {

@@ -1,5 +1,5 @@
 #pragma once
-// Evaluation of an optimizer on N paired problems (METHODS.md §4.5).
+// Evaluation of an optimizer on N paired problems (docs/methods.md §4.5).
 //
 // Each run starts from the problem's θ0 with a fresh optimizer state and takes K updates. Logged per problem
 // and step t = 0..K−1: the loss F(θ_t) before update t (on minibatch t for stochastic tasks), the global
@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/optim/optimizer.hpp"
 #include "hamlet/tasks/task.hpp"
 
@@ -27,7 +28,9 @@ struct EvaluateOptions {
   std::string device = "cpu";
   std::string label;       // name in progress lines (default: optimizer name)
   bool progress = true;    // log a progress line (steps done, rate, ETA) every few seconds
-  void validate() const;
+  // spec(): steps, problems, batch, seed, split (device, label and progress are set by the caller; validate()
+  // checks the device too).
+  HAMLET_OPTIONS(EvaluateOptions);
 };
 
 struct Trajectory {

@@ -20,7 +20,7 @@ double median(const at::Tensor& values);
 // Mean ± SE of a − b over paired problems (same problem index in both).
 MeanSe paired_difference(const at::Tensor& a, const at::Tensor& b);
 
-// ---- Meta-training seeds as a second level (METHODS.md §12) ----
+// ---- Meta-training seeds as a second level (docs/methods.md §12) ----
 // A learned optimizer's per-problem metric is x[s, i] for meta-training seed s = 0..S−1 and paired problem
 // i = 0..N−1 ([S, N]); a hand-designed optimizer is the case S = 1.
 struct SeededMeanSe {
@@ -32,7 +32,7 @@ struct SeededMeanSe {
 // a_i over problems, v the sample variance over seeds of the per-seed means mean_i x[s, i] (0 when S = 1).
 SeededMeanSe seeded_mean_se(const at::Tensor& x);
 // Paired difference D = mean_i (a_i − b_i) of two methods on the same N problems ([S_A, N] and [S_B, N]) with the
-// conservative two-level SE² = s_d²/N + v_A/S_A + v_B/S_B (METHODS.md §12; S = 1 reduces it to the paired SE).
+// conservative two-level SE² = s_d²/N + v_A/S_A + v_B/S_B (docs/methods.md §12; S = 1 reduces it to the paired SE).
 SeededMeanSe seeded_difference(const at::Tensor& a, const at::Tensor& b);
 // The same difference for two rows that evaluate the *same* meta-trained weights seed by seed (e.g. one learned
 // optimizer at its trained and at a tuned out_mul): seed s of A and seed s of B share their seed effect, so it

@@ -12,7 +12,7 @@
 
 namespace hamlet::eval {
 
-// The L2L reproduction's grid (METHODS.md §6.2).
+// The L2L reproduction's grid (docs/methods.md §6.2).
 std::vector<double> default_lr_grid();
 
 struct TuneResult {

@@ -3,7 +3,7 @@
 //
 // They implement the same functional interface as the hand-designed optimizers (hamlet/optim/optimizer.hpp),
 // so `hamlet evaluate` runs them unchanged and meta-training differentiates θ_{t+1} = update(...) with respect to
-// weights(). They are coordinatewise (METHODS.md §0): every scalar parameter of every problem is one row of a
+// weights(). They are coordinatewise (docs/methods.md §0): every scalar parameter of every problem is one row of a
 // [R, features] batch (R = B · parameters per problem), and all rows share φ. Per-coordinate carried state lives
 // in OptimizerState::slots with one tensor per parameter tensor ([B, ..., k] for k state values per coordinate).
 //
@@ -63,7 +63,7 @@ at::Tensor to_rows(const TensorList& xs, int64_t width);
 TensorList from_rows(const at::Tensor& rows, const TensorList& like, int64_t width = 0);
 // Sum of per-row values [R] over each problem's coordinates (all tensors), [B].
 at::Tensor per_problem_row_sum(const at::Tensor& rows, const TensorList& like);
-// Divides a row vector [R] by its Euclidean norm taken per tensor per problem (METHODS.md §1.4 `norm`): a block
+// Divides a row vector [R] by its Euclidean norm taken per tensor per problem (docs/methods.md §1.4 `norm`): a block
 // whose norm is zero stays zero, a 1-element block becomes ±1.
 at::Tensor normalise_per_tensor(const at::Tensor& rows, const TensorList& like);
 
@@ -72,6 +72,8 @@ at::Tensor normalise_per_tensor(const at::Tensor& rows, const TensorList& like);
 at::Tensor uniform_weight(at::IntArrayRef shape, double bound, at::Generator& generator, at::ScalarType dtype);
 // "float32" | "float64" -> scalar type; `field` names the option in the error.
 at::ScalarType parse_weight_dtype(const std::string& field, const std::string& value);
+// The same as an options check (option_spec.hpp).
+inline void check_weight_dtype(const std::string& field, const std::string& value) { parse_weight_dtype(field, value); }
 std::string weight_dtype_name(at::ScalarType dtype);
 
 // Named weights held by an optimizer: the fixed order, the names, the checked replacement.
@@ -101,5 +103,51 @@ class WeightSet {
 
 // The dtype a learned update computes in: promote(weight dtype, dtype of the parameters).
 at::ScalarType compute_dtype(at::ScalarType weights, const TensorList& params);
+
+// Holds `replacement` as the optimizer's weights for its lifetime and puts the original weight tensors back
+// however the scope ends (also by an exception): meta-training differentiates with respect to those very tensors,
+// and estimators that evaluate perturbed weights (es, pes) or re-run a step (recompute) must leave them in place.
+class WeightSwap {
+ public:
+  WeightSwap(LearnedOptimizer& optimizer, const TensorList& replacement)
+      : optimizer_(optimizer), original_(optimizer.weights()) {
+    optimizer_.set_weights(replacement);
+  }
+  ~WeightSwap() { optimizer_.set_weights(original_); }
+  WeightSwap(const WeightSwap&) = delete;
+  WeightSwap& operator=(const WeightSwap&) = delete;
+
+ private:
+  LearnedOptimizer& optimizer_;
+  TensorList original_;
+};
+
+// The shared part of a learned optimizer configured by an options struct with a spec() (core/option_spec.hpp), a
+// `dtype` and an `out_mul` field: it validates and keeps the options, holds the named weights in that dtype, and
+// takes its registry name from the spec's owner ("lstm"). Subclasses add their weights in their constructor.
+template <typename Options>
+class ConfiguredLearnedOptimizer : public LearnedOptimizer {
+ public:
+  explicit ConfiguredLearnedOptimizer(Options options)
+      : options_(validated(std::move(options))),
+        weights_(Options::spec().owner(), parse_weight_dtype(Options::spec().owner() + ".dtype", options_.dtype)) {}
+  std::string name() const override { return Options::spec().owner(); }
+  OptionMap options() const override { return options_.to_map(); }
+  double learning_rate() const override { return options_.out_mul; }
+  TensorList weights() const override { return weights_.values(); }
+  std::vector<std::string> weight_names() const override { return weights_.names(); }
+  void set_weights(const TensorList& weights) override { weights_.assign(weights); }
+  const Options& settings() const { return options_; }
+
+ protected:
+  Options options_;
+  WeightSet weights_;
+
+ private:
+  static Options validated(Options options) {
+    options.validate();
+    return options;
+  }
+};
 
 }  // namespace hamlet::learned

@@ -1,7 +1,7 @@
 #pragma once
 // Coordinatewise LSTM optimizer ("lstm") of Andrychowicz et al. 2016, "Learning to learn by gradient descent by
 // gradient descent", as in AfoninAndrei/OPT-ML `src/meta_optimizer.py` (Optimizer_LSTM, taken from the L2L
-// PyTorch reproduction chenwydj/learning-to-learn-by-gradient-descent-by-gradient-descent). METHODS.md §3.
+// PyTorch reproduction chenwydj/learning-to-learn-by-gradient-descent-by-gradient-descent). docs/methods.md §3.
 //
 //   x_t = φ(g_t)  (P of preprocess.hpp, d = 2, with preprocess; the raw gradient, d = 1, otherwise)
 //   (h1, c1) ← LSTMCell(d, H)(x_t, (h1, c1));  (h2, c2) ← LSTMCell(H, H)(h1, (h2, c2));  u = Linear(H→1)(h2)
@@ -23,11 +23,12 @@
 // (lstm_kernel.hpp), also in meta-training; tensor runs the ATen expressions below (the reference; any device).
 //
 // out_mul: 1.0 by default (quadratic). The MNIST experiments train with 0.1 (the L2L rescaling); OPT-ML evaluated
-// with 1.0, which METHODS.md §3.2 treats as a labelled variant.
+// with 1.0, which docs/methods.md §3.2 treats as a labelled variant.
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/learned/learned_optimizer.hpp"
 
 namespace hamlet::learned {
@@ -47,36 +48,22 @@ struct LstmOptions {
   std::string kernel = "fused";   // fused (lstm_kernel.hpp, CPU float32/float64) | tensor (ATen expressions)
 
   int64_t dim() const { return preprocess ? 2 : 1; }
-  void validate() const;
-  OptionMap to_map() const;
-  static LstmOptions from_map(OptionMap options);
-  static std::vector<std::string> architecture_keys();
+  HAMLET_OPTIONS(LstmOptions);
 };
 
-class LstmOptimizer final : public LearnedOptimizer {
+class LstmOptimizer final : public ConfiguredLearnedOptimizer<LstmOptions> {
  public:
   explicit LstmOptimizer(LstmOptions options = {});
 
-  std::string name() const override { return "lstm"; }
-  OptionMap options() const override { return options_.to_map(); }
-  double learning_rate() const override { return options_.out_mul; }
   optim::OptimizerState init(const TensorList& params) const override;
   optim::StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                            const optim::OptimizerState& state) const override;
 
-  TensorList weights() const override { return weights_.values(); }
-  std::vector<std::string> weight_names() const override { return weights_.names(); }
-  void set_weights(const TensorList& weights) override { weights_.assign(weights); }
   std::string architecture() const override;
   // Measured on the MNIST MLP (15,910 coordinates per problem), 100 problem-steps: 54/s one problem per chunk, 5/s with 40.
   int64_t max_batch_coordinates() const override { return 16384; }
-  const LstmOptions& settings() const { return options_; }
   // Whether update() runs the step on rows x through lstm_fused_step: kernel = fused, CPU, float32/float64.
   bool uses_fused_kernel(const at::Tensor& x, const TensorList& weights) const;
-
- private:
-  LstmOptions options_;
-  WeightSet weights_;
 };
 
 }  // namespace hamlet::learned

@@ -2,7 +2,7 @@
 // Per-parameter MLP learned optimizer ("mlp-lopt") of Metz, Freeman, Harrison, Maheswaranathan and
 // Sohl-Dickstein 2022, "Practical tradeoffs between memory, compute, and performance in learned optimizers"
 // (CoLLAs 2022, arXiv 2203.11860): the `AdafacMLPLOpt` of google/learned_optimization, called small_fc_lopt by
-// μLO (Thérien et al. 2024). Equations, defaults and the known answer: METHODS.md §11.
+// μLO (Thérien et al. 2024). Equations, defaults and the known answer: docs/methods.md §11.
 //
 // Per parameter tensor p [B, S...] with gradient g (every problem b on its own; S is the per-problem shape):
 //   accumulators, updated first:  m_k ← β^m_k m_k + (1−β^m_k) g                      (k = 0, 1, 2; not clipped)
@@ -12,7 +12,7 @@
 //                                 R_k ← β̃^f_k R_k + (1−β̃^f_k) mean_{d0} q,   C_k ← β̃^f_k C_k + (1−β̃^f_k) mean_{d1} q
 //                                 F_k = max(R_k / (mean_{d1} R_k + 1e-9), 1e-9)^{−1/2} · max(C_k, 1e-9)^{−1/2}
 //     rank(S) ≤ 1:                V_k ← β̃^f_k V_k + (1−β̃^f_k) q,   F_k = max(V_k + 1e-9, 1e-9)^{−1/2}
-//   28 features per coordinate (the table of METHODS.md §11.5: g, p, m, v, m·rs, rs with rs = (v + 1e-6)^{−1/2},
+//   28 features per coordinate (the table of docs/methods.md §11.5: g, p, m, v, m·rs, rs with rs = (v + 1e-6)^{−1/2},
 //   g·F, the factored accumulators and their inverse roots, m·F), each channel divided by its RMS over the tensor,
 //   x̄ = x / √(1e-5 + mean_S x²), then 11 time features tanh(t/s − 1), s ∈ {1, 3, 10, ..., 10⁵}, t = state.step;
 //   [d, μ] = MLP(x̄) with 39 → 4 → 4 → 2, ReLU after the hidden layers, linear output;
@@ -37,11 +37,12 @@
 #include <string>
 #include <vector>
 
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/learned/learned_optimizer.hpp"
 
 namespace hamlet::learned {
 
-// Number of normalised per-coordinate features and of time features (METHODS.md §11.5).
+// Number of normalised per-coordinate features and of time features (docs/methods.md §11.5).
 inline constexpr int64_t kMlpLoptFeatures = 28;
 inline constexpr int64_t kMlpLoptTimeFeatures = 11;
 
@@ -61,7 +62,7 @@ struct MlpLoptAccumulators {
 };
 
 // Updates the accumulators of one parameter tensor p, g [B, S...] (S of rank ≥ 1; the caller reshapes [B] to
-// [B, 1]) and returns the raw, unnormalised features [B, S..., 28] in the order of METHODS.md §11.5.
+// [B, 1]) and returns the raw, unnormalised features [B, S..., 28] in the order of docs/methods.md §11.5.
 at::Tensor mlp_lopt_features(const at::Tensor& p, const at::Tensor& g, const MlpLoptDecays& decays,
                              MlpLoptAccumulators& accumulators);
 // x / √(1e-5 + mean over the coordinates of each problem's tensor of x²), per channel: raw [B, S..., C].
@@ -95,37 +96,23 @@ struct MlpLoptOptions {
   std::string kernel = "fused";
   std::string weights;            // weight file this optimizer was loaded from (provenance)
 
-  void validate() const;
-  OptionMap to_map() const;
-  static MlpLoptOptions from_map(OptionMap options);
-  static std::vector<std::string> architecture_keys();
+  HAMLET_OPTIONS(MlpLoptOptions);
 };
 
-class MlpLopt final : public LearnedOptimizer {
+class MlpLopt final : public ConfiguredLearnedOptimizer<MlpLoptOptions> {
  public:
   explicit MlpLopt(MlpLoptOptions options = {});
 
-  std::string name() const override { return "mlp-lopt"; }
-  OptionMap options() const override { return options_.to_map(); }
-  double learning_rate() const override { return options_.out_mul; }
   optim::OptimizerState init(const TensorList& params) const override;
   optim::StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                            const optim::OptimizerState& state) const override;
 
-  TensorList weights() const override { return weights_.values(); }
-  std::vector<std::string> weight_names() const override { return weights_.names(); }
-  void set_weights(const TensorList& weights) override { weights_.assign(weights); }
   std::string architecture() const override;
   // [coordinates, 28] features and their intermediates per tensor: past one MNIST-MLP problem per program they
   // leave the cache (measured: 4 problems in one program 0.7x the speed of one at a time).
   int64_t max_batch_coordinates() const override { return 16384; }
-  const MlpLoptOptions& settings() const { return options_; }
   // The decays the current decay parameters give, in the compute options `opts` (differentiable).
   MlpLoptDecays decays(const at::TensorOptions& opts) const;
-
- private:
-  MlpLoptOptions options_;
-  WeightSet weights_;
 };
 
 }  // namespace hamlet::learned

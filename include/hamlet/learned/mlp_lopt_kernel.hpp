@@ -1,7 +1,7 @@
 #pragma once
 // mlp-lopt's feature rows without autograd, fused (issue "Scale meta-training" §2): the accumulator updates, the 28
 // per-coordinate features and their per-tensor RMS normalisation of mlp_lopt_feature_rows (mlp_lopt.hpp,
-// METHODS.md §11.5; Metz et al. 2022) as three loops over each tensor (the Adafactor means, the raw features with
+// docs/methods.md §11.5; Metz et al. 2022) as three loops over each tensor (the Adafactor means, the raw features with
 // their channel sums of squares, the normalisation) instead of ~40 ATen operations on [N, 3] pieces and a
 // [N, 28] concatenation. Used by mlp-lopt and phnn-features (option `kernel`, default fused) when nothing will be
 // differentiated (no trainable weight, no input requiring grad), every tensor is on the CPU in float32 or float64

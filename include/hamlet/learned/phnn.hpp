@@ -1,6 +1,6 @@
 #pragma once
 // Structured port-Hamiltonian learned optimizer ("phnn"): hamlet design, not a published optimizer
-// (METHODS.md §2). It keeps the OPT-ML idea (AfoninAndrei/OPT-ML; arXiv:2111.00565): the gradient is the
+// (docs/methods.md §2). It keeps the OPT-ML idea (AfoninAndrei/OPT-ML; arXiv:2111.00565): the gradient is the
 // coordinate q of a learned port-Hamiltonian system and the update is a linear readout of (q̇, q). It adds real
 // structure with the parametrisations of Symplectic ODE-Net (Zhong, Dey, Chakraborty, ICLR 2020; repository
 // Physics-aware-AI/Symplectic-ODENet, `nn_models.py`, class PSD) and Dissipative SymODEN (arXiv:2002.08860):
@@ -38,7 +38,7 @@
 //                          and trainable weights the derivatives are built with create_graph; otherwise grad mode is
 //                          re-enabled locally for the derivative only and every output is detached.
 //
-// Inputs (option `inputs`; registry name "phnn-features" for lopt-features, METHODS.md §11, issue "Learned
+// Inputs (option `inputs`; registry name "phnn-features" for lopt-features, docs/methods.md §11, issue "Learned
 // optimizers that can win" §2):
 //   gradient (default)     q = φ(g) as above; V, M, D and G are functions of q.
 //   lopt-features          the per-coordinate information of mlp-lopt (Metz et al. 2022; mlp_lopt.hpp): its 28
@@ -68,12 +68,13 @@
 #include <string>
 #include <vector>
 
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/learned/learned_optimizer.hpp"
 #include "hamlet/learned/phnn_kernel.hpp"
 
 namespace hamlet::learned {
 
-// ---- Core pieces as free functions (METHODS.md §2.8: tests use exact matrices) ----
+// ---- Core pieces as free functions (docs/methods.md §2.8: tests use exact matrices) ----
 namespace ph {
 
 // Lower-triangular factor from raw entries in SymODEN's PSD layout: raw [..., n(n+1)/2] holds first the n
@@ -146,7 +147,7 @@ struct Step {
   at::Tensor dissipated_power;  // ∇Hᵀ D ∇H at (q, p), [R], detached
   at::Tensor supplied_power;    // bᵀ G at (q, p), [R], detached
 };
-// K substeps of semi-implicit Euler: p ← p + h ṗ(q, p), then q ← q + h q̇(q, p) with the new p (METHODS.md §2.4).
+// K substeps of semi-implicit Euler: p ← p + h ṗ(q, p), then q ← q + h q̇(q, p) with the new p (docs/methods.md §2.4).
 // Symplectic (area preserving for d = 1) when M⁻¹ is constant, D = 0 and G is a gradient field.
 Step symplectic_euler(const Model& model, const at::Tensor& q, const at::Tensor& p, double h, int64_t substeps,
                       bool create_graph);
@@ -158,7 +159,7 @@ struct PhnnOptions {
   int64_t hidden = 16;                // width w of every net (tanh)
   std::string mass = "state";         // state: M⁻¹(q) from a net | constant: free raw factor
   std::string dissipation = "state";  // state: D(q) from a net | constant: free raw factor
-  bool d_softplus = false;            // softplus on the diagonal of L_D (METHODS.md §2.2 "softplus optional")
+  bool d_softplus = false;            // softplus on the diagonal of L_D (docs/methods.md §2.2 "softplus optional")
   double eps_m = 1e-3;                // ε_M ≥ 0
   double eps_d = 1e-3;                // ε_D ≥ 0
   double h = 0.1;                     // substep size
@@ -183,40 +184,28 @@ struct PhnnOptions {
   bool lopt_features() const { return inputs == "lopt-features"; }
   // Width of the context z that D and G read besides q: 39 with lopt-features, else 0.
   int64_t context_dim() const;
-  void validate() const;
-  OptionMap to_map() const;
-  // `defaults` are the values of unset options: PhnnOptions{} for "phnn", phnn_features_defaults() for
-  // "phnn-features".
-  static PhnnOptions from_map(OptionMap options, const PhnnOptions& defaults);
-  static PhnnOptions from_map(OptionMap options);
-  static std::vector<std::string> architecture_keys();
+  HAMLET_OPTIONS(PhnnOptions);
 };
 
 // The defaults of "phnn-features": inputs = lopt-features, readout = exp, mass = constant (a state mass
 // occasionally explodes, README), dissipation = state (so that D reads z); everything else as PhnnOptions.
 PhnnOptions phnn_features_defaults();
 
-class Phnn final : public LearnedOptimizer {
+class Phnn final : public ConfiguredLearnedOptimizer<PhnnOptions> {
  public:
   explicit Phnn(PhnnOptions options = {});
 
   // "phnn", or "phnn-features" when the inputs are lopt-features.
   std::string name() const override { return options_.lopt_features() ? "phnn-features" : "phnn"; }
-  OptionMap options() const override { return options_.to_map(); }
-  double learning_rate() const override { return options_.out_mul; }
   optim::OptimizerState init(const TensorList& params) const override;
   optim::StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                            const optim::OptimizerState& state) const override;
 
-  TensorList weights() const override { return weights_.values(); }
-  std::vector<std::string> weight_names() const override { return weights_.names(); }
-  void set_weights(const TensorList& weights) override { weights_.assign(weights); }
   std::string architecture() const override;
   // Measured on the MNIST MLP (tensor path): 135 problem-steps/s with 1-4 problems per chunk, 18/s with 40. With
   // lopt-features one problem per chunk: its feature passes leave the cache past one MNIST problem (fused kernels,
   // idle Xeon: 4 problems per chunk 0.7-0.9x the speed of one at a time).
   int64_t max_batch_coordinates() const override { return options_.lopt_features() ? 16384 : 65536; }
-  const PhnnOptions& settings() const { return options_; }
 
   // The energy model of the current weights, converted to `options` (dtype, device); differentiable with respect
   // to the held weights. `context` [R, context_dim()] is z for D and G (required with lopt-features, else unused).
@@ -245,8 +234,6 @@ class Phnn final : public LearnedOptimizer {
   ph::KernelWeights kernel_weights(const at::TensorOptions& options, const at::Tensor& rows,
                                    const at::Tensor& time) const;
 
-  PhnnOptions options_;
-  WeightSet weights_;
   std::size_t v_ = 0, g_ = 0, m_ = 0, d_ = 0, wu_ = 0;  // first weight index of each block
 };
 

@@ -1,6 +1,6 @@
 #pragma once
 // One phnn optimizee step fused per coordinate (issue "Scale meta-training" §2, "learned steps
-// near the floor"): the same arithmetic as ph::symplectic_euler with the closed-form ∂H/∂q (phnn.hpp, METHODS.md
+// near the floor"): the same arithmetic as ph::symplectic_euler with the closed-form ∂H/∂q (phnn.hpp, docs/methods.md
 // §2), written as one loop over the coordinates instead of ~100 ATen operations that each make a pass over
 // [R, w] tensors. Phnn::update() takes this path when the tensors are on the CPU, derivatives = closed-form
 // (option `kernel`, default fused; Phnn::uses_fused_kernel) and either nothing will be differentiated

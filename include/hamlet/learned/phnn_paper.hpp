@@ -2,7 +2,7 @@
 // Paper-faithful port-Hamiltonian learned optimizer ("phnn-paper"): the HNN optimizer of "Can we learn
 // gradients by Hamiltonian Neural Networks?" (Timofeev, Afonin, Liu, arXiv:2111.00565) as implemented in
 // AfoninAndrei/OPT-ML `src/hamiltonian.py` (class Hamiltonian) and `src/meta_optimizer.py` (Optimizer_HNN).
-// Reference: METHODS.md §1.
+// Reference: docs/methods.md §1.
 //
 // Per coordinate (one row), with gradient g (treated as given; detached unless second derivatives are on) and
 // carried state s (zero at trajectory start), feature width d = 1 (raw) or 2 (preprocessing P, preprocess.hpp):
@@ -27,12 +27,13 @@
 // State: slot "s", one scalar per coordinate (same shape as the parameter). Within update() the new s keeps
 // its autograd history (the meta-trainer detaches it at truncation boundaries). With preprocessing and
 // state_grad = false, P(s) reads values only, so the state carries no meta-gradient into the next step and G, L,
-// D_w rows d…2d−1 and W_s never train (METHODS.md §1.7); state_grad = true uses the differentiable P (an
+// D_w rows d…2d−1 and W_s never train (docs/methods.md §1.7); state_grad = true uses the differentiable P (an
 // ablation). P on the gradient g is always the differentiable form: g is detached in first-order meta-training,
 // so that only matters when second derivatives are switched on.
 #include <string>
 #include <vector>
 
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/learned/learned_optimizer.hpp"
 #include "hamlet/learned/phnn_paper_kernel.hpp"
 
@@ -40,7 +41,7 @@ namespace hamlet::learned {
 
 struct PhnnPaperOptions {
   bool preprocess = false;          // P on g and s, d = 2 (MNIST); identity, d = 1 (quadratic)
-  double out_mul = 0.001;           // θ ← θ + out_mul·u (METHODS.md §1.6)
+  double out_mul = 0.001;           // θ ← θ + out_mul·u (docs/methods.md §1.6)
   bool norm = true;                 // per-tensor normalisation of s' (OPT-ML default; the MNIST runs use false)
   bool state_grad = false;          // differentiable P on the state (ablation, §1.9)
   std::string mass_factor = "LLt";  // LLt (code) | LtL (paper text)
@@ -54,32 +55,21 @@ struct PhnnPaperOptions {
   std::string weights;              // weight file this optimizer was loaded from (provenance; set by make_learned)
 
   int64_t dim() const { return preprocess ? 2 : 1; }
-  void validate() const;
-  OptionMap to_map() const;
-  // Takes the known keys (the field names above), rejects the rest listing the valid keys, validates.
-  static PhnnPaperOptions from_map(OptionMap options);
   // Options that change the weights' meaning or shapes; they must agree with a loaded weight file.
-  static std::vector<std::string> architecture_keys();
+  HAMLET_OPTIONS(PhnnPaperOptions);
 };
 
-class PhnnPaper final : public LearnedOptimizer {
+class PhnnPaper final : public ConfiguredLearnedOptimizer<PhnnPaperOptions> {
  public:
   explicit PhnnPaper(PhnnPaperOptions options = {});
 
-  std::string name() const override { return "phnn-paper"; }
-  OptionMap options() const override { return options_.to_map(); }
-  double learning_rate() const override { return options_.out_mul; }
   optim::OptimizerState init(const TensorList& params) const override;
   optim::StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                            const optim::OptimizerState& state) const override;
 
-  TensorList weights() const override { return weights_.values(); }
-  std::vector<std::string> weight_names() const override { return weights_.names(); }
-  void set_weights(const TensorList& weights) override { weights_.assign(weights); }
   std::string architecture() const override;
   // Same memory-bound regime as phnn on the MNIST MLP.
   int64_t max_batch_coordinates() const override { return 65536; }
-  const PhnnPaperOptions& settings() const { return options_; }
 
   // Every intermediate of the forward pass for rows g [R], s [R] (before norm and out_mul), for tests and
   // diagnostics. Shapes [R, d] unless noted.
@@ -97,8 +87,6 @@ class PhnnPaper final : public LearnedOptimizer {
  private:
   PhnnPaperKernelWeights kernel_weights(const at::TensorOptions& options) const;
 
-  PhnnPaperOptions options_;
-  WeightSet weights_;
   std::size_t g0w_ = 0, v0w_ = 0, dw_ = 0, lw_ = 0, wu_ = 0, wsw_ = 0;  // indices of the first weight of each block
 };
 

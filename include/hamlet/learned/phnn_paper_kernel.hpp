@@ -1,6 +1,6 @@
 #pragma once
 // One phnn-paper optimizee step without autograd, fused per coordinate (issue "Scale meta-training" §2): the
-// arithmetic of PhnnPaper::forward (phnn_paper.hpp, METHODS.md §1; OPT-ML `src/hamiltonian.py`) including the
+// arithmetic of PhnnPaper::forward (phnn_paper.hpp, docs/methods.md §1; OPT-ML `src/hamiltonian.py`) including the
 // preprocessing P of g and s (preprocess.hpp), as one loop over the coordinates instead of ~30 ATen operations
 // that each make a pass over [R] or [R, d] tensors. PhnnPaper::update() takes this path when nothing will be
 // differentiated (weights not trainable, g and s not requiring grad), the tensors are on the CPU and `kernel` is
@@ -35,7 +35,7 @@ PhnnPaperKernelStep phnn_paper_fused_step(const PhnnPaperKernelWeights& weights,
 // Meta-training: the same step as one autograd node with a written-out backward, for g and s that nothing
 // differentiates (first-order meta-training, and s fed back only through the non-differentiable P: preprocess
 // with state_grad = false, the MNIST protocol). Then u is the only output a meta-gradient reaches, and it depends
-// on V.0, V.2, D_w (its first d rows) and W_u alone (G, L, W_s only shape s', METHODS.md §1.7): u is
+// on V.0, V.2, D_w (its first d rows) and W_u alone (G, L, W_s only shape s', docs/methods.md §1.7): u is
 // differentiable in those tensors, with, per row and ū its cotangent,
 //   W̄_u += ū [q̇ | q],  q̇̄ = ū W_u,q̇,  D̄_w,q += −q̇̄ [a | σ]ᵀ,  ā = −D_w,qaᵀ q̇̄,  then the ReLU MLP V in reverse,
 // summed over the rows in double; s' is returned as not differentiable. Tested against autograd through

@@ -1,6 +1,6 @@
 #pragma once
 // Gradient preprocessing P of Andrychowicz et al. 2016, Appendix A ("Learning to learn by gradient descent by
-// gradient descent"), as used by AfoninAndrei/OPT-ML `src/meta_optimizer.py` (METHODS.md §1.5), p = 10:
+// gradient descent"), as used by AfoninAndrei/OPT-ML `src/meta_optimizer.py` (docs/methods.md §1.5), p = 10:
 //
 //   P(x) = ( ln(|x| + 1e−8) / p ,  sign x )   if |x| ≥ e^(−p)
 //   P(x) = ( −1 ,  e^p · x )                  otherwise
@@ -17,7 +17,7 @@ constexpr double kPreprocessP = 10.0;
 // Returns P(x) with a trailing feature dimension: x [...] -> [..., 2], same dtype and device as x.
 //
 // differentiable = false: P reads values only, as in OPT-ML (`inp.data`): the result carries no autograd history
-//   (the METHODS.md §1.9 `state_grad = false` behaviour; it is why only 24 of 55 paper-PHNN weights train on
+//   (the docs/methods.md §1.9 `state_grad = false` behaviour; it is why only 24 of 55 paper-PHNN weights train on
 //   MNIST).
 // differentiable = true: gradients pass with the §1.9 derivative: log branch d/dx = sign(x)/(p(|x| + 1e−8)),
 //   sign feature 0, small branch (0, e^p). Twice differentiable where the branches are smooth.

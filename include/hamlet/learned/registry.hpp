@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/core/options.hpp"
 #include "hamlet/learned/learned_optimizer.hpp"
 
@@ -23,6 +24,8 @@ namespace hamlet::learned {
 
 std::vector<std::string> learned_names();
 bool is_learned(const std::string& name);
+// The options `name` takes, with its defaults and help.
+const std::vector<OptionInfo>& learned_options(const std::string& name);
 // Builds a learned optimizer with freshly initialised weights (option "seed", default 0), or, when the option
 // "weights" names a file, with the options recorded in that file as defaults and its weights loaded. Options
 // given explicitly together with "weights" must not change the architecture (error naming the option and the

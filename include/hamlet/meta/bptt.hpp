@@ -1,5 +1,5 @@
 #pragma once
-// Truncated back-propagation through time (METHODS.md §4.1–4.2; learned_optimization `TruncatedGrad`).
+// Truncated back-propagation through time (docs/methods.md §4.1–4.2; learned_optimization `TruncatedGrad`).
 //
 // One window: for each step t, f_t = F(θ_t) with θ_t a leaf if it has no history, g_t = ∇F(θ_t) (create_graph
 // with second_derivatives), θ_{t+1} = update(θ_t, g_t) (re-run in the backward with recompute); the window loss
@@ -12,14 +12,18 @@ namespace hamlet::meta {
 
 class TruncatedBptt : public GradientEstimator {
  public:
-  explicit TruncatedBptt(const MetaTrainOptions& options) : options_(options) {}
+  // Throws unless schedule.batch divides among parallel.world_size ranks (each runs its share of the problems).
+  TruncatedBptt(const ScheduleOptions& schedule, const BpttOptions& options, const parallel::DistributedOptions& parallel);
   std::string name() const override { return "bptt"; }
   void start(const Episode& episode, learned::LearnedOptimizer& optimizer) override;
   bool finished() const override { return finished_; }
   MetaGradient advance(learned::LearnedOptimizer& optimizer) override;
+  RankSplit rank_split() const override { return RankSplit::kProblems; }
+  int64_t rank_units() const override { return schedule_.batch; }
 
  private:
-  MetaTrainOptions options_;
+  ScheduleOptions schedule_;
+  BpttOptions options_;
   Episode episode_;
   Trajectory trajectory_;
   double start_loss_ = 0;

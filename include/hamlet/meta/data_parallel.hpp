@@ -13,25 +13,26 @@
 // counts, which weights the loss reaches). A trajectory cut on any rank (exploding loss of its share) ends the
 // episode on every rank without a meta-step; with one rank this is the single-process rule. With W = 1 nothing
 // is wrapped and meta-training is bitwise the single-process one.
-#include "hamlet/dist/communicator.hpp"
+#include "hamlet/parallel/communicator.hpp"
 #include "hamlet/meta/gradient_estimator.hpp"
 
 namespace hamlet::meta {
 
 class DataParallelEstimator final : public GradientEstimator {
  public:
-  // `inner` estimates on this rank's share; `shards_problems` is true for bptt (combine by mean), false for es /
-  // pes (combine by sum).
-  DataParallelEstimator(GradientEstimatorPtr inner, dist::CommunicatorPtr communicator, bool shards_problems);
+  // `inner` estimates on this rank's share: of the problems (RankSplit::kProblems, the ranks' estimates are
+  // averaged) or of its members (kMembers, summed).
+  DataParallelEstimator(GradientEstimatorPtr inner, parallel::CommunicatorPtr communicator);
   std::string name() const override { return inner_->name(); }
   void start(const Episode& episode, learned::LearnedOptimizer& optimizer) override;
   bool finished() const override { return cut_ || inner_->finished(); }
   MetaGradient advance(learned::LearnedOptimizer& optimizer) override;
+  RankSplit rank_split() const override { return inner_->rank_split(); }
+  int64_t rank_units() const override { return inner_->rank_units(); }
 
  private:
   GradientEstimatorPtr inner_;
-  dist::CommunicatorPtr communicator_;
-  bool shards_problems_;
+  parallel::CommunicatorPtr communicator_;
   bool cut_ = false;
 };
 

@@ -5,7 +5,7 @@
 // (epoch_hooks.hpp). `hamlet benchmark --mode=meta-train` runs exactly this.
 #include <cstdint>
 
-#include "hamlet/dist/communicator.hpp"
+#include "hamlet/parallel/communicator.hpp"
 #include "hamlet/learned/learned_optimizer.hpp"
 #include "hamlet/meta/gradient_estimator.hpp"
 #include "hamlet/meta/meta_step.hpp"
@@ -20,7 +20,7 @@ class EpochTrainer {
   // Validates `options`; the meta-optimizer state starts fresh for the optimizer's current weights. With a
   // communicator of more than one rank the estimator is wrapped in a DataParallelEstimator (data_parallel.hpp).
   EpochTrainer(learned::LearnedOptimizer& optimizer, const tasks::Task& task, const MetaTrainOptions& options,
-               dist::CommunicatorPtr communicator = nullptr);
+               parallel::CommunicatorPtr communicator = nullptr);
   // Trains epoch `epoch` (1-based). Fills the record's training columns (meta-loss, gradient norm, counters; not
   // the validation score or wall time) and adds to the totals in `result` (meta_steps, skipped_steps,
   // undefined_steps, cut_trajectories, optimizee_steps, train_seconds).
@@ -31,8 +31,8 @@ class EpochTrainer {
  private:
   learned::LearnedOptimizer& optimizer_;
   MetaTrainOptions options_;
-  TrajectorySampler sampler_;
   GradientEstimatorPtr estimator_;
+  TrajectorySampler sampler_;
   MetaOptimizerStep meta_step_;
 };
 

@@ -1,5 +1,5 @@
 #pragma once
-// Antithetic truncated evolution strategies over φ (METHODS.md §10.3; learned_optimization `TruncatedES`).
+// Antithetic truncated evolution strategies over φ (docs/methods.md §10.3; learned_optimization `TruncatedES`).
 //
 // State: one carried trajectory per pair i = 1..P, all starting at the episode's θ0. Per truncation, for each
 // pair: ε_i ~ N(0, σ² I_P) (fresh per pair and truncation, fixed for its steps); the positive member runs the
@@ -11,7 +11,7 @@
 // it ignores φ's effect on the state the window starts from (§10.6).
 #include <vector>
 
-#include "hamlet/meta/gradient_estimator.hpp"
+#include "hamlet/meta/perturbed_unroll.hpp"
 
 namespace hamlet::meta {
 
@@ -20,22 +20,16 @@ namespace hamlet::meta {
 TensorList es_combine(const std::vector<double>& delta, const std::vector<double>& mask, const TensorList& eps,
                       double sigma);
 
-class TruncatedEs : public GradientEstimator {
+class TruncatedEs : public AntitheticEstimator {
  public:
-  explicit TruncatedEs(const MetaTrainOptions& options) : options_(options) {}
+  TruncatedEs(const ScheduleOptions& schedule, const EsOptions& options, const parallel::DistributedOptions& parallel)
+      : AntitheticEstimator(schedule, options, parallel, "es") {}
   std::string name() const override { return "es"; }
-  void start(const Episode& episode, learned::LearnedOptimizer& optimizer) override;
-  bool finished() const override { return finished_; }
-  MetaGradient advance(learned::LearnedOptimizer& optimizer) override;
 
- private:
-  MetaTrainOptions options_;
-  Episode episode_;
-  std::vector<Trajectory> carried_;  // one per pair
-  at::Generator generator_;
-  double start_loss_ = 0;
-  int64_t step_ = 0;
-  bool finished_ = true;
+ protected:
+  TensorList combine(std::size_t pair, const std::vector<double>& delta, const TensorList& eps) override;
+  // LO keeps no unperturbed trajectory: the pair goes on from its positive member's state.
+  void after_pair(std::size_t pair) override { negative_[pair] = positive_[pair]; }
 };
 
 }  // namespace hamlet::meta

@@ -1,5 +1,5 @@
 #pragma once
-// The meta-optimizer step (METHODS.md §4.3): Adam (β 0.9/0.999, eps 1e-8) on φ with an estimator's meta-gradient,
+// The meta-optimizer step (docs/methods.md §4.3): Adam (β 0.9/0.999, eps 1e-8) on φ with an estimator's meta-gradient,
 // behind three guards, applied in this order:
 //   1. every entry of the estimate undefined (the window's loss does not reach φ): no step, counted as undefined;
 //      otherwise undefined entries are zeros;

@@ -1,5 +1,5 @@
 #pragma once
-// Meta-training of a learned optimizer (METHODS.md §4 protocol, §10 estimators; Andrychowicz et al. 2016;
+// Meta-training of a learned optimizer (docs/methods.md §4 protocol, §10 estimators; Andrychowicz et al. 2016;
 // AfoninAndrei/OPT-ML src/training.py; google/learned_optimization for ES / PES).
 //
 // One epoch = `trajectories` training episodes; each episode samples B fresh problems from the task's train
@@ -43,67 +43,34 @@
 #include <vector>
 
 #include "hamlet/core/options.hpp"
-#include "hamlet/dist/communicator.hpp"
+#include "hamlet/parallel/communicator.hpp"
+#include "hamlet/meta/meta_options.hpp"
 #include "hamlet/learned/learned_optimizer.hpp"
 #include "hamlet/tasks/task.hpp"
 
 namespace hamlet::meta {
 
+// The whole configuration: the parts' options (meta_options.hpp) plus where the run executes. spec() lists the
+// parts that define the run (schedule, estimator, meta-step, validation): to_map() is the resolved configuration
+// recorded in run files and compared on resume (run_config.hpp). Checkpointing, the ranks, the device and
+// progress lines are not part of it: a run may resume on another machine or number of ranks.
 struct MetaTrainOptions {
-  int64_t epochs = 100;
-  int64_t trajectories = 20;        // training trajectories per epoch
-  int64_t horizon = 100;            // T, optimizee steps per trajectory
-  int64_t unroll = 15;              // U, truncation window
-  int64_t batch = 1;                // B, problems per trajectory (one tensor program)
-  double meta_lr = 0.01;            // Adam (β 0.9/0.999, eps 1e-8) learning rate
-  double clip = 0.0;                // meta-gradient norm clipping; 0 = off (faithful)
-  bool second_derivatives = false;  // keep ∂g/∂φ terms (create_graph for the optimizee gradient)
-  bool recompute = false;           // re-run each optimizer step in the meta-backward instead of storing its
-                                    // activations (recompute.hpp): same meta-gradients, far less memory
-  std::string window_loss = "optml";  // optml | dm (also F(θ_{kU}) after the window's last update)
-  // How each step's per-problem loss F_b enters the window loss (meta_loss_term in trajectory.hpp): mean (F, the
-  // OPT-ML meta-loss) | log (log F: every decade of progress counts alike, as small_fc_lopt's training) | clipped
-  // (min(F, bound), a non-finite F counts as the bound; bound meta_loss_bound, or the episode's mean start loss
-  // when that is 0).
-  std::string meta_loss = "mean";
-  double meta_loss_bound = 0.0;
-  // Weight-reparametrisation augmentation of the training problems (tasks/reparam.hpp): each parameter tensor of
-  // each training problem is optimised in units θ/s with s = 10^U(−reparam, reparam); 0 = off. Validation problems
-  // are never augmented.
-  double reparam = 0.0;
-  bool train_tail = false;          // one extra meta-step on the partial last window
-  double explode_factor = 1e3;      // cut a trajectory when its mean loss exceeds this × its start loss; 0 = off
-  int64_t validation_problems = 20;
-  uint64_t validation_seed = 0;
-  uint64_t seed = 0;                // training problem seed
+  ScheduleOptions schedule;
+  EstimatorOptions estimator;
+  MetaStepOptions meta_step;
+  ValidationOptions validation;
+  CheckpointOptions checkpointing;
+  // Data parallelism (data_parallel.hpp): this process is rank parallel.rank of parallel.world_size; how the
+  // ranks share the work is the estimator's (GradientEstimator::rank_split). Only rank and world_size are read here.
+  parallel::DistributedOptions parallel;
   std::string device = "cpu";
-  std::string checkpoint;           // checkpoint file ("" = none)
-  int64_t checkpoint_every = 1;     // epochs between checkpoints
-  bool resume = false;              // continue from `checkpoint` if it exists
-  // Wall-time budget of this call in seconds (0 = none), for batch-queue limits and sessions that end: meta-training
-  // does not start an epoch it expects to finish past the limit (expected = its slowest epoch of this call), writes
-  // the checkpoint and returns with `termination` "time limit"; `resume` continues from there as if it had not
-  // stopped (bitwise). Needs `checkpoint`. Like `device`, not part of the resolved configuration.
-  double time_limit = 0.0;
   bool progress = true;
 
-  // Gradient estimator (gradient_estimator.hpp, METHODS.md §10): bptt | es | pes.
-  std::string estimator = "bptt";
-  int64_t es_pairs = 8;     // es / pes: antithetic pairs per truncation (each pair = two perturbed trajectories)
-  double es_sigma = 0.01;   // es / pes: perturbation standard deviation σ (ε ~ N(0, σ² I) over all of φ)
-  // Truncation schedule (trajectory.hpp, METHODS.md §10.5): constant (episodes of `horizon` steps) |
-  // log-uniform (episode length ⌊exp(u)⌋, u ~ U[ln schedule_min, ln schedule_max)).
-  std::string schedule = "constant";
-  int64_t schedule_min = 10, schedule_max = 100;
-  int64_t schedule_offset = 0;  // random phase of the truncation grid: n0 ~ UniformInt[0, offset) per episode
-  // Data parallelism (data_parallel.hpp): this process is rank `rank` of `world_size`. bptt splits each episode's
-  // B problems into equal shares (B % world_size == 0), es / pes split the antithetic pairs (es_pairs %
-  // world_size == 0). Like `device`, not part of the resolved configuration: a run may resume on another number
-  // of ranks.
-  int64_t rank = 0;
-  int64_t world_size = 1;
+  static const OptionSpec<MetaTrainOptions>& spec();
+  OptionMap to_map() const { return spec().to_map(*this); }
+  // Every part's checks, the rules that join them (resume and time_limit need a checkpoint path on rank 0), and the
+  // estimator's own: its options, and that its work divides among the ranks.
   void validate() const;
-  OptionMap to_map() const;
 };
 
 // One row per epoch.
@@ -146,7 +113,7 @@ struct MetaTrainResult {
 // before the meta-step (data_parallel.hpp), so all ranks hold the same weights. Only rank 0's result carries
 // validation scores and the selected weights; the caller writes files on rank 0 only.
 MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Task& task,
-                           const MetaTrainOptions& options, dist::CommunicatorPtr communicator = nullptr);
+                           const MetaTrainOptions& options, parallel::CommunicatorPtr communicator = nullptr);
 
 // The §4.4 selection score: mean over `problems` validation problems of the mean of `steps` logged losses, with
 // the optimizer frozen (evaluation mode).

@@ -1,5 +1,5 @@
 #pragma once
-// Persistent evolution strategies (METHODS.md §10.4; Vicol, Metz, Sohl-Dickstein 2021; learned_optimization
+// Persistent evolution strategies (docs/methods.md §10.4; Vicol, Metz, Sohl-Dickstein 2021; learned_optimization
 // `TruncatedPES`).
 //
 // State per pair i = 1..P: two persistent trajectories s⁺_i and s⁻_i (both start at the episode's θ0) and the
@@ -17,7 +17,7 @@
 // truncation) and is what the estimator evaluates, with all steps valid and none done.
 #include <vector>
 
-#include "hamlet/meta/gradient_estimator.hpp"
+#include "hamlet/meta/perturbed_unroll.hpp"
 
 namespace hamlet::meta {
 
@@ -33,23 +33,18 @@ PesCombination pes_combine(const std::vector<double>& delta, const std::vector<d
                            const std::vector<bool>& is_done, const TensorList& xi_old, const TensorList& eps,
                            double sigma);
 
-class PersistentEs : public GradientEstimator {
+class PersistentEs : public AntitheticEstimator {
  public:
-  explicit PersistentEs(const MetaTrainOptions& options) : options_(options) {}
+  PersistentEs(const ScheduleOptions& schedule, const EsOptions& options, const parallel::DistributedOptions& parallel)
+      : AntitheticEstimator(schedule, options, parallel, "pes") {}
   std::string name() const override { return "pes"; }
-  void start(const Episode& episode, learned::LearnedOptimizer& optimizer) override;
-  bool finished() const override { return finished_; }
-  MetaGradient advance(learned::LearnedOptimizer& optimizer) override;
+
+ protected:
+  TensorList combine(std::size_t pair, const std::vector<double>& delta, const TensorList& eps) override;
+  void on_start() override { xi_.assign(positive_.size(), TensorList()); }
 
  private:
-  MetaTrainOptions options_;
-  Episode episode_;
-  std::vector<Trajectory> positive_, negative_;  // one each per pair
-  std::vector<TensorList> xi_;                   // accumulated perturbation per pair (float64, CPU)
-  at::Generator generator_;
-  double start_loss_ = 0;
-  int64_t step_ = 0;
-  bool finished_ = true;
+  std::vector<TensorList> xi_;  // accumulated perturbation per pair (float64, CPU)
 };
 
 }  // namespace hamlet::meta

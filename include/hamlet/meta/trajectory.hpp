@@ -1,5 +1,5 @@
 #pragma once
-// Trajectories in flight and the sampler that starts them (METHODS.md §4.1, §10.5).
+// Trajectories in flight and the sampler that starts them (docs/methods.md §4.1, §10.5).
 //
 // Episode k of a run (k = (epoch − 1) · trajectories + j for the j-th episode of an epoch) is a pure function of
 // (task, seed, k): problems [k·B, (k+1)·B) of the train split, its length and truncation grid, and the seed of
@@ -18,8 +18,10 @@
 #include <cstdint>
 #include <memory>
 
+#include <string>
+
 #include "hamlet/learned/learned_optimizer.hpp"
-#include "hamlet/meta/meta_train.hpp"
+#include "hamlet/meta/meta_options.hpp"
 #include "hamlet/tasks/task.hpp"
 
 namespace hamlet::meta {
@@ -55,23 +57,32 @@ optim::OptimizerState detach_state(const optim::OptimizerState& state);
 // Whether a trajectory whose mean loss is `mean_loss` must be cut (non-finite, or above factor × start loss;
 // factor 0 = never).
 bool explodes(double mean_loss, double start_loss, double factor);
-// One step's contribution to the window loss from the per-problem losses f [B] (options.meta_loss): f (mean),
+// One step's contribution to the window loss from the per-problem losses f [B] (schedule.meta_loss): f (mean),
 // log max(f, 1e-30) (log), or min(f, bound) with non-finite values set to the bound (clipped; bound =
-// options.meta_loss_bound, or `start_loss` when that is 0). Differentiable in f; [B].
-at::Tensor meta_loss_term(const at::Tensor& f, const MetaTrainOptions& options, double start_loss);
+// schedule.meta_loss_bound, or `start_loss` when that is 0). Differentiable in f; [B].
+at::Tensor meta_loss_term(const at::Tensor& f, const ScheduleOptions& schedule, double start_loss);
+
+// Which share of each episode's B problems this process runs: share `index` of `count` equal shares (data-parallel
+// ranks of an estimator that splits problems, GradientEstimator::rank_split); {0, 1} = all of them.
+struct ProblemShare {
+  int64_t index = 0, count = 1;
+};
 
 class TrajectorySampler {
  public:
-  TrajectorySampler(const tasks::Task& task, const MetaTrainOptions& options);
-  // Episode `index` of epoch `epoch` (1-based), its problems on `options.device`. With bptt on world_size > 1
-  // ranks the batch holds this rank's share: problems [k·B + r·B/W, k·B + (r+1)·B/W).
+  TrajectorySampler(const tasks::Task& task, const ScheduleOptions& schedule, ProblemShare share = {},
+                    std::string device = "cpu");
+  // Episode `index` of epoch `epoch` (1-based), its problems on `device`. With a share r of W the batch holds
+  // problems [k·B + r·B/W, k·B + (r+1)·B/W).
   Episode episode(int64_t epoch, int64_t index) const;
   // Length of episode k under the schedule (a pure function of seed and k).
   int64_t episode_length(int64_t k) const;
 
  private:
   const tasks::Task& task_;
-  MetaTrainOptions options_;
+  ScheduleOptions schedule_;
+  ProblemShare share_;
+  std::string device_;
 };
 
 }  // namespace hamlet::meta

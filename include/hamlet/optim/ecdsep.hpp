@@ -1,7 +1,7 @@
 #pragma once
 // ECDSep, "ecdsep": energy-conserving descent with a separable Hamiltonian and generalised bounces.
 // Source: De Luca, Gatti, Silverstein, "Improving Energy Conserving Descent for Machine Learning: Theory and
-// Practice" (2023); repository gbdl/ECDSep, inflation.py (class ECDSep). METHODS.md §7.5 has the derivation,
+// Practice" (2023); repository gbdl/ECDSep, inflation.py (class ECDSep). docs/methods.md §7.5 has the derivation,
 // edge-case table and known answers this implementation is tested against.
 //
 // With F the per-problem loss, F_eff = F + ½·wd·‖q‖² and V = (F_eff − F0)^η:
@@ -36,6 +36,7 @@
 // was skipped, else 0; "rescale" = c (1 where skipped).
 #include <cstdint>
 
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/optim/optimizer.hpp"
 
 namespace hamlet::optim {
@@ -53,30 +54,19 @@ struct EcdsepOptions {
   bool consEn = true;          // rescale p onto the initial energy shell every step
   int64_t seed = 0;            // seed of the direction-noise stream
 
-  void validate() const;
   // δE actually used: deltaEn when s == 1, else 1 (as the original).
   double effective_delta_en() const { return s == 1.0 ? deltaEn : 1.0; }
-  // Keys: lr, eta, F0, eps1, eps2, deltaEn, nu, s, weight_decay, consEn, seed.
-  OptionMap to_map() const;
-  static EcdsepOptions from_map(OptionMap options);
+  HAMLET_OPTIONS(EcdsepOptions);
 };
 
-class Ecdsep final : public Optimizer {
+class Ecdsep final : public ConfiguredOptimizer<EcdsepOptions> {
  public:
-  explicit Ecdsep(EcdsepOptions options = {});
-  const EcdsepOptions& config() const { return options_; }
-
-  std::string name() const override { return "ecdsep"; }
-  OptionMap options() const override { return options_.to_map(); }
-  double learning_rate() const override { return options_.lr; }
+  using ConfiguredOptimizer::ConfiguredOptimizer;
   bool needs_loss() const override { return true; }
   // p = 0, expE = p2 = iteration = 0 ([B], dtype and device of params[0]).
   OptimizerState init(const TensorList& params) const override;
   StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                     const OptimizerState& state) const override;
-
- private:
-  EcdsepOptions options_;
 };
 
 }  // namespace hamlet::optim

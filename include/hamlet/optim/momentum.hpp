@@ -4,9 +4,10 @@
 //   b ← μ·b + g          (b starts at 0, so b = g at the first step; dampening 0)
 //   θ ← θ − lr·b
 //
-// PyTorch convention: torch.optim.SGD(momentum=μ), identical to torch::optim::SGD; METHODS.md §6.1, §6.2.
-// μ = 1 gives the undamped form that Javihaus/hamiltonian_ai's symplectic Euler reduces to (METHODS.md §7.1).
+// PyTorch convention: torch.optim.SGD(momentum=μ), identical to torch::optim::SGD; docs/methods.md §6.1, §6.2.
+// μ = 1 gives the undamped form that Javihaus/hamiltonian_ai's symplectic Euler reduces to (docs/methods.md §7.1).
 // State: slot "momentum_buffer" (one tensor per parameter, same shape). Elementwise: any parameter shape works.
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/optim/optimizer.hpp"
 
 namespace hamlet::optim {
@@ -14,28 +15,16 @@ namespace hamlet::optim {
 struct MomentumOptions {
   double lr = 0.01;        // learning rate, > 0
   double momentum = 0.9;   // μ, in [0, 1]
-
-  void validate() const;
-  // Keys: lr, momentum.
-  OptionMap to_map() const;
-  static MomentumOptions from_map(OptionMap options);
+  HAMLET_OPTIONS(MomentumOptions);
 };
 
-class Momentum final : public Optimizer {
+class Momentum final : public ConfiguredOptimizer<MomentumOptions> {
  public:
-  explicit Momentum(MomentumOptions options = {});
-  const MomentumOptions& config() const { return options_; }
-
-  std::string name() const override { return "momentum"; }
-  OptionMap options() const override { return options_.to_map(); }
-  double learning_rate() const override { return options_.lr; }
+  using ConfiguredOptimizer::ConfiguredOptimizer;
   // momentum_buffer = 0 for every parameter.
   OptimizerState init(const TensorList& params) const override;
   StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                     const OptimizerState& state) const override;
-
- private:
-  MomentumOptions options_;
 };
 
 }  // namespace hamlet::optim

@@ -4,9 +4,10 @@
 //   b ← μ·b + g          (b starts at 0; dampening 0)
 //   θ ← θ − lr·(g + μ·b)
 //
-// Identical to torch.optim.SGD(momentum=μ, nesterov=True) / torch::optim::SGD; METHODS.md §6.1 (the L2L
+// Identical to torch.optim.SGD(momentum=μ, nesterov=True) / torch::optim::SGD; docs/methods.md §6.1 (the L2L
 // baselines used Torch7's `nag`, whose default momentum is 0.9).
 // State: slot "momentum_buffer". Elementwise: any parameter shape works.
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/optim/optimizer.hpp"
 
 namespace hamlet::optim {
@@ -14,27 +15,15 @@ namespace hamlet::optim {
 struct NagOptions {
   double lr = 0.01;       // learning rate, > 0
   double momentum = 0.9;  // μ, in [0, 1]
-
-  void validate() const;
-  // Keys: lr, momentum.
-  OptionMap to_map() const;
-  static NagOptions from_map(OptionMap options);
+  HAMLET_OPTIONS(NagOptions);
 };
 
-class Nag final : public Optimizer {
+class Nag final : public ConfiguredOptimizer<NagOptions> {
  public:
-  explicit Nag(NagOptions options = {});
-  const NagOptions& config() const { return options_; }
-
-  std::string name() const override { return "nag"; }
-  OptionMap options() const override { return options_.to_map(); }
-  double learning_rate() const override { return options_.lr; }
+  using ConfiguredOptimizer::ConfiguredOptimizer;
   OptimizerState init(const TensorList& params) const override;
   StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                     const OptimizerState& state) const override;
-
- private:
-  NagOptions options_;
 };
 
 }  // namespace hamlet::optim

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "hamlet/core/options.hpp"
 #include "hamlet/core/tensor.hpp"
@@ -59,5 +60,21 @@ class Optimizer {
 };
 
 using OptimizerPtr = std::shared_ptr<const Optimizer>;
+
+// The shared part of an optimizer configured by an options struct with a spec() (core/option_spec.hpp) and an
+// `lr` field: it validates and keeps the options, reports them, and takes its registry name from the spec's owner
+// ("adam"), so the name is spelled once.
+template <typename Options>
+class ConfiguredOptimizer : public Optimizer {
+ public:
+  explicit ConfiguredOptimizer(Options options = Options()) : options_(std::move(options)) { options_.validate(); }
+  const Options& config() const { return options_; }
+  std::string name() const override { return Options::spec().owner(); }
+  OptionMap options() const override { return options_.to_map(); }
+  double learning_rate() const override { return options_.lr; }
+
+ protected:
+  Options options_;
+};
 
 }  // namespace hamlet::optim

@@ -7,7 +7,7 @@
 //   α = lr / (√H + ε)
 //   θ ← θ − α·m
 //
-// Properties (METHODS.md §7.2): invariant to g → c·g (c > 0, up to ε); the first step has length
+// Properties (docs/methods.md §7.2): invariant to g → c·g (c > 0, up to ε); the first step has length
 // lr·(1−β)/√(½((1−β)² + 1)) for any nonzero gradient, in every tensor independently; with g = 0 and m ≠ 0 the
 // step has length √2·lr along −m. Despite a comment in the original, this is not a Forest–Ruth integrator.
 // α stays on the device (no host sync).
@@ -16,6 +16,7 @@
 // their tensor (parameter and m unchanged), as the original skips tensors without a gradient.
 // State: slot "p" (m, one tensor per parameter).
 // Diagnostics: "energy" [B] = Σ over tensors of H = K + V as defined above (after the m update of this step).
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/optim/optimizer.hpp"
 
 namespace hamlet::optim {
@@ -24,27 +25,15 @@ struct SymplecticOptions {
   double lr = 1e-2;       // > 0
   double beta = 0.9;      // EMA factor, in [0, 1)
   double epsilon = 1e-8;  // > 0, keeps α finite at m = g = 0
-
-  void validate() const;
-  // Keys: lr, beta, epsilon.
-  OptionMap to_map() const;
-  static SymplecticOptions from_map(OptionMap options);
+  HAMLET_OPTIONS(SymplecticOptions);
 };
 
-class AdvancedSymplectic final : public Optimizer {
+class AdvancedSymplectic final : public ConfiguredOptimizer<SymplecticOptions> {
  public:
-  explicit AdvancedSymplectic(SymplecticOptions options = {});
-  const SymplecticOptions& config() const { return options_; }
-
-  std::string name() const override { return "symplectic"; }
-  OptionMap options() const override { return options_.to_map(); }
-  double learning_rate() const override { return options_.lr; }
+  using ConfiguredOptimizer::ConfiguredOptimizer;
   OptimizerState init(const TensorList& params) const override;
   StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                     const OptimizerState& state) const override;
-
- private:
-  SymplecticOptions options_;
 };
 
 }  // namespace hamlet::optim

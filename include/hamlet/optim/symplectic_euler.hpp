@@ -8,12 +8,13 @@
 // The same η (option "lr") appears in both lines. With v = η·m this is heavy-ball SGD with momentum μ and learning
 // rate η², so the default μ = 1 (the README form) oscillates on a quadratic with roughly conserved energy instead
 // of settling; μ < 1 damps it. The hamiltonian_ai slides print a different (sign-flipped) form; hamlet follows the
-// README. METHODS.md §7.1.
+// README. docs/methods.md §7.1.
 //
 // State: slot "p" (the momentum m, one tensor per parameter, same shape).
 // Diagnostics (only when update() is given a defined per-problem loss [B], as the evaluator does):
 //   "energy" [B] = ½‖m_t‖² + L(θ_t), the Hamiltonian of the incoming state (θ_t, m_t), ‖·‖ global over tensors.
 // Parameters must be [B, ...] for the diagnostic; the update itself is elementwise.
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/optim/optimizer.hpp"
 
 namespace hamlet::optim {
@@ -21,28 +22,16 @@ namespace hamlet::optim {
 struct SymplecticEulerOptions {
   double lr = 0.1;        // η, > 0 (equivalent heavy-ball learning rate η² = 0.01)
   double friction = 1.0;  // μ, in (0, 1]; 1 is the README form
-
-  void validate() const;
-  // Keys: lr, friction.
-  OptionMap to_map() const;
-  static SymplecticEulerOptions from_map(OptionMap options);
+  HAMLET_OPTIONS(SymplecticEulerOptions);
 };
 
-class SymplecticEuler final : public Optimizer {
+class SymplecticEuler final : public ConfiguredOptimizer<SymplecticEulerOptions> {
  public:
-  explicit SymplecticEuler(SymplecticEulerOptions options = {});
-  const SymplecticEulerOptions& config() const { return options_; }
-
-  std::string name() const override { return "symplectic-euler"; }
-  OptionMap options() const override { return options_.to_map(); }
-  double learning_rate() const override { return options_.lr; }
+  using ConfiguredOptimizer::ConfiguredOptimizer;
   // p = 0 for every parameter.
   OptimizerState init(const TensorList& params) const override;
   StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                     const OptimizerState& state) const override;
-
- private:
-  SymplecticEulerOptions options_;
 };
 
 }  // namespace hamlet::optim

@@ -1,7 +1,7 @@
 #pragma once
 // Hamiltonian-neural-network regression task ("hnn"): Greydanus, Dzamba, Yosinski 2019, "Hamiltonian Neural
 // Networks" (NeurIPS; repository greydanus/hamiltonian-nn, `hnn.py`, `experiment-spring`, `experiment-pend`),
-// METHODS.md §8. The optimizee is an MLP x = (q, p) → H_θ(x) whose symplectic gradient is fitted to observed time
+// docs/methods.md §8. The optimizee is an MLP x = (q, p) → H_θ(x) whose symplectic gradient is fitted to observed time
 // derivatives:
 //
 //   S_θ(x) = (∂H_θ/∂p, −∂H_θ/∂q),   F(θ) = mean over points and both coordinates of (ẋ_target − S_θ(x))²
@@ -16,7 +16,7 @@
 // U(±1/√fan_in); drawn per problem from its seed. Default hidden 64:64 (the paper's 200:200 is --task.hidden=200:200;
 // 64 keeps an evaluation step a few ms).
 //
-// Data per problem, drawn from the problem seed (METHODS.md §8.2): `trajectories` trajectories on t ∈ [0, 3] at
+// Data per problem, drawn from the problem seed (docs/methods.md §8.2): `trajectories` trajectories on t ∈ [0, 3] at
 // `points` evenly spaced times (linspace, both ends included), states from the closed form (spring) or RK4 with
 // 100 substeps per interval (pendulum); targets ẋ are the exact field at the clean states, then N(0, noise²) is
 // added to q and p. The reference trains on the first half of 50 trajectories: 25 is the default here.
@@ -31,6 +31,7 @@
 // spring, 45 pendulum), noise (0.1), dtype (float32 | float64).
 #include <memory>
 
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/tasks/task.hpp"
 
 namespace hamlet::tasks {
@@ -43,9 +44,7 @@ struct HnnOptions {
   double noise = 0.1;
   std::string dtype = "float32";
   int64_t resolved_points() const;
-  void validate() const;
-  OptionMap to_map() const;
-  static HnnOptions from_map(OptionMap options);
+  HAMLET_OPTIONS(HnnOptions);
 };
 
 // The true field ẋ = (∂H/∂p, −∂H/∂q) of `system` at states x [..., 2] (q, p).

@@ -17,6 +17,7 @@
 // (0.2), dtype (float32 | float64).
 #include <memory>
 
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/data/dataset.hpp"
 #include "hamlet/tasks/task.hpp"
 
@@ -32,9 +33,7 @@ struct MlpOptions {
   double train_fraction = 0.5;
   double validation_fraction = 0.2;
   std::string dtype = "float32";
-  void validate() const;
-  OptionMap to_map() const;
-  static MlpOptions from_map(OptionMap options);
+  HAMLET_OPTIONS(MlpOptions);
 };
 
 // Applies a named activation ("sigmoid" | "relu" | "tanh" | "elu").

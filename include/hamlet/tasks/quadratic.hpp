@@ -8,6 +8,7 @@
 // named "theta". Minimum 0 at θ* = W⁻¹y (least squares), available for tests.
 //
 // Options: dim (n, default 10), dtype ("float32" | "float64", default float32).
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/tasks/task.hpp"
 
 namespace hamlet::tasks {
@@ -15,9 +16,7 @@ namespace hamlet::tasks {
 struct QuadraticOptions {
   int64_t dim = 10;
   std::string dtype = "float32";
-  void validate() const;
-  OptionMap to_map() const;
-  static QuadraticOptions from_map(OptionMap options);
+  HAMLET_OPTIONS(QuadraticOptions);
 };
 
 class QuadraticBatch final : public ProblemBatch {

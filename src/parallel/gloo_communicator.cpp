@@ -26,7 +26,7 @@
 
 #include "hamlet/core/error.hpp"
 
-namespace hamlet::dist::detail {
+namespace hamlet::parallel::detail {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -521,4 +521,4 @@ class GlooCommunicator final : public Communicator {
 
 CommunicatorPtr connect_gloo(const DistributedOptions& options) { return std::make_shared<GlooCommunicator>(options); }
 
-}  // namespace hamlet::dist::detail
+}  // namespace hamlet::parallel::detail

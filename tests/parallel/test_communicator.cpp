@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "hamlet/core/error.hpp"
-#include "hamlet/dist/communicator.hpp"
+#include "hamlet/parallel/communicator.hpp"
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
 
@@ -27,12 +27,12 @@ void with_group(int64_t world, double timeout_s, Body body) {
   for (int64_t r = 0; r < world; ++r) {
     threads.emplace_back([&, r] {
       try {
-        dist::DistributedOptions o;
+        parallel::DistributedOptions o;
         o.world_size = world;
         o.rank = r;
         o.rendezvous = "file://" + (dir / "store").string();
         o.timeout_s = timeout_s;
-        body(*dist::connect(o), r);
+        body(*parallel::connect(o), r);
       } catch (const std::exception& e) {
         errors[static_cast<std::size_t>(r)] = e.what();
       }
@@ -47,49 +47,49 @@ void with_group(int64_t world, double timeout_s, Body body) {
 
 }  // namespace
 
-TEST_CASE("dist: pack and unpack round-trip shapes, dtypes and values") {
+TEST_CASE("parallel: pack and unpack round-trip shapes, dtypes and values") {
   const TensorList xs = {at::arange(6, at::kFloat).reshape({2, 3}), at::tensor({1.5, -2.0}, at::kDouble),
                          at::zeros({0}, at::kFloat)};
-  const at::Tensor flat = dist::pack(xs);
+  const at::Tensor flat = parallel::pack(xs);
   CHECK(flat.scalar_type() == at::kDouble);
   CHECK(flat.numel() == 8);
-  const TensorList back = dist::unpack(flat, xs);
+  const TensorList back = parallel::unpack(flat, xs);
   REQUIRE(back.size() == 3);
   for (std::size_t i = 0; i < xs.size(); ++i) {
     CHECK(back[i].sizes() == xs[i].sizes());
     CHECK(back[i].scalar_type() == xs[i].scalar_type());
     CHECK(at::equal(back[i], xs[i]));
   }
-  CHECK_THROWS_AS(dist::unpack(at::zeros({7}, at::kDouble), xs), Error);
+  CHECK_THROWS_AS(parallel::unpack(at::zeros({7}, at::kDouble), xs), Error);
 }
 
-TEST_CASE("dist: one rank is the identity") {
-  const auto c = dist::local_communicator();
+TEST_CASE("parallel: one rank is the identity") {
+  const auto c = parallel::local_communicator();
   CHECK(c->rank() == 0);
   CHECK(c->world_size() == 1);
   at::Tensor x = at::tensor({1.0, 2.0}, at::kDouble);
   c->all_reduce_sum(x);
   c->broadcast(x, 0);
   CHECK(at::equal(x, at::tensor({1.0, 2.0}, at::kDouble)));
-  CHECK(dist::broadcast_string(*c, "abc") == "abc");
+  CHECK(parallel::broadcast_string(*c, "abc") == "abc");
 }
 
-TEST_CASE("dist: three Gloo ranks all-reduce, broadcast tensors and text") {
-  with_group(3, 30, [](dist::Communicator& c, int64_t r) {
+TEST_CASE("parallel: three Gloo ranks all-reduce, broadcast tensors and text") {
+  with_group(3, 30, [](parallel::Communicator& c, int64_t r) {
     CHECK(c.world_size() == 3);
     CHECK(c.rank() == r);
     at::Tensor x = at::full({4}, static_cast<double>(r + 1), at::kDouble);
     c.all_reduce_sum(x);
     CHECK(at::equal(x, at::full({4}, 6.0, at::kDouble)));  // 1 + 2 + 3
     TensorList ts = {at::full({2, 2}, static_cast<double>(r), at::kFloat)};
-    dist::broadcast_tensors(c, ts, 2);
+    parallel::broadcast_tensors(c, ts, 2);
     CHECK(at::equal(ts[0], at::full({2, 2}, 2.0, at::kFloat)));
-    CHECK(dist::broadcast_string(c, r == 0 ? "rank zero's text" : "other") == "rank zero's text");
+    CHECK(parallel::broadcast_string(c, r == 0 ? "rank zero's text" : "other") == "rank zero's text");
   });
 }
 
-TEST_CASE("dist: bad options and an absent peer are clear errors") {
-  dist::DistributedOptions o;
+TEST_CASE("parallel: bad options and an absent peer are clear errors") {
+  parallel::DistributedOptions o;
   o.world_size = 2;
   o.rank = 2;
   o.rendezvous = "file:///tmp/x";
@@ -98,13 +98,13 @@ TEST_CASE("dist: bad options and an absent peer are clear errors") {
   o.rendezvous = "udp://host:1";
   CHECK_THROWS_WITH(o.validate(), Catch::Contains("tcp://HOST:PORT or file://PATH"));
   o.rendezvous = "tcp://localhost:notaport";
-  CHECK_THROWS_WITH(dist::connect(o), Catch::Contains("port must be 1..65535"));
+  CHECK_THROWS_WITH(parallel::connect(o), Catch::Contains("port must be 1..65535"));
   // Rank 1 never comes: rank 0 gives up after the timeout with a message naming the rendezvous.
   test::TempDir dir;
   o.rendezvous = "file://" + (dir / "store").string();
   o.timeout_s = 1;
   const auto start = std::chrono::steady_clock::now();
-  CHECK_THROWS_WITH(dist::connect(o), Catch::Contains("rank 0 of 2") && Catch::Contains(o.rendezvous));
+  CHECK_THROWS_WITH(parallel::connect(o), Catch::Contains("rank 0 of 2") && Catch::Contains(o.rendezvous));
   CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < 20);
 }
 
@@ -120,12 +120,12 @@ std::vector<std::pair<std::string, double>> connect_all(const std::vector<std::p
     threads.emplace_back([&, i] {
       const auto start = std::chrono::steady_clock::now();
       try {
-        dist::DistributedOptions o;
+        parallel::DistributedOptions o;
         o.rank = ranks[i].first;
         o.world_size = ranks[i].second;
         o.rendezvous = rendezvous;
         o.timeout_s = timeout_s;
-        dist::connect(o);
+        parallel::connect(o);
       } catch (const std::exception& e) {
         out[i].first = e.what();
       }
@@ -152,7 +152,7 @@ int unused_port() {
 
 }  // namespace
 
-TEST_CASE("dist: the start-up names the missing ranks within the timeout in total") {
+TEST_CASE("parallel: the start-up names the missing ranks within the timeout in total") {
   test::TempDir dir;
   const std::string file = "file://" + (dir / "store").string();
   // Rank 1 of 3 alone: ranks 0 and 2 are named, after the timeout and not much later.
@@ -174,7 +174,7 @@ TEST_CASE("dist: the start-up names the missing ranks within the timeout in tota
   CHECK(r[0].second < 3);
 }
 
-TEST_CASE("dist: a --world-size clash and a rank started twice fail at once, before Gloo") {
+TEST_CASE("parallel: a --world-size clash and a rank started twice fail at once, before Gloo") {
   test::TempDir dir;
   auto r = connect_all({{0, 2}, {1, 3}}, "file://" + (dir / "a").string(), 30);
   for (const auto& [message, seconds] : r) {
@@ -198,7 +198,7 @@ TEST_CASE("dist: a --world-size clash and a rank started twice fail at once, bef
   }
 }
 
-TEST_CASE("dist: a rank 0 whose port is taken fails at once naming HOST:PORT") {
+TEST_CASE("parallel: a rank 0 whose port is taken fails at once naming HOST:PORT") {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -217,7 +217,7 @@ TEST_CASE("dist: a rank 0 whose port is taken fails at once naming HOST:PORT") {
   CHECK(r[0].second < 5);
 }
 
-TEST_CASE("dist: a process that joins after the group is complete fails alone, the group works") {
+TEST_CASE("parallel: a process that joins after the group is complete fails alone, the group works") {
   test::TempDir dir;
   const std::string file = "file://" + (dir / "store").string();
   std::atomic<int> connected{0};
@@ -228,12 +228,12 @@ TEST_CASE("dist: a process that joins after the group is complete fails alone, t
   for (int64_t r = 0; r < 2; ++r) {
     group.emplace_back([&, r] {
       try {
-        dist::DistributedOptions o;
+        parallel::DistributedOptions o;
         o.world_size = 2;
         o.rank = r;
         o.rendezvous = file;
         o.timeout_s = 30;
-        const auto c = dist::connect(o);
+        const auto c = parallel::connect(o);
         ++connected;
         while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
         at::Tensor x = at::full({2}, 1.0, at::kDouble);

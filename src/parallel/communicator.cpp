@@ -1,11 +1,11 @@
-#include "hamlet/dist/communicator.hpp"
+#include "hamlet/parallel/communicator.hpp"
 
 #include <ATen/ATen.h>
 
 #include "gloo_communicator.hpp"
 #include "hamlet/core/error.hpp"
 
-namespace hamlet::dist {
+namespace hamlet::parallel {
 namespace {
 
 class LocalCommunicator final : public Communicator {
@@ -18,14 +18,32 @@ class LocalCommunicator final : public Communicator {
 
 }  // namespace
 
-void DistributedOptions::validate() const {
-  HAMLET_CHECK(world_size >= 1, "--world-size must be >= 1, got ", world_size);
-  HAMLET_CHECK(rank >= 0 && rank < world_size, "--rank must be in [0, ", world_size, "), got ", rank);
-  HAMLET_CHECK(timeout_s > 0, "--dist-timeout must be > 0 seconds, got ", timeout_s);
-  if (world_size == 1) return;
-  HAMLET_CHECK(rendezvous.rfind("tcp://", 0) == 0 || rendezvous.rfind("file://", 0) == 0,
-               "--rendezvous must be tcp://HOST:PORT or file://PATH for --world-size=", world_size, ", got '",
-               rendezvous, "'");
+// Messages name the command-line flags: these options come from them (or from an INI file with the same keys).
+const OptionSpec<DistributedOptions>& DistributedOptions::spec() {
+  using O = DistributedOptions;
+  static const auto s =
+      OptionSpec<O>("parallel")
+          .add("world_size", &O::world_size,
+               "data-parallel ranks in the group (the estimator decides what they share: bptt the --batch "
+               "problems, es / pes the --es.pairs)")
+          .add("rank", &O::rank,
+               "this process's rank, 0 .. world-size - 1 (rank 0 alone reads and writes files: the other ranks need "
+               "no --weights-out, --out or --checkpoint, and rank 0's --resume and --time-limit decide for the "
+               "group)")
+          .add("rendezvous", &O::rendezvous, "where the ranks meet: tcp://HOST:PORT (rank 0 listens) or file://PATH")
+          .add("dist_timeout", &O::timeout_s,
+               "seconds a rank waits for the others (rendezvous and every collective) before it fails")
+          .rule([](const std::string&, const O& o) {
+            HAMLET_CHECK(o.world_size >= 1, "--world-size must be >= 1, got ", o.world_size);
+            HAMLET_CHECK(o.rank >= 0 && o.rank < o.world_size, "--rank must be in [0, ", o.world_size, "), got ",
+                         o.rank);
+            HAMLET_CHECK(o.timeout_s > 0, "--dist-timeout must be > 0 seconds, got ", o.timeout_s);
+            if (o.world_size == 1) return;
+            HAMLET_CHECK(o.rendezvous.rfind("tcp://", 0) == 0 || o.rendezvous.rfind("file://", 0) == 0,
+                         "--rendezvous must be tcp://HOST:PORT or file://PATH for --world-size=", o.world_size,
+                         ", got '", o.rendezvous, "'");
+          });
+  return s;
 }
 
 CommunicatorPtr local_communicator() { return std::make_shared<LocalCommunicator>(); }
@@ -80,4 +98,4 @@ std::string broadcast_string(Communicator& communicator, const std::string& text
   return out;
 }
 
-}  // namespace hamlet::dist
+}  // namespace hamlet::parallel

@@ -38,16 +38,17 @@
 #include <memory>
 #include <string>
 
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/core/tensor.hpp"
 
-namespace hamlet::dist {
+namespace hamlet::parallel {
 
 struct DistributedOptions {
   int64_t world_size = 1;  // ranks in the group
   int64_t rank = 0;        // this process, 0 <= rank < world_size
   std::string rendezvous;  // tcp://HOST:PORT | file://PATH (required when world_size > 1)
   double timeout_s = 180;  // the whole start-up, and each collective; must cover rank 0's validation between epochs
-  void validate() const;
+  HAMLET_OPTIONS(DistributedOptions);
 };
 
 class Communicator {
@@ -80,4 +81,4 @@ void broadcast_tensors(Communicator& communicator, TensorList& tensors, int64_t 
 // Rank `root`'s text on every rank.
 std::string broadcast_string(Communicator& communicator, const std::string& text, int64_t root = 0);
 
-}  // namespace hamlet::dist
+}  // namespace hamlet::parallel
