@@ -45,7 +45,7 @@ Provenance read_provenance(const std::string& path) {
   p.identity["architecture"] = file.attribute_string("/", "architecture");
   p.identity["task"] = file.attribute_string("/", "task");
   for (const auto& [k, v] : parse_options_text(file.attribute_string("/", "task_options"), path + " task_options")) {
-    (is_data_location_option(k) ? p.free : p.identity)["task." + k] = v;
+    (tasks::is_data_location_option(k) ? p.free : p.identity)["task." + k] = v;
   }
   for (const auto& [k, v] : parse_options_text(file.attribute_string("/", "meta_train"), path + " meta_train")) {
     (kValidationKeys.count(k) ? p.identity : p.free)["meta_train." + k] = v;
