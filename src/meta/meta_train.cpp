@@ -213,7 +213,7 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
   if (root && !options.checkpoint.empty()) {
     HAMLET_CHECK(!options.resume || std::filesystem::exists(options.checkpoint), options.checkpoint,
                  ": --resume given but the checkpoint does not exist");
-    io::H5Writer probe(options.checkpoint);  // creates and removes a temporary file next to it
+    io::check_writable(options.checkpoint);  // creates and removes a temporary file next to it
   }
   const auto start = std::chrono::steady_clock::now();
 

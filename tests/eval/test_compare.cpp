@@ -204,20 +204,6 @@ TEST_CASE("compare refuses files that do not pair; one seed says problem noise o
   CHECK_THAT(eval::to_markdown(c), Catch::Contains("1 (problem noise only)"));
 }
 
-TEST_CASE("options attributes: JSON and the old k=v form read the same") {
-  const OptionMap options = {{"lr", "0.03"}, {"hidden", "20:20"}, {"weights", "/a b/c.h5"}, {"preprocess", "true"}};
-  const std::string json = options_to_json(options);
-  CHECK(json == R"({"hidden":"20:20","lr":"0.03","preprocess":"true","weights":"/a b/c.h5"})");
-  CHECK(parse_options_text(json) == options);
-  CHECK(parse_options_text(format_options(options)) == options);
-  // Numbers and booleans in JSON become the text the k=v form would hold.
-  CHECK(parse_options_text(R"({"lr": 0.03, "steps": 100, "preprocess": true})") ==
-        OptionMap{{"lr", "0.03"}, {"steps", "100"}, {"preprocess", "true"}});
-  CHECK(parse_options_text("").empty());
-  CHECK_THROWS_WITH(parse_options_text("{\"lr\": [1]}", "adam options"), Catch::Contains("adam options"));
-  CHECK_THROWS_WITH(parse_options_text("{oops", "x"), Catch::Contains("invalid JSON"));
-}
-
 TEST_CASE("drift: a rerun against the committed run, method by method") {
   test::TempDir dir;
   const std::string committed = (dir / "committed.h5").string(), rerun = (dir / "rerun.h5").string();

@@ -1,7 +1,7 @@
 #pragma once
 // `hamlet compare`: the comparison tables behind every published verdict, computed from evaluate run files.
 //
-// Input: any number of run files (results/README.md schema) evaluated on the same paired problems (same task, split,
+// Input: any number of run files (io/run_file.hpp, docs/file_formats.md) evaluated on the same paired problems (same task, split,
 // problem seed, problem count and steps; checked). A method that appears in several files is one method with
 // several meta-training seeds, one per file (e.g. learned_seed0.h5 .. learned_seed4.h5); a hand-designed optimizer
 // appears once. The metric is the loss at the last logged step, F(θ_{K−1}) (the paper's table metric).
@@ -21,7 +21,7 @@
 // Published numbers (`published`, method -> value) are single unpaired draws: "vs paper" is tested against the
 // joint SE √(SE² + (sd/√runs)²), sd our per-problem standard deviation (§12).
 //
-// Options recorded in run files are read in both formats (parse_options_text in core/options.hpp).
+// Run files of every schema version are read through io::read_run, which also refuses damaged ones.
 #include <map>
 #include <optional>
 #include <string>
