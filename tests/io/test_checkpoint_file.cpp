@@ -75,7 +75,7 @@ TEST_CASE("checkpoint: the committed checkpoint (schema version 0, no checksum) 
   CHECK(c.config.rfind("task=mlp\n", 0) == 0);
 }
 
-TEST_CASE("checkpoint: a version 0 curve of 7 columns gains undefined_steps = 0; a newer version is refused") {
+TEST_CASE("checkpoint: a version 0 curve of 7 columns gains undefined_steps = 0, a newer version is refused") {
   test::TempDir dir;
   const std::string path = (dir / "old.h5").string();
   const auto write = [&](int64_t version, int64_t columns) {

@@ -50,7 +50,7 @@ TEST_CASE("schema_version: absent is 0, newer than current is refused, not an in
   CHECK_THROWS_WITH(io::read_schema_version(io::H5Reader(path), "run file", 1), Catch::Contains("not an integer"));
 }
 
-TEST_CASE("dataset storage: chunks of whole rows, compressed, values unchanged; h5 files stay readable") {
+TEST_CASE("dataset storage: chunks of whole rows, compressed, values unchanged") {
   test::TempDir dir;
   const std::string path = (dir / "f.h5").string();
   const at::Tensor big = at::randn({1000, 300}, at::kDouble);  // 2.4 MB: several chunks

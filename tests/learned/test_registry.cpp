@@ -161,7 +161,7 @@ TEST_CASE("trained weights: round trip in memory, recorded options as defaults, 
   }
 }
 
-TEST_CASE("trained weights: mismatches name the source; a weights file is not read here") {
+TEST_CASE("trained weights: mismatches name the source, a weights file is not read here") {
   TrainedWeights paper = trained_weights(*make_learned("phnn-paper", {}));
   paper.source = "paper.h5";
   const auto lstm = make_learned("lstm", {});

@@ -9,7 +9,7 @@
 // cut_trajectories, architecture, config.
 //
 // kCheckpointSchema changelog (root attribute schema_version):
-//   0  no schema_version: every checkpoint before 2026-12-08. Curves of 7 columns before undefined_steps existed
+//   0  no schema_version: every checkpoint before the attribute existed. Curves of 7 columns before undefined_steps existed
 //      (read with that column 0); no content_checksum before 2026-12-07 (loaded with a warning); `config` of the
 //      first checkpoints holds only "k=v, k=v" meta-training options (meta::check_resume_config refuses to resume
 //      those).

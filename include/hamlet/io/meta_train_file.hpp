@@ -8,7 +8,7 @@
 // skipped_steps, cut_trajectories, undefined_steps, optimizee_steps, train_seconds, seconds, ranks.
 //
 // kMetaTrainFileSchema changelog (root attribute schema_version):
-//   0  no schema_version: every file before 2026-12-08. Options JSON, or "k=v, k=v" text before 2026-12-01;
+//   0  no schema_version: every file before the attribute existed. Options JSON, or "k=v, k=v" text before 2026-12-01;
 //      curves of 7 columns and no undefined_steps, optimizee_steps, train_seconds, ranks in the first files (read
 //      as 0 and ranks 1); no content_checksum before 2026-12-07.
 //   1  schema_version = 1; options always JSON; content_checksum always present; curve always 8 columns;

@@ -4,7 +4,7 @@
 // and the Python package read them back.
 //
 // kRunFileSchema changelog (root attribute schema_version):
-//   0  no schema_version: every file before 2026-12-08. Options attributes are JSON objects, or "k=v, k=v" text
+//   0  no schema_version: every file before the attribute existed. Options attributes are JSON objects, or "k=v, k=v" text
 //      in files written before 2026-12-01; no content_checksum before 2026-12-07; the earliest files may lack
 //      task_options. Datasets contiguous.
 //   1  schema_version = 1; options always JSON; content_checksum always present; numeric datasets chunked and

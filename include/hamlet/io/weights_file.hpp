@@ -9,7 +9,7 @@
 // meta_train, ranks, hamlet_version, command, best_epoch, best_score, cut_trajectories, skipped_steps).
 //
 // kWeightsFileSchema changelog (root attribute schema_version):
-//   0  no schema_version: every file before 2026-12-08. options, task_options and meta_train are JSON, or
+//   0  no schema_version: every file before the attribute existed. options, task_options and meta_train are JSON, or
 //      "k=v, k=v" text in files written before 2026-12-01, whose meta_train also lacks `estimator` (they were all
 //      meta-trained by truncated BPTT: provenance_options reads it as estimator=bptt); no content_checksum before
 //      2026-12-07 (loaded with a warning); some lack ranks, cut_trajectories, skipped_steps.
