@@ -197,7 +197,7 @@ TEST_CASE("compare refuses files that do not pair; one seed says problem noise o
   write_run(a, {{"sgd", {1, 2, 3, 4}, "lr=0.1", 0.5}, {"lstm", {1, 1, 1, 2}, "out_mul=1"}});
   write_run(b, {{"sgd", {1, 2, 3, 4}, "lr=0.1", 0.5}}, 4);
   write_run(q, {{"lstm", {1, 1, 1}, "out_mul=1"}}, 3);
-  CHECK_THROWS_WITH(eval::read_runs({a, q}), Catch::Contains("the number of problems is 3"));
+  CHECK_THROWS_WITH(eval::read_runs({a, q}), Catch::Contains("number of problems is '3' but "));
   CHECK_THROWS_WITH(eval::read_runs({a, b}), Catch::Contains("hand-designed method 'sgd' appears in 2 files"));
   const auto c = eval::compare(eval::read_runs({a}), eval::CompareOptions());
   CHECK(row(c, "lstm").final_loss.seeds == 1);
