@@ -19,6 +19,37 @@
 namespace po = boost::program_options;
 
 namespace hamlet::cli {
+namespace {
+
+// The run file's record of a finished meta-training run.
+io::MetaTrainRunRecord run_record(const std::string& name, const learned::LearnedOptimizer& optimizer,
+                                  const tasks::Task& task, const meta::MetaTrainResult& result, int64_t ranks,
+                                  const std::string& weights_out, const std::string& command_line,
+                                  const std::string& config) {
+  io::MetaTrainRunRecord run;
+  run.header = {"meta-train", version(), dependency_versions(), command_line, config, utc_now(), task.name(),
+                task.options()};
+  run.optimizer = name;
+  run.architecture = optimizer.architecture();
+  run.optimizer_options = optimizer.options();
+  run.num_params = optimizer.num_params();
+  run.weights_file = weights_out;
+  run.curve = meta::curve_to_tensor(result.curve);
+  run.initial_score = result.initial_score;
+  run.best_score = result.best_score;
+  run.best_epoch = result.best_epoch;
+  run.meta_steps = result.meta_steps;
+  run.skipped_steps = result.skipped_steps;
+  run.cut_trajectories = result.cut_trajectories;
+  run.undefined_steps = result.undefined_steps;
+  run.optimizee_steps = result.optimizee_steps;
+  run.train_seconds = result.train_seconds;
+  run.seconds = result.seconds;
+  run.ranks = ranks;
+  return run;
+}
+
+}  // namespace
 
 int cmd_meta_train(const std::vector<std::string>& args, const std::string& command_line) {
   const meta::MetaTrainOptions d;
@@ -187,27 +218,8 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
                        {"skipped_steps", std::to_string(result.skipped_steps)}};
   interop::save_weights(weights_out, *optimizer, provenance);
   if (writer) {
-    io::MetaTrainRunRecord run;
-    run.header = {"meta-train", version(), dependency_versions(), command_line, parsed.resolved_ini, utc_now(),
-                  task->name(), task->options()};
-    run.optimizer = name;
-    run.architecture = optimizer->architecture();
-    run.optimizer_options = optimizer->options();
-    run.num_params = optimizer->num_params();
-    run.weights_file = weights_out;
-    run.curve = meta::curve_to_tensor(result.curve);
-    run.initial_score = result.initial_score;
-    run.best_score = result.best_score;
-    run.best_epoch = result.best_epoch;
-    run.meta_steps = result.meta_steps;
-    run.skipped_steps = result.skipped_steps;
-    run.cut_trajectories = result.cut_trajectories;
-    run.undefined_steps = result.undefined_steps;
-    run.optimizee_steps = result.optimizee_steps;
-    run.train_seconds = result.train_seconds;
-    run.seconds = result.seconds;
-    run.ranks = o.world_size;
-    writer->write(run);
+    writer->write(run_record(name, *optimizer, *task, result, o.world_size, weights_out, command_line,
+                             parsed.resolved_ini));
   }
   std::cout << name << " on " << task->name() << ": validation score " << format_number(result.initial_score)
             << " (initialisation) -> " << format_number(result.best_score) << " (best, epoch " << result.best_epoch
