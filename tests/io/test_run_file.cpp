@@ -137,15 +137,19 @@ TEST_CASE("run file: new numeric datasets are chunked and deflated, small ones a
   const std::string path = (dir / "run.h5").string();
   io::RunRecord run;
   run.header = header("evaluate");
-  run.problems = 3, run.steps = 40;
-  run.methods = {evaluated("sgd", 1.0)};
+  run.problems = 50, run.steps = 100;
+  io::MethodRecord m = evaluated("sgd", 1.0);
+  m.loss = at::randn({50, 100}, at::kDouble);  // 5,000 values
+  m.final_loss = at::randn({50}, at::kDouble);
+  run.methods = {m};
   io::RunFileWriter(path).write(run);
   const io::H5Reader r(path);
+  CHECK(at::equal(io::read_run(path).methods[0].loss, m.loss));
   const io::DatasetLayout loss = r.layout("/methods/sgd/loss");
   CHECK(loss.chunked);
   CHECK(loss.shuffle);
   CHECK(loss.deflate);
-  CHECK_FALSE(r.layout("/methods/sgd/final_loss").chunked);  // 3 values: below kMinCompressedValues
+  CHECK_FALSE(r.layout("/methods/sgd/final_loss").chunked);  // 50 values: below kMinCompressedValues
   CHECK_FALSE(r.layout("/method_names").deflate);
 }
 

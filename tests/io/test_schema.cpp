@@ -54,14 +54,14 @@ TEST_CASE("dataset storage: chunks of whole rows, compressed, values unchanged")
   test::TempDir dir;
   const std::string path = (dir / "f.h5").string();
   const at::Tensor big = at::randn({1000, 300}, at::kDouble);  // 2.4 MB: several chunks
-  const at::Tensor ints = at::arange(100, at::kLong);
+  const at::Tensor ints = at::arange(5000, at::kLong);
   const at::Tensor empty = at::zeros({0, 5}, at::kDouble);
   {
     io::H5Writer w(path);
     w.write("/big", big);
     w.write("/ints", ints);
     w.write("/empty", empty);
-    w.write("/small", at::ones({2, 3}));
+    w.write("/small", at::ones({40, 100}));
     w.create_extendible("/curve", 3);
     w.append_row("/curve", {1, 2, 3});
     w.commit();

@@ -30,8 +30,10 @@
 
 namespace hamlet::io {
 
-// Below this many values a chunk index costs more bytes than deflate saves.
-constexpr int64_t kMinCompressedValues = 64;
+// Below this many values (32 KiB of float64) a chunked dataset's index, about 2 KiB in HDF5's default file format,
+// costs more than deflate saves on float64 values (measured: loss curves shrink to about 45 %, random weights
+// hardly at all), so weights files and checkpoints stay contiguous and run files' curves are compressed.
+constexpr int64_t kMinCompressedValues = 4096;
 
 // Opens (and discards) a writer for `path`: throws hamlet::Error naming it if it cannot be written. For commands
 // that should fail on an unwritable output before hours of work.
