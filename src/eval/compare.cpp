@@ -11,8 +11,8 @@
 #include <set>
 
 #include "hamlet/core/error.hpp"
-#include "hamlet/core/options_json.hpp"
-#include "hamlet/io/h5.hpp"
+#include "hamlet/io/run_file.hpp"
+#include "hamlet/io/weights_file.hpp"
 
 namespace hamlet::eval {
 namespace {
@@ -60,15 +60,6 @@ std::string locate_weights(const std::string& recorded, const std::string& run_f
   return "";
 }
 
-// A string attribute, or nothing when the object has none (older files lack newer attributes).
-std::optional<std::string> try_attribute(const io::H5Reader& reader, const std::string& object, const std::string& name) {
-  try {
-    return reader.attribute_string(object, name);
-  } catch (const Error&) {
-    return std::nullopt;
-  }
-}
-
 // The weight file a learned row's options name, located by locate_weights; empty when the options name none or the
 // file is not found.
 std::string weight_file_of(const OptionMap& options, const std::string& run_file) {
@@ -80,18 +71,17 @@ std::string weight_file_of(const OptionMap& options, const std::string& run_file
 OptionMap read_protocol(const std::string& path) {
   OptionMap protocol;
   if (path.empty()) return protocol;
-  const io::H5Reader reader(path);
-  const auto meta_text = try_attribute(reader, "/", "meta_train");
-  if (!meta_text) return protocol;
-  const OptionMap meta = parse_options_text(*meta_text, path + " meta_train");
+  const io::WeightsRecord weights = io::read_weights(path, io::WeightsPart::kProvenance);
+  if (!weights.provenance.count("meta_train")) return protocol;
+  const OptionMap meta = io::provenance_options(weights, "meta_train");
   for (const auto& key : kMetaKeys) {
     const auto it = meta.find(key);
     if (it != meta.end()) protocol[key] = it->second;
   }
-  // Files written before the estimator option existed were meta-trained by truncated BPTT.
-  if (protocol.count("estimator") == 0) protocol["estimator"] = "bptt";
+  // Older weight files lack the counters: the cell shows "?" for them.
   for (const char* counter : {"cut_trajectories", "skipped_steps"}) {
-    if (const auto value = try_attribute(reader, "/", counter)) protocol[counter] = *value;
+    const auto it = weights.provenance.find(counter);
+    if (it != weights.provenance.end()) protocol[counter] = it->second;
   }
   return protocol;
 }
@@ -118,7 +108,7 @@ SeededMeanSe difference(const MethodRuns& a, const MethodRuns& b, bool& seed_pai
   return seed_paired ? seed_paired_difference(a.final_loss, b.final_loss) : seeded_difference(a.final_loss, b.final_loss);
 }
 
-std::string protocol_cell(const MethodRuns& m) {
+std::string protocol_cell(const MethodRuns& m, const OptionMap& defaults) {
   std::string out;
   const auto add = [&out](const std::string& item) { out += (out.empty() ? "" : ", ") + item; };
   if (m.learned) {
@@ -132,7 +122,12 @@ std::string protocol_cell(const MethodRuns& m) {
       add("budget " + std::to_string(budget) + " trajectories");
     }
     for (const char* key : {"estimator", "unroll"}) {
-      if (p.count(key)) add(std::string(key) + "=" + p.at(key));
+      const auto known = p.find(key), predated = defaults.find(key);
+      if (known != p.end()) {
+        add(std::string(key) + "=" + known->second);
+      } else if (!p.empty() && predated != defaults.end()) {
+        add(std::string(key) + "=" + predated->second);
+      }
     }
     // Knobs and counters that may differ between seeds: one value when they agree, else each seed's ("?" where a
     // weight file does not record it, e.g. cut trajectories before hamlet wrote them into weight files).
@@ -212,21 +207,19 @@ std::string row_name(const std::string& label, const std::string& method) {
 namespace {
 
 // Task options that say where the data lay on the machine that wrote the file, not which problems it holds.
-const std::set<std::string> kDataLocationKeys = {"data_dir", "data_source"};
 
 // The problem-defining attributes of a run file (no methods).
-RunSet read_header(const io::H5Reader& reader, const std::string& path) {
+RunSet problem_set(const io::RunRecord& run) {
   RunSet h;
-  h.task = reader.attribute_string("/", "task");
-  h.split = reader.attribute_string("/", "split");
-  h.problem_seed = reader.attribute_int("/", "seed");
-  h.problems = reader.attribute_int("/", "problems");
-  h.steps = reader.attribute_int("/", "steps");
-  // Written by every evaluate of hamlet 0.1; a file without it can only be paired on the other settings.
-  if (reader.has_attribute("/", "task_options")) {
-    h.task_options = parse_options_text(reader.attribute_string("/", "task_options"), path + " task_options");
+  h.task = run.header.task;
+  h.split = run.split;
+  h.problem_seed = run.seed;
+  h.problems = run.problems;
+  h.steps = run.steps;
+  h.task_options = run.header.task_options;
+  for (auto it = h.task_options.begin(); it != h.task_options.end();) {
+    it = tasks::is_data_location_option(it->first) ? h.task_options.erase(it) : std::next(it);
   }
-  for (const auto& key : kDataLocationKeys) h.task_options.erase(key);
   return h;
 }
 
@@ -279,13 +272,8 @@ RunSet read_runs(const std::vector<RunInput>& inputs) {
   for (std::size_t f = 0; f < paths.size(); ++f) {
     const std::string& path = paths[f];
     const std::string& label = inputs[f].label;
-    const io::H5Reader reader(path);
-    HAMLET_CHECK(reader.exists("/methods"), path, ": not an evaluate run file (no /methods group)");
-    // Run files written before checksums are the committed results: read them without a warning each time.
-    HAMLET_CHECK(reader.integrity() != io::H5Reader::Integrity::kMismatch, path,
-                 ": this run file does not match the checksum stored when hamlet wrote it: it was changed or damaged "
-                 "afterwards");
-    const RunSet header = read_header(reader, path);
+    const io::RunRecord run = io::read_run(path);
+    const RunSet header = problem_set(run);
     if (f == 0) {
       set = header;
     } else {
@@ -296,20 +284,19 @@ RunSet read_runs(const std::vector<RunInput>& inputs) {
     HAMLET_CHECK(problems > 0 && steps > 0, path, ": records ", problems, " problems and ", steps,
                  " steps; a run file holds at least one of each");
     std::set<std::string> in_this_file;
-    const auto method_names = reader.read_strings("/method_names");
     if (!label.empty() && label.find("{method}") == std::string::npos) {
       std::string list;
-      for (const auto& n : method_names) list += (list.empty() ? "" : ", ") + n;
-      HAMLET_CHECK(method_names.size() == 1, path, ": the label '", label, "' names one row but the file holds ",
-                   method_names.size(), " methods (", list, "); put {method} in the label, e.g. '{method} ", label,
+      for (const auto& m : run.methods) list += (list.empty() ? "" : ", ") + m.name;
+      HAMLET_CHECK(run.methods.size() == 1, path, ": the label '", label, "' names one row but the file holds ",
+                   run.methods.size(), " methods (", list, "); put {method} in the label, e.g. '{method} ", label,
                    "'");
     }
-    for (const std::string& method : method_names) {
-      const std::string name = row_name(label, method);
+    for (const io::MethodRecord& method : run.methods) {
+      const std::string name = row_name(label, method.name);
       HAMLET_CHECK(in_this_file.insert(name).second, path, ": method '", name, "' appears twice");
-      const std::string group = "/methods/" + method;
-      // float64 whatever the stored type: hamlet writes float64, an integer dataset is read as its values.
-      const at::Tensor loss = reader.read(group + "/loss").to(at::kDouble);
+      const std::string group = "/methods/" + method.name;
+      HAMLET_CHECK(method.evaluated(), path, ": no dataset ", group, "/loss (a tune file holds no runs)");
+      const at::Tensor& loss = method.loss;
       HAMLET_CHECK(loss.dim() == 2 && loss.size(0) == problems && loss.size(1) == steps, path, ": ", group,
                    "/loss has shape ", loss.sizes(), ", expected [", problems, ", ", steps, "]");
       if (!index.count(name)) {
@@ -319,10 +306,10 @@ RunSet read_runs(const std::vector<RunInput>& inputs) {
       }
       MethodRuns& m = set.methods[index[name]];
       m.files.push_back(path);
-      const OptionMap options = parse_options_text(reader.attribute_string(group, "options"), path + " " + group);
+      const OptionMap& options = method.options;
       m.options.push_back(options);
       m.learned = options.count("out_mul") && !options.count("lr");
-      if (reader.exists(group + "/tune")) m.validation_score = reader.attribute_double(group + "/tune", "best_score");
+      if (method.tune) m.validation_score = method.tune->best_score;
       if (m.learned) {
         m.weights.push_back(weight_file_of(options, path));  // located once, for the protocol and the seed pairing
         m.seed_protocols.push_back(read_protocol(m.weights.back()));
@@ -418,7 +405,7 @@ Comparison compare(const RunSet& runs, const CompareOptions& options) {
       const double sd = averaged.std(/*unbiased=*/true).item<double>();
       r.vs_published_se = joint_se_vs_published(r.final_loss.se, sd, options.published_runs);
     }
-    r.protocol = protocol_cell(m);
+    r.protocol = protocol_cell(m, options.protocol_defaults);
     c.rows.push_back(std::move(r));
   }
   for (std::size_t i = 0; i < runs.methods.size(); ++i) {

@@ -186,7 +186,7 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
   if (root && !options.checkpointing.path.empty()) {
     HAMLET_CHECK(!options.checkpointing.resume || std::filesystem::exists(options.checkpointing.path), options.checkpointing.path,
                  ": --resume given but the checkpoint does not exist");
-    io::H5Writer probe(options.checkpointing.path);  // creates and removes a temporary file next to it
+    io::check_writable(options.checkpointing.path);  // creates and removes a temporary file next to it
   }
   const auto start = std::chrono::steady_clock::now();
 

@@ -1,7 +1,7 @@
 #pragma once
 // `hamlet compare`: the comparison tables behind every published verdict, computed from evaluate run files.
 //
-// Input: any number of run files (results/README.md schema) evaluated on the same paired problems (same task, split,
+// Input: any number of run files (io/run_file.hpp, docs/file_formats.md) evaluated on the same paired problems (same task, split,
 // problem seed, problem count and steps; checked). A method that appears in several files is one method with
 // several meta-training seeds, one per file (e.g. learned_seed0.h5 .. learned_seed4.h5); a hand-designed optimizer
 // appears once. The metric is the loss at the last logged step, F(θ_{K−1}) (the paper's table metric).
@@ -21,7 +21,7 @@
 // Published numbers (`published`, method -> value) are single unpaired draws: "vs paper" is tested against the
 // joint SE √(SE² + (sd/√runs)²), sd our per-problem standard deviation (§12).
 //
-// Options recorded in run files are read in both formats (parse_options_text in core/options.hpp).
+// Run files of every schema version are read through io::read_run, which also refuses damaged ones.
 #include <map>
 #include <optional>
 #include <string>
@@ -88,6 +88,9 @@ struct CompareOptions {
   std::map<std::string, double> published;  // method -> published number (e.g. docs/methods.md §9.1)
   int64_t published_runs = 100;             // runs behind each published number
   std::string title;                        // table heading
+  // Meta-training keys a weight file may predate, with the value they had before the option existed, shown in the
+  // protocol column when a located weight file does not record them (the CLI passes the default estimator).
+  OptionMap protocol_defaults;
   // spec(): reference, title, published_runs (published is parsed by the caller).
   HAMLET_OPTIONS(CompareOptions);
 };
