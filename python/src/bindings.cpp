@@ -16,6 +16,8 @@
 #include "hamlet/core/error.hpp"
 #include "hamlet/data/dataset.hpp"
 #include "hamlet/eval/compare.hpp"
+#include "hamlet/eval/compare_format.hpp"
+#include "hamlet/eval/drift.hpp"
 #include "hamlet/interop/learned_files.hpp"
 #include "hamlet/io/h5.hpp"
 #include "hamlet/io/schema.hpp"

@@ -8,6 +8,8 @@
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/output_file.hpp"
 #include "hamlet/eval/compare.hpp"
+#include "hamlet/eval/compare_format.hpp"
+#include "hamlet/eval/drift.hpp"
 #include "hamlet/meta/meta_options.hpp"
 
 namespace po = boost::program_options;

@@ -8,6 +8,8 @@
 
 #include "hamlet/core/options_json.hpp"
 #include "hamlet/eval/compare.hpp"
+#include "hamlet/eval/compare_format.hpp"
+#include "hamlet/eval/drift.hpp"
 #include "hamlet/io/h5.hpp"
 #include "support/test_support.hpp"
 
