@@ -25,11 +25,16 @@
 // and "fc_b" [B, 10] (F = C_k·S_k²). The B problems' activations are stacked along the channel axis,
 // [M, B·C, S, S], and every conv is one grouped convolution: at::conv2d with groups = B and the weights viewed as
 // [B·C_l, C_{l−1}, 3, 3], so group b convolves only problem b's channels with problem b's kernels. Chosen over
-// im2col + bmm because it is the same call torch's own Conv2d makes (oneDNN handles groups natively on CPU, cuDNN
-// on GPU), it needs no unfolded copy of the activations (9x their size), and pooling and activations then act on
-// all problems at once unchanged. The linear layer is a baddbmm over [B, M, F]. Every problem draws its own
+// im2col + bmm (unfold each problem's 3x3 windows, one batched matrix product): that needs an unfolded copy of the
+// activations 9x their size, and its backward (col2im) made it 3–4x slower than the grouped convolution for the
+// 8 → 16 layer on one CPU core; the grouped convolution is the call torch's own Conv2d makes, and pooling and
+// activations then act on all problems at once unchanged. The linear layer is a baddbmm over [B, M, F]. Every problem draws its own
 // minibatch sequence exactly as the MLP task does (mlp.hpp): a fresh seeded random order of its split per pass,
 // minibatch t = positions [t·M, (t+1)·M); loss(θ, t) and its gradient use minibatch t.
+//
+// Speed (CPU): the convolutions are compute-bound, so batching saves only the per-call overheads; per problem a
+// grouped convolution gets slower once a chunk's feature maps outgrow the cache. default_batch() therefore keeps
+// the largest conv output of a chunk near 2^21 elements: 2 problems on 28x28 images, 32 on the 8x8 digits.
 //
 // Options: dataset (mnist | fashion-mnist | digits | idx), data_dir, channels ("8:16"), activation (relu | sigmoid
 // | tanh | elu; default relu), pool (max | avg; default max), batch_size (128), split_seed (0), train_fraction
