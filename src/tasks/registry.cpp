@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "hamlet/core/registry.hpp"
+#include "hamlet/tasks/cnn.hpp"
 #include "hamlet/tasks/hnn.hpp"
 #include "hamlet/tasks/mixture.hpp"
 #include "hamlet/tasks/mlp.hpp"
@@ -22,6 +23,7 @@ Registry<Buildable<TaskPtr>>& registry() {
                                                     {"quadratic", entry<QuadraticTask, QuadraticOptions>()},
                                                     {"mlp", entry<MlpTask, MlpOptions>()},
                                                     {"hnn", entry<HnnTask, HnnOptions>()},
+                                                    {"cnn", entry<CnnTask, CnnOptions>()},
                                                     {"mixture", entry<MixtureTask, MixtureOptions>()},
                                                 });
   return r;
