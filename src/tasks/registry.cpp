@@ -6,6 +6,7 @@
 #include "hamlet/tasks/hnn.hpp"
 #include "hamlet/tasks/mlp.hpp"
 #include "hamlet/tasks/quadratic.hpp"
+#include "hamlet/tasks/tabular.hpp"
 
 namespace hamlet::tasks {
 namespace {
@@ -21,6 +22,7 @@ Registry<Buildable<TaskPtr>>& registry() {
                                                     {"quadratic", entry<QuadraticTask, QuadraticOptions>()},
                                                     {"mlp", entry<MlpTask, MlpOptions>()},
                                                     {"hnn", entry<HnnTask, HnnOptions>()},
+                                                    {"tabular", entry<TabularTask, TabularOptions>()},
                                                 });
   return r;
 }
