@@ -67,7 +67,7 @@ TEST_CASE("smote: nearest neighbours agree with a brute-force loop") {
   }
 }
 
-TEST_CASE("smote: synthetic rows lie on segments to one of the 5 nearest same-class rows; classes end balanced") {
+TEST_CASE("smote: synthetic rows lie on segments to one of the 5 nearest same-class rows, classes end balanced") {
   // Three classes of 50, 17 and 9 rows in 4-D, shifted apart so that a wrong-class neighbour would show.
   at::Generator gen = make_generator(11);
   const at::Tensor y = at::cat({at::full({50}, 0, kI64), at::full({17}, 1, kI64), at::full({9}, 2, kI64)});

@@ -83,7 +83,7 @@ TEST_CASE("tabular: shapes, parameter count, prepared rows, initialisation bound
                     Contains("scripts/fetch_data.sh"));
 }
 
-TEST_CASE("tabular: minibatches visit the rows without replacement; dropout masks are 0 or 1/(1-p), per problem and step") {
+TEST_CASE("tabular: minibatches visit the rows without replacement, dropout masks are 0 or 1/(1-p), per problem and step") {
   test::TempDir dir;
   write_synthetic(dir.path());
   TabularTask task(synthetic_options(dir.path()));
