@@ -8,6 +8,7 @@
 #include "hamlet/tasks/mixture.hpp"
 #include "hamlet/tasks/mlp.hpp"
 #include "hamlet/tasks/quadratic.hpp"
+#include "hamlet/tasks/tabular.hpp"
 
 namespace hamlet::tasks {
 namespace {
@@ -24,6 +25,7 @@ Registry<Buildable<TaskPtr>>& registry() {
                                                     {"mlp", entry<MlpTask, MlpOptions>()},
                                                     {"hnn", entry<HnnTask, HnnOptions>()},
                                                     {"cnn", entry<CnnTask, CnnOptions>()},
+                                                    {"tabular", entry<TabularTask, TabularOptions>()},
                                                     {"mixture", entry<MixtureTask, MixtureOptions>()},
                                                 });
   return r;
