@@ -52,10 +52,8 @@ CnnBatch::CnnBatch(at::Tensor images, at::Tensor labels, int64_t side, TensorLis
       problem_seeds_(std::move(problem_seeds)),
       activation_(std::move(activation)),
       pool_(std::move(pool)),
-      batch_size_(batch_size) {
-  HAMLET_CHECK(images_.size(0) >= batch_size_, "cnn: the split has ", images_.size(0),
-               " images, fewer than one minibatch of ", batch_size_);
-}
+      batch_size_(batch_size),
+      order_(problem_seeds_, images_.size(0), batch_size_, "cnn") {}
 
 std::vector<std::string> CnnBatch::param_names() const {
   std::vector<std::string> names;
@@ -69,25 +67,7 @@ std::vector<std::string> CnnBatch::param_names() const {
   return names;
 }
 
-at::Tensor CnnBatch::minibatch_indices(int64_t step) const {
-  HAMLET_CHECK(step >= 0, "cnn: negative step ", step);
-  const int64_t n = images_.size(0);
-  const int64_t per_epoch = n / batch_size_;
-  const int64_t epoch = step / per_epoch;
-  while (static_cast<int64_t>(orders_.size()) <= epoch) {
-    // The MLP task's scheme: each problem visits the split in its own order, fresh for every pass, derived from
-    // its seed alone (stream 0 of the seed is the initialisation), so a problem's minibatches ignore its batch.
-    const auto e = static_cast<uint64_t>(orders_.size());
-    std::vector<at::Tensor> rows;
-    rows.reserve(problem_seeds_.size());
-    for (uint64_t s : problem_seeds_) {
-      at::Generator gen = make_generator(mix_seed(s, e + 1));
-      rows.push_back(at::randperm(n, gen, at::TensorOptions().dtype(at::kLong)));
-    }
-    orders_.push_back(at::stack(rows));
-  }
-  return orders_[epoch].narrow(1, (step % per_epoch) * batch_size_, batch_size_);
-}
+at::Tensor CnnBatch::minibatch_indices(int64_t step) const { return order_.indices(step); }
 
 at::Tensor CnnBatch::forward(const TensorList& params, const at::Tensor& x) const {
   HAMLET_CHECK(params.size() == params0_.size(), "cnn: expected ", params0_.size(), " parameter tensors, got ",

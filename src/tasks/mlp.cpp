@@ -54,10 +54,8 @@ MlpBatch::MlpBatch(at::Tensor images, at::Tensor labels, TensorList params0, std
       params0_(std::move(params0)),
       problem_seeds_(std::move(problem_seeds)),
       activation_(std::move(activation)),
-      batch_size_(batch_size) {
-  HAMLET_CHECK(images_.size(0) >= batch_size_, "mlp: the split has ", images_.size(0),
-               " images, fewer than one minibatch of ", batch_size_);
-}
+      batch_size_(batch_size),
+      order_(problem_seeds_, images_.size(0), batch_size_, "mlp") {}
 
 std::vector<std::string> MlpBatch::param_names() const {
   std::vector<std::string> names;
@@ -68,24 +66,7 @@ std::vector<std::string> MlpBatch::param_names() const {
   return names;
 }
 
-at::Tensor MlpBatch::minibatch_indices(int64_t step) const {
-  HAMLET_CHECK(step >= 0, "mlp: negative step ", step);
-  const int64_t n = images_.size(0);
-  const int64_t per_epoch = n / batch_size_;
-  const int64_t epoch = step / per_epoch;
-  while (static_cast<int64_t>(orders_.size()) <= epoch) {
-    // Each problem visits the split in its own order, fresh for every pass, derived from its seed alone.
-    const auto e = static_cast<uint64_t>(orders_.size());
-    std::vector<at::Tensor> rows;
-    rows.reserve(problem_seeds_.size());
-    for (uint64_t s : problem_seeds_) {
-      at::Generator gen = make_generator(mix_seed(s, e + 1));
-      rows.push_back(at::randperm(n, gen, at::TensorOptions().dtype(at::kLong)));
-    }
-    orders_.push_back(at::stack(rows));
-  }
-  return orders_[epoch].narrow(1, (step % per_epoch) * batch_size_, batch_size_);
-}
+at::Tensor MlpBatch::minibatch_indices(int64_t step) const { return order_.indices(step); }
 
 at::Tensor MlpBatch::forward(const TensorList& params, const at::Tensor& x) const {
   HAMLET_CHECK(params.size() == params0_.size(), "mlp: expected ", params0_.size(), " parameter tensors, got ",

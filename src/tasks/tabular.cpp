@@ -62,10 +62,9 @@ TabularBatch::TabularBatch(at::Tensor train_x, at::Tensor train_y, at::Tensor te
       dropout_(options.dropout),
       batch_size_(options.batch_size),
       mode_(parse_hamiltonian_loss_mode(options.loss)),
-      reg_coeff_(options.reg_coeff) {
-  HAMLET_CHECK(train_x_.size(0) >= batch_size_, "tabular: the training part has ", train_x_.size(0),
-               " rows, fewer than one minibatch of ", batch_size_);
-}
+      reg_coeff_(options.reg_coeff),
+      // batch_size 0 is the full batch, which draws no order.
+      order_(problem_seeds_, train_x_.size(0), batch_size_ > 0 ? batch_size_ : train_x_.size(0), "tabular") {}
 
 std::vector<std::string> TabularBatch::param_names() const {
   std::vector<std::string> names;
@@ -77,25 +76,11 @@ std::vector<std::string> TabularBatch::param_names() const {
 }
 
 at::Tensor TabularBatch::minibatch_indices(int64_t step) const {
-  HAMLET_CHECK(step >= 0, "tabular: negative step ", step);
   const int64_t n = train_x_.size(0);
   const auto b = static_cast<int64_t>(problem_seeds_.size());
   // Full batch: every problem sees every row in order; nothing random, so no per-problem work.
   if (batch_size_ == 0) return at::arange(n, at::TensorOptions().dtype(at::kLong)).unsqueeze(0).expand({b, n});
-  const int64_t per_pass = n / batch_size_;
-  const int64_t pass = step / per_pass;
-  while (static_cast<int64_t>(orders_.size()) <= pass) {
-    // A problem's order for a pass depends on its seed and the pass alone, so it is the same in any batch.
-    const auto e = static_cast<uint64_t>(orders_.size());
-    std::vector<at::Tensor> rows;
-    rows.reserve(problem_seeds_.size());
-    for (uint64_t s : problem_seeds_) {
-      at::Generator gen = make_generator(mix_seed(s, e + 1));
-      rows.push_back(at::randperm(n, gen, at::TensorOptions().dtype(at::kLong)));
-    }
-    orders_.push_back(at::stack(rows));
-  }
-  return orders_[pass].narrow(1, (step % per_pass) * batch_size_, batch_size_);
+  return order_.indices(step);
 }
 
 TensorList TabularBatch::dropout_masks(int64_t step) const {

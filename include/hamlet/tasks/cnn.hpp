@@ -43,6 +43,7 @@
 
 #include "hamlet/core/option_spec.hpp"
 #include "hamlet/data/dataset.hpp"
+#include "hamlet/tasks/minibatches.hpp"
 #include "hamlet/tasks/task.hpp"
 
 namespace hamlet::tasks {
@@ -83,8 +84,7 @@ class CnnBatch final : public ProblemBatch {
   std::vector<uint64_t> problem_seeds_;
   std::string activation_, pool_;
   int64_t batch_size_;
-  // Cached per-epoch visiting orders, [B, N] on CPU, indexed by epoch.
-  mutable std::vector<at::Tensor> orders_;
+  MinibatchOrder order_;  // each problem's minibatch sequence
 };
 
 class CnnTask final : public Task {

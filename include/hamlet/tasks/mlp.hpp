@@ -19,6 +19,7 @@
 
 #include "hamlet/core/option_spec.hpp"
 #include "hamlet/data/dataset.hpp"
+#include "hamlet/tasks/minibatches.hpp"
 #include "hamlet/tasks/task.hpp"
 
 namespace hamlet::tasks {
@@ -60,8 +61,7 @@ class MlpBatch final : public ProblemBatch {
   std::vector<uint64_t> problem_seeds_;
   std::string activation_;
   int64_t batch_size_;
-  // Cached per-epoch visiting orders, [B, N] on CPU, indexed by epoch.
-  mutable std::vector<at::Tensor> orders_;
+  MinibatchOrder order_;  // each problem's minibatch sequence
 };
 
 class MlpTask final : public Task {

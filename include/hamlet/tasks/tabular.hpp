@@ -34,6 +34,7 @@
 #include "hamlet/data/prepare_tabular.hpp"
 #include "hamlet/tasks/classification_metrics.hpp"
 #include "hamlet/tasks/hamiltonian_loss.hpp"
+#include "hamlet/tasks/minibatches.hpp"
 #include "hamlet/tasks/task.hpp"
 
 namespace hamlet::tasks {
@@ -86,7 +87,7 @@ class TabularBatch final : public ProblemBatch {
   int64_t batch_size_;
   HamiltonianLossMode mode_;
   double reg_coeff_;
-  mutable std::vector<at::Tensor> orders_;  // per-pass visiting orders [B, N] on CPU, by pass
+  MinibatchOrder order_;
 };
 
 class TabularTask final : public Task {
