@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "hamlet/core/registry.hpp"
+#include "hamlet/tasks/charlm.hpp"
 #include "hamlet/tasks/hnn.hpp"
 #include "hamlet/tasks/mlp.hpp"
 #include "hamlet/tasks/quadratic.hpp"
@@ -21,6 +22,7 @@ Registry<Buildable<TaskPtr>>& registry() {
                                                     {"quadratic", entry<QuadraticTask, QuadraticOptions>()},
                                                     {"mlp", entry<MlpTask, MlpOptions>()},
                                                     {"hnn", entry<HnnTask, HnnOptions>()},
+                                                    {"charlm", entry<CharLmTask, CharLmOptions>()},
                                                 });
   return r;
 }
