@@ -160,8 +160,6 @@ int64_t CharLmTask::data_bytes_per_problem() const {
   return rows * (10 * h + 3 * kVocab) * element + options_.batch_size * (options_.context + 1) * 8;
 }
 
-int64_t CharLmTask::default_batch() const { return 0; }
-
 std::unique_ptr<ProblemBatch> CharLmTask::sample(Split split, uint64_t seed, int64_t first, int64_t count,
                                                  c10::Device device) const {
   HAMLET_CHECK(count > 0 && first >= 0, "charlm: cannot sample ", count, " problems from index ", first);

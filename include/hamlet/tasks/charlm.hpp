@@ -73,7 +73,9 @@ class CharLmTask final : public Task {
  public:
   explicit CharLmTask(CharLmOptions options);
   std::string name() const override { return "charlm"; }
-  int64_t default_batch() const override;
+  // default_batch() stays 0 (all problems in one program): per problem, Adam steps cost the same from 8 to 32
+  // problems per batch and 1.6x less than one by one (hamlet evaluate, 32 problems x 10 steps on the 2-core AMD
+  // EPYC: 2.2 s with --batch=8 or 32, 2.7 s with 2, 3.6 s with 1).
   int64_t data_bytes_per_problem() const override;
   OptionMap options() const override;
   std::unique_ptr<ProblemBatch> sample(Split split, uint64_t seed, int64_t first, int64_t count,
