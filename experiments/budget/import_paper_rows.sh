@@ -14,10 +14,8 @@
 #   HAMLET_JOBS evaluations side by side (default: nproc).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
-hamlet_experiment_flags experiments/budget/import_paper_rows.sh "$@"
-[ "$mode" = full ] || { echo "experiments/budget/import_paper_rows.sh: there is no --quick mode" >&2; exit 2; }
+hamlet_full_only_flags experiments/budget/import_paper_rows.sh "$@"
 commit="${COMMIT:?experiments/budget/import_paper_rows.sh: set COMMIT (the git commit whose paper rows to keep)}"
 name="${NAME:?experiments/budget/import_paper_rows.sh: set NAME (a learned optimizer)}"
 n="${N:?experiments/budget/import_paper_rows.sh: set N (the budget of those runs, in trajectories)}"

@@ -23,7 +23,6 @@
 # TAG = NAME, or NAME+RECIPE (NAME_seedK.h5: N = 1000, files of the first study).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
 hamlet_experiment_flags experiments/budget/run.sh "$@"
 out="$(hamlet_output_dir budget "$root/results/budget" $regenerate)"

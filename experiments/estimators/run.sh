@@ -16,7 +16,6 @@
 # HAMLET_JOBS the number of parallel runs (default 1).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
 hamlet_experiment_flags experiments/estimators/run.sh "$@"
 out="$(hamlet_output_dir estimators "$root/results/estimators" $regenerate)"

@@ -12,10 +12,8 @@
 #   processes side by side (default nproc), one thread each.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
-hamlet_experiment_flags experiments/hnn/run.sh "$@"
-[ "$mode" = full ] || { echo "experiments/hnn/run.sh: there is no --quick mode" >&2; exit 2; }
+hamlet_full_only_flags experiments/hnn/run.sh "$@"
 out="$(hamlet_output_dir hnn "$root/results/hnn" $regenerate)"
 protocols="$root/experiments/protocols/hnn_spring"
 learned="${LEARNED:-mlp-lopt phnn-features}" seeds="${SEEDS:-0 1 2}" jobs="${HAMLET_JOBS:-$(nproc)}"

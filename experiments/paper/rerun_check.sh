@@ -16,7 +16,6 @@
 # <cpu> the CPU model of `lscpu` in lower case, e.g. amd-epyc, so that reruns on several CPU types sit side by side).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
 hamlet_experiment_flags experiments/paper/rerun_check.sh "$@"
 cpu="$(lscpu | sed -n 's/^Model name: *//p')"

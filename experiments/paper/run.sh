@@ -22,7 +22,6 @@
 # seeds (defaults: phnn-paper phnn lstm mlp-lopt phnn-features; 0 1 2, or 0 with --quick).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
 hamlet_experiment_flags experiments/paper/run.sh "$@"
 # The protocol (task options, per-optimizer options, U, meta-lr, full budgets, evaluation settings) is data:

@@ -13,10 +13,8 @@
 #   the five learned optimizers; every seed whose weights exist). HAMLET_JOBS evaluations side by side (nproc).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
-hamlet_experiment_flags experiments/paper/tune_learned.sh "$@"
-[ "$mode" = full ] || { echo "experiments/paper/tune_learned.sh: there is no --quick mode" >&2; exit 2; }
+hamlet_full_only_flags experiments/paper/tune_learned.sh "$@"
 out="$(hamlet_output_dir tune-learned "$root/results/paper/tuned" $regenerate)"
 full="$root/results/paper/full"
 protocols="$root/experiments/protocols"

@@ -17,10 +17,8 @@
 #   defaults; TABLES: the tables learned optimizers are meta-trained on). HAMLET_JOBS runs side by side (nproc).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
-hamlet_experiment_flags experiments/paper/tune_meta_lr.sh "$@"
-[ "$mode" = full ] || { echo "experiments/paper/tune_meta_lr.sh: there is no --quick mode" >&2; exit 2; }
+hamlet_full_only_flags experiments/paper/tune_meta_lr.sh "$@"
 out="$(hamlet_output_dir tune-meta-lr "$root/results/paper/tuned_meta_lr" $regenerate)"
 full="$root/results/paper/full"
 protocols="$root/experiments/protocols"

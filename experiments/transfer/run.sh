@@ -24,7 +24,6 @@
 #   LEARNED=lstm SEEDS="0 1 2" ADD=1 REPLACE=1 experiments/transfer/run.sh --results
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-bin="${HAMLET_BIN:-$root/build/hamlet}"
 source "$root/experiments/lib.sh"
 hamlet_experiment_flags experiments/transfer/run.sh "$@"
 if [ "$mode" = quick ]; then

@@ -9,7 +9,8 @@ def _numpy(value):
 
 
 def _parse_options(text):
-    # JSON objects, or the "k=v, k=v" text of files written before 2026-12-01: hamlet's own parser reads both.
+    # JSON objects, or the "k=v, k=v" text of files written before 2026-12-01: hamlet's io module reads both
+    # (docs/file_formats.md).
     try:
         return dict(_C.parse_options(text))
     except _C.Error:

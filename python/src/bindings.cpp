@@ -14,11 +14,16 @@
 #include <vector>
 
 #include "hamlet/core/error.hpp"
-#include "hamlet/core/options_json.hpp"
 #include "hamlet/data/dataset.hpp"
 #include "hamlet/eval/compare.hpp"
+#include "hamlet/eval/compare_format.hpp"
+#include "hamlet/eval/drift.hpp"
+#include "hamlet/interop/learned_files.hpp"
 #include "hamlet/io/h5.hpp"
+#include "hamlet/io/schema.hpp"
+#include "hamlet/io/weights_file.hpp"
 #include "hamlet/learned/registry.hpp"
+#include "hamlet/meta/meta_options.hpp"
 #include "hamlet/optim/registry.hpp"
 #include "hamlet/tasks/registry.hpp"
 
@@ -105,9 +110,9 @@ PYBIND11_MODULE(_C, m) {
   m.def("task_names", &tasks::task_names);
   m.def("is_learned", &learned::is_learned);
   m.def("weights_optimizer", [](const std::string& path) {
-    const io::H5Reader reader(path);
-    HAMLET_CHECK(reader.has_attribute("/", "optimizer"), path, " is not a hamlet weights file (no 'optimizer')");
-    return reader.attribute_string("/", "optimizer");
+    const std::string name = io::read_weights(path, io::WeightsPart::kProvenance).optimizer;
+    HAMLET_CHECK(!name.empty(), path, " is not a hamlet weights file (no 'optimizer')");
+    return name;
   });
 
   py::class_<Algorithm>(m, "Algorithm")
@@ -129,10 +134,7 @@ PYBIND11_MODULE(_C, m) {
       });
   m.def(
       "make_optimizer",
-      [](const std::string& name, const OptionMap& options) {
-        if (learned::is_learned(name)) return Algorithm{learned::make_learned(name, options)};
-        return Algorithm{optim::make_optimizer(name, options)};
-      },
+      [](const std::string& name, const OptionMap& options) { return Algorithm{interop::make_optimizer(name, options)}; },
       py::arg("name"), py::arg("options"));
 
   py::class_<Problems>(m, "Problems")
@@ -158,7 +160,8 @@ PYBIND11_MODULE(_C, m) {
     return py::make_tuple(d.images, d.labels, d.source);
   });
 
-  m.def("parse_options", [](const std::string& text) { return parse_options_text(text); });
+  // Options attributes of run files of every version (JSON, or the "k=v, k=v" text of version 0 files).
+  m.def("parse_options", [](const std::string& text) { return io::read_options_text(text, 0, "options"); });
   m.def("read_h5", [](const std::string& path) {
     const io::H5Reader reader(path);
     return read_group(reader, "");
@@ -171,6 +174,7 @@ PYBIND11_MODULE(_C, m) {
         eval::CompareOptions o;
         o.reference = reference;
         o.title = title;
+        o.protocol_defaults = {{"estimator", meta::EstimatorOptions().name}};  // as hamlet compare
         return eval::to_json(eval::compare(eval::read_runs(runs), o));
       },
       py::arg("inputs"), py::arg("reference"), py::arg("title"));

@@ -10,6 +10,7 @@
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/output_file.hpp"
 #include "hamlet/core/runtime.hpp"
+#include "hamlet/interop/learned_files.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "hamlet/optim/registry.hpp"
 #include "hamlet/tasks/registry.hpp"
@@ -32,8 +33,7 @@ std::vector<std::string> resolve_optimizer_names(const std::string& list) {
 }
 
 optim::OptimizerPtr build_optimizer(const std::string& name, const OptionMap& options) {
-  if (learned::is_learned(name)) return learned::make_learned(name, options);
-  return optim::make_optimizer(name, options);
+  return interop::make_optimizer(name, options);
 }
 
 tasks::TaskPtr build_task(const ParsedArgs& parsed) {

@@ -8,6 +8,9 @@
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/output_file.hpp"
 #include "hamlet/eval/compare.hpp"
+#include "hamlet/eval/compare_format.hpp"
+#include "hamlet/eval/drift.hpp"
+#include "hamlet/meta/meta_options.hpp"
 
 namespace po = boost::program_options;
 
@@ -76,6 +79,8 @@ int cmd_compare(const std::vector<std::string>& args) {
   HAMLET_CHECK(format == "md" || format == "csv" || format == "json", "--format must be md, csv or json, got '", format,
                "'");
   eval::CompareOptions o = options_from_flags<eval::CompareOptions>(parsed);
+  // Weights meta-trained before the estimator option existed were trained by the default estimator.
+  o.protocol_defaults = {{"estimator", meta::EstimatorOptions().name}};
   o.published = parse_published(v["published"].as<std::string>());
   std::vector<eval::RunInput> inputs;
   for (const auto& text : v["in"].as<std::vector<std::string>>()) inputs.push_back(eval::parse_run_input(text));

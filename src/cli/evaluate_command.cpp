@@ -9,7 +9,7 @@
 #include "hamlet/core/options_json.hpp"
 #include "hamlet/core/version.hpp"
 #include "hamlet/eval/report.hpp"
-#include "hamlet/io/h5.hpp"
+#include "hamlet/io/run_file.hpp"
 #include "hamlet/learned/registry.hpp"
 
 namespace po = boost::program_options;
@@ -132,21 +132,23 @@ eval::TuneResult tune_one(const Prepared& p, const std::string& name) {
   return result;
 }
 
-void write_root(io::H5Writer& writer, const Prepared& p, const std::string& command_line, const std::string& kind) {
-  writer.set_attribute("/", "hamlet_version", version());
-  writer.set_attribute("/", "dependencies", dependency_versions());
-  writer.set_attribute("/", "kind", kind);
-  writer.set_attribute("/", "command", command_line);
-  writer.set_attribute("/", "config", p.parsed.resolved_ini);
-  writer.set_attribute("/", "created_utc", utc_now());
-  writer.set_attribute("/", "task", p.task->name());
-  writer.set_attribute("/", "task_options", options_to_json(p.task->options()));
-  writer.set_attribute("/", "split", tasks::split_name(p.eval_options.split));
-  writer.set_attribute("/", "seed", static_cast<int64_t>(p.eval_options.seed));
-  writer.set_attribute("/", "problems", p.eval_options.problems);
-  writer.set_attribute("/", "steps", p.eval_options.steps);
-  writer.set_attribute("/", "device", p.eval_options.device);
-  writer.write_strings("/method_names", p.names);
+// The run file's record of what was run; the methods are added by the command.
+io::RunRecord run_record(const Prepared& p, const std::string& command_line, const std::string& kind) {
+  io::RunRecord run;
+  run.header.kind = kind;
+  run.header.hamlet_version = version();
+  run.header.dependencies = dependency_versions();
+  run.header.command = command_line;
+  run.header.config = p.parsed.resolved_ini;
+  run.header.created_utc = utc_now();
+  run.header.task = p.task->name();
+  run.header.task_options = p.task->options();
+  run.split = tasks::split_name(p.eval_options.split);
+  run.seed = static_cast<int64_t>(p.eval_options.seed);
+  run.problems = p.eval_options.problems;
+  run.steps = p.eval_options.steps;
+  run.device = p.eval_options.device;
+  return run;
 }
 
 }  // namespace
@@ -160,8 +162,8 @@ int cmd_evaluate(const std::vector<std::string>& args, const std::string& comman
   Prepared p = prepare(args, desc, "evaluate");
   if (print_help_or_config(p.parsed, desc)) return 0;
   // Open the output first: an unwritable path should fail before minutes of work.
-  std::unique_ptr<io::H5Writer> writer;
-  if (!p.out.empty()) writer = std::make_unique<io::H5Writer>(p.out);
+  std::unique_ptr<io::RunFileWriter> writer;
+  if (!p.out.empty()) writer = std::make_unique<io::RunFileWriter>(p.out);
   const bool tune = p.parsed.values["tune"].as<bool>();
 
   std::vector<eval::MethodResult> results;
@@ -183,16 +185,14 @@ int cmd_evaluate(const std::vector<std::string>& args, const std::string& comman
   }
   const std::string table = eval::summary_table(results);
   if (writer) {
-    write_root(*writer, p, command_line, "evaluate");
-    writer->set_attribute("/", "tuned", tune ? "true" : "false");
-    writer->set_attribute("/", "summary_table", table);
+    io::RunRecord run = run_record(p, command_line, "evaluate");
+    run.tuned = tune;
+    run.summary_table = table;
     for (const auto& r : results) {
-      eval::write_method(*writer, "/methods/" + r.name, r);
-      if (random_init(r.name, options_with_prefix(p.parsed.dynamic, "optimizer." + r.name))) {
-        writer->set_attribute("/methods/" + r.name, "random_init", "true");
-      }
+      run.methods.push_back(eval::to_record(r));
+      run.methods.back().random_init = random_init(r.name, options_with_prefix(p.parsed.dynamic, "optimizer." + r.name));
     }
-    writer->commit();
+    writer->write(run);
   }
   std::cout << "\n" << p.task->name() << " (" << format_options(p.task->options()) << "), "
             << p.eval_options.problems << " " << tasks::split_name(p.eval_options.split) << " problems, "
@@ -208,8 +208,8 @@ int cmd_tune(const std::vector<std::string>& args, const std::string& command_li
   desc.add_options()("out", po::value<std::string>()->default_value(""), "HDF5 file for the grids and choices");
   Prepared p = prepare(args, desc, "tune");
   if (print_help_or_config(p.parsed, desc)) return 0;
-  std::unique_ptr<io::H5Writer> writer;
-  if (!p.out.empty()) writer = std::make_unique<io::H5Writer>(p.out);
+  std::unique_ptr<io::RunFileWriter> writer;
+  if (!p.out.empty()) writer = std::make_unique<io::RunFileWriter>(p.out);
   std::cout << "| method | best lr | validation score |\n|---|---|---|\n";
   std::vector<std::pair<std::string, eval::TuneResult>> tuned;
   for (const auto& name : p.names) {
@@ -218,19 +218,17 @@ int cmd_tune(const std::vector<std::string>& args, const std::string& command_li
     tuned.emplace_back(name, std::move(r));
   }
   if (writer) {
-    write_root(*writer, p, command_line, "tune");
-    writer->set_attribute("/", "split", "validation");
-    writer->set_attribute("/", "problems", p.parsed.values["tune-problems"].as<int64_t>());
-    writer->set_attribute("/", "seed", p.parsed.values["tune-seed"].as<int64_t>());
+    io::RunRecord run = run_record(p, command_line, "tune");
+    run.split = "validation";
+    run.problems = p.parsed.values["tune-problems"].as<int64_t>();
+    run.seed = p.parsed.values["tune-seed"].as<int64_t>();
     for (const auto& [name, r] : tuned) {
-      const std::string g = "/methods/" + name + "/tune";
-      writer->write(g + "/grid", at::tensor(r.grid, at::kDouble));
-      writer->write(g + "/score", at::tensor(r.scores, at::kDouble));
-      writer->set_attribute(g, "best_lr", r.best_lr);
-      writer->set_attribute(g, "best_score", r.best_score);
-      writer->set_attribute(g, "criterion", "mean over validation problems of the mean logged loss");
+      io::MethodRecord m;
+      m.name = name;
+      m.tune = eval::to_record(r);
+      run.methods.push_back(std::move(m));
     }
-    writer->commit();
+    writer->write(run);
     std::cout << "\nwrote " << p.out << "\n";
   }
   return 0;

@@ -10,7 +10,9 @@
 #include "hamlet/core/options_json.hpp"
 #include "hamlet/core/version.hpp"
 #include "hamlet/parallel/communicator.hpp"
+#include "hamlet/interop/learned_files.hpp"
 #include "hamlet/io/h5.hpp"
+#include "hamlet/io/meta_train_file.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "hamlet/meta/checkpoint.hpp"
 #include "hamlet/meta/meta_train.hpp"
@@ -18,8 +20,36 @@
 namespace po = boost::program_options;
 
 namespace hamlet::cli {
-
 namespace {
+
+// The run file's record of a finished meta-training run.
+io::MetaTrainRunRecord run_record(const std::string& name, const learned::LearnedOptimizer& optimizer,
+                                  const tasks::Task& task, const meta::MetaTrainResult& result, int64_t ranks,
+                                  const std::string& weights_out, const std::string& command_line,
+                                  const std::string& config) {
+  io::MetaTrainRunRecord run;
+  run.header = {"meta-train", version(), dependency_versions(), command_line, config, utc_now(), task.name(),
+                task.options()};
+  run.optimizer = name;
+  run.architecture = optimizer.architecture();
+  run.optimizer_options = optimizer.options();
+  run.num_params = optimizer.num_params();
+  run.weights_file = weights_out;
+  run.curve = meta::curve_to_tensor(result.curve);
+  run.initial_score = result.initial_score;
+  run.best_score = result.best_score;
+  run.best_epoch = result.best_epoch;
+  run.meta_steps = result.meta_steps;
+  run.skipped_steps = result.skipped_steps;
+  run.cut_trajectories = result.cut_trajectories;
+  run.undefined_steps = result.undefined_steps;
+  run.optimizee_steps = result.optimizee_steps;
+  run.train_seconds = result.train_seconds;
+  run.seconds = result.seconds;
+  run.ranks = ranks;
+  return run;
+}
+
 
 // Every meta-training option is a flag: the parts that define the run, checkpointing and the ranks.
 po::options_description meta_train_flags() {
@@ -70,17 +100,17 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
                  " is not for the optimizer being trained ('", name, "')");
   }
 
-  const auto optimizer = learned::make_learned(name, options_with_prefix(parsed.dynamic, "optimizer." + name));
+  const auto optimizer = interop::make_learned(name, options_with_prefix(parsed.dynamic, "optimizer." + name));
   const auto task = build_task(parsed);
   const std::string out = v["out"].as<std::string>();
   const std::string weights_out = v["weights-out"].as<std::string>();
   HAMLET_CHECK(!root || !weights_out.empty(),
                "--weights-out is required: the file that will hold the trained weights");
   // Fail on unwritable outputs before training: open (and discard) writers for both files. Rank 0 writes them.
-  std::unique_ptr<io::H5Writer> writer;
+  std::unique_ptr<io::MetaTrainFileWriter> writer;
   if (root) {
-    { io::H5Writer probe(weights_out); }
-    if (!out.empty()) writer = std::make_unique<io::H5Writer>(out);
+    io::check_writable(weights_out);
+    if (!out.empty()) writer = std::make_unique<io::MetaTrainFileWriter>(out);
   }
 
   const meta::ScheduleOptions& sched = o.schedule;
@@ -110,37 +140,10 @@ int cmd_meta_train(const std::vector<std::string>& args, const std::string& comm
                        {"best_score", format_number(result.best_score)},
                        {"cut_trajectories", std::to_string(result.cut_trajectories)},
                        {"skipped_steps", std::to_string(result.skipped_steps)}};
-  learned::save_weights(weights_out, *optimizer, provenance);
+  interop::save_weights(weights_out, *optimizer, provenance);
   if (writer) {
-    writer->set_attribute("/", "hamlet_version", version());
-    writer->set_attribute("/", "dependencies", dependency_versions());
-    writer->set_attribute("/", "kind", "meta-train");
-    writer->set_attribute("/", "command", command_line);
-    writer->set_attribute("/", "config", parsed.resolved_ini);
-    writer->set_attribute("/", "created_utc", utc_now());
-    writer->set_attribute("/", "task", task->name());
-    writer->set_attribute("/", "task_options", options_to_json(task->options()));
-    writer->set_attribute("/", "optimizer", name);
-    writer->set_attribute("/", "architecture", optimizer->architecture());
-    writer->set_attribute("/", "optimizer_options", options_to_json(optimizer->options()));
-    writer->set_attribute("/", "num_params", optimizer->num_params());
-    writer->set_attribute("/", "weights_file", weights_out);
-    writer->write("/meta_train/curve", meta::curve_to_tensor(result.curve));
-    writer->set_attribute("/meta_train/curve", "columns",
-                          "epoch, train_meta_loss, validation_score, grad_norm, skipped_steps, cut_trajectories, "
-                          "seconds, undefined_steps");
-    writer->set_attribute("/meta_train", "initial_score", result.initial_score);
-    writer->set_attribute("/meta_train", "best_score", result.best_score);
-    writer->set_attribute("/meta_train", "best_epoch", result.best_epoch);
-    writer->set_attribute("/meta_train", "meta_steps", result.meta_steps);
-    writer->set_attribute("/meta_train", "skipped_steps", result.skipped_steps);
-    writer->set_attribute("/meta_train", "cut_trajectories", result.cut_trajectories);
-    writer->set_attribute("/meta_train", "undefined_steps", result.undefined_steps);
-    writer->set_attribute("/meta_train", "optimizee_steps", result.optimizee_steps);
-    writer->set_attribute("/meta_train", "train_seconds", result.train_seconds);
-    writer->set_attribute("/meta_train", "seconds", result.seconds);
-    writer->set_attribute("/meta_train", "ranks", o.parallel.world_size);
-    writer->commit();
+    writer->write(run_record(name, *optimizer, *task, result, o.parallel.world_size, weights_out, command_line,
+                             parsed.resolved_ini));
   }
   std::cout << name << " on " << task->name() << ": validation score " << format_number(result.initial_score)
             << " (initialisation) -> " << format_number(result.best_score) << " (best, epoch " << result.best_epoch

@@ -22,6 +22,7 @@
 #include "hamlet/data/dataset.hpp"
 #include "hamlet/parallel/communicator.hpp"
 #include "hamlet/eval/curves.hpp"
+#include "hamlet/interop/learned_files.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "hamlet/meta/epoch_trainer.hpp"
 #include "hamlet/meta/gradient_estimator.hpp"
@@ -64,7 +65,7 @@ double floor_seconds(const tasks::Task& task, const eval::EvaluateOptions& optio
 std::pair<int64_t, double> train_one_epoch(const std::string& name, const OptionMap& options, const tasks::Task& task,
                                            meta::MetaTrainOptions o, int64_t ranks) {
   if (ranks == 1) {
-    auto opt = learned::make_learned(name, options);
+    auto opt = interop::make_learned(name, options);
     meta::EpochTrainer trainer(*opt, task, o);
     meta::MetaTrainResult r;
     trainer.train_epoch(1, r);
@@ -83,7 +84,7 @@ std::pair<int64_t, double> train_one_epoch(const std::string& name, const Option
         mine.parallel.world_size = ranks;
         mine.parallel.rank = r;
         mine.parallel.rendezvous = "file://" + store;
-        auto opt = learned::make_learned(name, options);
+        auto opt = interop::make_learned(name, options);
         meta::EpochTrainer trainer(*opt, task, mine, parallel::connect(mine.parallel));
         trainer.train_epoch(1, results[static_cast<std::size_t>(r)]);
       } catch (const std::exception& e) {

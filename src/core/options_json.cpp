@@ -12,16 +12,8 @@ std::string options_to_json(const OptionMap& options) {
   return out.dump();
 }
 
-OptionMap parse_options_text(const std::string& text, const std::string& what) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return {};
-  if (text[first] != '{') {
-    try {
-      return parse_option_list(text);
-    } catch (const Error& e) {
-      throw Error(detail::concat(what, ": neither a JSON object nor \"k=v, k=v\": ", e.what()));
-    }
-  }
+OptionMap options_from_json(const std::string& text, const std::string& what) {
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) return {};
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(text);

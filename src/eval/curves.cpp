@@ -5,7 +5,7 @@
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/output_file.hpp"
-#include "hamlet/io/h5.hpp"
+#include "hamlet/io/run_file.hpp"
 
 namespace hamlet::eval {
 
@@ -28,12 +28,13 @@ LearningCurve learning_curve(const at::Tensor& loss) {
 }
 
 int64_t export_curves(const std::string& h5_path, const std::string& csv_path) {
-  io::H5Reader reader(h5_path);
-  HAMLET_CHECK(reader.exists("/methods"), h5_path, ": no /methods group (not an evaluate run file)");
-  const auto names = reader.exists("/method_names") ? reader.read_strings("/method_names") : reader.children("/methods");
+  const io::RunRecord run = io::read_run(h5_path);
   check_output_path(csv_path, "--out");
   std::vector<std::pair<std::string, LearningCurve>> curves;
-  for (const auto& name : names) curves.emplace_back(name, learning_curve(reader.read("/methods/" + name + "/loss")));
+  for (const auto& m : run.methods) {
+    HAMLET_CHECK(m.evaluated(), h5_path, ": method '", m.name, "' has no loss curve (a tune file?)");
+    curves.emplace_back(m.name, learning_curve(m.loss));
+  }
   std::string text = "method,step,mean,se,median,problems\n";
   char buf[256];
   for (const auto& [name, c] : curves) {
@@ -45,7 +46,7 @@ int64_t export_curves(const std::string& h5_path, const std::string& csv_path) {
     }
   }
   write_text_atomically(csv_path, text, "--out");
-  return static_cast<int64_t>(names.size());
+  return static_cast<int64_t>(curves.size());
 }
 
 }  // namespace hamlet::eval

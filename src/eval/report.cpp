@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdio>
 
-#include "hamlet/core/options_json.hpp"
 #include "hamlet/eval/statistics.hpp"
 
 namespace hamlet::eval {
@@ -53,31 +52,35 @@ std::string summary_table(const std::vector<MethodResult>& results) {
   return out;
 }
 
-void write_method(io::H5Writer& writer, const std::string& group, const MethodResult& result) {
+io::TuneRecord to_record(const TuneResult& t) {
+  io::TuneRecord out;
+  out.grid = t.grid;
+  out.scores = t.scores;
+  out.best_lr = t.best_lr;
+  out.best_score = t.best_score;
+  return out;
+}
+
+io::MethodRecord to_record(const MethodResult& result) {
   const auto& tr = result.trajectory;
-  writer.write(group + "/loss", tr.loss);
-  writer.write(group + "/final_loss", tr.final_loss);
-  writer.write(group + "/grad_norm", tr.grad_norm);
-  writer.write(group + "/update_norm", tr.update_norm);
-  for (const auto& [name, values] : tr.diagnostics) writer.write(group + "/diagnostics/" + name, values);
-  writer.set_attribute(group, "method", result.name);
-  writer.set_attribute(group, "options", options_to_json(result.options));
-  writer.set_attribute(group, "seconds", tr.seconds);
   const auto& s = result.summary;
-  writer.set_attribute(group, "final_mean", s.final_mean);
-  writer.set_attribute(group, "final_se", s.final_se);
-  writer.set_attribute(group, "final_median", s.final_median);
-  writer.set_attribute(group, "mean_over_steps", s.mean_over_steps);
-  writer.set_attribute(group, "mean_over_steps_se", s.mean_over_steps_se);
-  writer.set_attribute(group, "non_finite", s.non_finite);
-  if (result.tuning) {
-    const auto& t = *result.tuning;
-    writer.write(group + "/tune/grid", at::tensor(t.grid, at::kDouble));
-    writer.write(group + "/tune/score", at::tensor(t.scores, at::kDouble));
-    writer.set_attribute(group + "/tune", "best_lr", t.best_lr);
-    writer.set_attribute(group + "/tune", "best_score", t.best_score);
-    writer.set_attribute(group + "/tune", "criterion", "mean over validation problems of the mean logged loss");
-  }
+  io::MethodRecord m;
+  m.name = result.name;
+  m.options = result.options;
+  m.loss = tr.loss;
+  m.final_loss = tr.final_loss;
+  m.grad_norm = tr.grad_norm;
+  m.update_norm = tr.update_norm;
+  m.diagnostics = tr.diagnostics;
+  m.seconds = tr.seconds;
+  m.final_mean = s.final_mean;
+  m.final_se = s.final_se;
+  m.final_median = s.final_median;
+  m.mean_over_steps = s.mean_over_steps;
+  m.mean_over_steps_se = s.mean_over_steps_se;
+  m.non_finite = s.non_finite;
+  if (result.tuning) m.tune = to_record(*result.tuning);
+  return m;
 }
 
 }  // namespace hamlet::eval

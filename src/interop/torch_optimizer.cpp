@@ -6,20 +6,15 @@
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/output_file.hpp"
-#include "hamlet/io/h5.hpp"
+#include "hamlet/interop/learned_files.hpp"
+#include "hamlet/io/weights_file.hpp"
 #include "hamlet/learned/registry.hpp"
-#include "hamlet/optim/registry.hpp"
 
 namespace hamlet::interop {
 namespace {
 
 // Bumped whenever the archive layout below changes, so an old archive is refused instead of misread.
 constexpr int64_t kArchiveFormat = 1;
-
-optim::OptimizerPtr build(const std::string& name, const OptionMap& options) {
-  if (learned::is_learned(name)) return learned::make_learned(name, options);
-  return optim::make_optimizer(name, options);
-}
 
 std::string lr_key(const std::string& name) { return learned::is_learned(name) ? "out_mul" : "lr"; }
 
@@ -64,11 +59,7 @@ TorchOptimizerOptions::TorchOptimizerOptions(std::string name, OptionMap options
     : name_(std::move(name)), options_(std::move(options)) {}
 
 TorchOptimizerOptions TorchOptimizerOptions::from_weights(const std::string& path, OptionMap overrides) {
-  std::string name;
-  {
-    const io::H5Reader reader(path);
-    name = reader.attribute_string("/", "optimizer");
-  }
+  const std::string name = io::read_weights(path, io::WeightsPart::kProvenance).optimizer;
   HAMLET_CHECK(learned::is_learned(name), path, ": records optimizer '", name, "', which is not a learned optimizer");
   overrides["weights"] = path;
   return TorchOptimizerOptions(name, std::move(overrides));
@@ -77,7 +68,7 @@ TorchOptimizerOptions TorchOptimizerOptions::from_weights(const std::string& pat
 double TorchOptimizerOptions::get_lr() const {
   // Built rather than parsed here, so an unset value reads as the optimizer's default (or, for a weight file, the
   // value recorded in it).
-  return build(name_, options_)->learning_rate();
+  return make_optimizer(name_, options_)->learning_rate();
 }
 
 void TorchOptimizerOptions::set_lr(const double lr) { options_[lr_key(name_)] = format_number(lr); }
@@ -109,7 +100,7 @@ const optim::Optimizer& TorchOptimizer::algorithm(std::size_t group) {
     HAMLET_CHECK(!g.initialised || g.built_name == o.name(), "TorchOptimizer: param group ", group,
                  " switched optimizer from '", g.built_name, "' to '", o.name(),
                  "' after its state was created; make a new TorchOptimizer instead");
-    g.algorithm = build(o.name(), o.options());
+    g.algorithm = make_optimizer(o.name(), o.options());
     g.built_name = o.name();
     g.built_options = o.options();
   }
@@ -298,7 +289,7 @@ void TorchOptimizer::load(torch::serialize::InputArchive& archive) {
   }
   // Build the optimizers before touching anything, so a weight file that is gone fails the load cleanly.
   for (std::size_t g = 0; g < loaded.size(); ++g) {
-    loaded[g].algorithm = build(options[g].name(), options[g].options());
+    loaded[g].algorithm = make_optimizer(options[g].name(), options[g].options());
     loaded[g].built_name = options[g].name();
     loaded[g].built_options = options[g].options();
   }

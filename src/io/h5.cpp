@@ -2,14 +2,10 @@
 
 #include <H5Cpp.h>
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <mutex>
-#include <set>
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/output_file.hpp"
@@ -65,6 +61,42 @@ std::vector<hsize_t> dims_of(const at::Tensor& t) {
   for (auto s : t.sizes()) dims.push_back(static_cast<hsize_t>(s));
   if (dims.empty()) dims.push_back(1);
   return dims;
+}
+
+bool deflate_available() {
+  static const bool available = H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0;
+  return available;
+}
+
+constexpr unsigned kDeflateLevel = 4;
+constexpr hsize_t kMaxChunkValues = hsize_t{1} << 17;  // 1 MiB of float64
+
+// Whole rows per chunk: hamlet reads datasets whole, and h5py users slice problems (the first dimension).
+std::vector<hsize_t> chunk_dims(const std::vector<hsize_t>& dims) {
+  std::vector<hsize_t> chunk = dims;
+  hsize_t row = 1;
+  for (std::size_t i = 1; i < dims.size(); ++i) row *= dims[i];
+  chunk[0] = std::max<hsize_t>(1, std::min<hsize_t>(dims[0], kMaxChunkValues / std::max<hsize_t>(row, 1)));
+  // A row alone above the cap (a [1, huge] curve) is split along its last dimension instead.
+  for (std::size_t i = dims.size(); i-- > 1 && row > kMaxChunkValues;) {
+    const hsize_t rest = row / dims[i];
+    chunk[i] = std::max<hsize_t>(1, kMaxChunkValues / std::max<hsize_t>(rest, 1));
+    row = rest * chunk[i];
+  }
+  return chunk;
+}
+
+// Contiguous below the threshold and for empty datasets (HDF5 refuses zero-sized chunks).
+H5::DSetCreatPropList creation_properties(const std::vector<hsize_t>& dims) {
+  H5::DSetCreatPropList props;
+  hsize_t n = 1;
+  for (auto d : dims) n *= d;
+  if (!deflate_available() || n < static_cast<hsize_t>(kMinCompressedValues)) return props;
+  const auto chunk = chunk_dims(dims);
+  props.setChunk(static_cast<int>(chunk.size()), chunk.data());
+  props.setShuffle();
+  props.setDeflate(kDeflateLevel);
+  return props;
 }
 
 // Opens a group or dataset by path for attribute access (H5Object's destructor is protected, so hold the
@@ -232,6 +264,8 @@ std::string content_digest(H5::H5File& file) {
 
 }  // namespace
 
+void check_writable(const std::string& path) { H5Writer probe(path); }
+
 struct H5Writer::Impl {
   H5::H5File file;
   bool open = true;
@@ -269,11 +303,11 @@ void H5Writer::write(const std::string& dataset_path, const at::Tensor& values) 
     H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
     if (at::isIntegralType(cpu.scalar_type(), /*includeBool=*/true)) {
       const at::Tensor v = cpu.to(at::kLong).contiguous();
-      auto ds = impl_->file.createDataSet(dataset_path, H5::PredType::NATIVE_INT64, space);
+      auto ds = impl_->file.createDataSet(dataset_path, H5::PredType::NATIVE_INT64, space, creation_properties(dims));
       ds.write(v.data_ptr<int64_t>(), H5::PredType::NATIVE_INT64);
     } else {
       const at::Tensor v = cpu.to(at::kDouble).contiguous();
-      auto ds = impl_->file.createDataSet(dataset_path, H5::PredType::NATIVE_DOUBLE, space);
+      auto ds = impl_->file.createDataSet(dataset_path, H5::PredType::NATIVE_DOUBLE, space, creation_properties(dims));
       ds.write(v.data_ptr<double>(), H5::PredType::NATIVE_DOUBLE);
     }
   });
@@ -340,6 +374,10 @@ void H5Writer::create_extendible(const std::string& dataset_path, int64_t column
     H5::DSetCreatPropList props;
     hsize_t chunk[2] = {64, static_cast<hsize_t>(columns)};
     props.setChunk(2, chunk);
+    if (deflate_available()) {
+      props.setShuffle();
+      props.setDeflate(kDeflateLevel);
+    }
     impl_->file.createDataSet(dataset_path, H5::PredType::NATIVE_DOUBLE, space, props);
   });
 }
@@ -475,6 +513,24 @@ int64_t H5Reader::attribute_int(const std::string& object_path, const std::strin
   });
 }
 
+DatasetLayout H5Reader::layout(const std::string& dataset_path) const {
+  HAMLET_CHECK(exists(dataset_path), path_, ": no dataset ", dataset_path);
+  return guarded(path_, "inspecting " + dataset_path, [&] {
+    const H5::DSetCreatPropList props = impl_->file.openDataSet(dataset_path).getCreatePlist();
+    DatasetLayout out;
+    out.chunked = props.getLayout() == H5D_CHUNKED;
+    for (int i = 0; i < props.getNfilters(); ++i) {
+      unsigned flags = 0, config = 0;
+      std::size_t n_values = 0;
+      char name[64];
+      const H5Z_filter_t filter = props.getFilter(i, flags, n_values, nullptr, sizeof(name), name, config);
+      out.shuffle = out.shuffle || filter == H5Z_FILTER_SHUFFLE;
+      out.deflate = out.deflate || filter == H5Z_FILTER_DEFLATE;
+    }
+    return out;
+  });
+}
+
 H5Reader::Integrity H5Reader::integrity() const {
   return guarded(path_, "checking the content checksum", [&] {
     H5::Group root = impl_->file.openGroup("/");
@@ -484,27 +540,6 @@ H5Reader::Integrity H5Reader::integrity() const {
     attr.read(attr.getStrType(), stored);
     return stored == content_digest(impl_->file) ? Integrity::kValid : Integrity::kMismatch;
   });
-}
-
-void H5Reader::check_integrity(const std::string& kind) const {
-  Integrity state = Integrity::kMismatch;
-  try {
-    state = integrity();
-  } catch (const Error&) {
-    // Damage can make the walk itself fail (a value that no longer reads): the same verdict.
-  }
-  HAMLET_CHECK(state != Integrity::kMismatch, path_, ": this ", kind,
-               " does not match the checksum stored when hamlet wrote it: it was changed or damaged afterwards; "
-               "use another copy (or rerun what wrote it)");
-  if (state == Integrity::kNoChecksum) {
-    static std::mutex mutex;
-    static std::set<std::string> warned;
-    const std::lock_guard<std::mutex> lock(mutex);
-    if (warned.insert(path_).second) {
-      spdlog::warn("{}: this {} has no content checksum (written before hamlet stored them, 2026-12-07); loaded unchecked",
-                   path_, kind);
-    }
-  }
 }
 
 bool H5Reader::is_group(const std::string& object_path) const {

@@ -1,12 +1,11 @@
 #include "hamlet/learned/registry.hpp"
 
+#include <algorithm>
 #include <functional>
-#include <set>
+#include <map>
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/registry.hpp"
-#include "hamlet/core/options_json.hpp"
-#include "hamlet/io/h5.hpp"
 #include "hamlet/learned/lstm.hpp"
 #include "hamlet/learned/mlp_lopt.hpp"
 #include "hamlet/learned/phnn.hpp"
@@ -60,25 +59,21 @@ const Registry<Spec>& registry() {
   return r;
 }
 
-// Opens `path` as a weights file: checks its checksum and that it is one, naming what it is otherwise (a run file or
-// a checkpoint given as weights is a common slip).
-void check_weights_file(const io::H5Reader& reader, const std::string& path) {
-  std::string kind;
-  if (reader.has_attribute("/", "kind")) {
-    kind = "a hamlet " + reader.attribute_string("/", "kind") + " run file";
-  } else if (reader.exists("/meta_state")) {
-    kind = "a meta-training checkpoint (--checkpoint)";
-  } else if (!reader.exists("/weights") || !reader.has_attribute("/", "optimizer") ||
-             !reader.has_attribute("/", "options") || !reader.has_attribute("/", "architecture")) {
-    kind = "an HDF5 file without learned weights";
-  }
-  HAMLET_CHECK(kind.empty(), path, " is ", kind, ", not a weights file; give the file that hamlet meta-train ",
-               "wrote with --weights-out");
-  reader.check_integrity("weights file");
+// The weights of `trained` in the order of `names`, checked to be exactly those names.
+TensorList weights_by_name(const TrainedWeights& trained, const std::vector<std::string>& names,
+                           const std::string& architecture) {
+  HAMLET_CHECK(trained.names.size() == trained.values.size(), trained.source, ": ", trained.values.size(),
+               " weights but ", trained.names.size(), " names");
+  std::map<std::string, at::Tensor> stored;
+  for (std::size_t i = 0; i < trained.names.size(); ++i) stored[trained.names[i]] = trained.values[i];
+  HAMLET_CHECK(stored.size() == names.size() && std::all_of(names.begin(), names.end(),
+                                                            [&](const std::string& n) { return stored.count(n); }),
+               trained.source, ": holds ", trained.names.size(), " weights that do not match the ", names.size(),
+               " weights of ", architecture);
+  TensorList out;
+  for (const auto& name : names) out.push_back(stored.at(name));
+  return out;
 }
-
-// Attributes every weight file carries; provenance may not overwrite them.
-const std::set<std::string> kReservedAttributes = {"optimizer", "architecture", "options", "num_params"};
 
 }  // namespace
 
@@ -90,31 +85,28 @@ bool is_learned(const std::string& name) { return registry().contains(name); }
 
 LearnedOptimizerPtr make_learned(const std::string& name, OptionMap options) {
   const Spec& e = registry().at(name);
-  const auto weights_it = options.find("weights");
-  if (weights_it == options.end() || weights_it->second.empty()) {
-    options.erase("weights");
-    return e.build(options);
-  }
-  const std::string path = weights_it->second;
-  options.erase(weights_it);
+  const auto weights = options.find("weights");
+  HAMLET_CHECK(weights == options.end() || weights->second.empty(), name, ": option weights=", weights->second,
+               " names a weights file, which this function does not read; use interop::make_learned (it reads the "
+               "file) or make_learned(name, options, trained)");
+  options.erase("weights");
+  return e.build(options);
+}
 
-  OptionMap recorded;
-  {
-    const io::H5Reader reader(path);
-    check_weights_file(reader, path);
-    const std::string file_optimizer = reader.attribute_string("/", "optimizer");
-    HAMLET_CHECK(file_optimizer == name, path, ": weights file is for learned optimizer '", file_optimizer, "', not '",
-                 name, "'");
-    recorded = parse_options_text(reader.attribute_string("/", "options"), path + " options");
-  }
+LearnedOptimizerPtr make_learned(const std::string& name, OptionMap options, const TrainedWeights& trained) {
+  const Spec& e = registry().at(name);
+  HAMLET_CHECK(trained.optimizer == name, trained.source, ": weights file is for learned optimizer '",
+               trained.optimizer, "', not '", name, "'");
+  options.erase("weights");
+  OptionMap recorded = trained.options;
   recorded.erase("weights");
-  // The file's options are the defaults; explicit options may change behaviour (out_mul, h, ...) but not the
+  // The recorded options are the defaults; explicit options may change behaviour (out_mul, h, ...) but not the
   // architecture the weights were trained for.
   OptionMap file_resolved;
   try {
     file_resolved = e.resolve(recorded);
   } catch (const Error& error) {
-    throw Error(detail::concat(path, ": the recorded options do not parse: ", error.what()));
+    throw Error(detail::concat(trained.source, ": the recorded options do not parse: ", error.what()));
   }
   OptionMap merged = recorded;
   for (const auto& [key, value] : options) merged[key] = value;
@@ -123,61 +115,42 @@ LearnedOptimizerPtr make_learned(const std::string& name, OptionMap options) {
     const std::string& file_value = file_resolved.at(key);
     const std::string& given = merged_resolved.at(key);
     HAMLET_CHECK(file_value == given, name, ": option ", key, "=", given,
-                 " changes the architecture of the weights in ", path, " (", key, "=", file_value,
+                 " changes the architecture of the weights in ", trained.source, " (", key, "=", file_value,
                  "); drop the option or use a matching weights file");
   }
-  merged["weights"] = path;
+  merged["weights"] = trained.source;
   LearnedOptimizerPtr optimizer = e.build(merged);
-  load_weights(path, *optimizer);
+  set_trained_weights(*optimizer, trained);
   return optimizer;
 }
 
-void save_weights(const std::string& path, const LearnedOptimizer& optimizer, const OptionMap& provenance) {
-  const TensorList weights = optimizer.weights();
-  const std::vector<std::string> names = optimizer.weight_names();
-  HAMLET_CHECK(weights.size() == names.size(), optimizer.name(), ": ", weights.size(), " weights but ", names.size(),
-               " names");
-  OptionMap recorded = optimizer.options();
-  recorded.erase("weights");
-  io::H5Writer writer(path);
-  // float64 holds float32 and float64 weights exactly, so a round trip is bitwise.
-  for (std::size_t i = 0; i < weights.size(); ++i) {
-    writer.write("/weights/" + names[i], weights[i].detach().to(at::kCPU, at::kDouble));
-  }
-  writer.set_attribute("/", "optimizer", optimizer.name());
-  writer.set_attribute("/", "architecture", optimizer.architecture());
-  writer.set_attribute("/", "options", options_to_json(recorded));
-  writer.set_attribute("/", "num_params", optimizer.num_params());
-  for (const auto& [key, value] : provenance) {
-    HAMLET_CHECK(!kReservedAttributes.count(key), path, ": provenance key '", key,
-                 "' is reserved for the weight file's own attributes");
-    writer.set_attribute("/", key, value);
-  }
-  writer.commit();
+TrainedWeights trained_weights(const LearnedOptimizer& optimizer) {
+  TrainedWeights out;
+  out.optimizer = optimizer.name();
+  out.architecture = optimizer.architecture();
+  out.options = optimizer.options();
+  out.options.erase("weights");
+  out.names = optimizer.weight_names();
+  for (const auto& w : optimizer.weights()) out.values.push_back(w.detach().to(at::kCPU, at::kDouble));
+  HAMLET_CHECK(out.values.size() == out.names.size(), optimizer.name(), ": ", out.values.size(), " weights but ",
+               out.names.size(), " names");
+  return out;
 }
 
-void load_weights(const std::string& path, LearnedOptimizer& optimizer) {
-  const io::H5Reader reader(path);
-  check_weights_file(reader, path);
-  const std::string file_optimizer = reader.attribute_string("/", "optimizer");
-  HAMLET_CHECK(file_optimizer == optimizer.name(), path, ": weights file is for learned optimizer '", file_optimizer,
-               "', not '", optimizer.name(), "'");
-  const std::string file_architecture = reader.attribute_string("/", "architecture");
-  HAMLET_CHECK(file_architecture == optimizer.architecture(), path, ": weights are for architecture '",
-               file_architecture, "', the optimizer is '", optimizer.architecture(), "'");
+void set_trained_weights(LearnedOptimizer& optimizer, const TrainedWeights& trained) {
+  HAMLET_CHECK(trained.optimizer == optimizer.name(), trained.source, ": weights file is for learned optimizer '",
+               trained.optimizer, "', not '", optimizer.name(), "'");
+  HAMLET_CHECK(trained.architecture == optimizer.architecture(), trained.source, ": weights are for architecture '",
+               trained.architecture, "', the optimizer is '", optimizer.architecture(), "'");
   const TensorList current = optimizer.weights();
   const std::vector<std::string> names = optimizer.weight_names();
-  std::vector<std::string> stored = reader.children("/weights");
-  std::set<std::string> expected(names.begin(), names.end());
-  HAMLET_CHECK(std::set<std::string>(stored.begin(), stored.end()) == expected, path, ": holds ", stored.size(),
-               " weights that do not match the ", names.size(), " weights of ", optimizer.architecture());
+  const TensorList values = weights_by_name(trained, names, optimizer.architecture());
   TensorList loaded;
   for (std::size_t i = 0; i < names.size(); ++i) {
-    const at::Tensor value = reader.read("/weights/" + names[i]);
-    HAMLET_CHECK(value.sizes() == current[i].sizes(), path, ": weight '", names[i], "' has shape ", value.sizes(),
-                 ", the optimizer expects ", current[i].sizes());
+    HAMLET_CHECK(values[i].sizes() == current[i].sizes(), trained.source, ": weight '", names[i], "' has shape ",
+                 values[i].sizes(), ", the optimizer expects ", current[i].sizes());
     loaded.push_back(
-        value.to(current[i].device(), current[i].scalar_type()).requires_grad_(current[i].requires_grad()));
+        values[i].to(current[i].device(), current[i].scalar_type()).requires_grad_(current[i].requires_grad()));
   }
   optimizer.set_weights(loaded);
 }

@@ -14,8 +14,10 @@ TensorList clone_all(const TensorList& xs) {
 
 void select_after_epoch(const learned::LearnedOptimizer& optimizer, const tasks::Task& task,
                         const MetaTrainOptions& options, EpochRecord& record, MetaTrainResult& result) {
-  record.validation_score = validation_score(optimizer, task, options.validation.problems, options.schedule.horizon,
-                                             options.validation.seed, options.device);
+  const auto scores = component_scores(optimizer, task, options.validation.problems, options.schedule.horizon,
+                                       options.validation.seed, options.device);
+  record.validation_score = combined_score(task, scores);
+  if (scores.size() > 1) record.component_scores = scores;
   if (record.validation_score < result.best_score) {
     result.best_score = record.validation_score;
     result.best_epoch = record.epoch;
@@ -24,8 +26,11 @@ void select_after_epoch(const learned::LearnedOptimizer& optimizer, const tasks:
 }
 
 void log_epoch(const EpochRecord& record, const MetaTrainResult& result) {
-  spdlog::debug("epoch {}: meta-loss {:.5g}, validation {:.5g} (best {:.5g} @ {}), |g| {:.3g}", record.epoch,
-                record.train_meta_loss, record.validation_score, result.best_score, result.best_epoch,
+  std::string components;
+  for (const double s : record.component_scores) components += (components.empty() ? " [" : ", ") + format_number(s);
+  if (!components.empty()) components += "]";
+  spdlog::debug("epoch {}: meta-loss {:.5g}, validation {:.5g}{} (best {:.5g} @ {}), |g| {:.3g}", record.epoch,
+                record.train_meta_loss, record.validation_score, components, result.best_score, result.best_epoch,
                 record.grad_norm);
 }
 

@@ -34,6 +34,8 @@ Registry<EstimatorEntry>& registry() {
 
 const Registry<EstimatorEntry>& estimators() { return registry(); }
 
+std::string default_estimator_name() { return registry().names().front(); }
+
 void register_estimator(const std::string& name, EstimatorEntry entry) { registry().add(name, std::move(entry)); }
 
 std::string estimator_help() {

@@ -135,8 +135,10 @@ void MetaTrainOptions::validate() const {
   make_estimator(*this);  // the estimator checks that its work divides among the ranks
 }
 
-double validation_score(const learned::LearnedOptimizer& optimizer, const tasks::Task& task, int64_t problems,
-                        int64_t steps, uint64_t seed, const std::string& device) {
+namespace {
+
+double one_task_score(const learned::LearnedOptimizer& optimizer, const tasks::Task& task, int64_t problems,
+                      int64_t steps, uint64_t seed, const std::string& device) {
   eval::EvaluateOptions o;
   o.problems = problems;
   o.steps = steps;
@@ -147,6 +149,29 @@ double validation_score(const learned::LearnedOptimizer& optimizer, const tasks:
   const auto tr = eval::evaluate(task, optimizer, o);
   const double score = tr.loss.mean().item<double>();
   return std::isfinite(score) ? score : std::numeric_limits<double>::infinity();
+}
+
+}  // namespace
+
+std::vector<double> component_scores(const learned::LearnedOptimizer& optimizer, const tasks::Task& task,
+                                     int64_t problems, int64_t steps, uint64_t seed, const std::string& device) {
+  std::vector<double> out;
+  for (const auto& c : task.components()) out.push_back(one_task_score(optimizer, *c.task, problems, steps, seed, device));
+  return out;
+}
+
+double combined_score(const tasks::Task& task, const std::vector<double>& scores) {
+  const auto components = task.components();
+  HAMLET_CHECK(scores.size() == components.size(), "combined_score: ", scores.size(), " scores for ",
+               components.size(), " components");
+  double score = 0;
+  for (std::size_t i = 0; i < scores.size(); ++i) score += components[i].weight * scores[i];
+  return score;
+}
+
+double validation_score(const learned::LearnedOptimizer& optimizer, const tasks::Task& task, int64_t problems,
+                        int64_t steps, uint64_t seed, const std::string& device) {
+  return combined_score(task, component_scores(optimizer, task, problems, steps, seed, device));
 }
 
 MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Task& task,
@@ -161,7 +186,7 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
   if (root && !options.checkpointing.path.empty()) {
     HAMLET_CHECK(!options.checkpointing.resume || std::filesystem::exists(options.checkpointing.path), options.checkpointing.path,
                  ": --resume given but the checkpoint does not exist");
-    io::H5Writer probe(options.checkpointing.path);  // creates and removes a temporary file next to it
+    io::check_writable(options.checkpointing.path);  // creates and removes a temporary file next to it
   }
   const auto start = std::chrono::steady_clock::now();
 

@@ -55,7 +55,7 @@ void check_resume_config(const RunConfig& stored, const RunConfig& current, cons
     // The initialisation seed (the weights come from the checkpoint) and where the data were read from (a clone in
     // another directory reads the same files; what they hold is compared through the dataset's other keys) are not
     // compared.
-    if (key == "optimizer.seed" || (key.rfind("task.", 0) == 0 && is_data_location_option(key.substr(5)))) continue;
+    if (key == "optimizer.seed" || (key.rfind("task.", 0) == 0 && tasks::is_data_location_option(key.substr(5)))) continue;
     const auto o = old_values.find(key);
     const auto n = new_values.find(key);
     const std::string was = o == old_values.end() ? "(absent)" : o->second;
@@ -72,10 +72,6 @@ void check_resume_config(const RunConfig& stored, const RunConfig& current, cons
     throw Error(checkpoint + ": --resume with a different configuration: " + key + " is '" + was +
                 "' in the checkpoint, '" + now + "' now (only epochs may change on resume)");
   }
-}
-
-bool is_data_location_option(const std::string& task_option) {
-  return task_option == "data_source" || task_option == "data_dir";
 }
 
 }  // namespace hamlet::meta

@@ -7,8 +7,7 @@
 #include <set>
 
 #include "hamlet/core/error.hpp"
-#include "hamlet/core/options_json.hpp"
-#include "hamlet/io/h5.hpp"
+#include "hamlet/io/weights_file.hpp"
 #include "hamlet/meta/run_config.hpp"
 
 namespace hamlet::meta {
@@ -23,36 +22,43 @@ struct Provenance {
 
 const std::set<std::string> kValidationKeys = {"horizon", "validation_problems", "validation_seed"};
 
-Provenance read_provenance(const std::string& path) {
-  const io::H5Reader file(path);
-  HAMLET_CHECK(file.exists("/weights"), path, " is not a hamlet weight file (no /weights group)");
-  std::string score_text;
-  try {
-    score_text = file.attribute_string("/", "best_score");
-  } catch (const Error&) {
-    throw Error(path + " has no best_score attribute: only weights written by `hamlet meta-train` carry the "
-                "validation score a selection needs");
-  }
-  Provenance p;
-  p.best_score = std::numeric_limits<double>::quiet_NaN();  // unparsable, "nan", "inf": a diverged run
+// A string attribute the selection cannot do without.
+const std::string& required(const io::WeightsRecord& w, const std::string& key, const std::string& value) {
+  HAMLET_CHECK(!value.empty(), w.path, " has no ", key, " attribute");
+  return value;
+}
+
+double parse_score(const std::string& text) {
   try {
     std::size_t used = 0;
-    const double score = std::stod(score_text, &used);
-    if (used == score_text.size() && std::isfinite(score)) p.best_score = score;
+    const double score = std::stod(text, &used);
+    if (used == text.size() && std::isfinite(score)) return score;
   } catch (const std::exception&) {
   }
-  p.identity["optimizer"] = file.attribute_string("/", "optimizer");
-  p.identity["architecture"] = file.attribute_string("/", "architecture");
-  p.identity["task"] = file.attribute_string("/", "task");
-  for (const auto& [k, v] : parse_options_text(file.attribute_string("/", "task_options"), path + " task_options")) {
-    (is_data_location_option(k) ? p.free : p.identity)["task." + k] = v;
+  return std::numeric_limits<double>::quiet_NaN();  // unparsable, "nan", "inf": a diverged run
+}
+
+Provenance read_provenance(const std::string& path) {
+  const io::WeightsRecord file = io::read_weights(path, io::WeightsPart::kProvenance);
+  HAMLET_CHECK(!file.names.empty(), path, " is not a hamlet weight file (no /weights group)");
+  const auto score = file.provenance.find("best_score");
+  HAMLET_CHECK(score != file.provenance.end(), path,
+               " has no best_score attribute: only weights written by `hamlet meta-train` carry the validation score "
+               "a selection needs");
+  Provenance p;
+  p.best_score = parse_score(score->second);
+  p.identity["optimizer"] = required(file, "optimizer", file.optimizer);
+  p.identity["architecture"] = required(file, "architecture", file.architecture);
+  const auto task = file.provenance.find("task");
+  p.identity["task"] = required(file, "task", task == file.provenance.end() ? "" : task->second);
+  for (const auto& [k, v] : io::provenance_options(file, "task_options")) {
+    (tasks::is_data_location_option(k) ? p.free : p.identity)["task." + k] = v;
   }
-  for (const auto& [k, v] : parse_options_text(file.attribute_string("/", "meta_train"), path + " meta_train")) {
-    (kValidationKeys.count(k) ? p.identity : p.free)["meta_train." + k] = v;
-  }
-  for (const auto& [k, v] : parse_options_text(file.attribute_string("/", "options"), path + " options")) {
-    p.free["optimizer." + k] = v;
-  }
+  OptionMap meta = io::provenance_options(file, "meta_train");
+  // Weights meta-trained before the estimator option existed were trained by the default estimator.
+  if (!meta.empty()) meta.emplace("estimator", EstimatorOptions().name);
+  for (const auto& [k, v] : meta) (kValidationKeys.count(k) ? p.identity : p.free)["meta_train." + k] = v;
+  for (const auto& [k, v] : file.options) p.free["optimizer." + k] = v;
   return p;
 }
 

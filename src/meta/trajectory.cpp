@@ -89,7 +89,9 @@ Episode TrajectorySampler::episode(int64_t epoch, int64_t index) const {
   e.index = (epoch - 1) * schedule_.trajectories + index;
   const int64_t count = schedule_.batch / share_.count;
   const int64_t first = e.index * schedule_.batch + share_.index * count;
-  e.batch = task_.sample(tasks::Split::kTrain, schedule_.seed, first, count, c10::Device(device_));
+  // A distribution of tasks gives the episode one of its components; a plain task is its own.
+  const tasks::Task& source = task_.episode_task(schedule_.seed, e.index);
+  e.batch = source.sample(tasks::Split::kTrain, schedule_.seed, first, count, c10::Device(device_));
   if (schedule_.reparam > 0) e.batch = tasks::reparametrise(e.batch, schedule_.reparam, schedule_.seed, first);
   e.length = episode_length(e.index);
   if (schedule_.offset > 0) {

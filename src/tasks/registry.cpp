@@ -4,9 +4,12 @@
 
 #include "hamlet/core/registry.hpp"
 #include "hamlet/tasks/charlm.hpp"
+#include "hamlet/tasks/cnn.hpp"
 #include "hamlet/tasks/hnn.hpp"
+#include "hamlet/tasks/mixture.hpp"
 #include "hamlet/tasks/mlp.hpp"
 #include "hamlet/tasks/quadratic.hpp"
+#include "hamlet/tasks/tabular.hpp"
 
 namespace hamlet::tasks {
 namespace {
@@ -22,7 +25,10 @@ Registry<Buildable<TaskPtr>>& registry() {
                                                     {"quadratic", entry<QuadraticTask, QuadraticOptions>()},
                                                     {"mlp", entry<MlpTask, MlpOptions>()},
                                                     {"hnn", entry<HnnTask, HnnOptions>()},
+                                                    {"cnn", entry<CnnTask, CnnOptions>()},
+                                                    {"tabular", entry<TabularTask, TabularOptions>()},
                                                     {"charlm", entry<CharLmTask, CharLmOptions>()},
+                                                    {"mixture", entry<MixtureTask, MixtureOptions>()},
                                                 });
   return r;
 }

@@ -21,6 +21,8 @@ Split parse_split(const std::string& name) {
   throw Error("unknown split '" + name + "'; valid splits: train, validation, test");
 }
 
+bool is_data_location_option(const std::string& key) { return key == "data_source" || key == "data_dir"; }
+
 uint64_t problem_seed(Split split, uint64_t seed, int64_t index) {
   return mix_seeds({seed, static_cast<uint64_t>(split), static_cast<uint64_t>(index)});
 }

@@ -165,13 +165,20 @@ TEST_CASE("a checkpoint or weights file with a changed byte is refused by name, 
   CHECK(hamlet_cli("evaluate --optimizers=phnn-paper --optimizer.phnn-paper.weights=" + w + kSmall, &msg) == 2);
   CHECK_THAT(msg, Catch::Contains(w + ": this weights file does not match the checksum"));
 
-  // A weights file of an earlier version has no checksum: it loads, with one warning.
+  // A weights file of an earlier version (schema version 0) has no checksum: it loads, with one warning. A file of
+  // version 1 always has one: without it, it was changed.
   const std::string old = (dir / "old.h5").string();
   REQUIRE(hamlet_cli("meta-train --task=quadratic --optimizer=phnn-paper --epochs=1 --trajectories=1 --horizon=4 "
                      "--unroll=2 --validation-problems=2 --log-level=warn --weights-out=" + old) == 0);
   {
     H5::H5File file(old, H5F_ACC_RDWR);
     file.openGroup("/").removeAttr("content_checksum");
+  }
+  CHECK(hamlet_cli("evaluate --optimizers=phnn-paper --optimizer.phnn-paper.weights=" + old + kSmall, &msg) == 2);
+  CHECK_THAT(msg, Catch::Contains(old + ": this weights file has schema_version 1 but no content checksum"));
+  {
+    H5::H5File file(old, H5F_ACC_RDWR);
+    file.openGroup("/").removeAttr("schema_version");
   }
   CHECK(hamlet_cli("evaluate --optimizers=phnn-paper --optimizer.phnn-paper.weights=" + old + kSmall, &msg) == 0);
   CHECK_THAT(msg, Catch::Contains(old + ": this weights file has no content checksum"));

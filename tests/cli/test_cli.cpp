@@ -29,7 +29,7 @@ TEST_CASE("bad input: one clear message, exit code 2, no output file") {
   };
   const std::vector<Case> cases = {
       {"frobnicate", "unknown command 'frobnicate'"},
-      {"evaluate --task=cubic" + small, "unknown task 'cubic'; valid tasks: quadratic, mlp, hnn"},
+      {"evaluate --task=cubic" + small, "unknown task 'cubic'; valid tasks: quadratic, mlp, hnn, cnn"},
       {"evaluate --optimizers=adam,adamw" + small, "adamw"},
       {"evaluate --optimizers=adam --optimizer.adam.lr=-1" + small, "lr"},
       {"evaluate --optimizers=adam --optimizer.adam.lr=fast" + small, "fast"},
@@ -140,6 +140,24 @@ TEST_CASE("tune, list, version and benchmark run") {
   CHECK_THAT(msg, Catch::Contains("libtorch 1.13"));
   REQUIRE(hamlet_cli("benchmark --optimizers=adam --problems=4 --steps=3", &msg) == 0);
   CHECK_THAT(msg, Catch::Contains("| adam | 4 |"));
+}
+
+TEST_CASE("evaluate runs the cnn task on the 8x8 digits and Adam lowers its loss") {
+  if (!std::filesystem::exists(test::data_dir() / "digits" / "digits.csv.gz")) {
+    WARN("no digits under " << test::data_dir() << "; run scripts/fetch_data.sh");
+    return;
+  }
+  test::TempDir dir;
+  const std::string out = (dir / "cnn.h5").string();
+  std::string msg;
+  REQUIRE(hamlet_cli("evaluate --task=cnn --task.dataset=digits --task.batch_size=64 --optimizers=adam "
+                     "--optimizer.adam.lr=0.01 --problems=3 --steps=40 --data-dir=" + test::data_dir().string() +
+                     " --out=" + out, &msg) == 0);
+  INFO(msg);
+  io::H5Reader r(out);
+  const at::Tensor loss = r.read("/methods/adam/loss");
+  REQUIRE(loss.sizes().vec() == std::vector<int64_t>({3, 40}));
+  CHECK(loss.select(1, 39).mean().item<double>() < 0.6 * loss.select(1, 0).mean().item<double>());
 }
 
 TEST_CASE("an MNIST evaluation runs from a directory outside the repository, and --data-dir and HAMLET_DATA_DIR choose the data") {

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "hamlet/interop/learned_files.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "hamlet/meta/checkpoint.hpp"
 #include "meta/meta_fixtures.hpp"
@@ -66,7 +67,7 @@ std::string read_file(const std::string& path) {
 
 TensorList trained_weights(const std::string& path) {
   auto opt = learned::make_learned("phnn-paper", {{"dtype", "float64"}});
-  learned::load_weights(path, *opt);
+  interop::load_weights(path, *opt);
   return opt->weights();
 }
 

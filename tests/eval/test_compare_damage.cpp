@@ -4,6 +4,8 @@
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/eval/compare.hpp"
+#include "hamlet/eval/compare_format.hpp"
+#include "hamlet/eval/drift.hpp"
 #include "hamlet/io/h5.hpp"
 #include "support/test_support.hpp"
 

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "hamlet/eval/curves.hpp"
-#include "hamlet/io/h5.hpp"
+#include "hamlet/io/run_file.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
@@ -24,11 +24,17 @@ TEST_CASE("learning curves: per-step mean, SE and median, CSV export") {
   test::TempDir dir;
   const std::string h5 = (dir / "run.h5").string(), csv = (dir / "curves.csv").string();
   {
-    io::H5Writer w(h5);
-    w.write("/methods/adam/loss", loss);
-    w.write("/methods/sgd/loss", loss * 2);
-    w.write_strings("/method_names", {"sgd", "adam"});
-    w.commit();
+    io::RunRecord run;
+    run.header.task = "quadratic";
+    run.problems = loss.size(0);
+    run.steps = loss.size(1);
+    for (const auto& [name, values] : {std::pair{"sgd", loss * 2}, std::pair{"adam", loss}}) {
+      io::MethodRecord m;
+      m.name = name;
+      m.loss = values;
+      run.methods.push_back(m);
+    }
+    io::RunFileWriter(h5).write(run);
   }
   CHECK(eval::export_curves(h5, csv) == 2);
   std::ifstream in(csv);

@@ -9,6 +9,7 @@
 #include "hamlet/eval/statistics.hpp"
 #include "hamlet/eval/tune.hpp"
 #include "hamlet/io/h5.hpp"
+#include "hamlet/io/run_file.hpp"
 #include "hamlet/tasks/quadratic.hpp"
 #include "support/test_support.hpp"
 
@@ -187,9 +188,11 @@ TEST_CASE("method results are written to HDF5 and tabulated") {
   test::TempDir dir;
   const std::string path = (dir / "m.h5").string();
   {
-    io::H5Writer w(path);
-    eval::write_method(w, "/methods/gd", rs[0]);
-    w.commit();
+    io::RunRecord run;
+    run.header.task = "quadratic";
+    run.methods.push_back(eval::to_record(rs[0]));
+    run.methods.back().name = "gd";
+    io::RunFileWriter(path).write(run);
   }
   io::H5Reader r(path);
   CHECK(at::equal(r.read("/methods/gd/loss"), rs[0].trajectory.loss));

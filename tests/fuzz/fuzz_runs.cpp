@@ -7,6 +7,8 @@
 // escaping these functions is a finding.
 #include "h5_program.hpp"
 #include "hamlet/eval/compare.hpp"
+#include "hamlet/eval/compare_format.hpp"
+#include "hamlet/eval/drift.hpp"
 #include "hamlet/eval/curves.hpp"
 
 using namespace hamlet;

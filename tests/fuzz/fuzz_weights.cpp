@@ -1,5 +1,5 @@
-// Fuzz target: learned-optimizer weight files, read by learned::make_learned (options recorded in the file, then the
-// weights) and learned::load_weights (into an optimizer built with default options).
+// Fuzz target: learned-optimizer weight files, read by io::read_weights through interop::make_learned (options
+// recorded in the file, then the weights) and interop::load_weights (into an optimizer built with default options).
 //
 // Structure-aware (h5_program.hpp explains why and the input format): the first byte picks the learned optimizer,
 // the rest is a program of groups, datasets and attributes written with H5Writer into a valid HDF5 file. A
@@ -9,6 +9,7 @@
 
 #include "h5_program.hpp"
 #include "hamlet/core/options_json.hpp"
+#include "hamlet/interop/learned_files.hpp"
 #include "hamlet/learned/registry.hpp"
 
 using namespace hamlet;
@@ -23,13 +24,13 @@ void run(const uint8_t* data, std::size_t size, bool strict) {
   const std::string name = names[in.u8() % names.size()];
   fuzz::write_program(in, g_path);
   try {
-    learned::make_learned(name, {{"weights", g_path}});
+    interop::make_learned(name, {{"weights", g_path}});
   } catch (const Error&) {
     if (strict) throw;
   }
   try {
     const auto optimizer = learned::make_learned(name, {});
-    learned::load_weights(g_path, *optimizer);
+    interop::load_weights(g_path, *optimizer);
   } catch (const Error&) {
     if (strict) throw;
   }

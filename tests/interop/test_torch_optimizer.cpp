@@ -19,6 +19,7 @@
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
 #include "hamlet/eval/evaluate.hpp"
+#include "hamlet/interop/learned_files.hpp"
 #include "hamlet/interop/torch_optimizer.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "hamlet/optim/registry.hpp"
@@ -223,13 +224,13 @@ TEST_CASE("a learned optimizer loaded from a weight file gives hamlet evaluate's
     // Log-sign preprocessing where the optimizer has it (mlp-lopt and phnn-features normalise their own features).
     OptionMap options{{"seed", "3"}};
     if (name != "mlp-lopt" && name != "phnn-features") options["preprocess"] = "true";
-    learned::save_weights(path, *learned::make_learned(name, options));
+    interop::save_weights(path, *learned::make_learned(name, options));
 
     eval::EvaluateOptions eo;
     eo.problems = 1;
     eo.steps = kSteps;
     eo.progress = false;
-    const eval::Trajectory reference = eval::evaluate(task, *learned::make_learned(name, {{"weights", path}}), eo);
+    const eval::Trajectory reference = eval::evaluate(task, *interop::make_learned(name, {{"weights", path}}), eo);
 
     // The same problem 0 of the test split, trained through the adapter on plain [out, in] / [out] tensors.
     const auto batch = task.sample(tasks::Split::kTest, 0, 0, 1, c10::Device(c10::kCPU));
@@ -265,7 +266,7 @@ TEST_CASE("TorchOptimizer save -> load -> continue equals an uninterrupted run b
   const Regression data;
   test::TempDir dir;
   const std::string weights = (dir / "lstm.h5").string();
-  learned::save_weights(weights, *learned::make_learned("lstm", {{"seed", "1"}, {"out_mul", "0.01"}}));
+  interop::save_weights(weights, *learned::make_learned("lstm", {{"seed", "1"}, {"out_mul", "0.01"}}));
   std::vector<TorchOptimizerOptions> cases = {TorchOptimizerOptions("adam", {{"lr", "0.01"}}),
                                               TorchOptimizerOptions("ecdsep", {{"lr", "0.01"}}),
                                               TorchOptimizerOptions::from_weights(weights)};
@@ -325,7 +326,7 @@ TEST_CASE("TorchOptimizer errors and documented behaviour") {
   const Regression data;
   test::TempDir dir;
   const std::string phnn = (dir / "phnn.h5").string();
-  learned::save_weights(phnn, *learned::make_learned("phnn", {{"seed", "0"}}));
+  interop::save_weights(phnn, *learned::make_learned("phnn", {{"seed", "0"}}));
 
   SECTION("a weight file for another architecture names the file") {
     auto model = make_model(0);

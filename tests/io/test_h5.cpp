@@ -7,6 +7,7 @@
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/io/h5.hpp"
+#include "hamlet/io/schema.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
@@ -91,7 +92,7 @@ TEST_CASE("the content checksum: valid after commit, a changed value or attribut
   };
   write();
   CHECK(io::H5Reader(path).integrity() == io::H5Reader::Integrity::kValid);
-  CHECK_NOTHROW(io::H5Reader(path).check_integrity("weights file"));
+  CHECK_NOTHROW(io::check_content(io::H5Reader(path), "weights file", 1, true));
   // The checksum is of the content, not the bytes: the same content written again has the same one.
   const std::string first = io::H5Reader(path).attribute_string("/", "content_checksum");
   write();
@@ -120,9 +121,11 @@ TEST_CASE("the content checksum: valid after commit, a changed value or attribut
           f.openDataSet("/weights/a").openAttribute("scale").write(H5::PredType::NATIVE_DOUBLE, &v);
         }) == io::H5Reader::Integrity::kMismatch);
   CHECK(edit([](H5::H5File& f) { f.unlink("/weights/b"); }) == io::H5Reader::Integrity::kMismatch);
-  CHECK_THROWS_WITH(io::H5Reader(path).check_integrity("weights file"),
+  CHECK_THROWS_WITH(io::check_content(io::H5Reader(path), "weights file", 0, true),
                     Catch::Contains(path + ": this weights file does not match the checksum"));
   CHECK(edit([](H5::H5File& f) { f.openGroup("/").removeAttr("content_checksum"); }) ==
         io::H5Reader::Integrity::kNoChecksum);
-  CHECK_NOTHROW(io::H5Reader(path).check_integrity("weights file"));  // a warning only
+  CHECK_NOTHROW(io::check_content(io::H5Reader(path), "weights file", 0, true));  // version 0: a warning only
+  CHECK_THROWS_WITH(io::check_content(io::H5Reader(path), "weights file", 1, true),
+                    Catch::Contains("schema_version 1 but no content checksum"));
 }

@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "hamlet/core/seed.hpp"
-#include "hamlet/io/h5.hpp"
 #include "hamlet/learned/mlp_lopt.hpp"
 #include "hamlet/learned/mlp_lopt_kernel.hpp"
 #include "hamlet/learned/registry.hpp"
@@ -254,18 +253,17 @@ TEST_CASE("mlp-lopt: meta-gradients reach all 197 weights and match central diff
   }
 }
 
-TEST_CASE("mlp-lopt: weight file round trip and architecture checks") {
-  test::TempDir dir;
+TEST_CASE("mlp-lopt: trained weights round trip and architecture checks") {
   const auto opt = make_learned("mlp-lopt", {{"seed", "3"}, {"out_mul", "2"}, {"hidden", "6"}});
   CHECK(opt->num_params() == 39 * 6 + 6 + 6 * 6 + 6 + 6 * 2 + 2 + 7);
-  const std::string path = (dir / "mlp.h5").string();
-  save_weights(path, *opt);
-  const auto loaded = make_learned("mlp-lopt", {{"weights", path}});
+  TrainedWeights trained = trained_weights(*opt);
+  trained.source = "mlp.h5";
+  const auto loaded = make_learned("mlp-lopt", {}, trained);
   for (std::size_t i = 0; i < opt->weights().size(); ++i) CHECK(at::equal(opt->weights()[i], loaded->weights()[i]));
   CHECK(loaded->learning_rate() == 2.0);
   CHECK(loaded->architecture() == "mlp-lopt features=39 hidden=6 hidden_layers=2");
-  CHECK_THROWS_WITH(make_learned("mlp-lopt", {{"weights", path}, {"hidden", "4"}}),
-                    Catch::Contains("hidden") && Catch::Contains(path));
+  CHECK_THROWS_WITH(make_learned("mlp-lopt", {{"hidden", "4"}}, trained),
+                    Catch::Contains("hidden") && Catch::Contains("mlp.h5"));
   CHECK_THROWS_WITH(make_learned("mlp-lopt", {{"step_mult", "0"}}), Catch::Contains("mlp-lopt.step_mult"));
   CHECK_THROWS_WITH(make_learned("mlp-lopt", {{"preprocess", "true"}}), Catch::Contains("preprocess"));
 }

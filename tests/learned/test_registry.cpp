@@ -1,8 +1,8 @@
 #include <torch/csrc/autograd/autograd.h>
 
-#include "hamlet/core/options_json.hpp"
+#include <algorithm>
+
 #include "hamlet/core/seed.hpp"
-#include "hamlet/io/h5.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
@@ -126,108 +126,55 @@ TEST_CASE("every learned optimizer: batched rows, dtypes and trainability") {
   }
 }
 
-TEST_CASE("weight files: save and load round trip") {
-  test::TempDir dir;
+TEST_CASE("trained weights: round trip in memory, recorded options as defaults, architecture kept") {
   for (const std::string name : {"phnn-paper", "phnn", "lstm"}) {
     for (const std::string dtype : {"float32", "float64"}) {
       INFO(name << " " << dtype);
       const auto opt =
           make_learned(name, {{"preprocess", "true"}, {"out_mul", "0.01"}, {"dtype", dtype}, {"seed", "2"}});
       perturb(*opt, 5);
-      const std::string path = (dir / (name + "-" + dtype + ".h5")).string();
-      save_weights(path, *opt, {{"task", "mlp"}, {"hamlet_version", "test"}});
-      {
-        const io::H5Reader reader(path);
-        CHECK(reader.attribute_string("/", "optimizer") == name);
-        CHECK(reader.attribute_string("/", "architecture") == opt->architecture());
-        CHECK(reader.attribute_int("/", "num_params") == opt->num_params());
-        CHECK(reader.attribute_string("/", "task") == "mlp");
-        CHECK(parse_options_text(reader.attribute_string("/", "options")).at("out_mul") == "0.01");
-      }
-      // Loading into a fresh optimizer of the same architecture (another seed): bitwise equal weights.
+      TrainedWeights trained = trained_weights(*opt);
+      trained.source = "trained.h5";
+      CHECK(trained.optimizer == name);
+      CHECK(trained.architecture == opt->architecture());
+      CHECK(trained.options.at("out_mul") == "0.01");
+      CHECK_FALSE(trained.options.count("weights"));
+      for (const auto& v : trained.values) CHECK(v.scalar_type() == at::kDouble);
+      // Into a fresh optimizer of the same architecture (another seed): bitwise equal weights, any name order.
       const auto fresh = make_learned(name, {{"preprocess", "true"}, {"dtype", dtype}, {"seed", "9"}});
       CHECK_FALSE(same_weights(fresh->weights(), opt->weights()));
-      load_weights(path, *fresh);
+      TrainedWeights reversed = trained;
+      std::reverse(reversed.names.begin(), reversed.names.end());
+      std::reverse(reversed.values.begin(), reversed.values.end());
+      set_trained_weights(*fresh, reversed);
       CHECK(same_weights(fresh->weights(), opt->weights()));
-
-      // make_learned with "weights": the file's options are the defaults (preprocess, out_mul, dtype).
-      const auto loaded = make_learned(name, {{"weights", path}});
+      // Built from them: the recorded options are the defaults, the source is the "weights" option.
+      const auto loaded = make_learned(name, {}, trained);
       CHECK(same_weights(loaded->weights(), opt->weights()));
       CHECK(loaded->learning_rate() == 0.01);
-      CHECK(loaded->options().at("weights") == path);
-      CHECK(loaded->architecture() == opt->architecture());
-      const Problem pr = problem(2);
-      const auto ra = opt->update(pr.params, pr.grads, at::Tensor(), opt->init(pr.params));
-      const auto rb = loaded->update(pr.params, pr.grads, at::Tensor(), loaded->init(pr.params));
-      for (std::size_t i = 0; i < ra.params.size(); ++i) CHECK(at::equal(ra.params[i], rb.params[i]));
-
-      // Behavioural options may be overridden; repeating an architecture option with its own value is fine.
-      const auto tuned = make_learned(name, {{"weights", path}, {"out_mul", "0.5"}, {"preprocess", "1"}});
+      CHECK(loaded->options().at("weights") == "trained.h5");
+      const auto tuned = make_learned(name, {{"out_mul", "0.5"}, {"preprocess", "1"}}, trained);
       CHECK(tuned->learning_rate() == 0.5);
-      CHECK(same_weights(tuned->weights(), opt->weights()));
-      CHECK_THROWS_WITH(make_learned(name, {{"weights", path}, {"preprocess", "false"}}),
-                        Catch::Contains("preprocess") && Catch::Contains(path));
-      // Saving a loaded optimizer records its own options, not the old file name.
-      const std::string copy = (dir / (name + "-" + dtype + "-copy.h5")).string();
-      save_weights(copy, *loaded);
-      CHECK(io::H5Reader(copy).attribute_string("/", "options").find("weights") == std::string::npos);
+      CHECK_THROWS_WITH(make_learned(name, {{"preprocess", "false"}}, trained),
+                        Catch::Contains("preprocess") && Catch::Contains("trained.h5"));
     }
   }
-  CHECK_THROWS_WITH(make_learned("phnn", {{"weights", (dir / "phnn-float32.h5").string()}, {"hidden", "8"}}),
-                    Catch::Contains("hidden"));
-  CHECK_THROWS_WITH(make_learned("phnn", {{"weights", (dir / "phnn-float32.h5").string()}, {"mass", "constant"}}),
-                    Catch::Contains("mass"));
-  CHECK_THROWS_WITH(make_learned("phnn", {{"weights", (dir / "phnn-float32.h5").string()}, {"color", "red"}}),
-                    Catch::Contains("color"));
 }
 
-TEST_CASE("weight files written before JSON attributes (options as k=v) load to the same optimizer") {
-  test::TempDir dir;
-  const auto opt = make_learned("phnn", {{"seed", "4"}, {"out_mul", "0.02"}, {"mass", "constant"}});
-  const std::string old_format = (dir / "old.h5").string();
-  {
-    io::H5Writer w(old_format);
-    for (std::size_t i = 0; i < opt->weights().size(); ++i) w.write("/weights/" + opt->weight_names()[i], opt->weights()[i]);
-    w.set_attribute("/", "optimizer", "phnn");
-    w.set_attribute("/", "architecture", opt->architecture());
-    OptionMap recorded = opt->options();
-    w.set_attribute("/", "options", format_options(recorded));
-    w.set_attribute("/", "num_params", opt->num_params());
-    w.commit();
-  }
-  const std::string json_format = (dir / "new.h5").string();
-  save_weights(json_format, *opt);
-  CHECK(io::H5Reader(json_format).attribute_string("/", "options").front() == '{');
-  const auto a = make_learned("phnn", {{"weights", old_format}});
-  const auto b = make_learned("phnn", {{"weights", json_format}});
-  OptionMap oa = a->options(), ob = b->options();
-  CHECK(oa.at("weights") == old_format);
-  oa.erase("weights"), ob.erase("weights");
-  CHECK(oa == ob);
-  CHECK(a->learning_rate() == 0.02);
-  CHECK(same_weights(a->weights(), b->weights()));
-}
-
-TEST_CASE("weight files: mismatches and missing files are clear errors naming the file") {
-  test::TempDir dir;
-  const std::string paper = (dir / "paper.h5").string();
-  save_weights(paper, *make_learned("phnn-paper", {}));
-
+TEST_CASE("trained weights: mismatches name the source, a weights file is not read here") {
+  TrainedWeights paper = trained_weights(*make_learned("phnn-paper", {}));
+  paper.source = "paper.h5";
   const auto lstm = make_learned("lstm", {});
-  CHECK_THROWS_WITH(load_weights(paper, *lstm), Catch::Contains(paper) && Catch::Contains("phnn-paper"));
-  CHECK_THROWS_WITH(make_learned("lstm", {{"weights", paper}}),
-                    Catch::Contains(paper) && Catch::Contains("phnn-paper"));
-  // d = 1 weights into a d = 2 optimizer.
+  CHECK_THROWS_WITH(set_trained_weights(*lstm, paper), Catch::Contains("paper.h5") && Catch::Contains("phnn-paper"));
+  CHECK_THROWS_WITH(make_learned("lstm", {}, paper), Catch::Contains("paper.h5") && Catch::Contains("phnn-paper"));
   const auto d2 = make_learned("phnn-paper", {{"preprocess", "true"}});
-  CHECK_THROWS_WITH(load_weights(paper, *d2), Catch::Contains(paper) && Catch::Contains("d=1"));
-  const auto no_bias = make_learned("phnn-paper", {{"keep_unused_L_bias", "false"}});
-  CHECK_THROWS_WITH(load_weights(paper, *no_bias), Catch::Contains(paper));
-  // Missing file.
-  const std::string missing = (dir / "missing.h5").string();
-  CHECK_THROWS_WITH(load_weights(missing, *lstm), Catch::Contains(missing));
-  CHECK_THROWS_WITH(make_learned("lstm", {{"weights", missing}}), Catch::Contains(missing));
-  // Reserved attribute names cannot be overwritten by provenance; nothing is left behind.
-  const std::string bad = (dir / "bad.h5").string();
-  CHECK_THROWS_WITH(save_weights(bad, *lstm, {{"architecture", "x"}}), Catch::Contains("reserved"));
-  CHECK_FALSE(std::filesystem::exists(bad));
+  CHECK_THROWS_WITH(set_trained_weights(*d2, paper), Catch::Contains("paper.h5") && Catch::Contains("d=1"));
+  TrainedWeights renamed = paper;
+  renamed.names.back() += "x";
+  CHECK_THROWS_WITH(set_trained_weights(*make_learned("phnn-paper", {}), renamed), Catch::Contains("do not match"));
+  TrainedWeights reshaped = paper;
+  reshaped.values.back() = at::zeros({7}, at::kDouble);
+  CHECK_THROWS_WITH(set_trained_weights(*make_learned("phnn-paper", {}), reshaped), Catch::Contains("shape"));
+  CHECK_THROWS_WITH(make_learned("lstm", {{"weights", "w.h5"}}), Catch::Contains("w.h5") && Catch::Contains("interop"));
+  CHECK_NOTHROW(make_learned("lstm", {{"weights", ""}}));
 }

@@ -2,8 +2,16 @@
 // Shared fixtures for the meta tests: a small meta-training configuration and a value comparison of weight lists.
 #include <ATen/ATen.h>
 
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include "hamlet/core/tensor.hpp"
+#include "hamlet/learned/registry.hpp"
 #include "hamlet/meta/meta_train.hpp"
+#include "support/catch.hpp"
+#include "support/test_support.hpp"
 
 namespace hamlet::test {
 
@@ -27,6 +35,42 @@ inline bool same_tensors(const TensorList& a, const TensorList& b) {
     if (!at::equal(a[i].to(at::kDouble), b[i].to(at::kDouble))) return false;
   }
   return true;
+}
+
+// Meta-trains a fresh learned optimizer `name` (built from `optimizer_options`) on `task` with `o` on `world`
+// data-parallel ranks: threads of this process, each with its own Gloo communicator over a file store in a
+// temporary directory (world 1: no communicator). Fails the test naming any rank's error; returns rank 0's final
+// weights (the selected ones: rank 0 selects; the others end with the last weights, so `ranks_agree` checks that
+// every rank holds rank 0's, true when the selection kept the last epoch).
+inline TensorList train_on_ranks(const std::string& name, const OptionMap& optimizer_options, const tasks::Task& task,
+                                 const meta::MetaTrainOptions& o, int64_t world, bool ranks_agree = false) {
+  TempDir dir;
+  std::vector<TensorList> weights(static_cast<std::size_t>(world));
+  std::vector<std::string> errors(static_cast<std::size_t>(world));
+  std::vector<std::thread> threads;
+  for (int64_t r = 0; r < world; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        meta::MetaTrainOptions mine = o;
+        mine.parallel.rank = r;
+        mine.parallel.world_size = world;
+        mine.parallel.rendezvous = "file://" + (dir / "store").string();
+        mine.parallel.timeout_s = 60;
+        auto opt = learned::make_learned(name, optimizer_options);
+        meta::meta_train(*opt, task, mine, world > 1 ? parallel::connect(mine.parallel) : nullptr);
+        weights[static_cast<std::size_t>(r)] = opt->weights();
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(r)] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors) {
+    INFO(e);
+    REQUIRE(e.empty());
+  }
+  for (int64_t r = 1; ranks_agree && r < world; ++r) CHECK(same_tensors(weights[0], weights[static_cast<std::size_t>(r)]));
+  return weights[0];
 }
 
 }  // namespace hamlet::test

@@ -6,6 +6,7 @@
 #include "hamlet/meta/meta_train.hpp"
 #include "hamlet/meta/recompute.hpp"
 #include "hamlet/tasks/quadratic.hpp"
+#include "meta_fixtures.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
@@ -106,14 +107,10 @@ TEST_CASE("meta-training with recomputation follows the same path as with stored
   tasks::QuadraticOptions qo;
   qo.dtype = "float64";
   const tasks::QuadraticTask task(qo);
-  meta::MetaTrainOptions o;
-  o.schedule.epochs = 1;
-  o.schedule.trajectories = 2;
-  o.schedule.horizon = 20;
-  o.schedule.unroll = 10;
-  o.schedule.batch = 2;
+  meta::MetaTrainOptions o = test::small_meta_options();
+  o.schedule = meta::ScheduleOptions::from_map(
+      {{"epochs", "1"}, {"trajectories", "2"}, {"horizon", "20"}, {"unroll", "10"}, {"batch", "2"}});
   o.validation.problems = 2;
-  o.progress = false;
   // With second derivatives the optimizee gradients are inputs that need gradients too.
   for (const bool second : {false, true}) {
   for (const std::string name : {"phnn", "lstm", "mlp-lopt"}) {

@@ -4,6 +4,9 @@
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/options_json.hpp"
+#include "hamlet/interop/learned_files.hpp"
+#include "hamlet/io/h5.hpp"
+#include "hamlet/io/weights_file.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "hamlet/meta/select_weights.hpp"
 #include "support/catch.hpp"
@@ -12,6 +15,18 @@
 using namespace hamlet;
 
 namespace {
+
+// A weights file as hamlet wrote them before schema_version (options as "k=v, k=v" text).
+void write_version_0(const std::string& path, const io::WeightsRecord& record) {
+  io::H5Writer w(path);
+  for (std::size_t i = 0; i < record.names.size(); ++i) w.write("/weights/" + record.names[i], record.weights[i]);
+  w.set_attribute("/", "optimizer", record.optimizer);
+  w.set_attribute("/", "architecture", record.architecture);
+  w.set_attribute("/", "options", format_options(record.options));
+  w.set_attribute("/", "num_params", record.num_params);
+  for (const auto& [key, value] : record.provenance) w.set_attribute("/", key, value);
+  w.commit();
+}
 
 // A phnn weight file with the provenance `hamlet meta-train` writes; `meta` and `task` override entries of the
 // defaults, `score` is best_score as text.
@@ -27,11 +42,17 @@ std::string write_candidate(const test::TempDir& dir, const std::string& name, c
   OptionMap t{{"dim", "10"}, {"dtype", "float32"}};
   for (const auto& [k, v] : task) t[k] = v;
   const std::string path = (dir / name).string();
-  learned::save_weights(path, *learned::make_learned("phnn", optimizer),
-                        {{"task", "quadratic"},
-                         {"task_options", old_format ? format_options(t) : options_to_json(t)},
-                         {"meta_train", old_format ? format_options(m) : options_to_json(m)},
-                         {"best_score", score}});
+  const io::WeightsRecord record =
+      interop::to_record(*learned::make_learned("phnn", optimizer),
+                         {{"task", "quadratic"},
+                          {"task_options", old_format ? format_options(t) : options_to_json(t)},
+                          {"meta_train", old_format ? format_options(m) : options_to_json(m)},
+                          {"best_score", score}});
+  if (old_format) {
+    write_version_0(path, record);
+  } else {
+    io::write_weights(path, record);
+  }
   return path;
 }
 
@@ -117,7 +138,7 @@ TEST_CASE("select_weights: the lowest validation score wins, candidates must sha
   }
   SECTION("weights without a meta-training provenance are refused") {
     const std::string bare = (dir / "bare.h5").string();
-    learned::save_weights(bare, *learned::make_learned("phnn", {{"seed", "0"}}));
+    interop::save_weights(bare, *learned::make_learned("phnn", {{"seed", "0"}}));
     CHECK_THROWS_WITH(meta::select_weights({a, bare}), Catch::Contains("has no best_score attribute"));
     CHECK_THROWS_WITH(meta::select_weights({}), Catch::Contains("no weight files"));
   }

@@ -92,6 +92,8 @@ TEST_CASE("symplectic (AdvancedSymplecticOptimizer): known answers (docs/methods
     CHECK(max_abs_diff(r2.state.slots.at("p")[0], row({0.057, -0.076})) < 1e-12);
     CHECK(r2.diagnostics.at("energy").item<double>() == Approx(0.1295125).margin(1e-12));
     CHECK(max_abs_diff(r2.params[0], row({0.9975718149, 2.0032375801})) < 1e-9);
+    // α = 0.0277871589 at step 2 (§7.2): the step is α·m with m = (0.057, −0.076).
+    CHECK(max_abs_diff(r1.params[0] - r2.params[0], 0.0277871589 * row({0.057, -0.076})) < 1e-11);
   }
   SECTION("scale invariance: g × 100 gives the same first step") {
     auto r = opt.update({theta0}, {100.0 * g}, at::Tensor(), opt.init({theta0}));

@@ -28,6 +28,8 @@ std::filesystem::path data_dir() {
   return env && *env ? std::filesystem::path(env) : std::filesystem::path(HAMLET_TEST_DATA_DIR);
 }
 
+std::filesystem::path source_dir() { return std::filesystem::path(HAMLET_TEST_SOURCE_DIR); }
+
 std::string hamlet_binary() {
   const char* env = std::getenv("HAMLET_BIN");
   return env && *env ? std::string(env) : std::string(HAMLET_TEST_BIN);

@@ -23,6 +23,8 @@ class TempDir {
 
 // Directory with the prepared real data ($HAMLET_DATA_DIR, else the build's configured data directory).
 std::filesystem::path data_dir();
+// The repository's root (committed files under results/ and tests/ are read from there).
+std::filesystem::path source_dir();
 // Path of the built hamlet executable ($HAMLET_BIN, else <build>/hamlet).
 std::string hamlet_binary();
 

@@ -77,7 +77,7 @@ TEST_CASE("batched quadratic losses and gradients equal one-by-one evaluation") 
 
 TEST_CASE("task registry and option validation") {
   CHECK(make_task("quadratic", {{"dim", "3"}})->options().at("dim") == "3");
-  CHECK_THROWS_WITH(make_task("cubic", {}), Catch::Contains("unknown task 'cubic'") && Catch::Contains("quadratic, mlp, hnn"));
+  CHECK_THROWS_WITH(make_task("cubic", {}), Catch::Contains("unknown task 'cubic'") && Catch::Contains("quadratic, mlp, hnn, cnn"));
   CHECK_THROWS_WITH(make_task("quadratic", {{"dim", "0"}}), Catch::Contains("quadratic.dim") && Catch::Contains("0"));
   CHECK_THROWS_WITH(make_task("quadratic", {{"dimm", "3"}}), Catch::Contains("dimm") && Catch::Contains("valid options"));
   CHECK_THROWS_WITH(make_task("quadratic", {{"dtype", "half"}}), Catch::Contains("float32 or float64"));

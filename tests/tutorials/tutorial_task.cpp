@@ -135,11 +135,9 @@ TEST_CASE("tutorial task: Adam solves it and a learned optimizer meta-trains on 
   const eval::Trajectory adam = eval::evaluate(*task, *optim::make_optimizer("adam", {{"lr", "0.1"}}), o);
   CHECK(adam.final_loss.mean().item<double>() < 0.6 * std::log(2.0));  // log 2 at w = 0, b = 0
   auto lopt = learned::make_learned("mlp-lopt", {});
+  // Options parse from text as on the command line (--epochs=2 ...), checked by their spec.
   meta::MetaTrainOptions m;
-  m.schedule.epochs = 2;
-  m.schedule.trajectories = 2;
-  m.schedule.horizon = 20;
-  m.schedule.unroll = 10;
+  m.schedule = meta::ScheduleOptions::from_map({{"epochs", "2"}, {"trajectories", "2"}, {"horizon", "20"}, {"unroll", "10"}});
   m.validation.problems = 4;
   m.progress = false;
   const meta::MetaTrainResult r = meta::meta_train(*lopt, *task, m);

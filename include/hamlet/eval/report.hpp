@@ -1,6 +1,6 @@
 #pragma once
-// Results of comparing methods on one task: the summary table printed by the CLI and the per-method layout of
-// the run's HDF5 file (results/README.md documents the schema).
+// Results of comparing methods on one task: the summary table printed by the CLI and each method's record of the
+// run file (io/run_file.hpp writes it; docs/file_formats.md documents the schema).
 #include <optional>
 #include <string>
 #include <vector>
@@ -8,7 +8,7 @@
 #include "hamlet/core/options.hpp"
 #include "hamlet/eval/evaluate.hpp"
 #include "hamlet/eval/tune.hpp"
-#include "hamlet/io/h5.hpp"
+#include "hamlet/io/run_file.hpp"
 
 namespace hamlet::eval {
 
@@ -24,8 +24,9 @@ struct MethodResult {
 // difference of the final loss against the best method (by final mean) ± SE.
 std::string summary_table(const std::vector<MethodResult>& results);
 
-// Writes one method under `group` (e.g. "/methods/adam"): datasets loss, final_loss, grad_norm, update_norm,
-// diagnostics/<name>, tune/grid + tune/score; attributes optimizer, options, seconds and the summary values.
-void write_method(io::H5Writer& writer, const std::string& group, const MethodResult& result);
+// One method as the run file records it: curves, options, seconds, the summary values and the tuning grid.
+io::MethodRecord to_record(const MethodResult& result);
+// A learning-rate search alone (`hamlet tune` files).
+io::TuneRecord to_record(const TuneResult& tuning);
 
 }  // namespace hamlet::eval

@@ -1,5 +1,7 @@
 #pragma once
-// HDF5 output and input for runs (HDF5 C++ API; schema documented in results/README.md).
+// HDF5 output and input (HDF5 C++ API): the groups, datasets and attributes every hamlet file is made of. What a
+// run file, meta-training run file, weights file or checkpoint holds is owned by the readers and writers beside
+// this header (run_file.hpp, meta_train_file.hpp, weights_file.hpp, checkpoint_file.hpp; docs/file_formats.md).
 //
 // H5Writer writes to "<path>.tmp-<pid>" and renames to `path` only in commit(), so a failed or interrupted run
 // never leaves a half-written file under the final name; a writer destroyed without commit() deletes its
@@ -7,12 +9,18 @@
 // Extendible datasets ([rows, columns], unlimited rows, chunked) are appended row by row, for curves that grow
 // during a run (the HighFive pattern).
 //
+// Storage: numeric datasets of at least kMinCompressedValues values are chunked (chunks of whole rows, about
+// 1 MiB at most) and compressed losslessly with the shuffle and deflate (level 4) filters, which every HDF5
+// reader (h5py included) decodes without options; smaller ones, empty ones and string datasets are contiguous. The
+// values are unchanged (float64 stays float64); if the HDF5 library lacks deflate every dataset is contiguous.
+// Readers read both layouts (files of schema version 0 hold only contiguous ones).
+//
 // Checksum: commit() stores, as the root attribute `content_checksum` ("fnv1a64:<16 hex digits>"), a 64-bit FNV-1a
 // digest of the file's content: every group, dataset and attribute in name order, with each dataset's type class,
 // shape and values and each attribute's value (the checksum attribute itself left out). It is a property of the
 // content, not of HDF5's byte layout, so a reader recomputes it through the same walk. A byte changed in stored
-// data (a flipped bit on disk, an edit by hand) makes H5Reader::check_integrity fail; files written before
-// hamlet stored checksums have none and load with a warning.
+// data (a flipped bit on disk, an edit by hand) makes integrity() report kMismatch, and io::check_content
+// (schema.hpp) refuse the file; files written before hamlet stored checksums have none.
 #include <ATen/ATen.h>
 
 #include <cstdint>
@@ -21,6 +29,22 @@
 #include <vector>
 
 namespace hamlet::io {
+
+// Below this many values (32 KiB of float64) a chunked dataset's index, about 2 KiB in HDF5's default file format,
+// costs more than deflate saves on float64 values (measured: loss curves shrink to about 45 %, random weights
+// hardly at all), so weights files and checkpoints stay contiguous and run files' curves are compressed.
+constexpr int64_t kMinCompressedValues = 4096;
+
+// Opens (and discards) a writer for `path`: throws hamlet::Error naming it if it cannot be written. For commands
+// that should fail on an unwritable output before hours of work.
+void check_writable(const std::string& path);
+
+// How a dataset is stored (H5Reader::layout).
+struct DatasetLayout {
+  bool chunked = false;
+  bool shuffle = false;
+  bool deflate = false;
+};
 
 class H5Writer {
  public:
@@ -74,12 +98,11 @@ class H5Reader {
   // 'i' integer, '?' anything else (hamlet writes only the first three).
   std::vector<std::string> attribute_names(const std::string& object_path) const;
   char attribute_kind(const std::string& object_path, const std::string& name) const;
+  DatasetLayout layout(const std::string& dataset_path) const;
+  const std::string& path() const { return path_; }
   // Whether the file carries a content checksum, and whether it matches (see the header comment).
   enum class Integrity { kValid, kNoChecksum, kMismatch };
   Integrity integrity() const;
-  // Throws hamlet::Error naming the file and `kind` ("weights file", "checkpoint") when the content does not match
-  // its checksum; logs one warning per file and process when there is no checksum (files of older versions).
-  void check_integrity(const std::string& kind) const;
 
  private:
   struct Impl;

@@ -53,10 +53,13 @@ struct EsOptions {
   HAMLET_OPTIONS(EsOptions);
 };
 
+// The first estimator of the registry (gradient_estimator.hpp), the default of EstimatorOptions::name.
+std::string default_estimator_name();
+
 // Which estimator (gradient_estimator.hpp registry) and every estimator's settings; an estimator reads its own
 // part, and the parts it does not read must keep their defaults.
 struct EstimatorOptions {
-  std::string name = "bptt";
+  std::string name = default_estimator_name();
   BpttOptions bptt;
   EsOptions es;
   HAMLET_OPTIONS(EstimatorOptions);

@@ -79,6 +79,9 @@ struct EpochRecord {
   double train_meta_loss = 0;    // mean over the epoch's meta-steps of the window meta-loss / its terms (es / pes:
                                  // of the pairs' mean (L⁺ + L⁻)/2, i.e. at perturbed weights)
   double validation_score = 0;   // §4.4 selection score of the weights after this epoch
+  // A distribution of tasks (tasks/mixture.hpp): each component's score, in the order of task.components() (their
+  // weighted mean is validation_score); empty for a single task.
+  std::vector<double> component_scores;
   double grad_norm = 0;          // mean meta-gradient norm (before clipping) over the epoch's meta-steps
   int64_t skipped_steps = 0;     // non-finite meta-steps skipped in this epoch
   int64_t cut_trajectories = 0;  // trajectories cut for exploding loss in this epoch
@@ -116,8 +119,13 @@ MetaTrainResult meta_train(learned::LearnedOptimizer& optimizer, const tasks::Ta
                            const MetaTrainOptions& options, parallel::CommunicatorPtr communicator = nullptr);
 
 // The §4.4 selection score: mean over `problems` validation problems of the mean of `steps` logged losses, with
-// the optimizer frozen (evaluation mode).
+// the optimizer frozen (evaluation mode). For a distribution of tasks, the weighted mean of its components' scores
+// (each on `problems` validation problems of its own); component_scores gives them one by one.
 double validation_score(const learned::LearnedOptimizer& optimizer, const tasks::Task& task, int64_t problems,
                         int64_t steps, uint64_t seed, const std::string& device);
+std::vector<double> component_scores(const learned::LearnedOptimizer& optimizer, const tasks::Task& task,
+                                     int64_t problems, int64_t steps, uint64_t seed, const std::string& device);
+// The selection score from the components' scores: their weighted mean (a single task: its score).
+double combined_score(const tasks::Task& task, const std::vector<double>& scores);
 
 }  // namespace hamlet::meta

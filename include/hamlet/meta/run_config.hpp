@@ -35,8 +35,4 @@ RunConfig parse_run_config(const std::string& text);
 // now") unless `current` may continue `stored` under the resume rule.
 void check_resume_config(const RunConfig& stored, const RunConfig& current, const std::string& checkpoint);
 
-// Whether a task option only says where the data were read from (data_source, data_dir): two runs that differ in
-// it read the same data. Resume and weight selection (select_weights.hpp) do not compare it.
-bool is_data_location_option(const std::string& task_option);
-
 }  // namespace hamlet::meta

@@ -20,12 +20,6 @@ struct AdamOptions {
   HAMLET_OPTIONS(AdamOptions);
 };
 
-class Adam final : public ConfiguredOptimizer<AdamOptions> {
- public:
-  using ConfiguredOptimizer::ConfiguredOptimizer;
-  OptimizerState init(const TensorList& params) const override;
-  StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
-                    const OptimizerState& state) const override;
-};
+HAMLET_HAND_DESIGNED_OPTIMIZER(Adam, AdamOptions);
 
 }  // namespace hamlet::optim

@@ -18,13 +18,6 @@ struct MomentumOptions {
   HAMLET_OPTIONS(MomentumOptions);
 };
 
-class Momentum final : public ConfiguredOptimizer<MomentumOptions> {
- public:
-  using ConfiguredOptimizer::ConfiguredOptimizer;
-  // momentum_buffer = 0 for every parameter.
-  OptimizerState init(const TensorList& params) const override;
-  StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
-                    const OptimizerState& state) const override;
-};
+HAMLET_HAND_DESIGNED_OPTIMIZER(Momentum, MomentumOptions);
 
 }  // namespace hamlet::optim

@@ -18,12 +18,6 @@ struct NagOptions {
   HAMLET_OPTIONS(NagOptions);
 };
 
-class Nag final : public ConfiguredOptimizer<NagOptions> {
- public:
-  using ConfiguredOptimizer::ConfiguredOptimizer;
-  OptimizerState init(const TensorList& params) const override;
-  StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
-                    const OptimizerState& state) const override;
-};
+HAMLET_HAND_DESIGNED_OPTIMIZER(Nag, NagOptions);
 
 }  // namespace hamlet::optim

@@ -77,4 +77,16 @@ class ConfiguredOptimizer : public Optimizer {
   Options options_;
 };
 
+// Declares the class `Name` of a hand-designed optimizer configured by `Options`: a ConfiguredOptimizer whose
+// init() and update() its .cpp defines (the header's comment states its update and state).
+#define HAMLET_HAND_DESIGNED_OPTIMIZER(Name, Options)                                              \
+  class Name final : public ::hamlet::optim::ConfiguredOptimizer<Options> {                        \
+   public:                                                                                         \
+    using ConfiguredOptimizer::ConfiguredOptimizer;                                                \
+    ::hamlet::optim::OptimizerState init(const ::hamlet::TensorList& params) const override;       \
+    ::hamlet::optim::StepResult update(const ::hamlet::TensorList& params, const ::hamlet::TensorList& grads, \
+                                       const at::Tensor& loss,                                     \
+                                       const ::hamlet::optim::OptimizerState& state) const override; \
+  }
+
 }  // namespace hamlet::optim

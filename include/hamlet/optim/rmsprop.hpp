@@ -18,12 +18,6 @@ struct RmsPropOptions {
   HAMLET_OPTIONS(RmsPropOptions);
 };
 
-class RmsProp final : public ConfiguredOptimizer<RmsPropOptions> {
- public:
-  using ConfiguredOptimizer::ConfiguredOptimizer;
-  OptimizerState init(const TensorList& params) const override;
-  StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
-                    const OptimizerState& state) const override;
-};
+HAMLET_HAND_DESIGNED_OPTIMIZER(RmsProp, RmsPropOptions);
 
 }  // namespace hamlet::optim

@@ -16,13 +16,6 @@ struct SgdOptions {
   HAMLET_OPTIONS(SgdOptions);
 };
 
-class Sgd final : public ConfiguredOptimizer<SgdOptions> {
- public:
-  using ConfiguredOptimizer::ConfiguredOptimizer;
-  OptimizerState init(const TensorList& params) const override;
-  // Undefined gradients leave their parameter unchanged; `loss` is ignored.
-  StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
-                    const OptimizerState& state) const override;
-};
+HAMLET_HAND_DESIGNED_OPTIMIZER(Sgd, SgdOptions);
 
 }  // namespace hamlet::optim

@@ -28,12 +28,6 @@ struct SymplecticOptions {
   HAMLET_OPTIONS(SymplecticOptions);
 };
 
-class AdvancedSymplectic final : public ConfiguredOptimizer<SymplecticOptions> {
- public:
-  using ConfiguredOptimizer::ConfiguredOptimizer;
-  OptimizerState init(const TensorList& params) const override;
-  StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
-                    const OptimizerState& state) const override;
-};
+HAMLET_HAND_DESIGNED_OPTIMIZER(AdvancedSymplectic, SymplecticOptions);
 
 }  // namespace hamlet::optim

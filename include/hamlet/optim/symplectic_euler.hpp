@@ -25,13 +25,6 @@ struct SymplecticEulerOptions {
   HAMLET_OPTIONS(SymplecticEulerOptions);
 };
 
-class SymplecticEuler final : public ConfiguredOptimizer<SymplecticEulerOptions> {
- public:
-  using ConfiguredOptimizer::ConfiguredOptimizer;
-  // p = 0 for every parameter.
-  OptimizerState init(const TensorList& params) const override;
-  StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
-                    const OptimizerState& state) const override;
-};
+HAMLET_HAND_DESIGNED_OPTIMIZER(SymplecticEuler, SymplecticEulerOptions);
 
 }  // namespace hamlet::optim

@@ -39,6 +39,15 @@ class ProblemBatch {
   virtual std::vector<std::string> param_names() const = 0;
 };
 
+class Task;
+
+// One component of a distribution of tasks (tasks/mixture.hpp): its name, its share of the episodes, the task.
+struct TaskComponent {
+  std::string name;
+  double weight = 1.0;  // normalised: the weights of a task's components sum to 1
+  const Task* task = nullptr;
+};
+
 class Task {
  public:
   virtual ~Task() = default;
@@ -55,11 +64,20 @@ class Task {
   // Problems [first, first + count) of (split, seed), as one batch on `device`.
   virtual std::unique_ptr<ProblemBatch> sample(Split split, uint64_t seed, int64_t first, int64_t count,
                                                c10::Device device) const = 0;
+  // Meta-training on a distribution of tasks: the task whose problems episode `episode` of a run seeded `seed`
+  // trains on (a pure function of the two), and every component with its weight (validation scores each on its
+  // own problems). A plain task is its own only component.
+  virtual const Task& episode_task(uint64_t seed, int64_t episode) const { return *this; }
+  virtual std::vector<TaskComponent> components() const { return {{name(), 1.0, this}}; }
 };
 
 using TaskPtr = std::shared_ptr<const Task>;
 
 // Seed of problem `index` of (split, seed); tasks derive all randomness of that problem from it.
 uint64_t problem_seed(Split split, uint64_t seed, int64_t index);
+
+// Whether a task option only says where the data were read from (data_source, data_dir): two runs that differ in
+// it read the same data. Resume, weight selection and compare's pairing do not compare it.
+bool is_data_location_option(const std::string& key);
 
 }  // namespace hamlet::tasks

@@ -1,0 +1,94 @@
+// Meta-training on a distribution of tasks (tasks/mixture.hpp): two quadratic sizes and an MLP on the 8×8 digits,
+// with every estimator; per-component validation scores whose weighted mean selects; bitwise resume; two
+// data-parallel ranks equal one process.
+#include "support/catch.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include "hamlet/learned/registry.hpp"
+#include "hamlet/meta/gradient_estimator.hpp"
+#include "hamlet/meta/meta_train.hpp"
+#include "hamlet/tasks/registry.hpp"
+#include "meta_fixtures.hpp"
+#include "support/test_support.hpp"
+
+using namespace hamlet;
+
+namespace {
+
+// Two quadratic sizes and, when the digits are there, a small MLP on them; float64 where the test compares bits.
+tasks::TaskPtr make_mixture(const test::TempDir& dir, const std::string& dtype = "float32") {
+  std::string text = "[quad3]\ntask = quadratic\ndim = 3\ndtype = " + dtype + "\n"
+                     "[quad6]\ntask = quadratic\nweight = 2\ndim = 6\ndtype = " + dtype + "\n";
+  const auto digits = test::data_dir() / "digits";
+  if (std::filesystem::exists(digits / "digits.csv.gz")) {
+    text += "[digits]\ntask = mlp\ndataset = digits\ndata_dir = " + digits.string() +
+            "\nhidden = 8\nbatch_size = 32\ndtype = " + dtype + "\n";
+  } else {
+    WARN("no " << digits << ": the mixture has no MLP component (run scripts/fetch_data.sh)");
+  }
+  const std::string path = (dir / "mix.ini").string();
+  std::ofstream(path) << text;
+  return tasks::make_task("mixture", {{"file", path}});
+}
+
+meta::MetaTrainOptions mixture_options() {
+  meta::MetaTrainOptions o = test::small_meta_options();
+  o.schedule.epochs = 4;
+  o.schedule.batch = 2;
+  o.validation.problems = 4;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("a mixture meta-trains below its initialisation with every estimator, scoring each component") {
+  test::TempDir dir;
+  const tasks::TaskPtr mix = make_mixture(dir);
+  const std::size_t n_components = mix->components().size();
+  for (const std::string& estimator : meta::estimators().names()) {
+    INFO(estimator);
+    meta::MetaTrainOptions o = mixture_options();
+    o.estimator.name = estimator;
+    if (estimator != "bptt") o.estimator.es.pairs = 4;
+    auto opt = learned::make_learned("mlp-lopt", {{"seed", "1"}});
+    const meta::MetaTrainResult r = meta::meta_train(*opt, *mix, o);
+    INFO("initial " << r.initial_score << ", best " << r.best_score);
+    CHECK(r.best_score < r.initial_score);
+    for (const auto& e : r.curve) {
+      REQUIRE(e.component_scores.size() == n_components);
+      CHECK(e.validation_score == Approx(meta::combined_score(*mix, e.component_scores)).epsilon(1e-15));
+    }
+  }
+}
+
+TEST_CASE("a mixture's meta-training resumes bitwise and runs on two ranks as in one process") {
+  test::TempDir dir;
+  const tasks::TaskPtr mix = make_mixture(dir, "float64");
+  meta::MetaTrainOptions o = mixture_options();
+  o.checkpointing.path = (dir / "full.h5").string();
+  auto full = learned::make_learned("mlp-lopt", {{"dtype", "float64"}});
+  const auto whole = meta::meta_train(*full, *mix, o);
+
+  SECTION("stop after 2 epochs, resume to 4") {
+    meta::MetaTrainOptions first = o;
+    first.checkpointing.path = (dir / "part.h5").string();
+    first.schedule.epochs = 2;
+    auto part = learned::make_learned("mlp-lopt", {{"dtype", "float64"}});
+    meta::meta_train(*part, *mix, first);
+    meta::MetaTrainOptions second = first;
+    second.schedule.epochs = 4;
+    second.checkpointing.resume = true;
+    const auto resumed = meta::meta_train(*part, *mix, second);
+    CHECK(test::same_tensors(part->weights(), full->weights()));
+    CHECK(resumed.best_score == whole.best_score);
+  }
+  SECTION("two ranks (threads with Gloo) end with the weights of one process") {
+    o.checkpointing.path.clear();
+    const TensorList two = test::train_on_ranks("mlp-lopt", {{"dtype", "float64"}}, *mix, o, 2);
+    // bptt averages the ranks' halves of each episode's problems: rank 0 (which selects) ends with the weights of
+    // one process up to float64 rounding.
+    for (std::size_t i = 0; i < two.size(); ++i) CHECK(test::max_abs_diff(two[i], full->weights()[i]) < 1e-10);
+  }
+}
