@@ -17,6 +17,8 @@
 # $HAMLET_DATA_DIR/breast_cancer/ (see below), checked by sha256.
 # Fashion-MNIST: not fetched; it comes from the Debian package dataset-fashion-mnist
 # (/usr/share/datasets/fashion-mnist). The script only reports whether it is installed.
+# Fortunes: the English text of Debian's fortunes packages as one corpus, $HAMLET_DATA_DIR/fortunes/fortunes.txt
+# (2,576,661 bytes, 15,217 entries; sha256-checked), read by the charlm task.
 #
 # Re-running when the files exist is a no-op that returns at once.
 set -euo pipefail
@@ -99,6 +101,68 @@ fetch_sklearn_member "8x8 digits" "$DIGITS_MEMBER" "$DIGITS_SHA256" "$data_dir/d
 fetch_sklearn_member "breast cancer" "$BREAST_CANCER_MEMBER" "$BREAST_CANCER_SHA256" \
   "$data_dir/breast_cancer/breast_cancer.csv"
 [[ -z "$sklearn_deb_dir" ]] || rm -rf "$sklearn_deb_dir"
+
+# English text for the charlm task: the plain-text fortune files of Debian's fortunes and fortunes-min packages
+# (installed by scripts/setup.sh; else extracted from the downloaded packages without installing them), gathered
+# into one corpus and checked by hash. The list is fixed and sorted (LC_ALL=C) so the corpus does not depend on
+# which other fortune packages are installed; the *.dat indexes and *.u8 links are not text. Normalisation: a
+# separator is a line holding only '%' (trailing blanks allowed); each entry loses its leading and trailing blank
+# lines, empty entries are dropped, and every entry, the last of a file too, ends with the line "%". Entries keep
+# their file order; everything else (tabs, overstrike backspaces, UTF-8 bytes) is kept byte for byte.
+readonly FORTUNE_FILES=(art ascii-art computers cookie debian definitions disclaimer drugs education ethnic food
+  fortunes goedel humorists kids knghtbrd law linux linuxcookie literature love magic medicine men-women
+  miscellaneous news paradoxum people perl pets platitudes politics pratchett riddles science songs-poems sports
+  startrek tao translate-me wisdom work zippy)
+readonly FORTUNES_SYSTEM_DIR="/usr/share/games/fortunes"
+readonly FORTUNES_SHA256="defe96a54da4d8ea902a93bcdf9283dc4e01f3643eb9d592eb34063403fc1744"
+fetch_fortunes() {
+  local out="$data_dir/fortunes/fortunes.txt"
+  if [[ -f "$out" && "$(sha256_of "$out")" == "$FORTUNES_SHA256" ]]; then
+    note "fortunes corpus already prepared in $data_dir/fortunes"
+    return 0
+  fi
+  local dir src
+  dir="$(mktemp -d)"
+  src="$FORTUNES_SYSTEM_DIR"
+  if [[ ! -f "$src/zippy" || ! -f "$src/fortunes" ]]; then
+    note "extracting the fortune files from Debian's fortunes and fortunes-min packages"
+    (cd "$dir" && apt-get download fortunes fortunes-min >/dev/null 2>&1) ||
+      { rm -rf "$dir"; die "apt-get download fortunes fortunes-min failed (run apt-get update first?)"; }
+    for deb in "$dir"/*.deb; do dpkg-deb -x "$deb" "$dir/root"; done
+    src="$dir/root$FORTUNES_SYSTEM_DIR"
+  fi
+  local paths=() name
+  for name in "${FORTUNE_FILES[@]}"; do
+    [[ -f "$src/$name" ]] || { rm -rf "$dir"; die "fortune file $src/$name is missing"; }
+    paths+=("$src/$name")
+  done
+  # One awk pass over the files in list order; an entry is flushed at a separator and at every file boundary.
+  LC_ALL=C awk '
+    function flush(   first, last, i) {
+      first = 0; last = n - 1
+      while (first <= last && lines[first] ~ /^[ \t]*$/) first++
+      while (last >= first && lines[last] ~ /^[ \t]*$/) last--
+      for (i = first; i <= last; i++) print lines[i]
+      if (first <= last) print "%"
+      n = 0
+    }
+    FNR == 1 && NR > 1 { flush() }
+    /^%[ \t]*$/ { flush(); next }
+    { lines[n++] = $0 }
+    END { flush() }' "${paths[@]}" >"$dir/fortunes.txt"
+  local actual
+  actual="$(sha256_of "$dir/fortunes.txt")"
+  if [[ "$actual" != "$FORTUNES_SHA256" ]]; then
+    rm -rf "$dir"
+    die "sha256 mismatch for the fortunes corpus built from $src (fortunes.txt): got $actual, expected" \
+      "$FORTUNES_SHA256; refusing to use it"
+  fi
+  mkdir -p "$data_dir/fortunes"
+  mv -f "$dir/fortunes.txt" "$out.partial" && mv -f "$out.partial" "$out"
+  rm -rf "$dir"
+  note "fortunes corpus ready in $data_dir/fortunes"
+}
+fetch_fortunes
 
 if [[ -f "$mnist_dir/train-images-idx3-ubyte" && -f "$mnist_dir/train-labels-idx1-ubyte" ]]; then
   note "MNIST already prepared in $mnist_dir"

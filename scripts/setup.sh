@@ -9,6 +9,7 @@ packages=(
   libboost-program-options-dev libspdlog-dev libhdf5-dev catch2 nlohmann-json3-dev zlib1g-dev
   libgloo-dev                                 # headers of c10d::ProcessGroupGloo (data-parallel meta-training)
   dataset-fashion-mnist                       # Fashion-MNIST IDX files
+  fortunes                                    # English text for the charlm task (pulls fortunes-min; /usr/share/games/fortunes)
   python3-h5py python3-matplotlib             # figures (used with /usr/bin/python3)
   python3-torch python3-dev pybind11-dev python3-pytest  # the Python package (python/, docs/python.md)
   clang-14 libclang-rt-14-dev llvm-14         # sanitizer build and fuzzers (scripts/sanitize.sh, scripts/fuzz.sh):

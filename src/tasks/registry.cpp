@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "hamlet/core/registry.hpp"
+#include "hamlet/tasks/charlm.hpp"
 #include "hamlet/tasks/cnn.hpp"
 #include "hamlet/tasks/hnn.hpp"
 #include "hamlet/tasks/mixture.hpp"
@@ -26,6 +27,7 @@ Registry<Buildable<TaskPtr>>& registry() {
                                                     {"hnn", entry<HnnTask, HnnOptions>()},
                                                     {"cnn", entry<CnnTask, CnnOptions>()},
                                                     {"tabular", entry<TabularTask, TabularOptions>()},
+                                                    {"charlm", entry<CharLmTask, CharLmOptions>()},
                                                     {"mixture", entry<MixtureTask, MixtureOptions>()},
                                                 });
   return r;
