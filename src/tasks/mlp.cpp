@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "dtype.hpp"
+#include "linear_init.hpp"
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
 
@@ -141,24 +142,9 @@ std::unique_ptr<ProblemBatch> MlpTask::sample(Split split, uint64_t seed, int64_
   std::vector<int64_t> sizes{dataset_->images.size(1)};
   sizes.insert(sizes.end(), options_.hidden.begin(), options_.hidden.end());
   sizes.push_back(kClasses);
-  const std::size_t layers = sizes.size() - 1;
-  std::vector<std::vector<at::Tensor>> per_tensor(2 * layers);
   std::vector<uint64_t> seeds;
-  const auto f64 = at::TensorOptions().dtype(at::kDouble);
-  for (int64_t i = first; i < first + count; ++i) {
-    const uint64_t s = problem_seed(split, seed, i);
-    seeds.push_back(s);
-    // LibTorch's Linear default (kaiming_uniform with a = √5) reduces to U(−1/√fan_in, 1/√fan_in) for weights,
-    // and biases use the same bound; drawn in float64 so the problem does not depend on the dtype.
-    at::Generator gen = make_generator(mix_seed(s, 0));
-    for (std::size_t l = 0; l < layers; ++l) {
-      const double bound = 1.0 / std::sqrt(static_cast<double>(sizes[l]));
-      per_tensor[2 * l].push_back(at::rand({sizes[l + 1], sizes[l]}, gen, f64) * (2 * bound) - bound);
-      per_tensor[2 * l + 1].push_back(at::rand({sizes[l + 1]}, gen, f64) * (2 * bound) - bound);
-    }
-  }
-  TensorList params0;
-  for (auto& list : per_tensor) params0.push_back(at::stack(list).to(device, dtype));
+  for (int64_t i = first; i < first + count; ++i) seeds.push_back(problem_seed(split, seed, i));
+  TensorList params0 = detail::linear_stack_init(sizes, seeds, device, dtype);
   return std::make_unique<MlpBatch>(images, labels, std::move(params0), std::move(seeds), options_.activation,
                                     options_.batch_size);
 }

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "dtype.hpp"
+#include "linear_init.hpp"
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
 #include "hamlet/data/breast_cancer.hpp"
@@ -14,7 +15,6 @@ namespace {
 constexpr int64_t kClasses = 2;
 // Streams derived from a problem's seed: 0 initialisation (as the other tasks), 1 + pass for minibatch orders, and
 // dropout masks under their own tag so that no step's mask stream can coincide with an order stream.
-constexpr uint64_t kInitStream = 0;
 constexpr uint64_t kDropoutStream = 0x64726f70ULL;  // "drop"
 
 }  // namespace
@@ -187,24 +187,9 @@ std::unique_ptr<ProblemBatch> TabularTask::sample(Split split, uint64_t seed, in
   std::vector<int64_t> sizes{prepared_.train_x.size(1)};
   sizes.insert(sizes.end(), options_.hidden.begin(), options_.hidden.end());
   sizes.push_back(kClasses);
-  const std::size_t layers = sizes.size() - 1;
-  std::vector<std::vector<at::Tensor>> per_tensor(2 * layers);
   std::vector<uint64_t> seeds;
-  const auto f64 = at::TensorOptions().dtype(at::kDouble);
-  for (int64_t i = first; i < first + count; ++i) {
-    const uint64_t s = problem_seed(split, seed, i);
-    seeds.push_back(s);
-    // nn.Linear's default initialisation reduces to U(−1/√fan_in, 1/√fan_in) for weights and biases alike; drawn in
-    // float64 so that a problem does not depend on the dtype.
-    at::Generator gen = make_generator(mix_seed(s, kInitStream));
-    for (std::size_t l = 0; l < layers; ++l) {
-      const double bound = 1.0 / std::sqrt(static_cast<double>(sizes[l]));
-      per_tensor[2 * l].push_back(at::rand({sizes[l + 1], sizes[l]}, gen, f64) * (2 * bound) - bound);
-      per_tensor[2 * l + 1].push_back(at::rand({sizes[l + 1]}, gen, f64) * (2 * bound) - bound);
-    }
-  }
-  TensorList params0;
-  for (auto& list : per_tensor) params0.push_back(at::stack(list).to(device, dtype));
+  for (int64_t i = first; i < first + count; ++i) seeds.push_back(problem_seed(split, seed, i));
+  TensorList params0 = detail::linear_stack_init(sizes, seeds, device, dtype);
   return std::make_unique<TabularBatch>(prepared_.train_x.to(device, dtype), prepared_.train_y.to(device),
                                         prepared_.test_x.to(device, dtype), prepared_.test_y.to(device),
                                         std::move(params0), std::move(seeds), options_);
