@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "dtype.hpp"
+#include "linear_init.hpp"
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
 
@@ -12,7 +13,7 @@ namespace {
 
 constexpr int64_t kVocab = data::kCharVocab;
 // Streams derived from a problem seed: the initialisation and the window starts never share random numbers.
-constexpr uint64_t kInitStream = 0, kWindowStream = 1;
+constexpr uint64_t kWindowStream = 1;  // stream 0 of a problem seed is its initialisation (init_per_problem)
 
 }  // namespace
 
@@ -167,26 +168,18 @@ std::unique_ptr<ProblemBatch> CharLmTask::sample(Split split, uint64_t seed, int
   const auto [begin, end] = part(split);
   const at::Tensor text = corpus_->tokens.narrow(0, begin, end - begin).to(device);
 
+  // LibTorch's defaults: Embedding N(0, 1); GRU and Linear U(−1/√H, 1/√H) with fan-in H.
   const int64_t h = options_.hidden;
-  const double bound = 1.0 / std::sqrt(static_cast<double>(h));
-  const std::vector<std::vector<int64_t>> shapes{{kVocab, h}, {3 * h, h}, {3 * h, h}, {3 * h}, {3 * h}, {kVocab, h},
-                                                 {kVocab}};
-  std::vector<std::vector<at::Tensor>> per_tensor(shapes.size());
-  std::vector<uint64_t> seeds;
-  const auto f64 = at::TensorOptions().dtype(at::kDouble);
-  for (int64_t i = first; i < first + count; ++i) {
-    const uint64_t s = problem_seed(split, seed, i);
-    seeds.push_back(s);
-    // LibTorch's defaults (Embedding: N(0, 1); GRU and Linear with fan-in H: U(−1/√H, 1/√H)), drawn in float64 so
-    // that the problem does not depend on the dtype.
-    at::Generator gen = make_generator(mix_seed(s, kInitStream));
-    per_tensor[0].push_back(at::empty(shapes[0], f64).normal_(0.0, 1.0, gen));
-    for (std::size_t k = 1; k < shapes.size(); ++k) {
-      per_tensor[k].push_back(at::rand(shapes[k], gen, f64) * (2 * bound) - bound);
-    }
-  }
-  TensorList params0;
-  for (auto& list : per_tensor) params0.push_back(at::stack(list).to(device, dtype));
+  const double bound = detail::fan_in_bound(h);
+  std::vector<uint64_t> seeds = detail::problem_seeds(split, seed, first, count);
+  TensorList params0 = detail::init_per_problem({{{kVocab, h}, 0.0},
+                                                 {{3 * h, h}, bound},
+                                                 {{3 * h, h}, bound},
+                                                 {{3 * h}, bound},
+                                                 {{3 * h}, bound},
+                                                 {{kVocab, h}, bound},
+                                                 {{kVocab}, bound}},
+                                                seeds, device, dtype);
   return std::make_unique<CharLmBatch>(text, std::move(params0), std::move(seeds), options_.context,
                                        options_.batch_size);
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "dtype.hpp"
+#include "linear_init.hpp"
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
 #include "hamlet/tasks/mlp.hpp"
@@ -14,46 +15,43 @@ namespace {
 constexpr int64_t kClasses = 10;
 constexpr int64_t kKernel = 3;
 
+// Every parameter tensor of one problem of `channels` conv layers whose last pooled map has side `last`, with
+// LibTorch's Conv2d / Linear default bound from its fan-in.
+std::vector<detail::TensorInit> parameter_tensors(const std::vector<int64_t>& channels, int64_t last) {
+  std::vector<detail::TensorInit> tensors;
+  int64_t in = 1;
+  for (const int64_t c : channels) {
+    tensors.push_back({{c, in, kKernel, kKernel}, detail::fan_in_bound(in * kKernel * kKernel)});
+    tensors.push_back({{c}, detail::fan_in_bound(in * kKernel * kKernel)});
+    in = c;
+  }
+  tensors.push_back({{kClasses, in * last * last}, detail::fan_in_bound(in * last * last)});
+  tensors.push_back({{kClasses}, detail::fan_in_bound(in * last * last)});
+  return tensors;
+}
+
 }  // namespace
 
 const OptionSpec<CnnOptions>& CnnOptions::spec() {
   using O = CnnOptions;
   static const auto s =
       OptionSpec<O>("cnn")
-          .add("dataset", &O::dataset, "image dataset (hamlet data lists them)")
-          .add("data_dir", &O::data_dir, "directory of the dataset (empty: its default location)")
+          .include_base<ImageDataOptions>()
           .add("channels", &O::channels, "output channels of each 3x3 conv + 2x2 pool layer, e.g. 8:16",
                checks::positive_list)
-          .add("activation", &O::activation, "activation after every conv", checks::one_of({"relu", "sigmoid", "tanh", "elu"}))
-          .add("pool", &O::pool, "2x2 pooling after every activation", checks::one_of({"max", "avg"}))
-          .add("batch_size", &O::batch_size, "images per minibatch", checks::positive)
-          .add("split_seed", &O::split_seed, "seed of the train/validation/test split of the images",
-               checks::non_negative)
-          .add("train_fraction", &O::train_fraction, "share of the images in the train split", checks::in_range(0, 1))
-          .add("validation_fraction", &O::validation_fraction, "share of the images in the validation split",
-               checks::in_range(0, 1))
-          .add("dtype", &O::dtype, "float32 | float64", detail::check_dtype)
-          .rule([](const std::string& owner, const O& o) {
-            HAMLET_CHECK(o.train_fraction > 0 && o.validation_fraction > 0 &&
-                             o.train_fraction + o.validation_fraction < 1.0,
-                         owner, ".train_fraction + ", owner,
-                         ".validation_fraction must be < 1 and both > 0, got ", o.train_fraction, " + ",
-                         o.validation_fraction);
-          });
+          .add("activation", &O::activation, "activation after every conv",
+               checks::one_of({"relu", "sigmoid", "tanh", "elu"}))
+          .add("pool", &O::pool, "2x2 pooling after every activation", checks::one_of({"max", "avg"}));
   return s;
 }
 
 CnnBatch::CnnBatch(at::Tensor images, at::Tensor labels, int64_t side, TensorList params0,
                    std::vector<uint64_t> problem_seeds, std::string activation, std::string pool, int64_t batch_size)
-    : images_(std::move(images)),
-      labels_(std::move(labels)),
+    : ImageClassifierBatch(std::move(images), std::move(labels), std::move(params0), std::move(problem_seeds),
+                           batch_size, "cnn"),
       side_(side),
-      params0_(std::move(params0)),
-      problem_seeds_(std::move(problem_seeds)),
       activation_(std::move(activation)),
-      pool_(std::move(pool)),
-      batch_size_(batch_size),
-      order_(problem_seeds_, images_.size(0), batch_size_, "cnn") {}
+      pool_(std::move(pool)) {}
 
 std::vector<std::string> CnnBatch::param_names() const {
   std::vector<std::string> names;
@@ -66,8 +64,6 @@ std::vector<std::string> CnnBatch::param_names() const {
   names.push_back("fc_b");
   return names;
 }
-
-at::Tensor CnnBatch::minibatch_indices(int64_t step) const { return order_.indices(step); }
 
 at::Tensor CnnBatch::forward(const TensorList& params, const at::Tensor& x) const {
   HAMLET_CHECK(params.size() == params0_.size(), "cnn: expected ", params0_.size(), " parameter tensors, got ",
@@ -91,19 +87,8 @@ at::Tensor CnnBatch::forward(const TensorList& params, const at::Tensor& x) cons
   return at::baddbmm(params[2 * convs + 1].unsqueeze(1), features, fc_w.transpose(1, 2));
 }
 
-at::Tensor CnnBatch::loss(const TensorList& params, int64_t step) const {
-  const int64_t b = size();
-  const at::Tensor idx = minibatch_indices(step).to(images_.device()).reshape({-1});
-  const at::Tensor x = images_.index_select(0, idx).view({b, batch_size_, images_.size(1)});
-  const at::Tensor y = labels_.index_select(0, idx).view({b, batch_size_, 1});
-  const at::Tensor logp = at::log_softmax(forward(params, x), -1);
-  return -logp.gather(2, y).squeeze(2).mean(1);
-}
-
-CnnTask::CnnTask(CnnOptions options) : options_(std::move(options)) {
-  options_.validate();
-  dataset_ = std::make_shared<data::Dataset>(data::load_dataset(options_.dataset, options_.data_dir));
-  const int64_t pixels = dataset_->images.size(1);
+CnnTask::CnnTask(CnnOptions options) : ImageClassifierTask(std::move(options)) {
+  const int64_t pixels = data_.pixels();
   side_ = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(pixels))));
   HAMLET_CHECK(side_ * side_ == pixels, "cnn.dataset: the images of '", options_.dataset, "' have ", pixels,
                " pixels, not a square image");
@@ -111,8 +96,6 @@ CnnTask::CnnTask(CnnOptions options) : options_(std::move(options)) {
   for (int64_t s = side_; s / 2 >= 1; s /= 2) ++fit;
   HAMLET_CHECK(static_cast<int64_t>(options_.channels.size()) <= fit, "cnn.channels: ", options_.channels.size(),
                " conv + 2x2 pool layers shrink ", side_, "x", side_, " images below 1x1; at most ", fit, " fit");
-  split_ = data::make_split(dataset_->size(), static_cast<uint64_t>(options_.split_seed), options_.train_fraction,
-                            options_.validation_fraction);
 }
 
 std::vector<int64_t> CnnTask::sides() const {
@@ -121,24 +104,14 @@ std::vector<int64_t> CnnTask::sides() const {
   return s;
 }
 
-OptionMap CnnTask::options() const {
-  OptionMap out = options_.to_map();
-  out["data_source"] = dataset_->source;
-  out["data_images"] = std::to_string(dataset_->size());
-  out["split_sizes"] = std::to_string(split_.train.numel()) + ":" + std::to_string(split_.validation.numel()) + ":" +
-                       std::to_string(split_.test.numel());
-  out["num_params"] = std::to_string(num_params());
-  return out;
-}
-
 int64_t CnnTask::num_params() const {
-  int64_t in = 1, total = 0;
-  for (auto c : options_.channels) {
-    total += (in * kKernel * kKernel + 1) * c;
-    in = c;
+  int64_t total = 0;
+  for (const auto& t : parameter_tensors(options_.channels, sides().back())) {
+    int64_t n = 1;
+    for (const int64_t size : t.sizes) n *= size;
+    total += n;
   }
-  const int64_t last = sides().back();
-  return total + (in * last * last + 1) * kClasses;
+  return total;
 }
 
 int64_t CnnTask::data_bytes_per_problem() const {
@@ -167,49 +140,11 @@ int64_t CnnTask::default_batch() const {
   return std::max<int64_t>(1, kMapElements / (options_.batch_size * largest));
 }
 
-std::unique_ptr<ProblemBatch> CnnTask::sample(Split split, uint64_t seed, int64_t first, int64_t count,
-                                              c10::Device device) const {
-  HAMLET_CHECK(count > 0 && first >= 0, "cnn: cannot sample ", count, " problems from index ", first);
-  const auto dtype = detail::parse_dtype("cnn", options_.dtype);
-  const at::Tensor& idx = split == Split::kTrain ? split_.train : split == Split::kValidation ? split_.validation
-                                                                                              : split_.test;
-  const at::Tensor images = dataset_->images.index_select(0, idx).to(device, dtype);
-  const at::Tensor labels = dataset_->labels.index_select(0, idx).to(device);
-
-  // Shapes of every parameter tensor of one problem, with the fan-in that sets its initialisation bound.
-  struct Shape {
-    std::vector<int64_t> sizes;
-    int64_t fan_in;
-  };
-  std::vector<Shape> shapes;
-  int64_t in = 1;
-  for (auto c : options_.channels) {
-    shapes.push_back({{c, in, kKernel, kKernel}, in * kKernel * kKernel});
-    shapes.push_back({{c}, in * kKernel * kKernel});
-    in = c;
-  }
-  const int64_t last = sides().back();
-  shapes.push_back({{kClasses, in * last * last}, in * last * last});
-  shapes.push_back({{kClasses}, in * last * last});
-
-  std::vector<std::vector<at::Tensor>> per_tensor(shapes.size());
-  std::vector<uint64_t> seeds;
-  const auto f64 = at::TensorOptions().dtype(at::kDouble);
-  for (int64_t i = first; i < first + count; ++i) {
-    const uint64_t s = problem_seed(split, seed, i);
-    seeds.push_back(s);
-    // LibTorch's Conv2d and Linear defaults (kaiming_uniform with a = √5) reduce to U(−1/√fan_in, 1/√fan_in) for
-    // weights, and biases use the same bound; drawn in float64 so the problem does not depend on the dtype.
-    at::Generator gen = make_generator(mix_seed(s, 0));
-    for (std::size_t t = 0; t < shapes.size(); ++t) {
-      const double bound = 1.0 / std::sqrt(static_cast<double>(shapes[t].fan_in));
-      per_tensor[t].push_back(at::rand(shapes[t].sizes, gen, f64) * (2 * bound) - bound);
-    }
-  }
-  TensorList params0;
-  for (auto& list : per_tensor) params0.push_back(at::stack(list).to(device, dtype));
-  return std::make_unique<CnnBatch>(images, labels, side_, std::move(params0), std::move(seeds), options_.activation,
-                                    options_.pool, options_.batch_size);
+std::unique_ptr<ProblemBatch> CnnTask::make_batch(ImageProblems p) const {
+  TensorList params0 =
+      detail::init_per_problem(parameter_tensors(options_.channels, sides().back()), p.seeds, p.device, p.dtype);
+  return std::make_unique<CnnBatch>(std::move(p.images), std::move(p.labels), side_, std::move(params0),
+                                    std::move(p.seeds), options_.activation, options_.pool, options_.batch_size);
 }
 
 }  // namespace hamlet::tasks

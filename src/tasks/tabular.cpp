@@ -67,12 +67,7 @@ TabularBatch::TabularBatch(at::Tensor train_x, at::Tensor train_y, at::Tensor te
       order_(problem_seeds_, train_x_.size(0), batch_size_ > 0 ? batch_size_ : train_x_.size(0), "tabular") {}
 
 std::vector<std::string> TabularBatch::param_names() const {
-  std::vector<std::string> names;
-  for (std::size_t l = 0; l < params0_.size() / 2; ++l) {
-    names.push_back("w" + std::to_string(l));
-    names.push_back("b" + std::to_string(l));
-  }
-  return names;
+  return detail::linear_stack_names(params0_.size() / 2);
 }
 
 at::Tensor TabularBatch::minibatch_indices(int64_t step) const {
@@ -108,18 +103,11 @@ TensorList TabularBatch::dropout_masks(int64_t step) const {
 }
 
 at::Tensor TabularBatch::forward(const TensorList& params, const at::Tensor& x, const TensorList& masks) const {
-  HAMLET_CHECK(params.size() == params0_.size(), "tabular: expected ", params0_.size(), " parameter tensors, got ",
-               params.size());
-  at::Tensor h = x;
-  const std::size_t layers = params.size() / 2;
-  for (std::size_t l = 0; l < layers; ++l) {
-    h = at::baddbmm(params[2 * l + 1].unsqueeze(1), h, params[2 * l].transpose(1, 2));
-    if (l + 1 == layers) break;
-    h = leaky_ ? at::leaky_relu(h, 0.01) : at::relu(h);
+  return detail::linear_stack_forward("tabular", params, params0_.size(), x, [&](std::size_t l, const at::Tensor& h) {
+    const at::Tensor a = leaky_ ? at::leaky_relu(h, 0.01) : at::relu(h);
     // HamiltonianNN applies dropout after the activation of every hidden layer.
-    if (!masks.empty()) h = h * masks[l];
-  }
-  return h;
+    return masks.empty() ? a : a * masks[l];
+  });
 }
 
 at::Tensor TabularBatch::loss(const TensorList& params, int64_t step) const {
@@ -187,8 +175,7 @@ std::unique_ptr<ProblemBatch> TabularTask::sample(Split split, uint64_t seed, in
   std::vector<int64_t> sizes{prepared_.train_x.size(1)};
   sizes.insert(sizes.end(), options_.hidden.begin(), options_.hidden.end());
   sizes.push_back(kClasses);
-  std::vector<uint64_t> seeds;
-  for (int64_t i = first; i < first + count; ++i) seeds.push_back(problem_seed(split, seed, i));
+  std::vector<uint64_t> seeds = detail::problem_seeds(split, seed, first, count);
   TensorList params0 = detail::linear_stack_init(sizes, seeds, device, dtype);
   return std::make_unique<TabularBatch>(prepared_.train_x.to(device, dtype), prepared_.train_y.to(device),
                                         prepared_.test_x.to(device, dtype), prepared_.test_y.to(device),

@@ -39,77 +39,50 @@
 // Options: dataset (mnist | fashion-mnist | digits | idx), data_dir, channels ("8:16"), activation (relu | sigmoid
 // | tanh | elu; default relu), pool (max | avg; default max), batch_size (128), split_seed (0), train_fraction
 // (0.5), validation_fraction (0.2), dtype (float32 | float64).
-#include <memory>
-
-#include "hamlet/core/option_spec.hpp"
-#include "hamlet/data/dataset.hpp"
-#include "hamlet/tasks/minibatches.hpp"
-#include "hamlet/tasks/task.hpp"
+#include "hamlet/tasks/image_classifier.hpp"
 
 namespace hamlet::tasks {
 
-struct CnnOptions {
-  std::string dataset = "mnist";
-  std::string data_dir;  // empty: the dataset's default location
+struct CnnOptions : ImageDataOptions {
   std::vector<int64_t> channels{8, 16};
   std::string activation = "relu";
   std::string pool = "max";
-  int64_t batch_size = 128;
-  int64_t split_seed = 0;
-  double train_fraction = 0.5;
-  double validation_fraction = 0.2;
-  std::string dtype = "float32";
   HAMLET_OPTIONS(CnnOptions);
 };
 
-class CnnBatch final : public ProblemBatch {
+class CnnBatch final : public ImageClassifierBatch {
  public:
   // images: [N, S·S] of the split (on the target device), labels: [N]; params0: initial parameters;
   // problem_seeds: one per problem (minibatch orders derive from them).
   CnnBatch(at::Tensor images, at::Tensor labels, int64_t side, TensorList params0,
            std::vector<uint64_t> problem_seeds, std::string activation, std::string pool, int64_t batch_size);
-  int64_t size() const override { return static_cast<int64_t>(problem_seeds_.size()); }
-  TensorList initial_params() const override { return params0_; }
-  at::Tensor loss(const TensorList& params, int64_t step) const override;
   std::vector<std::string> param_names() const override;
-  // Image indices (into the split) of minibatch `step` for every problem, [B, batch_size] int64.
-  at::Tensor minibatch_indices(int64_t step) const;
   // Logits for images x [B, M, S·S] (problem b classifies its own x[b]): [B, M, 10].
-  at::Tensor forward(const TensorList& params, const at::Tensor& x) const;
+  at::Tensor forward(const TensorList& params, const at::Tensor& x) const override;
 
  private:
-  at::Tensor images_, labels_;
   int64_t side_;
-  TensorList params0_;
-  std::vector<uint64_t> problem_seeds_;
   std::string activation_, pool_;
-  int64_t batch_size_;
-  MinibatchOrder order_;  // each problem's minibatch sequence
 };
 
-class CnnTask final : public Task {
+class CnnTask final : public ImageClassifierTask<CnnOptions> {
  public:
+  // Refuses more conv + pool layers than the images' side allows.
   explicit CnnTask(CnnOptions options);
-  std::string name() const override { return "cnn"; }
   int64_t default_batch() const override;
   int64_t data_bytes_per_problem() const override;
-  OptionMap options() const override;
-  std::unique_ptr<ProblemBatch> sample(Split split, uint64_t seed, int64_t first, int64_t count,
-                                       c10::Device device) const override;
-  const data::Dataset& dataset() const { return *dataset_; }
-  const data::DataSplit& split() const { return split_; }
   // Image side S (images are S x S).
   int64_t side() const { return side_; }
-  // Parameters per problem (9,098 for the default 8:16 on 28x28).
-  int64_t num_params() const;
+  // 9,098 for the default 8:16 on 28x28.
+  int64_t num_params() const override;
+
+ protected:
+  std::unique_ptr<ProblemBatch> make_batch(ImageProblems problems) const override;
 
  private:
   // Sides S_0 = S, S_1, ..., S_k after each conv + pool.
   std::vector<int64_t> sides() const;
 
-  CnnOptions options_;
-  std::shared_ptr<data::Dataset> dataset_;
-  data::DataSplit split_;
   int64_t side_ = 0;
 };
 
