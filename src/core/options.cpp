@@ -53,37 +53,60 @@ std::string format_number(double value) {
   return buf;
 }
 
-void take_option(OptionMap& options, const std::string& owner, const std::string& key, double& value) {
-  auto it = options.find(key);
-  if (it == options.end()) return;
-  const std::string text = it->second;
-  options.erase(it);
+std::optional<double> parse_number(const std::string& text) {
   std::size_t used = 0;
   double parsed = 0.0;
   try {
     parsed = std::stod(text, &used);
   } catch (const std::exception&) {
-    used = 0;
+    return std::nullopt;
   }
-  HAMLET_CHECK(used == text.size() && !text.empty(), owner, ": option '", key, "' expects a number, got '", text, "'");
-  value = parsed;
+  if (text.empty() || used != text.size()) return std::nullopt;
+  return parsed;
 }
 
-void take_option(OptionMap& options, const std::string& owner, const std::string& key, int64_t& value) {
-  auto it = options.find(key);
-  if (it == options.end()) return;
-  const std::string text = it->second;
-  options.erase(it);
+std::optional<int64_t> parse_integer(const std::string& text) {
   std::size_t used = 0;
   long long parsed = 0;
   try {
     parsed = std::stoll(text, &used);
   } catch (const std::exception&) {
-    used = 0;
+    return std::nullopt;
   }
-  HAMLET_CHECK(used == text.size() && !text.empty(), owner, ": option '", key, "' expects an integer, got '", text,
-               "'");
-  value = parsed;
+  if (text.empty() || used != text.size()) return std::nullopt;
+  return static_cast<int64_t>(parsed);
+}
+
+namespace {
+
+// Removes `key` from `options` and returns its text; nullopt when it is not there.
+std::optional<std::string> take_text(OptionMap& options, const std::string& key) {
+  const auto it = options.find(key);
+  if (it == options.end()) return std::nullopt;
+  std::string text = it->second;
+  options.erase(it);
+  return text;
+}
+
+// Takes `key` through `parse` (parse_number, parse_integer); `what` names the expected kind in the error.
+template <typename T, typename Parse>
+void take_parsed(OptionMap& options, const std::string& owner, const std::string& key, T& value, Parse parse,
+                 const char* what) {
+  const auto text = take_text(options, key);
+  if (!text) return;
+  const auto parsed = parse(*text);
+  HAMLET_CHECK(parsed, owner, ": option '", key, "' expects ", what, ", got '", *text, "'");
+  value = *parsed;
+}
+
+}  // namespace
+
+void take_option(OptionMap& options, const std::string& owner, const std::string& key, double& value) {
+  take_parsed(options, owner, key, value, parse_number, "a number");
+}
+
+void take_option(OptionMap& options, const std::string& owner, const std::string& key, int64_t& value) {
+  take_parsed(options, owner, key, value, parse_integer, "an integer");
 }
 
 void take_option(OptionMap& options, const std::string& owner, const std::string& key, uint64_t& value) {
@@ -97,10 +120,9 @@ void take_option(OptionMap& options, const std::string& owner, const std::string
 }
 
 void take_option(OptionMap& options, const std::string& owner, const std::string& key, bool& value) {
-  auto it = options.find(key);
-  if (it == options.end()) return;
-  const std::string text = it->second;
-  options.erase(it);
+  const auto given = take_text(options, key);
+  if (!given) return;
+  const std::string& text = *given;
   if (text == "true" || text == "1" || text == "on" || text == "yes") {
     value = true;
   } else if (text == "false" || text == "0" || text == "off" || text == "no") {
@@ -112,18 +134,14 @@ void take_option(OptionMap& options, const std::string& owner, const std::string
 
 void take_option(OptionMap& options, const std::string& owner, const std::string& key, std::string& value) {
   (void)owner;
-  auto it = options.find(key);
-  if (it == options.end()) return;
-  value = it->second;
-  options.erase(it);
+  if (auto text = take_text(options, key)) value = std::move(*text);
 }
 
 void take_option(OptionMap& options, const std::string& owner, const std::string& key,
                  std::vector<int64_t>& value) {
-  auto it = options.find(key);
-  if (it == options.end()) return;
-  const std::string text = it->second;
-  options.erase(it);
+  const auto given = take_text(options, key);
+  if (!given) return;
+  const std::string& text = *given;
   std::vector<int64_t> parsed;
   std::stringstream in(text);
   std::string item;
@@ -133,16 +151,9 @@ void take_option(OptionMap& options, const std::string& owner, const std::string
     std::string part;
     while (std::getline(parts, part, ':')) {
       if (part.empty()) continue;
-      std::size_t used = 0;
-      long long v = 0;
-      try {
-        v = std::stoll(part, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      HAMLET_CHECK(used == part.size(), owner, ": option '", key, "' expects integers separated by ':', got '",
-                   text, "'");
-      parsed.push_back(v);
+      const auto v = parse_integer(part);
+      HAMLET_CHECK(v, owner, ": option '", key, "' expects integers separated by ':', got '", text, "'");
+      parsed.push_back(*v);
     }
   }
   HAMLET_CHECK(!parsed.empty(), owner, ": option '", key, "' expects at least one integer, got '", text, "'");

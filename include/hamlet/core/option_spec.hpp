@@ -22,7 +22,8 @@
 //   }
 //
 // A struct made of parts includes each part's fields with include(&Outer::part) (keys stay flat, messages name
-// the outer owner), so a part is configured by its own options alone and the whole is still one list.
+// the outer owner), so a part is configured by its own options alone and the whole is still one list; a struct
+// that derives from a part includes it with include_base<Part>().
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -186,23 +187,16 @@ class OptionSpec {
   // Every field and rule of the part `member` (whose type has its own spec()), under the same flat keys.
   template <typename Part>
   OptionSpec&& include(Part Options::*member) && {
-    const OptionSpec<Part>& part = Part::spec();
-    for (const auto& pf : part.fields()) {
-      Field f;
-      f.info = pf.info;
-      f.take = [member, take = pf.take](OptionMap& map, const std::string& owner, Options& o) {
-        take(map, owner, o.*member);
-      };
-      f.format = [member, format = pf.format](const Options& o) { return format(o.*member); };
-      if (pf.check) {
-        f.check = [member, check = pf.check](const std::string& owner, const Options& o) { check(owner, o.*member); };
-      }
-      fields_.push_back(std::move(f));
-    }
-    for (const auto& r : part.rules()) {
-      rules_.push_back([member, r](const std::string& owner, const Options& o) { r(owner, o.*member); });
-    }
-    return std::move(*this);
+    return std::move(*this).template include_part<Part>([member](auto& o) -> auto& { return o.*member; });
+  }
+  // The same for a base struct of Options: its fields read as the derived struct's own (o.dataset, not o.data.dataset).
+  template <typename Part>
+  OptionSpec&& include_base() && {
+    static_assert(std::is_base_of_v<Part, Options>, "include_base: Part must be a base of Options");
+    return std::move(*this).template include_part<Part>([](auto& o) -> auto& {
+      return static_cast<std::conditional_t<std::is_const_v<std::remove_reference_t<decltype(o)>>, const Part&,
+                                            Part&>>(o);
+    });
   }
 
   const std::string& owner() const { return owner_; }
@@ -266,10 +260,40 @@ class OptionSpec {
   const std::vector<std::function<void(const std::string&, const Options&)>>& rules() const { return rules_; }
 
  private:
+  // Copies Part's fields and rules, reaching the part of an Options through `part_of` (Options& -> Part&, and the
+  // same for const).
+  template <typename Part, typename PartOf>
+  OptionSpec&& include_part(PartOf part_of) && {
+    const OptionSpec<Part>& part = Part::spec();
+    for (const auto& pf : part.fields()) {
+      Field f;
+      f.info = pf.info;
+      f.take = [part_of, take = pf.take](OptionMap& map, const std::string& owner, Options& o) {
+        take(map, owner, part_of(o));
+      };
+      f.format = [part_of, format = pf.format](const Options& o) { return format(part_of(o)); };
+      if (pf.check) {
+        f.check = [part_of, check = pf.check](const std::string& owner, const Options& o) { check(owner, part_of(o)); };
+      }
+      fields_.push_back(std::move(f));
+    }
+    for (const auto& r : part.rules()) {
+      rules_.push_back([part_of, r](const std::string& owner, const Options& o) { r(owner, part_of(o)); });
+    }
+    return std::move(*this);
+  }
+
   std::string owner_;
   std::vector<Field> fields_;
   std::vector<std::function<void(const std::string&, const Options&)>> rules_;
 };
+
+// `options` after its validate(): for member initialisers that must refuse bad options before using them.
+template <typename Options>
+Options validated(Options options) {
+  options.validate();
+  return options;
+}
 
 }  // namespace hamlet
 

@@ -7,6 +7,7 @@
 // exactly what they used. Validation helpers name the field and the offending value.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,11 @@ void take_option(OptionMap& options, const std::string& owner, const std::string
 void take_option(OptionMap& options, const std::string& owner, const std::string& key, std::vector<int64_t>& value);
 // Throws if `options` still holds keys after every known key was taken; lists `valid` keys.
 void reject_unknown_options(const OptionMap& options, const std::string& owner, const std::vector<std::string>& valid);
+
+// `text` read whole as a number (std::stod syntax: "0.1", "1e-3", "inf", "nan") or as a decimal integer; nullopt
+// when it is empty, has anything after the number or is out of range.
+std::optional<double> parse_number(const std::string& text);
+std::optional<int64_t> parse_integer(const std::string& text);
 
 // Formats a double so that it round-trips (shortest "%.17g"-style representation).
 std::string format_number(double value);
