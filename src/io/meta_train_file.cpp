@@ -4,6 +4,7 @@
 #include "hamlet/core/options_json.hpp"
 #include "hamlet/io/h5.hpp"
 #include "hamlet/io/schema.hpp"
+#include "run_file_parts.hpp"
 
 namespace hamlet::io {
 namespace {
@@ -57,15 +58,8 @@ at::Tensor read_curve(const H5Reader& r, int64_t version) {
 
 }  // namespace
 
-MetaTrainFileWriter::MetaTrainFileWriter(const std::string& path) : writer_(std::make_unique<H5Writer>(path)) {}
-
-MetaTrainFileWriter::~MetaTrainFileWriter() = default;
-
-void MetaTrainFileWriter::write(const MetaTrainRunRecord& m) {
-  HAMLET_CHECK(writer_, "MetaTrainFileWriter::write called twice");
-  H5Writer& w = *writer_;
-  write_schema_version(w, kMetaTrainFileSchema);
-  write_run_header(w, m.header);
+void write_record(H5Writer& w, const MetaTrainRunRecord& m) {
+  write_run_header(w, m.header, kMetaTrainFileSchema);
   w.set_attribute("/", "optimizer", m.optimizer);
   w.set_attribute("/", "architecture", m.architecture);
   w.set_attribute("/", "optimizer_options", options_to_json(m.optimizer_options));
@@ -74,17 +68,13 @@ void MetaTrainFileWriter::write(const MetaTrainRunRecord& m) {
   w.write("/meta_train/curve", m.curve.reshape({-1, kCurveColumns}));
   w.set_attribute("/meta_train/curve", "columns", kMetaTrainCurveColumns);
   write_summary(w, m);
-  w.commit();
-  writer_.reset();
 }
+
+template class RecordFileWriter<MetaTrainRunRecord>;
 
 MetaTrainRunRecord read_meta_train_run(const std::string& path) {
   const H5Reader r(path);
-  HAMLET_CHECK(r.exists("/meta_train/curve"), path, ": not a meta-training run file (no /meta_train/curve)");
-  MetaTrainRunRecord m;
-  m.schema_version = read_schema_version(r, kKind, kMetaTrainFileSchema);
-  check_content(r, kKind, m.schema_version, /*warn_unchecked=*/false);
-  m.header = read_run_header(r, m.schema_version);
+  auto m = read_run_start<MetaTrainRunRecord>(r, kKind, "/meta_train/curve", kMetaTrainFileSchema);
   m.optimizer = r.attribute_string("/", "optimizer");
   m.architecture = r.attribute_string("/", "architecture");
   m.optimizer_options =

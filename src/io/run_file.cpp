@@ -4,6 +4,7 @@
 #include "hamlet/core/options_json.hpp"
 #include "hamlet/io/h5.hpp"
 #include "hamlet/io/schema.hpp"
+#include "run_file_parts.hpp"
 
 namespace hamlet::io {
 namespace {
@@ -103,7 +104,8 @@ std::vector<std::string> method_names(const H5Reader& r) {
 
 }  // namespace
 
-void write_run_header(H5Writer& w, const RunHeader& h) {
+void write_run_header(H5Writer& w, const RunHeader& h, int64_t schema) {
+  write_schema_version(w, schema);
   w.set_attribute("/", "hamlet_version", h.hamlet_version);
   w.set_attribute("/", "dependencies", h.dependencies);
   w.set_attribute("/", "kind", h.kind);
@@ -131,15 +133,8 @@ RunHeader read_run_header(const H5Reader& r, int64_t version) {
   return h;
 }
 
-RunFileWriter::RunFileWriter(const std::string& path) : writer_(std::make_unique<H5Writer>(path)) {}
-
-RunFileWriter::~RunFileWriter() = default;
-
-void RunFileWriter::write(const RunRecord& run) {
-  HAMLET_CHECK(writer_, "RunFileWriter::write called twice");
-  H5Writer& w = *writer_;
-  write_schema_version(w, kRunFileSchema);
-  write_run_header(w, run.header);
+void write_record(H5Writer& w, const RunRecord& run) {
+  write_run_header(w, run.header, kRunFileSchema);
   w.set_attribute("/", "split", run.split);
   w.set_attribute("/", "seed", run.seed);
   w.set_attribute("/", "problems", run.problems);
@@ -151,18 +146,13 @@ void RunFileWriter::write(const RunRecord& run) {
   for (const auto& m : run.methods) names.push_back(m.name);
   w.write_strings("/method_names", names);
   for (const auto& m : run.methods) write_method(w, m);
-  w.commit();
-  writer_.reset();
 }
+
+template class RecordFileWriter<RunRecord>;
 
 RunRecord read_run(const std::string& path) {
   const H5Reader r(path);
-  HAMLET_CHECK(r.exists("/methods"), path, ": not an evaluate run file (no /methods group)");
-  RunRecord run;
-  run.schema_version = read_schema_version(r, kKind, kRunFileSchema);
-  // Run files without a checksum are the committed results: read without a warning each time.
-  check_content(r, kKind, run.schema_version, /*warn_unchecked=*/false);
-  run.header = read_run_header(r, run.schema_version);
+  auto run = read_run_start<RunRecord>(r, kKind, "/methods", kRunFileSchema);
   run.split = r.attribute_string("/", "split");
   run.seed = r.attribute_int("/", "seed");
   run.problems = r.attribute_int("/", "problems");

@@ -45,18 +45,9 @@ struct MetaTrainRunRecord {
   int64_t schema_version = kMetaTrainFileSchema;  // as read; the writer always writes kMetaTrainFileSchema
 };
 
-// Opens the output at construction (an unwritable path fails before training); write() writes and commits.
-class MetaTrainFileWriter {
- public:
-  explicit MetaTrainFileWriter(const std::string& path);
-  ~MetaTrainFileWriter();
-  MetaTrainFileWriter(const MetaTrainFileWriter&) = delete;
-  MetaTrainFileWriter& operator=(const MetaTrainFileWriter&) = delete;
-  void write(const MetaTrainRunRecord& run);
-
- private:
-  std::unique_ptr<H5Writer> writer_;
-};
+// The one writer of meta-training run files (record_file.hpp).
+using MetaTrainFileWriter = RecordFileWriter<MetaTrainRunRecord>;
+extern template class RecordFileWriter<MetaTrainRunRecord>;
 
 // Reads any schema version up to kMetaTrainFileSchema; throws hamlet::Error naming the file when it is no
 // meta-training run file, does not match its checksum or is newer than this hamlet.

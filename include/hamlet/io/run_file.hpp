@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "hamlet/core/options.hpp"
+#include "hamlet/io/record_file.hpp"
 
 namespace hamlet::io {
 
@@ -79,27 +80,13 @@ struct RunRecord {
   int64_t schema_version = kRunFileSchema;  // as read; the writer always writes kRunFileSchema
 };
 
-// Opens the output at construction, so an unwritable path fails before the run (hamlet::Error naming it); write()
-// writes the record and commits the file atomically (H5Writer).
-class RunFileWriter {
- public:
-  explicit RunFileWriter(const std::string& path);
-  ~RunFileWriter();
-  RunFileWriter(const RunFileWriter&) = delete;
-  RunFileWriter& operator=(const RunFileWriter&) = delete;
-  void write(const RunRecord& run);
-
- private:
-  std::unique_ptr<H5Writer> writer_;
-};
+// The one writer of run files (record_file.hpp).
+using RunFileWriter = RecordFileWriter<RunRecord>;
+extern template class RecordFileWriter<RunRecord>;
 
 // Reads a run file of any schema version up to kRunFileSchema; datasets come back as float64 CPU tensors. Throws
 // hamlet::Error naming the file when it is no evaluate/tune run file (no /methods group), its content does not
 // match its checksum, it is newer than this hamlet, or a required attribute is missing.
 RunRecord read_run(const std::string& path);
-
-// The header attributes shared with meta-training run files (meta_train_file.hpp).
-void write_run_header(H5Writer& writer, const RunHeader& header);
-RunHeader read_run_header(const H5Reader& reader, int64_t version);
 
 }  // namespace hamlet::io
