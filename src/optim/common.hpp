@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "hamlet/core/tensor.hpp"
+#include "hamlet/optim/elementwise.hpp"
 #include "hamlet/optim/optimizer.hpp"
 
 namespace hamlet::optim::detail {
@@ -29,18 +30,5 @@ inline at::Tensor per_problem(const at::Tensor& values, const at::Tensor& x) {
 }
 // Leading (problem) dimension of the first parameter, with a clear error for a 0-dim tensor.
 int64_t batch_size(const std::string& owner, const TensorList& params);
-
-// One parameter's step for per_parameter_update: reads θ_i, g_i and the parameter's buffers (one per slot, in
-// the order the slots were named), replaces the buffers with their next values and returns θ_i's next value.
-using ParamStep =
-    std::function<at::Tensor(std::size_t index, const at::Tensor& param, const at::Tensor& grad, TensorList& buffers)>;
-// The update of an optimizer that treats each parameter tensor on its own: checks the arguments, applies `step`
-// to every parameter with a defined gradient, passes the others (and their buffers) through unchanged, stores the
-// buffers back into their slots and counts the step.
-StepResult per_parameter_update(const std::string& owner, const TensorList& params, const TensorList& grads,
-                                const OptimizerState& state, const std::vector<std::string>& slots,
-                                const ParamStep& step);
-// A state with the named slots at zero for every parameter.
-OptimizerState zero_slots(const TensorList& params, const std::vector<std::string>& slots);
 
 }  // namespace hamlet::optim::detail

@@ -13,15 +13,9 @@ const OptionSpec<RmsPropOptions>& RmsPropOptions::spec() {
   return s;
 }
 
-OptimizerState RmsProp::init(const TensorList& params) const { return detail::zero_slots(params, {"square_avg"}); }
-
-StepResult RmsProp::update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
-                           const OptimizerState& state) const {
-  return detail::per_parameter_update(name(), params, grads, state, {"square_avg"},
-                                      [&](std::size_t, const at::Tensor& p, const at::Tensor& g, TensorList& v) {
-                                        v[0] = options_.alpha * v[0] + (1.0 - options_.alpha) * (g * g);
-                                        return p - options_.lr * (g / (v[0].sqrt() + options_.eps));
-                                      });
+at::Tensor RmsProp::step(const at::Tensor& p, const at::Tensor& g, TensorList& v) const {
+  v[0] = options_.alpha * v[0] + (1.0 - options_.alpha) * (g * g);
+  return p - options_.lr * (g / (v[0].sqrt() + options_.eps));
 }
 
 }  // namespace hamlet::optim

@@ -10,14 +10,6 @@ const OptionSpec<SgdOptions>& SgdOptions::spec() {
   return s;
 }
 
-OptimizerState Sgd::init(const TensorList& params) const { return {}; }
-
-StepResult Sgd::update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
-                       const OptimizerState& state) const {
-  return detail::per_parameter_update(name(), params, grads, state, {},
-                                      [&](std::size_t, const at::Tensor& p, const at::Tensor& g, TensorList&) {
-                                        return p - options_.lr * g;
-                                      });
-}
+at::Tensor Sgd::step(const at::Tensor& p, const at::Tensor& g, TensorList&) const { return p - options_.lr * g; }
 
 }  // namespace hamlet::optim

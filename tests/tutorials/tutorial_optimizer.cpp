@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "hamlet/eval/evaluate.hpp"
-#include "hamlet/optim/optimizer.hpp"
+#include "hamlet/optim/elementwise.hpp"
 #include "hamlet/optim/registry.hpp"
 #include "hamlet/tasks/quadratic.hpp"
 
@@ -37,39 +37,21 @@ const OptionSpec<LionOptions>& LionOptions::spec() {
 }
 
 // TUTORIAL: the optimizer -------------------------------------------------------------------------------------
-// update() is a pure function of (θ, g, state): it returns new tensors and never writes into its inputs, so
-// meta-training could differentiate through it and the evaluator can batch B problems in one tensor program.
-class Lion final : public optim::Optimizer {
+// Lion treats every coordinate alike, so it is an ElementwiseOptimizer: it names its per-parameter buffer ("m",
+// zeros at the start) and writes the rule for one parameter tensor [B, ...]; init() and update() come from the
+// base, which also validates the options and takes the name "lion" from the spec. The rule returns new tensors and
+// never writes into its inputs, so meta-training could differentiate through it and the evaluator can batch B
+// problems in one tensor program.
+class Lion final : public optim::ElementwiseOptimizer<LionOptions> {
  public:
-  explicit Lion(LionOptions options) : options_(options) { options_.validate(); }
-  std::string name() const override { return "lion"; }
-  OptionMap options() const override { return options_.to_map(); }
-  double learning_rate() const override { return options_.lr; }
+  explicit Lion(LionOptions options = {}) : ElementwiseOptimizer(std::move(options), {"m"}) {}
 
-  optim::OptimizerState init(const TensorList& params) const override {
-    optim::OptimizerState s;
-    for (const auto& p : params) s.slots["m"].push_back(at::zeros_like(p));
-    return s;
+ protected:
+  at::Tensor step(const at::Tensor& theta, const at::Tensor& g, TensorList& m) const override {
+    const at::Tensor c = options_.beta1 * m[0] + (1 - options_.beta1) * g;
+    m[0] = options_.beta2 * m[0] + (1 - options_.beta2) * g;
+    return theta - options_.lr * (c.sign() + options_.weight_decay * theta);
   }
-
-  optim::StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& /*loss*/,
-                           const optim::OptimizerState& state) const override {
-    const TensorList& m = state.slots.at("m");
-    optim::StepResult r;
-    r.state = state;
-    TensorList next_m;
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      const at::Tensor c = options_.beta1 * m[i] + (1 - options_.beta1) * grads[i];
-      r.params.push_back(params[i] - options_.lr * (c.sign() + options_.weight_decay * params[i]));
-      next_m.push_back(options_.beta2 * m[i] + (1 - options_.beta2) * grads[i]);
-    }
-    r.state.slots["m"] = std::move(next_m);
-    ++r.state.step;
-    return r;
-  }
-
- private:
-  LionOptions options_;
 };
 
 // TUTORIAL: registration (built in, this is the line in src/optim/registry.cpp: {"lion", entry<Lion, LionOptions>()})

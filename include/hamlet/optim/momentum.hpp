@@ -8,7 +8,7 @@
 // μ = 1 gives the undamped form that Javihaus/hamiltonian_ai's symplectic Euler reduces to (docs/methods.md §7.1).
 // State: slot "momentum_buffer" (one tensor per parameter, same shape). Elementwise: any parameter shape works.
 #include "hamlet/core/option_spec.hpp"
-#include "hamlet/optim/optimizer.hpp"
+#include "hamlet/optim/elementwise.hpp"
 
 namespace hamlet::optim {
 
@@ -18,6 +18,12 @@ struct MomentumOptions {
   HAMLET_OPTIONS(MomentumOptions);
 };
 
-HAMLET_HAND_DESIGNED_OPTIMIZER(Momentum, MomentumOptions);
+class Momentum final : public ElementwiseOptimizer<MomentumOptions> {
+ public:
+  explicit Momentum(MomentumOptions options = {}) : ElementwiseOptimizer(std::move(options), {"momentum_buffer"}) {}
+
+ protected:
+  at::Tensor step(const at::Tensor& param, const at::Tensor& grad, TensorList& buffers) const override;
+};
 
 }  // namespace hamlet::optim

@@ -7,17 +7,21 @@
 // Identical to torch.optim.SGD(momentum=μ, nesterov=True) / torch::optim::SGD; docs/methods.md §6.1 (the L2L
 // baselines used Torch7's `nag`, whose default momentum is 0.9).
 // State: slot "momentum_buffer". Elementwise: any parameter shape works.
-#include "hamlet/core/option_spec.hpp"
-#include "hamlet/optim/optimizer.hpp"
+#include "hamlet/optim/momentum.hpp"
 
 namespace hamlet::optim {
 
-struct NagOptions {
-  double lr = 0.01;       // learning rate, > 0
-  double momentum = 0.9;  // μ, in [0, 1]
+// The options of momentum (lr, momentum μ), spelled there once; only the update differs.
+struct NagOptions : MomentumOptions {
   HAMLET_OPTIONS(NagOptions);
 };
 
-HAMLET_HAND_DESIGNED_OPTIMIZER(Nag, NagOptions);
+class Nag final : public ElementwiseOptimizer<NagOptions> {
+ public:
+  explicit Nag(NagOptions options = {}) : ElementwiseOptimizer(std::move(options), {"momentum_buffer"}) {}
+
+ protected:
+  at::Tensor step(const at::Tensor& param, const at::Tensor& grad, TensorList& buffers) const override;
+};
 
 }  // namespace hamlet::optim

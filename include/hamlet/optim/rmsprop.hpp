@@ -7,7 +7,7 @@
 //
 // docs/methods.md §6.1. State: slot "square_avg" (v). Elementwise: any parameter shape works.
 #include "hamlet/core/option_spec.hpp"
-#include "hamlet/optim/optimizer.hpp"
+#include "hamlet/optim/elementwise.hpp"
 
 namespace hamlet::optim {
 
@@ -18,6 +18,12 @@ struct RmsPropOptions {
   HAMLET_OPTIONS(RmsPropOptions);
 };
 
-HAMLET_HAND_DESIGNED_OPTIMIZER(RmsProp, RmsPropOptions);
+class RmsProp final : public ElementwiseOptimizer<RmsPropOptions> {
+ public:
+  explicit RmsProp(RmsPropOptions options = {}) : ElementwiseOptimizer(std::move(options), {"square_avg"}) {}
+
+ protected:
+  at::Tensor step(const at::Tensor& param, const at::Tensor& grad, TensorList& buffers) const override;
+};
 
 }  // namespace hamlet::optim

@@ -7,7 +7,7 @@
 // Elementwise: parameters may have any shape (the [B, ...] problem layout is not required) and the state is empty
 // apart from the step counter. Works in the parameters' dtype and on their device; never modifies its inputs.
 #include "hamlet/core/option_spec.hpp"
-#include "hamlet/optim/optimizer.hpp"
+#include "hamlet/optim/elementwise.hpp"
 
 namespace hamlet::optim {
 
@@ -16,6 +16,12 @@ struct SgdOptions {
   HAMLET_OPTIONS(SgdOptions);
 };
 
-HAMLET_HAND_DESIGNED_OPTIMIZER(Sgd, SgdOptions);
+class Sgd final : public ElementwiseOptimizer<SgdOptions> {
+ public:
+  explicit Sgd(SgdOptions options = {}) : ElementwiseOptimizer(std::move(options), {}) {}
+
+ protected:
+  at::Tensor step(const at::Tensor& param, const at::Tensor& grad, TensorList& buffers) const override;
+};
 
 }  // namespace hamlet::optim
