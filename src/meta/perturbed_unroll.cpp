@@ -83,7 +83,7 @@ void add_scaled(TensorList& acc, const TensorList& x, double scale) {
 
 AntitheticEstimator::AntitheticEstimator(const ScheduleOptions& schedule, const EsOptions& options,
                                          const parallel::DistributedOptions& parallel, const std::string& name)
-    : schedule_(schedule), options_(options) {
+    : schedule_(schedule), options_(options), name_(name) {
   schedule_.validate();
   options_.validate();
   check_rank_units("meta_train.es.pairs", options_.pairs, parallel.world_size,

@@ -29,12 +29,8 @@ const std::string& required(const io::WeightsRecord& w, const std::string& key, 
 }
 
 double parse_score(const std::string& text) {
-  try {
-    std::size_t used = 0;
-    const double score = std::stod(text, &used);
-    if (used == text.size() && std::isfinite(score)) return score;
-  } catch (const std::exception&) {
-  }
+  const auto score = parse_number(text);
+  if (score && std::isfinite(*score)) return *score;
   return std::numeric_limits<double>::quiet_NaN();  // unparsable, "nan", "inf": a diverged run
 }
 

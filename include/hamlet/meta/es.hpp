@@ -24,7 +24,6 @@ class TruncatedEs : public AntitheticEstimator {
  public:
   TruncatedEs(const ScheduleOptions& schedule, const EsOptions& options, const parallel::DistributedOptions& parallel)
       : AntitheticEstimator(schedule, options, parallel, "es") {}
-  std::string name() const override { return "es"; }
 
  protected:
   TensorList combine(std::size_t pair, const std::vector<double>& delta, const TensorList& eps) override;

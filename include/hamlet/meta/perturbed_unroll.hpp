@@ -56,6 +56,8 @@ class AntitheticEstimator : public GradientEstimator {
   // Throws unless es.pairs divides among parallel.world_size ranks (each runs its share of the pairs).
   AntitheticEstimator(const ScheduleOptions& schedule, const EsOptions& options,
                       const parallel::DistributedOptions& parallel, const std::string& name);
+  // The registry name given at construction ("es", "pes").
+  std::string name() const override { return name_; }
   void start(const Episode& episode, learned::LearnedOptimizer& optimizer) override;
   bool finished() const override { return finished_; }
   MetaGradient advance(learned::LearnedOptimizer& optimizer) override;
@@ -73,6 +75,7 @@ class AntitheticEstimator : public GradientEstimator {
 
   ScheduleOptions schedule_;
   EsOptions options_;
+  std::string name_;
   std::vector<Trajectory> positive_, negative_;  // one each per pair
 
  private:

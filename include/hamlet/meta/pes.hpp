@@ -37,7 +37,6 @@ class PersistentEs : public AntitheticEstimator {
  public:
   PersistentEs(const ScheduleOptions& schedule, const EsOptions& options, const parallel::DistributedOptions& parallel)
       : AntitheticEstimator(schedule, options, parallel, "pes") {}
-  std::string name() const override { return "pes"; }
 
  protected:
   TensorList combine(std::size_t pair, const std::vector<double>& delta, const TensorList& eps) override;
