@@ -20,16 +20,9 @@ namespace {
 std::map<std::string, double> parse_published(const std::string& text) {
   std::map<std::string, double> out;
   for (const auto& [name, value] : parse_option_list(text)) {
-    std::size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(value, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    HAMLET_CHECK(used == value.size() && !value.empty(), "--published: the value for '", name, "' is not a number: '",
-                 value, "'");
-    out[name] = v;
+    const auto v = parse_number(value);
+    HAMLET_CHECK(v, "--published: the value for '", name, "' is not a number: '", value, "'");
+    out[name] = *v;
   }
   return out;
 }

@@ -117,12 +117,19 @@ std::vector<OptionInfo> benchmark_schedule_flags() {
   return select_options(meta::ScheduleOptions::spec().describe(benchmark_schedule()), {"unroll", "trajectories"});
 }
 
+// One item of a comma-separated list flag.
+int64_t positive_integer(const char* flag, const std::string& text) {
+  const auto value = parse_integer(text);
+  HAMLET_CHECK(value && *value > 0, flag, ": expected positive integers separated by commas, got '", text, "'");
+  return *value;
+}
+
 // Meta-training throughput: optimizee problem-steps per second in training trajectories (meta-gradient
 // included), for each learned optimizer, meta-batch size and number of ranks.
 int benchmark_meta_train(const ParsedArgs& parsed, const tasks::Task& task, const std::vector<std::string>& names) {
   const auto& v = parsed.values;
   std::vector<int64_t> batches;
-  for (const auto& b : split_list(v["batches"].as<std::string>())) batches.push_back(std::stoll(b));
+  for (const auto& b : split_list(v["batches"].as<std::string>())) batches.push_back(positive_integer("--batches", b));
   meta::MetaTrainOptions o;
   o.schedule = meta::ScheduleOptions::spec().from_map(option_flag_values(parsed, benchmark_schedule_flags()),
                                                       benchmark_schedule());
@@ -138,7 +145,7 @@ int benchmark_meta_train(const ParsedArgs& parsed, const tasks::Task& task, cons
               static_cast<long long>(o.schedule.trajectories), at::get_num_threads(),
               o.estimator.bptt.recompute ? ", steps recomputed in the meta-backward" : "");
   std::vector<int64_t> rank_counts;
-  for (const auto& r : split_list(v["ranks"].as<std::string>())) rank_counts.push_back(std::stoll(r));
+  for (const auto& r : split_list(v["ranks"].as<std::string>())) rank_counts.push_back(positive_integer("--ranks", r));
   std::printf("| optimizer | B | ranks | problem-steps/s | speed-up vs B=%lld, 1 rank | peak RSS so far (MiB) |\n",
               static_cast<long long>(batches.front()));
   std::printf("|---|---|---|---|---|---|\n");
