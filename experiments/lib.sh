@@ -44,6 +44,43 @@ hamlet_output_dir() {
   fi
 }
 
+# hamlet_begin NAME [SUBDIR...]: starts a study: `log MESSAGE` then prints "[NAME] MESSAGE" to stderr, `start` holds
+#   the start time (seconds since the epoch) for the wall time in the provenance, and each "$out"/SUBDIR is emptied
+#   and created, so a rerun starts from nothing.
+hamlet_begin() {
+  hamlet_log_name=$1
+  shift
+  start=$(date +%s)
+  local dir
+  for dir in "$@"; do
+    rm -rf "${out:?hamlet_begin: out is not set}/$dir"
+    mkdir -p "$out/$dir"
+  done
+}
+log() { echo "[${hamlet_log_name:-hamlet}] $*" >&2; }
+
+# hamlet_wall_time: "wall time N s on K CPU core(s) (MODEL)" since hamlet_begin, for a provenance line.
+hamlet_wall_time() {
+  echo "wall time $(( $(date +%s) - start )) s on $(nproc) CPU core(s) ($(lscpu | sed -n 's/^Model name: *//p'))"
+}
+
+# hamlet_paper_study SCRIPT NAME COMMITTED_DIR ARGS...: the preamble of a study over the paper's tables without a
+#   --quick mode: parses ARGS (hamlet_full_only_flags), sets out (hamlet_output_dir NAME COMMITTED_DIR), full (the
+#   full reproduction's results), protocols, jobs ($HAMLET_JOBS, default nproc), reads experiments/paper/tables.txt
+#   (hamlet_paper_tables) and starts the log and clock (hamlet_begin NAME).
+hamlet_paper_study() {
+  local script=$1 name=$2 committed=$3 repo
+  shift 3
+  repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  hamlet_full_only_flags "$script" "$@"
+  out="$(hamlet_output_dir "$name" "$committed" "$regenerate")"
+  full="$repo/results/paper/full"
+  protocols="$repo/experiments/protocols"
+  jobs="${HAMLET_JOBS:-$(nproc)}"
+  hamlet_paper_tables
+  hamlet_begin "$name"
+}
+
 # The hand-designed rows of the HNN mass-spring task: the transfer study's run file (same task and problems), which
 # experiments/hnn/ references instead of evaluating again. Relative to the repository root.
 hamlet_hnn_baselines=results/transfer/hnn_spring/baselines.h5

@@ -34,9 +34,8 @@ for recipe in $recipes; do
     exit 2
   }
 done
-mkdir -p "$out"/{weights,meta,eval,checkpoints}
-log() { echo "[budget] $*" >&2; }
-start=$(date +%s)
+mkdir -p "$out"/{weights,meta,eval,checkpoints}  # kept: --resume continues the runs in checkpoints/
+hamlet_begin budget
 # budget_flags N: the meta-training flags of N problem-trajectories on $ranks ranks (an error if they do not divide).
 budget_flags() {
   local n=$1 per=10

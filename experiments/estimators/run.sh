@@ -22,12 +22,9 @@ out="$(hamlet_output_dir estimators "$root/results/estimators" $regenerate)"
 jobs="${HAMLET_JOBS:-1}"
 seeds="0 1 2"
 epochs_list="1 3 10"
-rm -rf "$out"/{meta,weights,eval,ckpt}
-mkdir -p "$out"/{meta,weights,eval,ckpt}
-start=$(date +%s)
+hamlet_begin estimators meta weights eval ckpt
 rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$root" diff --quiet HEAD -- src include experiments 2>/dev/null || rev="$rev + uncommitted changes"
-log() { echo "[estimators] $*" >&2; }
 
 # The paper's quadratic protocol (experiments/protocols/quadratic/: the task, T = 100, each optimizer's options, U and
 # meta-lr); the study's own budgets below are flags, which override the files' paper budgets.

@@ -18,10 +18,7 @@ out="$(hamlet_output_dir hnn "$root/results/hnn" $regenerate)"
 protocols="$root/experiments/protocols/hnn_spring"
 learned="${LEARNED:-mlp-lopt phnn-features}" seeds="${SEEDS:-0 1 2}" jobs="${HAMLET_JOBS:-$(nproc)}"
 baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep
-rm -rf "$out"/{weights,meta,eval}
-mkdir -p "$out"/{weights,meta,eval}
-log() { echo "[hnn] $*" >&2; }
-start=$(date +%s)
+hamlet_begin hnn weights meta eval
 
 # The hand-designed rows: the transfer study's file when it exists (referenced, not copied), else evaluated here.
 committed_baselines="$root/$hamlet_hnn_baselines"

@@ -53,8 +53,7 @@ hamlet_check_tables experiments/paper/run.sh $tables
 [ "$add" = 1 ] || [ "$tables" = "$paper_tables" ] || { echo "experiments/paper/run.sh: TABLES needs ADD=1" >&2; exit 2; }
 [ "$add" = 1 ] || rm -rf "$out"/{quadratic,mnist_sigmoid,mnist_relu,weights,meta}
 mkdir -p "$out"/{quadratic,mnist_sigmoid,mnist_relu,weights,meta}
-start=$(date +%s)
-log() { echo "[paper/$mode] $*" >&2; }
+hamlet_begin "paper/$mode"
 
 baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep
 learned="${LEARNED:-$("$bin" list --names learned)}"

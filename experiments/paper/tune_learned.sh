@@ -14,16 +14,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$root/experiments/lib.sh"
-hamlet_full_only_flags experiments/paper/tune_learned.sh "$@"
-out="$(hamlet_output_dir tune-learned "$root/results/paper/tuned" $regenerate)"
-full="$root/results/paper/full"
-protocols="$root/experiments/protocols"
+hamlet_paper_study experiments/paper/tune_learned.sh tune-learned "$root/results/paper/tuned" "$@"
 tables="${TABLES:-quadratic}" learned="${LEARNED:-$("$bin" list --names learned)}"
-jobs="${HAMLET_JOBS:-$(nproc)}"
-hamlet_paper_tables  # experiments/paper/tables.txt
 hamlet_check_tables experiments/paper/tune_learned.sh $tables
-log() { echo "[tune-learned] $*" >&2; }
-start=$(date +%s)
 
 # weight_seeds TABLE NAME: the seeds of SEEDS (default: all) whose weights the full reproduction has.
 weight_seeds() {
@@ -60,9 +53,8 @@ for table in $tables; do
   done
 done
 hamlet_wait_jobs || { log "an evaluation failed (see the messages above); table not written"; exit 1; }
-seconds=$(( $(date +%s) - start ))
 
-echo "- \`TABLES=\"$tables\" LEARNED=\"$learned\"${SEEDS:+ SEEDS=\"$SEEDS\"} experiments/paper/tune_learned.sh$flag\`: wall time ${seconds} s on $(nproc) CPU core(s) ($(lscpu | sed -n 's/^Model name: *//p')), $jobs evaluations side by side; weights of $used; $("$bin" version)." >> "$out/PROVENANCE.md"
+echo "- \`TABLES=\"$tables\" LEARNED=\"$learned\"${SEEDS:+ SEEDS=\"$SEEDS\"} experiments/paper/tune_learned.sh$flag\`: $(hamlet_wall_time), $jobs evaluations side by side; weights of $used; $("$bin" version)." >> "$out/PROVENANCE.md"
 
 HAMLET_BIN="$bin" "$root/experiments/paper/make_tuned_table.sh" "$out"
 echo "tuned learned optimizers: $out/TABLE.md"

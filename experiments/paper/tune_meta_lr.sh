@@ -18,13 +18,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$root/experiments/lib.sh"
-hamlet_full_only_flags experiments/paper/tune_meta_lr.sh "$@"
-out="$(hamlet_output_dir tune-meta-lr "$root/results/paper/tuned_meta_lr" $regenerate)"
-full="$root/results/paper/full"
-protocols="$root/experiments/protocols"
+hamlet_paper_study experiments/paper/tune_meta_lr.sh tune-meta-lr "$root/results/paper/tuned_meta_lr" "$@"
 tables="${TABLES:-quadratic}" learned="${LEARNED:-phnn}" seeds="${SEEDS:-0 1 2 3 4}" factors="${FACTORS:-0.1 0.3 1 3}"
-jobs="${HAMLET_JOBS:-$(nproc)}"
-hamlet_paper_tables  # experiments/paper/tables.txt
 # shellcheck disable=SC2086
 hamlet_check_tables experiments/paper/tune_meta_lr.sh $tables
 for table in $tables; do
@@ -34,8 +29,6 @@ for table in $tables; do
   }
 done
 [[ " $factors " == *" 1 "* ]] || { echo "experiments/paper/tune_meta_lr.sh: FACTORS must contain 1 (the protocol's meta-lr)" >&2; exit 2; }
-log() { echo "[tune-meta-lr] $*" >&2; }
-start=$(date +%s)
 mkdir -p "$out"/{weights,meta,selection}
 
 protocol_flags() { echo --config="$protocols/$1/task.ini" --config="$protocols/$1/$2.ini"; }
@@ -94,8 +87,7 @@ for table in $tables; do
   done
 done
 hamlet_wait_jobs || { log "a selection or evaluation failed (see the messages above); table not written"; exit 1; }
-seconds=$(( $(date +%s) - start ))
-echo "- \`TABLES=\"$tables\" LEARNED=\"$learned\" SEEDS=\"$seeds\" FACTORS=\"$factors\" experiments/paper/tune_meta_lr.sh$flag\`: wall time ${seconds} s on $(nproc) CPU core(s) ($(lscpu | sed -n 's/^Model name: *//p')), $jobs jobs side by side; $("$bin" version)." >> "$out/PROVENANCE.md"
+echo "- \`TABLES=\"$tables\" LEARNED=\"$learned\" SEEDS=\"$seeds\" FACTORS=\"$factors\" experiments/paper/tune_meta_lr.sh$flag\`: $(hamlet_wall_time), $jobs jobs side by side; $("$bin" version)." >> "$out/PROVENANCE.md"
 
 HAMLET_BIN="$bin" "$root/experiments/paper/make_meta_lr_table.sh" "$out" "$factors"
 echo "tuned meta-learning rates: $out/TABLE.md"
