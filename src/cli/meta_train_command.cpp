@@ -36,6 +36,10 @@ io::MetaTrainRunRecord run_record(const std::string& name, const learned::Learne
   run.num_params = optimizer.num_params();
   run.weights_file = weights_out;
   run.curve = meta::curve_to_tensor(result.curve);
+  run.component_scores = meta::component_scores_to_tensor(result.curve);
+  if (run.component_scores.defined()) {
+    for (const auto& c : task.components()) run.component_names.push_back(c.name);
+  }
   run.initial_score = result.initial_score;
   run.best_score = result.best_score;
   run.best_epoch = result.best_epoch;

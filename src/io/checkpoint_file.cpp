@@ -51,6 +51,7 @@ void write_checkpoint(const std::string& path, const CheckpointRecord& c) {
   for (const auto& [name, list] : c.meta_slots) write_list(w, "/meta_state/slots/" + name, list);
   for (const auto& [name, value] : c.meta_scalars) w.write("/meta_state/scalars/" + name, value);
   w.write("/curve", c.curve.reshape({-1, kCheckpointCurveColumns}));
+  if (c.component_scores.defined()) w.write("/component_scores", c.component_scores.to(at::kDouble));
   w.set_attribute("/", "epoch", c.epoch);
   w.set_attribute("/", "best_score", c.best_score);
   w.set_attribute("/", "best_epoch", c.best_epoch);
@@ -73,6 +74,7 @@ CheckpointRecord read_checkpoint(const std::string& path) {
   c.best_weights = read_list(r, "/best_weights");
   read_meta_state(r, c);
   c.curve = read_curve(r, c.schema_version);
+  if (r.exists("/component_scores")) c.component_scores = r.read("/component_scores").to(at::kDouble);
   c.epoch = r.attribute_int("/", "epoch");
   c.best_score = r.attribute_double("/", "best_score");
   c.best_epoch = r.attribute_int("/", "best_epoch");

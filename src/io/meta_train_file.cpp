@@ -67,6 +67,14 @@ void write_record(H5Writer& w, const MetaTrainRunRecord& m) {
   w.set_attribute("/", "weights_file", m.weights_file);
   w.write("/meta_train/curve", m.curve.reshape({-1, kCurveColumns}));
   w.set_attribute("/meta_train/curve", "columns", kMetaTrainCurveColumns);
+  if (m.component_scores.defined()) {
+    HAMLET_CHECK(m.component_scores.dim() == 2 &&
+                     m.component_scores.size(1) == static_cast<int64_t>(m.component_names.size()),
+                 "meta-training run file: component_scores ", m.component_scores.sizes(), " do not match ",
+                 m.component_names.size(), " component names");
+    w.write("/meta_train/component_scores", m.component_scores.to(at::kDouble));
+    w.write_strings("/meta_train/component_names", m.component_names);
+  }
   write_summary(w, m);
 }
 
@@ -82,6 +90,10 @@ MetaTrainRunRecord read_meta_train_run(const std::string& path) {
   m.num_params = r.attribute_int("/", "num_params");
   m.weights_file = r.attribute_string("/", "weights_file");
   m.curve = read_curve(r, m.schema_version);
+  if (r.exists("/meta_train/component_scores")) {
+    m.component_scores = r.read("/meta_train/component_scores").to(at::kDouble);
+    m.component_names = r.read_strings("/meta_train/component_names");
+  }
   read_summary(r, m);
   return m;
 }

@@ -58,6 +58,33 @@ std::vector<EpochRecord> curve_from_tensor(const at::Tensor& values) {
   return out;
 }
 
+at::Tensor component_scores_to_tensor(const std::vector<EpochRecord>& curve) {
+  if (curve.empty() || curve.front().component_scores.empty()) return at::Tensor();
+  const auto k = static_cast<int64_t>(curve.front().component_scores.size());
+  at::Tensor out = at::zeros({static_cast<int64_t>(curve.size()), k}, at::kDouble);
+  auto a = out.accessor<double, 2>();
+  for (std::size_t i = 0; i < curve.size(); ++i) {
+    const auto& scores = curve[i].component_scores;
+    HAMLET_CHECK(static_cast<int64_t>(scores.size()) == k, "meta-training curve: epoch ", curve[i].epoch, " has ",
+                 scores.size(), " component scores, the first epoch ", k);
+    for (int64_t j = 0; j < k; ++j) a[static_cast<int64_t>(i)][j] = scores[static_cast<std::size_t>(j)];
+  }
+  return out;
+}
+
+void component_scores_from_tensor(const at::Tensor& scores, std::vector<EpochRecord>& curve) {
+  if (!scores.defined() || scores.numel() == 0) return;
+  HAMLET_CHECK(scores.dim() == 2 && scores.size(0) == static_cast<int64_t>(curve.size()),
+               "component scores must be [epochs, components] with one row per epoch of the curve (",
+               curve.size(), "), got ", scores.sizes());
+  const at::Tensor v = scores.to(at::kDouble).contiguous();
+  auto a = v.accessor<double, 2>();
+  for (std::size_t i = 0; i < curve.size(); ++i) {
+    curve[i].component_scores.assign(v.size(1), 0.0);
+    for (int64_t j = 0; j < v.size(1); ++j) curve[i].component_scores[static_cast<std::size_t>(j)] = a[i][j];
+  }
+}
+
 void save_checkpoint(const std::string& path, const Checkpoint& c) {
   io::CheckpointRecord r;
   r.epoch = c.epoch;
@@ -67,6 +94,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   r.meta_slots = c.meta_state.slots;
   r.meta_scalars = c.meta_state.scalars;
   r.curve = curve_to_tensor(c.progress.curve);
+  r.component_scores = component_scores_to_tensor(c.progress.curve);
   r.best_score = c.progress.best_score;
   r.best_epoch = c.progress.best_epoch;
   r.initial_score = c.progress.initial_score;
@@ -89,6 +117,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   c.meta_state.scalars = std::move(r.meta_scalars);
   try {
     c.progress.curve = curve_from_tensor(r.curve);
+    component_scores_from_tensor(r.component_scores, c.progress.curve);
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }

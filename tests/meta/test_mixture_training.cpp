@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "hamlet/io/meta_train_file.hpp"
 #include "hamlet/learned/registry.hpp"
+#include "hamlet/meta/checkpoint.hpp"
 #include "hamlet/meta/gradient_estimator.hpp"
 #include "hamlet/meta/meta_train.hpp"
 #include "hamlet/tasks/registry.hpp"
@@ -83,6 +85,11 @@ TEST_CASE("a mixture's meta-training resumes bitwise and runs on two ranks as in
     const auto resumed = meta::meta_train(*part, *mix, second);
     CHECK(test::same_tensors(part->weights(), full->weights()));
     CHECK(resumed.best_score == whole.best_score);
+    // The epochs before the resume come from the checkpoint, their component scores included.
+    REQUIRE(resumed.curve.size() == whole.curve.size());
+    for (std::size_t e = 0; e < whole.curve.size(); ++e) {
+      CHECK(resumed.curve[e].component_scores == whole.curve[e].component_scores);
+    }
   }
   SECTION("two ranks (threads with Gloo) end with the weights of one process") {
     o.checkpointing.path.clear();
@@ -90,5 +97,43 @@ TEST_CASE("a mixture's meta-training resumes bitwise and runs on two ranks as in
     // bptt averages the ranks' halves of each episode's problems: rank 0 (which selects) ends with the weights of
     // one process up to float64 rounding.
     for (std::size_t i = 0; i < two.size(); ++i) CHECK(test::max_abs_diff(two[i], full->weights()[i]) < 1e-10);
+  }
+}
+
+TEST_CASE("a mixture's component scores go into the meta-training run file and come back") {
+  test::TempDir dir;
+  const tasks::TaskPtr mix = make_mixture(dir);
+  std::vector<meta::EpochRecord> curve(3);
+  for (std::size_t e = 0; e < curve.size(); ++e) {
+    curve[e].epoch = static_cast<int64_t>(e) + 1;
+    for (std::size_t k = 0; k < mix->components().size(); ++k) curve[e].component_scores.push_back(0.5 * e + k);
+  }
+  io::MetaTrainRunRecord run;
+  run.header.task = "mixture";
+  run.curve = meta::curve_to_tensor(curve);
+  run.component_scores = meta::component_scores_to_tensor(curve);
+  for (const auto& c : mix->components()) run.component_names.push_back(c.name);
+  const std::string path = (dir / "run.h5").string();
+  io::MetaTrainFileWriter(path).write(run);
+
+  const io::MetaTrainRunRecord back = io::read_meta_train_run(path);
+  CHECK(back.schema_version == io::kMetaTrainFileSchema);
+  CHECK(back.component_names == run.component_names);
+  std::vector<meta::EpochRecord> again = meta::curve_from_tensor(back.curve);
+  meta::component_scores_from_tensor(back.component_scores, again);
+  for (std::size_t e = 0; e < curve.size(); ++e) CHECK(again[e].component_scores == curve[e].component_scores);
+
+  SECTION("a single task writes none") {
+    const std::string single = (dir / "single.h5").string();
+    run.component_scores = meta::component_scores_to_tensor(meta::curve_from_tensor(run.curve));
+    run.component_names.clear();
+    CHECK_FALSE(run.component_scores.defined());
+    io::MetaTrainFileWriter(single).write(run);
+    CHECK_FALSE(io::read_meta_train_run(single).component_scores.defined());
+  }
+  SECTION("scores that do not match the curve's epochs are refused") {
+    std::vector<meta::EpochRecord> shorter(2);
+    CHECK_THROWS_WITH(meta::component_scores_from_tensor(back.component_scores, shorter),
+                      Catch::Contains("one row per epoch"));
   }
 }

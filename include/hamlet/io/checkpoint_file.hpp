@@ -15,6 +15,8 @@
 //      those).
 //   1  schema_version = 1; content_checksum always present; curve always 8 columns; datasets of at least
 //      kMinCompressedValues values chunked and compressed.
+//   2  /component_scores [epochs, K] float64 when the task is a distribution of K tasks (tasks/mixture.hpp): each
+//      component's validation score per epoch, so a resumed run keeps them. Absent otherwise, as in 0 and 1.
 #include <ATen/ATen.h>
 
 #include <cstdint>
@@ -25,7 +27,7 @@
 
 namespace hamlet::io {
 
-constexpr int64_t kCheckpointSchema = 1;
+constexpr int64_t kCheckpointSchema = 2;
 // Columns of /curve (meta::EpochRecord in declaration order).
 constexpr int64_t kCheckpointCurveColumns = 8;
 
@@ -36,6 +38,7 @@ struct CheckpointRecord {
   std::map<std::string, TensorList> meta_slots;    // per-weight buffers of the meta-optimizer
   std::map<std::string, at::Tensor> meta_scalars;  // its per-run scalars
   at::Tensor curve;                   // [epochs, 8] float64 as read (older 7-column curves padded with zeros)
+  at::Tensor component_scores;        // [epochs, K] float64, or undefined (a single task; files before version 2)
   double best_score = 0, initial_score = 0;
   int64_t best_epoch = 0, meta_steps = 0, skipped_steps = 0, cut_trajectories = 0;
   std::string architecture;           // of the optimizer being trained

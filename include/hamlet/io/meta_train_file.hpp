@@ -13,18 +13,21 @@
 //      as 0 and ranks 1); no content_checksum before 2026-12-07.
 //   1  schema_version = 1; options always JSON; content_checksum always present; curve always 8 columns;
 //      datasets of at least kMinCompressedValues values chunked and compressed.
+//   2  /meta_train/component_scores [epochs, K] float64 and /meta_train/component_names (K strings) when the task
+//      is a distribution of K tasks (tasks/mixture.hpp); absent otherwise.
 #include <ATen/ATen.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hamlet/core/options.hpp"
 #include "hamlet/io/run_file.hpp"
 
 namespace hamlet::io {
 
-constexpr int64_t kMetaTrainFileSchema = 1;
+constexpr int64_t kMetaTrainFileSchema = 2;
 // Columns of /meta_train/curve, as its `columns` attribute names them.
 constexpr const char* kMetaTrainCurveColumns =
     "epoch, train_meta_loss, validation_score, grad_norm, skipped_steps, cut_trajectories, seconds, undefined_steps";
@@ -37,6 +40,10 @@ struct MetaTrainRunRecord {
   int64_t num_params = 0;
   std::string weights_file;     // where the selected weights were written
   at::Tensor curve;             // [epochs, 8] float64 (kMetaTrainCurveColumns)
+  // A distribution of tasks: each component's validation score per epoch, [epochs, K] float64, and the components'
+  // names (K); undefined and empty for a single task.
+  at::Tensor component_scores;
+  std::vector<std::string> component_names;
   double initial_score = 0, best_score = 0;
   int64_t best_epoch = 0;
   int64_t meta_steps = 0, skipped_steps = 0, cut_trajectories = 0, undefined_steps = 0, optimizee_steps = 0;

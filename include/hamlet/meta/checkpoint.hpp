@@ -29,5 +29,10 @@ Checkpoint load_checkpoint(const std::string& path);
 // count column that is no count (NaN, negative, fractional) is an error.
 at::Tensor curve_to_tensor(const std::vector<EpochRecord>& curve);
 std::vector<EpochRecord> curve_from_tensor(const at::Tensor& values);
+// The components' validation scores of every epoch of a distribution of tasks (EpochRecord::component_scores) as
+// a [epochs, K] float64 tensor, undefined when the curve has none (a single task); and back into `curve`, whose
+// rows it must match (throws hamlet::Error otherwise). Every epoch of a curve has the same K or none.
+at::Tensor component_scores_to_tensor(const std::vector<EpochRecord>& curve);
+void component_scores_from_tensor(const at::Tensor& scores, std::vector<EpochRecord>& curve);
 
 }  // namespace hamlet::meta
