@@ -8,6 +8,7 @@
 #include "hamlet/tasks/hnn.hpp"
 #include "hamlet/tasks/mixture.hpp"
 #include "hamlet/tasks/mlp.hpp"
+#include "hamlet/tasks/mlp_family.hpp"
 #include "hamlet/tasks/quadratic.hpp"
 #include "hamlet/tasks/tabular.hpp"
 
@@ -24,6 +25,7 @@ Registry<Buildable<TaskPtr>>& registry() {
   static Registry<Buildable<TaskPtr>> r("task", {
                                                     {"quadratic", entry<QuadraticTask, QuadraticOptions>()},
                                                     {"mlp", entry<MlpTask, MlpOptions>()},
+                                                    {"mlp-family", entry<MlpFamilyTask, MlpFamilyOptions>()},
                                                     {"hnn", entry<HnnTask, HnnOptions>()},
                                                     {"cnn", entry<CnnTask, CnnOptions>()},
                                                     {"tabular", entry<TabularTask, TabularOptions>()},

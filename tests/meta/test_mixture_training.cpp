@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "hamlet/eval/evaluate.hpp"
 #include "hamlet/io/meta_train_file.hpp"
+#include "hamlet/optim/registry.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "hamlet/meta/checkpoint.hpp"
 #include "hamlet/meta/gradient_estimator.hpp"
@@ -135,5 +137,34 @@ TEST_CASE("a mixture's component scores go into the meta-training run file and c
     std::vector<meta::EpochRecord> shorter(2);
     CHECK_THROWS_WITH(meta::component_scores_from_tensor(back.component_scores, shorter),
                       Catch::Contains("one row per epoch"));
+  }
+}
+
+TEST_CASE("a sampled MLP family meta-trains below its initialisation, validated on its drawn configurations") {
+  if (!std::filesystem::exists(test::data_dir() / "digits" / "digits.csv.gz")) {
+    WARN("no digits: run scripts/fetch_data.sh");
+    return;
+  }
+  const tasks::TaskPtr family = tasks::make_task(
+      "mlp-family", {{"datasets", "digits"}, {"widths", "8:16"}, {"depths", "1:2"}, {"validation_configs", "3"},
+                     {"batch_size", "32"}});
+  meta::MetaTrainOptions o = mixture_options();
+  auto opt = learned::make_learned("mlp-lopt", {{"seed", "1"}});
+  const meta::MetaTrainResult r = meta::meta_train(*opt, *family, o);
+  INFO("initial " << r.initial_score << ", best " << r.best_score);
+  CHECK(r.best_score < r.initial_score);
+  for (const auto& e : r.curve) CHECK(e.component_scores.size() == 3);
+
+  // The evaluator runs one problem per program (default_batch 1), each the problem the family samples alone.
+  eval::EvaluateOptions eo;
+  eo.problems = 3;
+  eo.steps = 5;
+  eo.progress = false;
+  const auto adam = optim::make_optimizer("adam", {{"lr", "0.01"}});
+  const eval::Trajectory tr = eval::evaluate(*family, *adam, eo);
+  REQUIRE(tr.loss.sizes() == at::IntArrayRef({3, 5}));
+  for (int64_t i = 0; i < 3; ++i) {
+    const auto one = family->sample(tasks::Split::kTest, 0, i, 1, c10::kCPU);
+    CHECK(tr.loss[i][0].item<double>() == Approx(one->loss(one->initial_params(), 0).item<double>()).epsilon(1e-6));
   }
 }

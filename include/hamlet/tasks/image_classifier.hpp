@@ -91,6 +91,9 @@ template <typename Options>
 class ImageClassifierTask : public Task {
  public:
   explicit ImageClassifierTask(Options options) : options_(validated(std::move(options))), data_(options_) {}
+  // With data already loaded (several tasks on one dataset share it): `data` must be what options' data part loads.
+  ImageClassifierTask(Options options, ImageData data)
+      : options_(validated(std::move(options))), data_(std::move(data)) {}
   std::string name() const override { return Options::spec().owner(); }
   OptionMap options() const override {
     OptionMap out = options_.to_map();
