@@ -8,24 +8,17 @@
 #include "hamlet/data/idx.hpp"
 #include "hamlet/tasks/mlp.hpp"
 #include "support/test_support.hpp"
+#include "task_fixtures.hpp"
 
 using namespace hamlet;
 using namespace hamlet::tasks;
 
 namespace {
 
-// A small synthetic MNIST-format dataset: n images of 28x28 with random bytes, labels i % 10.
+// A small synthetic MNIST-format dataset: n images of 28x28 with random bytes, labels i % 10 (gzipped, as the
+// reader accepts).
 void write_synthetic(const std::filesystem::path& dir, int64_t n) {
-  data::IdxArray images{{n, 28, 28}, std::vector<uint8_t>(static_cast<std::size_t>(n * 784))};
-  data::IdxArray labels{{n}, std::vector<uint8_t>(static_cast<std::size_t>(n))};
-  uint32_t state = 12345;
-  for (auto& v : images.values) {
-    state = state * 1664525u + 1013904223u;
-    v = static_cast<uint8_t>(state >> 24);
-  }
-  for (int64_t i = 0; i < n; ++i) labels.values[static_cast<std::size_t>(i)] = static_cast<uint8_t>(i % 10);
-  data::write_idx((dir / "train-images-idx3-ubyte").string(), images);
-  data::write_idx((dir / "train-labels-idx1-ubyte.gz").string(), labels);
+  test::write_synthetic_idx(dir, n, 28, 28, 12345, "train-labels-idx1-ubyte.gz");
 }
 
 MlpOptions synthetic_options(const std::filesystem::path& dir) {
@@ -33,12 +26,7 @@ MlpOptions synthetic_options(const std::filesystem::path& dir) {
                                {"dtype", "float64"}});
 }
 
-std::pair<at::Tensor, TensorList> loss_and_grads(const ProblemBatch& batch, const TensorList& params, int64_t step) {
-  TensorList leaves = fresh_leaves(params);
-  at::Tensor loss = batch.loss(leaves, step);
-  TensorList grads = torch::autograd::grad({loss.sum()}, leaves);
-  return {loss.detach(), grads};
-}
+using test::loss_and_grads;
 
 }  // namespace
 

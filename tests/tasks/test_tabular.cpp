@@ -15,6 +15,7 @@
 #include "hamlet/tasks/registry.hpp"
 #include "hamlet/tasks/tabular.hpp"
 #include "support/test_support.hpp"
+#include "task_fixtures.hpp"
 
 using namespace hamlet;
 using namespace hamlet::tasks;
@@ -43,12 +44,7 @@ TabularOptions synthetic_options(const std::filesystem::path& dir, const std::st
                                    {"dtype", "float64"}, {"loss", loss}});
 }
 
-std::pair<at::Tensor, TensorList> loss_and_grads(const ProblemBatch& batch, const TensorList& params, int64_t step) {
-  TensorList leaves = fresh_leaves(params);
-  at::Tensor loss = batch.loss(leaves, step);
-  TensorList grads = torch::autograd::grad({loss.sum()}, leaves);
-  return {loss.detach(), grads};
-}
+using test::loss_and_grads;
 
 }  // namespace
 
