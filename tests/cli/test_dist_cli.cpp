@@ -21,6 +21,7 @@
 #include "hamlet/meta/checkpoint.hpp"
 #include "meta/meta_fixtures.hpp"
 #include "support/catch.hpp"
+#include "support/sockets.hpp"
 #include "support/test_support.hpp"
 
 extern char** environ;
@@ -99,31 +100,8 @@ void finish(Rank& r) {
 
 bool failed(const Rank& r) { return !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0; }
 
-// A TCP port nothing listens on now (the kernel's choice for an ephemeral bind).
-int unused_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  socklen_t len = sizeof(a);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-// Whether something accepts connections on 127.0.0.1:port.
-bool listening(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  ::close(fd);
-  return ok;
-}
+using test::listening;
+using test::unused_port;
 
 // One epoch of a tiny run: the start-up and the configuration check are what these tests look at.
 std::string tiny(int batch = 2, int epochs = 1) {
