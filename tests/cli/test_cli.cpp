@@ -7,6 +7,7 @@
 
 #include "hamlet/core/options.hpp"
 #include "hamlet/io/h5.hpp"
+#include "support/data_files.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
@@ -147,10 +148,7 @@ TEST_CASE("tune, list, version and benchmark run") {
 }
 
 TEST_CASE("evaluate runs the cnn task on the 8x8 digits and Adam lowers its loss") {
-  if (!std::filesystem::exists(test::data_dir() / "digits" / "digits.csv.gz")) {
-    WARN("no digits under " << test::data_dir() << "; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(test::data_dir() / "digits" / "digits.csv.gz")) return;
   test::TempDir dir;
   const std::string out = (dir / "cnn.h5").string();
   std::string msg;
@@ -166,10 +164,7 @@ TEST_CASE("evaluate runs the cnn task on the 8x8 digits and Adam lowers its loss
 
 TEST_CASE("an MNIST evaluation runs from a directory outside the repository, and --data-dir and HAMLET_DATA_DIR choose the data") {
   const auto data = test::data_dir();
-  if (!std::filesystem::exists(data / "mnist" / "train-images-idx3-ubyte")) {
-    WARN("no prepared MNIST under " << data << "; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(data / "mnist" / "train-images-idx3-ubyte")) return;
   test::TempDir dir;
   const std::string run = "cd " + dir.path().string() + " && ";
   const std::string eval = test::hamlet_binary() + " evaluate --task=mlp --optimizers=sgd --problems=2 --steps=2 ";

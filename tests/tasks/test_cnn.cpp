@@ -8,6 +8,7 @@
 
 #include "hamlet/data/idx.hpp"
 #include "hamlet/tasks/cnn.hpp"
+#include "support/data_files.hpp"
 #include "support/test_support.hpp"
 #include "task_fixtures.hpp"
 
@@ -249,10 +250,7 @@ TEST_CASE("CNN option errors name the field") {
 
 TEST_CASE("the CNN task on the 8x8 digits: Adam lowers the loss") {
   const auto dir = test::data_dir() / "digits";
-  if (!std::filesystem::exists(dir / "digits.csv.gz")) {
-    WARN("no " << dir << "; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(dir / "digits.csv.gz")) return;
   const CnnTask task(CnnOptions::from_map({{"dataset", "digits"}, {"data_dir", dir.string()}, {"batch_size", "64"}}));
   CHECK(task.side() == 8);
   CHECK(task.num_params() == 1898);

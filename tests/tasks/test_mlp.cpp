@@ -7,6 +7,7 @@
 
 #include "hamlet/data/idx.hpp"
 #include "hamlet/tasks/mlp.hpp"
+#include "support/data_files.hpp"
 #include "support/test_support.hpp"
 #include "task_fixtures.hpp"
 
@@ -130,10 +131,7 @@ TEST_CASE("MLP problems are paired and batched evaluation equals one-by-one") {
 
 TEST_CASE("the MLP task on the 8x8 digits: 64 inputs, batched losses") {
   const auto dir = test::data_dir() / "digits";
-  if (!std::filesystem::exists(dir / "digits.csv.gz")) {
-    WARN("no " << dir << "; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(dir / "digits.csv.gz")) return;
   const tasks::MlpTask task(tasks::MlpOptions::from_map({{"dataset", "digits"}, {"data_dir", dir.string()},
                                                          {"batch_size", "64"}, {"hidden", "32"}}));
   CHECK(task.options().at("num_params") == std::to_string((64 + 1) * 32 + (32 + 1) * 10));

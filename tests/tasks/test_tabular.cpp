@@ -14,6 +14,7 @@
 #include "hamlet/core/seed.hpp"
 #include "hamlet/tasks/registry.hpp"
 #include "hamlet/tasks/tabular.hpp"
+#include "support/data_files.hpp"
 #include "support/test_support.hpp"
 #include "task_fixtures.hpp"
 
@@ -190,10 +191,7 @@ TEST_CASE("tabular: problem i alone equals problem i in a batch (initialisation,
 
 TEST_CASE("tabular on the breast-cancer table: Adam trains HamiltonianNN to > 90 % test accuracy") {
   const auto dir = test::data_dir() / "breast_cancer";
-  if (!std::filesystem::exists(dir / "breast_cancer.csv")) {
-    WARN("no " << dir << "/breast_cancer.csv; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(dir / "breast_cancer.csv")) return;
   TabularTask task(TabularOptions::from_map({{"data_dir", dir.string()}}));
   CHECK(task.num_params() == 4130);
   CHECK(task.prepared().train_x.size(0) == 2 * at::bincount(task.prepared().train_y).max().item<int64_t>());
