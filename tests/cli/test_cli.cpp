@@ -7,6 +7,7 @@
 
 #include "hamlet/core/options.hpp"
 #include "hamlet/io/h5.hpp"
+#include "support/data_files.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
@@ -27,27 +28,31 @@ TEST_CASE("bad input: one clear message, exit code 2, no output file") {
   struct Case {
     std::string args, expect;
   };
-  const std::vector<Case> cases = {
+  // Evaluate runs, each given `small` after its flags: tiny sizes and the output path that must not appear.
+  const std::vector<Case> evaluate_cases = {
+      {"--task=cubic", "unknown task 'cubic'; valid tasks: quadratic, mlp, hnn, cnn"},
+      {"--optimizers=adam,adamw", "adamw"},
+      {"--optimizers=adam --optimizer.adam.lr=-1", "lr"},
+      {"--optimizers=adam --optimizer.adam.lr=fast", "fast"},
+      {"--optimizers=adam --optimizer.sgd.lr=0.1", "not in --optimizers"},
+      {"--problems=many", "problems"},
+      {"--task.dim=0", "quadratic.dim"},
+      {"--task.dimension=3", "dimension"},
+      {"--split=dev", "split must be train, validation or test"},
+      {"--bogus=1", "unknown option 'bogus'"},
+      {"--task.dim=3 --task.dim=4", "option 'task.dim' given twice ('3' and '4')"},
+      {"--device=gpu7", "evaluate.device"},
+      {"--config=" + (dir / "missing.ini").string(),
+       "config file '" + (dir / "missing.ini").string() + "' does not exist"},
+      {"--task=mlp --task.dataset=idx --task.data_dir=" + (dir / "nodata").string(), "train-images-idx3-ubyte"},
+  };
+  std::vector<Case> cases = {
       {"frobnicate", "unknown command 'frobnicate'"},
-      {"evaluate --task=cubic" + small, "unknown task 'cubic'; valid tasks: quadratic, mlp, hnn, cnn"},
-      {"evaluate --optimizers=adam,adamw" + small, "adamw"},
-      {"evaluate --optimizers=adam --optimizer.adam.lr=-1" + small, "lr"},
-      {"evaluate --optimizers=adam --optimizer.adam.lr=fast" + small, "fast"},
-      {"evaluate --optimizers=adam --optimizer.sgd.lr=0.1" + small, "not in --optimizers"},
-      {"evaluate --problems=many" + small, "problems"},
       {"evaluate --problems=0 --optimizers=sgd --out=" + out, "evaluate.problems"},
-      {"evaluate --task.dim=0" + small, "quadratic.dim"},
-      {"evaluate --task.dimension=3" + small, "dimension"},
-      {"evaluate --split=dev" + small, "split must be train, validation or test"},
-      {"evaluate --bogus=1" + small, "unknown option 'bogus'"},
-      {"evaluate --task.dim=3 --task.dim=4" + small, "option 'task.dim' given twice ('3' and '4')"},
-      {"evaluate --device=gpu7" + small, "evaluate.device"},
-      {"evaluate --config=" + (dir / "missing.ini").string() + small, "config file '" + (dir / "missing.ini").string() + "' does not exist"},
-      {"evaluate --task=mlp --task.dataset=idx --task.data_dir=" + (dir / "nodata").string() + small,
-       "train-images-idx3-ubyte"},
       {"evaluate --optimizers=sgd --problems=2 --steps=2 --out=" + (dir / "no/such/dir/run.h5").string(),
        "does not exist"},
   };
+  for (const auto& c : evaluate_cases) cases.push_back({"evaluate " + c.args + small, c.expect});
   for (const auto& c : cases) {
     INFO(c.args);
     CHECK(hamlet_cli(c.args, &msg) == 2);
@@ -143,10 +148,7 @@ TEST_CASE("tune, list, version and benchmark run") {
 }
 
 TEST_CASE("evaluate runs the cnn task on the 8x8 digits and Adam lowers its loss") {
-  if (!std::filesystem::exists(test::data_dir() / "digits" / "digits.csv.gz")) {
-    WARN("no digits under " << test::data_dir() << "; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(test::data_dir() / "digits" / "digits.csv.gz")) return;
   test::TempDir dir;
   const std::string out = (dir / "cnn.h5").string();
   std::string msg;
@@ -162,10 +164,7 @@ TEST_CASE("evaluate runs the cnn task on the 8x8 digits and Adam lowers its loss
 
 TEST_CASE("an MNIST evaluation runs from a directory outside the repository, and --data-dir and HAMLET_DATA_DIR choose the data") {
   const auto data = test::data_dir();
-  if (!std::filesystem::exists(data / "mnist" / "train-images-idx3-ubyte")) {
-    WARN("no prepared MNIST under " << data << "; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(data / "mnist" / "train-images-idx3-ubyte")) return;
   test::TempDir dir;
   const std::string run = "cd " + dir.path().string() + " && ";
   const std::string eval = test::hamlet_binary() + " evaluate --task=mlp --optimizers=sgd --problems=2 --steps=2 ";

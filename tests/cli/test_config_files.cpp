@@ -10,6 +10,7 @@
 #include "hamlet/cli/args.hpp"
 #include "hamlet/core/error.hpp"
 #include "hamlet/io/h5.hpp"
+#include "support/checks.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
@@ -135,11 +136,8 @@ TEST_CASE("parse_args: several config files compose, conflicting values name bot
   CHECK(flagged.dynamic.at("task.dim") == "9");
   // The resolved configuration holds the final values and no config-file names; read back it resolves the same.
   const auto ini = ini_map(flagged.resolved_ini);
-  CHECK(ini.at("problems") == "2");
-  CHECK(ini.at("steps") == "6");
-  CHECK(ini.at("task.dim") == "9");
-  CHECK(ini.at("optimizer.lstm.out_mul") == "1");
-  CHECK(ini.count("config") == 0);
+  test::check_entries(ini, {{"problems", "2"}, {"steps", "6"}, {"task.dim", "9"}, {"optimizer.lstm.out_mul", "1"}});
+  test::check_no_keys(ini, {"config"});
   const std::string resolved = write_file(dir, "resolved.ini", flagged.resolved_ini);
   CHECK(cli::parse_args({"--config=" + resolved}, desc, {"task", "optimizer"}, "evaluate").resolved_ini ==
         flagged.resolved_ini);
@@ -158,24 +156,15 @@ TEST_CASE("one protocol file pair serves meta-train and evaluate, and the run fi
   // Each command resolves its own section and the shared keys (the [benchmark] typo is neither's business).
   REQUIRE(hamlet_cli("meta-train" + config + " --print-config", &out) == 0);
   const auto m = ini_map(out);
-  CHECK(m.at("optimizer") == "phnn");
-  CHECK(m.at("horizon") == "6");
-  CHECK(m.at("unroll") == "3");
-  CHECK(m.at("meta-lr") == "0.02");
-  CHECK(m.at("epochs") == "2");
-  CHECK(m.at("task") == "quadratic");
-  CHECK(m.at("task.dim") == "3");
-  CHECK(m.at("optimizer.phnn.mass") == "constant");
-  CHECK(m.count("problems") == 0);
+  test::check_entries(m, {{"optimizer", "phnn"}, {"horizon", "6"}, {"unroll", "3"}, {"meta-lr", "0.02"},
+                          {"epochs", "2"}, {"task", "quadratic"}, {"task.dim", "3"},
+                          {"optimizer.phnn.mass", "constant"}});
+  test::check_no_keys(m, {"problems"});
   REQUIRE(hamlet_cli("evaluate" + config + " --optimizers=phnn --print-config", &out) == 0);
   const auto e = ini_map(out);
-  CHECK(e.at("problems") == "3");
-  CHECK(e.at("steps") == "6");
-  CHECK(e.at("seed") == "4");
-  CHECK(e.at("task.dim") == "3");
-  CHECK(e.at("optimizer.phnn.mass") == "constant");
-  CHECK(e.count("unroll") == 0);
-  CHECK(e.count("horizon") == 0);
+  test::check_entries(e, {{"problems", "3"}, {"steps", "6"}, {"seed", "4"}, {"task.dim", "3"},
+                          {"optimizer.phnn.mass", "constant"}});
+  test::check_no_keys(e, {"unroll", "horizon"});
 
   // Real runs: meta-train with a flag over the file, then evaluate the weights with the same protocol.
   const std::string w = (dir / "w.h5").string(), meta_run = (dir / "meta.h5").string(),

@@ -21,6 +21,7 @@
 #include "hamlet/meta/checkpoint.hpp"
 #include "meta/meta_fixtures.hpp"
 #include "support/catch.hpp"
+#include "support/sockets.hpp"
 #include "support/test_support.hpp"
 
 extern char** environ;
@@ -99,31 +100,33 @@ void finish(Rank& r) {
 
 bool failed(const Rank& r) { return !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0; }
 
-// A TCP port nothing listens on now (the kernel's choice for an ephemeral bind).
-int unused_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  socklen_t len = sizeof(a);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
+// Waits for every rank, then checks that each failed and passes `check` (a failure shows that rank's output).
+template <typename Check>
+void finish_failed(std::initializer_list<Rank*> ranks, Check check) {
+  for (Rank* r : ranks) finish(*r);
+  for (const Rank* r : ranks) {
+    INFO(r->output);
+    CHECK(failed(*r));
+    check(*r);
+  }
 }
 
-// Whether something accepts connections on 127.0.0.1:port.
-bool listening(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  ::close(fd);
-  return ok;
+// Waits for every rank and checks that each exited with status 0; a failure shows every rank's output.
+void finish_ok(std::initializer_list<Rank*> ranks) {
+  std::string outputs;
+  for (Rank* r : ranks) {
+    finish(*r);
+    outputs += r->output + "\n";
+  }
+  INFO(outputs);
+  for (const Rank* r : ranks) {
+    CHECK(WIFEXITED(r->status));
+    CHECK(WEXITSTATUS(r->status) == 0);
+  }
 }
+
+using test::listening;
+using test::unused_port;
 
 // One epoch of a tiny run: the start-up and the configuration check are what these tests look at.
 std::string tiny(int batch = 2, int epochs = 1) {
@@ -253,13 +256,7 @@ TEST_CASE("meta-train: ranks started with different --world-size fail at once wi
   Rank r0 = start_rank(common + " --world-size=2 --rank=0 --weights-out=" + (dir / "w.h5").string(),
                        (dir / "rank0.log").string());
   Rank r1 = start_rank(common + " --world-size=3 --rank=1", (dir / "rank1.log").string());
-  finish(r0);
-  finish(r1);
-  for (const Rank* r : {&r0, &r1}) {
-    INFO(r->output);
-    CHECK(failed(*r));
-    CHECK(r->seconds < 10);  // not the 60 s timeout
-  }
+  finish_failed({&r0, &r1}, [](const Rank& r) { CHECK(r.seconds < 10); });  // not the 60 s timeout
   CHECK_THAT(r0.output,
              Catch::Contains("rank 1 (pid " + std::to_string(r1.pid)) &&
                  Catch::Contains("was started with --world-size=3, rank 0 (this process) with --world-size=2"));
@@ -294,16 +291,11 @@ TEST_CASE("meta-train: a second rank 0, or a second rank 1, is refused at once w
   // Two rank 1s join the first rank 0: all three fail at once, naming rank 1 and both its processes.
   Rank a = start_rank(common + " --rank=1", (dir / "a.log").string());
   Rank b = start_rank(common + " --rank=1", (dir / "b.log").string());
-  finish(a);
-  finish(b);
-  finish(first);
-  for (const Rank* r : {&first, &a, &b}) {
-    INFO(r->output);
-    CHECK(failed(*r));
-    CHECK_THAT(r->output, Catch::Contains("rank 1 was started twice at tcp://" + where) &&
-                              Catch::Contains("(pid " + std::to_string(a.pid)) &&
-                              Catch::Contains("(pid " + std::to_string(b.pid)));
-  }
+  finish_failed({&first, &a, &b}, [&](const Rank& r) {
+    CHECK_THAT(r.output, Catch::Contains("rank 1 was started twice at tcp://" + where) &&
+                             Catch::Contains("(pid " + std::to_string(a.pid)) &&
+                             Catch::Contains("(pid " + std::to_string(b.pid)));
+  });
   CHECK(a.seconds < 10);
   CHECK(b.seconds < 10);
   CHECK(first.seconds < 30);
@@ -315,14 +307,10 @@ TEST_CASE("meta-train: on a configuration mismatch every rank, rank 0 too, names
   Rank r0 = start_rank(common + " --rank=0 --meta-lr=0.001 --weights-out=" + (dir / "w.h5").string(),
                        (dir / "rank0.log").string());
   Rank r1 = start_rank(common + " --rank=1 --meta-lr=0.002", (dir / "rank1.log").string());
-  finish(r0);
-  finish(r1);
-  for (const Rank* r : {&r0, &r1}) {
-    INFO(r->output);
-    CHECK(failed(*r));
-    CHECK_THAT(r->output, Catch::Contains("rank(s) 1 run a different meta-training configuration from rank 0: "
-                                          "meta_lr is '0.002' on rank 1, '0.001' on rank 0"));
-  }
+  finish_failed({&r0, &r1}, [](const Rank& r) {
+    CHECK_THAT(r.output, Catch::Contains("rank(s) 1 run a different meta-training configuration from rank 0: "
+                                         "meta_lr is '0.002' on rank 1, '0.001' on rank 0"));
+  });
   CHECK_THAT(r0.output, Catch::Contains("rank 0: rank(s) 1"));
 }
 
@@ -335,13 +323,7 @@ TEST_CASE("meta-train: ranks other than 0 need no --weights-out, --out or --chec
                            (dir / "run.h5").string() + " --checkpoint=" + (dir / "ckpt.h5").string(),
                        (dir / "rank0.log").string());
   Rank r1 = start_rank(common + " --rank=1 --time-limit=1000", (dir / "rank1.log").string());
-  finish(r0);
-  finish(r1);
-  INFO(r0.output << "\n" << r1.output);
-  CHECK(WIFEXITED(r0.status));
-  CHECK(WEXITSTATUS(r0.status) == 0);
-  CHECK(WIFEXITED(r1.status));
-  CHECK(WEXITSTATUS(r1.status) == 0);
+  finish_ok({&r0, &r1});
   CHECK(std::filesystem::exists(dir / "w.h5"));
   CHECK(std::filesystem::exists(dir / "run.h5"));
   CHECK(meta::load_checkpoint((dir / "ckpt.h5").string()).epoch == 2);
@@ -352,13 +334,7 @@ TEST_CASE("meta-train: ranks other than 0 need no --weights-out, --out or --chec
                            " --weights-out=" + (dir / "w2.h5").string(),
                        (dir / "resume0.log").string());
   Rank s1 = start_rank(group + " --rank=1 --resume", (dir / "resume1.log").string());
-  finish(s0);
-  finish(s1);
-  INFO(s0.output << "\n" << s1.output);
-  CHECK(WIFEXITED(s0.status));
-  CHECK(WEXITSTATUS(s0.status) == 0);
-  CHECK(WIFEXITED(s1.status));
-  CHECK(WEXITSTATUS(s1.status) == 0);
+  finish_ok({&s0, &s1});
   CHECK(meta::load_checkpoint((dir / "ckpt.h5").string()).epoch == 3);
   // Rank 0 still needs its path.
   std::string msg;

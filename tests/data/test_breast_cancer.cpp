@@ -5,6 +5,7 @@
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/data/breast_cancer.hpp"
+#include "support/data_files.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
@@ -12,10 +13,7 @@ using Catch::Contains;
 
 TEST_CASE("the breast-cancer table of Debian's scikit-learn loads with the published counts and known rows") {
   const auto dir = test::data_dir() / "breast_cancer";
-  if (!std::filesystem::exists(dir / "breast_cancer.csv")) {
-    WARN("no " << dir << "/breast_cancer.csv; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(dir / "breast_cancer.csv")) return;
   const data::TabularDataset d = data::load_breast_cancer(dir.string());
   REQUIRE(d.features.sizes() == at::IntArrayRef({569, 30}));
   REQUIRE(d.labels.sizes() == at::IntArrayRef({569}));
@@ -42,12 +40,9 @@ TEST_CASE("the breast-cancer table of Debian's scikit-learn loads with the publi
 
 TEST_CASE("a damaged table CSV is refused with the file and the line") {
   test::TempDir dir;
-  const auto write = [&](const std::string& text) {
-    const std::string path = (dir / "t.csv").string();
-    std::ofstream(path) << text;
-    return path;
+  const auto load = [&](const std::string& text) {
+    return data::load_sklearn_table_csv(test::write_text(dir / "t.csv", text), "t");
   };
-  const auto load = [&](const std::string& text) { return data::load_sklearn_table_csv(write(text), "t"); };
   const auto ok = load("2,3,a,b\n1,2,3,0\n4.5,5e-1,6,1\n");
   CHECK(ok.size() == 2);
   CHECK(ok.features[1][1].item<double>() == 0.5);

@@ -5,20 +5,11 @@
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/data/char_corpus.hpp"
+#include "support/data_files.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
 using Catch::Contains;
-
-namespace {
-
-std::string write_file(const test::TempDir& dir, const std::string& name, const std::string& bytes) {
-  const auto path = (dir / name).string();
-  std::ofstream(path, std::ios::binary) << bytes;
-  return path;
-}
-
-}  // namespace
 
 TEST_CASE("the character vocabulary: newline, tab, printable ASCII, one token for every other byte") {
   CHECK(data::kCharVocab == 98);
@@ -36,7 +27,7 @@ TEST_CASE("the character vocabulary: newline, tab, printable ASCII, one token fo
 
 TEST_CASE("a text file loads as one token per byte, and missing or empty files are refused by name") {
   test::TempDir dir;
-  const auto path = write_file(dir, "t.txt", std::string("Hi\tyou\n%\n\xC3\xA9", 11));
+  const auto path = test::write_text(dir / "t.txt", std::string("Hi\tyou\n%\n\xC3\xA9", 11));
   const data::CharCorpus c = data::load_char_corpus(path);
   REQUIRE(c.size() == 11);
   CHECK(c.tokens.scalar_type() == at::kByte);
@@ -45,7 +36,7 @@ TEST_CASE("a text file loads as one token per byte, and missing or empty files a
   CHECK(c.tokens[9].item<int64_t>() == data::kOtherToken);
   CHECK(c.tokens[10].item<int64_t>() == data::kOtherToken);
   CHECK_THROWS_WITH(c.text(5, 7), Contains("outside the corpus of 11 tokens"));
-  CHECK_THROWS_WITH(data::load_char_corpus(write_file(dir, "empty.txt", "")), Contains("empty.txt: holds no text"));
+  CHECK_THROWS_WITH(data::load_char_corpus(test::write_text(dir / "empty.txt", "")), Contains("empty.txt: holds no text"));
   CHECK_THROWS_WITH(data::load_char_corpus((dir / "missing.txt").string()), Contains("missing.txt: cannot open"));
   CHECK_THROWS_WITH(data::load_fortunes(dir.path().string()), Contains("run scripts/fetch_data.sh"));
   CHECK(data::fortunes_path(dir.path().string()) == (dir / "fortunes.txt").string());
@@ -53,10 +44,7 @@ TEST_CASE("a text file loads as one token per byte, and missing or empty files a
 
 TEST_CASE("the fortunes corpus: its size, entry count and first entry") {
   const auto dir = test::data_dir() / "fortunes";
-  if (!std::filesystem::exists(dir / "fortunes.txt")) {
-    WARN("no " << dir << "; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(dir / "fortunes.txt")) return;
   const data::CharCorpus c = data::load_fortunes(dir.string());
   // fetch_data.sh checks the file's sha256; these are the facts the tasks rely on.
   REQUIRE(c.size() == 2576661);

@@ -6,6 +6,7 @@
 #include "hamlet/core/error.hpp"
 #include "hamlet/data/dataset.hpp"
 #include "hamlet/data/digits.hpp"
+#include "support/data_files.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
@@ -13,10 +14,7 @@ using Catch::Contains;
 
 TEST_CASE("the 8x8 digits of Debian's scikit-learn load with the published counts and the first image") {
   const auto path = test::data_dir() / "digits" / "digits.csv.gz";
-  if (!std::filesystem::exists(path)) {
-    WARN("no " << path << "; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(path)) return;
   const data::Dataset d = data::load_dataset("digits", (test::data_dir() / "digits").string());
   REQUIRE(d.images.sizes() == at::IntArrayRef({1797, 64}));
   CHECK(d.name == "digits");
@@ -34,11 +32,7 @@ TEST_CASE("the 8x8 digits of Debian's scikit-learn load with the published count
 
 TEST_CASE("a damaged digits CSV is refused with the file and the line") {
   test::TempDir dir;
-  const auto write = [&](const std::string& text) {
-    const std::string path = (dir / "d.csv").string();
-    std::ofstream(path) << text;
-    return path;
-  };
+  const auto write = [&](const std::string& text) { return test::write_text(dir / "d.csv", text); };
   std::string row;
   for (int i = 0; i < 64; ++i) row += std::to_string(i % 17) + ",";
   CHECK(data::load_digits_csv(write(row + "3\n" + row + "4\n")).size() == 2);

@@ -51,6 +51,12 @@ std::string read_error(const std::filesystem::path& path) {
   return "";
 }
 
+// Writes `bytes` to `path` and returns the message of the error read_idx throws on it.
+std::string error_reading(const std::filesystem::path& path, const Bytes& bytes) {
+  write_bytes(path, bytes);
+  return read_error(path);
+}
+
 }  // namespace
 
 TEST_CASE("IDX files round-trip through write_idx and read_idx, plain and gzip") {
@@ -122,54 +128,37 @@ TEST_CASE("corrupt IDX files are rejected with a message naming the file and the
     file[1] = 0x34;
     file[2] = 0x56;
     file[3] = 0x78;
-    write_bytes(path, file);
-    const std::string msg = read_error(path);
-    CHECK_THAT(msg, Contains(path.string()));
-    CHECK_THAT(msg, Contains("bad IDX magic 0x12345678"));
-    CHECK_THAT(msg, Contains("expected 0x00000803"));
+    CHECK_THAT(error_reading(path, file), Contains(path.string()) && Contains("bad IDX magic 0x12345678") &&
+                                              Contains("expected 0x00000803"));
   }
   SECTION("wrong type code (0x0D = float)") {
     file[2] = 0x0D;
-    write_bytes(path, file);
-    const std::string msg = read_error(path);
-    CHECK_THAT(msg, Contains(path.string()));
-    CHECK_THAT(msg, Contains("type code 0x0D"));
+    CHECK_THAT(error_reading(path, file), Contains(path.string()) && Contains("type code 0x0D"));
   }
   SECTION("rank 0 and rank 5") {
     file[3] = 0;
-    write_bytes(path, file);
-    CHECK_THAT(read_error(path), Contains("rank 0 "));
+    CHECK_THAT(error_reading(path, file), Contains("rank 0 "));
     file[3] = 5;
-    write_bytes(path, file);
-    CHECK_THAT(read_error(path), Contains("rank 5 "));
+    CHECK_THAT(error_reading(path, file), Contains("rank 5 "));
   }
   SECTION("a zero dimension") {
     file[7] = 0;
-    write_bytes(path, file);
-    CHECK_THAT(read_error(path), Contains("dimension 0 is 0"));
+    CHECK_THAT(error_reading(path, file), Contains("dimension 0 is 0"));
   }
   SECTION("truncated header") {
     file.resize(10);
-    write_bytes(path, file);
-    CHECK_THAT(read_error(path), Contains("truncated IDX header"));
-    write_bytes(path, {0, 0});
-    CHECK_THAT(read_error(path), Contains("truncated IDX header"));
+    CHECK_THAT(error_reading(path, file), Contains("truncated IDX header"));
+    CHECK_THAT(error_reading(path, {0, 0}), Contains("truncated IDX header"));
   }
   SECTION("truncated payload") {
     file.pop_back();
-    write_bytes(path, file);
-    const std::string msg = read_error(path);
-    CHECK_THAT(msg, Contains(path.string()));
-    CHECK_THAT(msg, Contains("truncated payload: 11 bytes"));
-    CHECK_THAT(msg, Contains("2x2x3 need 12"));
+    CHECK_THAT(error_reading(path, file), Contains(path.string()) && Contains("truncated payload: 11 bytes") &&
+                                              Contains("2x2x3 need 12"));
   }
   SECTION("trailing bytes") {
     file.push_back(0);
     file.push_back(0);
-    write_bytes(path, file);
-    const std::string msg = read_error(path);
-    CHECK_THAT(msg, Contains("trailing bytes"));
-    CHECK_THAT(msg, Contains("(2 extra)"));
+    CHECK_THAT(error_reading(path, file), Contains("trailing bytes") && Contains("(2 extra)"));
   }
   SECTION("truncated gzip stream") {
     const auto gz = dir / "train-images-idx3-ubyte.gz";
@@ -180,22 +169,18 @@ TEST_CASE("corrupt IDX files are rejected with a message naming the file and the
     REQUIRE(full.size() > 40);
     // Cut inside the deflate data, and cut only the 8-byte CRC/size trailer (payload then decodes completely).
     for (const std::size_t keep : {full.size() / 2, full.size() - 4}) {
-      write_bytes(gz, Bytes(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(keep)));
-      const std::string msg = read_error(gz);
-      CHECK_THAT(msg, Contains(gz.string()));
-      CHECK_THAT(msg, Contains("gzip stream"));
+      const Bytes cut(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(keep));
+      CHECK_THAT(error_reading(gz, cut), Contains(gz.string()) && Contains("gzip stream"));
     }
   }
   SECTION("a .gz name on data that is not gzip") {
     const auto gz = dir / "train-images-idx3-ubyte.gz";
-    write_bytes(gz, file);
-    CHECK_THAT(read_error(gz), Contains("not gzip data"));
+    CHECK_THAT(error_reading(gz, file), Contains("not gzip data"));
   }
   SECTION("headers announcing absurd sizes fail as truncated without allocating them") {
     // 2^32-1 x 2^32-1 x 2^32-1 bytes overflow int64; 65535 x 65535 x 65535 (2.8e14) fits but is not there.
     const Bytes huge = {0, 0, 8, 3, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2};
-    write_bytes(path, huge);
-    CHECK_THAT(read_error(path), Contains("truncated payload: 2 bytes") && Contains("need more than 2^63"));
+    CHECK_THAT(error_reading(path, huge), Contains("truncated payload: 2 bytes") && Contains("need more than 2^63"));
     const Bytes large = {0, 0, 8, 3, 0, 0, 0xFF, 0xFF, 0, 0, 0xFF, 0xFF, 0, 0, 0xFF, 0xFF, 1, 2, 3};
     const auto gz = dir / "large.gz";
     {

@@ -6,6 +6,7 @@
 #include "hamlet/core/seed.hpp"
 #include "hamlet/data/breast_cancer.hpp"
 #include "hamlet/data/prepare_tabular.hpp"
+#include "support/data_files.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
@@ -73,10 +74,7 @@ TEST_CASE("prepare_tabular: split, scaler fitted on the training part, SMOTE on 
 
 TEST_CASE("prepare_tabular on the breast-cancer table: 455 / 114 rows, balanced training part") {
   const auto dir = test::data_dir() / "breast_cancer";
-  if (!std::filesystem::exists(dir / "breast_cancer.csv")) {
-    WARN("no " << dir << "/breast_cancer.csv; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(dir / "breast_cancer.csv")) return;
   const auto d = data::load_breast_cancer(dir.string());
   const auto p = data::prepare_tabular(d, {});
   check_prepared(d, p, 114);  // ceil(0.2 · 569) = 114, as scikit-learn's train_test_split gives

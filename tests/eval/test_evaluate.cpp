@@ -64,14 +64,20 @@ class CappedGd final : public optim::Optimizer {
 
 tasks::QuadraticTask quadratic64() { return tasks::QuadraticTask(tasks::QuadraticOptions::from_map({{"dtype", "float64"}})); }
 
+// `problems` problems of `steps` steps, without the progress bar in the test output.
+eval::EvaluateOptions quiet_options(int64_t problems, int64_t steps) {
+  eval::EvaluateOptions o;
+  o.problems = problems;
+  o.steps = steps;
+  o.progress = false;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("evaluate logs loss, gradient norm and update norm per problem and step") {
   const auto task = quadratic64();
-  eval::EvaluateOptions o;
-  o.problems = 6;
-  o.steps = 5;
-  o.progress = false;
+  eval::EvaluateOptions o = quiet_options(6, 5);
   TestGd gd(0.01);
   const auto tr = eval::evaluate(task, gd, o);
   CHECK(tr.loss.sizes().vec() == std::vector<int64_t>({6, 5}));
@@ -148,10 +154,7 @@ TEST_CASE("statistics: mean ± SE, median, paired difference, summary") {
 
 TEST_CASE("tuning picks the best finite learning rate on validation problems") {
   const auto task = quadratic64();
-  eval::EvaluateOptions o;
-  o.problems = 5;
-  o.steps = 50;
-  o.progress = false;
+  eval::EvaluateOptions o = quiet_options(5, 50);
   o.split = tasks::Split::kValidation;
   const auto make = [](double lr) { return std::make_shared<TestGd>(lr); };
   const auto r = eval::tune_learning_rate(task, make, {1e6, 0.01, 1e-5}, o);
@@ -169,10 +172,7 @@ TEST_CASE("tuning picks the best finite learning rate on validation problems") {
 
 TEST_CASE("method results are written to HDF5 and tabulated") {
   const auto task = quadratic64();
-  eval::EvaluateOptions o;
-  o.problems = 4;
-  o.steps = 3;
-  o.progress = false;
+  eval::EvaluateOptions o = quiet_options(4, 3);
   std::vector<eval::MethodResult> rs;
   for (double lr : {0.01, 0.001}) {
     TestGd gd(lr);

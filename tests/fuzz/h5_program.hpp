@@ -135,62 +135,54 @@ class Cursor {
     }
     return literal();
   }
-  double f64() {
+  double f64() { return number(double_palette()); }
+  int64_t i64() { return number(int_palette()); }
+
+ private:
+  // s:u8 < 0xF0: palette[s % n]; else the next 8 raw bytes as a T.
+  template <typename T>
+  T number(const std::vector<T>& palette) {
     const uint8_t s = u8();
-    if (s < 0xF0) return double_palette()[s % double_palette().size()];
-    double v = 0;
-    const std::string raw = bytes(8);
-    std::memcpy(&v, raw.data(), raw.size());
-    return v;
-  }
-  int64_t i64() {
-    const uint8_t s = u8();
-    if (s < 0xF0) return int_palette()[s % int_palette().size()];
-    int64_t v = 0;
+    if (s < 0xF0) return palette[s % palette.size()];
+    T v = 0;
     const std::string raw = bytes(8);
     std::memcpy(&v, raw.data(), raw.size());
     return v;
   }
 
- private:
   const uint8_t* data_;
   std::size_t size_;
   std::size_t pos_ = 0;
 };
 
+// The `n` elements of a values block of mode `mode`, numbers read with `number` (Cursor::i64 or Cursor::f64), the
+// seeded ones drawn from `dist`.
+template <typename T, typename Distribution>
+std::vector<T> decode_elements(Cursor& in, uint8_t mode, int64_t n, T (Cursor::*number)(), Distribution dist) {
+  std::vector<T> v(static_cast<std::size_t>(n));
+  if (mode == 0) {
+    const T x = (in.*number)();
+    std::fill(v.begin(), v.end(), x);
+  } else if (mode == 1) {
+    for (auto& x : v) x = (in.*number)();
+  } else if (mode == 2) {
+    for (int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = static_cast<T>(i);
+  } else {
+    std::mt19937 gen(in.u8());
+    for (auto& x : v) x = dist(gen);
+  }
+  return v;
+}
+
 // Decodes a values block for `n` elements.
 inline at::Tensor decode_values(Cursor& in, int64_t n, bool integer) {
   const uint8_t mode = in.u8() % 4;
   if (integer) {
-    std::vector<int64_t> v(static_cast<std::size_t>(n));
-    if (mode == 0) {
-      const int64_t x = in.i64();
-      std::fill(v.begin(), v.end(), x);
-    } else if (mode == 1) {
-      for (auto& x : v) x = in.i64();
-    } else if (mode == 2) {
-      for (int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = i;
-    } else {
-      std::mt19937 gen(in.u8());
-      std::uniform_int_distribution<int64_t> dist(-3, 3);
-      for (auto& x : v) x = dist(gen);
-    }
-    return at::tensor(v, at::kLong);
+    return at::tensor(decode_elements(in, mode, n, &Cursor::i64, std::uniform_int_distribution<int64_t>(-3, 3)),
+                      at::kLong);
   }
-  std::vector<double> v(static_cast<std::size_t>(n));
-  if (mode == 0) {
-    const double x = in.f64();
-    std::fill(v.begin(), v.end(), x);
-  } else if (mode == 1) {
-    for (auto& x : v) x = in.f64();
-  } else if (mode == 2) {
-    for (int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = static_cast<double>(i);
-  } else {
-    std::mt19937 gen(in.u8());
-    std::uniform_real_distribution<double> dist(-1.0, 1.0);
-    for (auto& x : v) x = dist(gen);
-  }
-  return at::tensor(v, at::kDouble);
+  return at::tensor(decode_elements(in, mode, n, &Cursor::f64, std::uniform_real_distribution<double>(-1.0, 1.0)),
+                    at::kDouble);
 }
 
 // Runs one op against the writer; hamlet::Error from the writer (an op HDF5 or H5Writer refuses) skips the op.
@@ -315,26 +307,8 @@ class Encoder {
     u8(0xFF);
     literal(p);
   }
-  void i64(int64_t v) {
-    const auto& pal = int_palette();
-    for (std::size_t i = 0; i < pal.size(); ++i) {
-      if (pal[i] == v) return u8(static_cast<uint8_t>(i));
-    }
-    u8(0xFF);
-    char raw[8];
-    std::memcpy(raw, &v, 8);
-    out_.append(raw, 8);
-  }
-  void f64(double v) {
-    const auto& pal = double_palette();
-    for (std::size_t i = 0; i < pal.size(); ++i) {
-      if (std::memcmp(&pal[i], &v, sizeof v) == 0) return u8(static_cast<uint8_t>(i));
-    }
-    u8(0xFF);
-    char raw[8];
-    std::memcpy(raw, &v, 8);
-    out_.append(raw, 8);
-  }
+  void i64(int64_t v) { number(int_palette(), v); }
+  void f64(double v) { number(double_palette(), v); }
 
   // A dataset with the tensor's dtype class and shape; values exactly (`exact`) or random from a seed.
   void dataset(const std::string& p, const at::Tensor& t, bool exact) {
@@ -391,6 +365,19 @@ class Encoder {
   }
 
  private:
+  // The palette index of v when v is among its entries (compared bitwise, so that NaN and -0.0 find their own),
+  // else 0xFF and v's 8 raw bytes.
+  template <typename T>
+  void number(const std::vector<T>& palette, T v) {
+    for (std::size_t i = 0; i < palette.size(); ++i) {
+      if (std::memcmp(&palette[i], &v, sizeof v) == 0) return u8(static_cast<uint8_t>(i));
+    }
+    u8(0xFF);
+    char raw[8];
+    std::memcpy(raw, &v, 8);
+    out_.append(raw, 8);
+  }
+
   std::string out_;
 };
 

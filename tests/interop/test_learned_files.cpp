@@ -7,6 +7,7 @@
 #include "hamlet/interop/learned_files.hpp"
 #include "hamlet/io/h5.hpp"
 #include "hamlet/io/weights_file.hpp"
+#include "learned/learned_fixtures.hpp"
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
 
@@ -15,44 +16,17 @@ using interop::load_weights;
 using interop::make_learned;
 using interop::save_weights;
 
-namespace {
-
-bool same_weights(const TensorList& a, const TensorList& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a[i].scalar_type() != b[i].scalar_type() || !at::equal(a[i], b[i])) return false;
-  }
-  return true;
-}
-
-// Perturbs every weight so that a loaded file is distinguishable from a fresh initialisation.
-void perturb(learned::LearnedOptimizer& opt, uint64_t seed) {
-  at::Generator gen = make_generator(seed);
-  TensorList w;
-  for (const auto& t : opt.weights()) w.push_back(t + 0.1 * at::randn(t.sizes(), gen, t.options()));
-  opt.set_weights(w);
-}
-
-struct Problem {
-  TensorList params, grads;
-};
-
-Problem problem(int64_t b) {
-  at::Generator gen = make_generator(17);
-  const auto o = at::TensorOptions().dtype(at::kDouble);
-  return {{at::randn({b, 4}, gen, o), at::randn({b, 2, 3}, gen, o)},
-          {at::randn({b, 4}, gen, o), at::randn({b, 2, 3}, gen, o) * 1e-3}};
-}
-
-}  // namespace
+using test::perturb;
+using test::Problem;
+using test::problem;
+using test::same_weights;
 
 TEST_CASE("weight files: save and load round trip") {
   test::TempDir dir;
   for (const std::string name : {"phnn-paper", "phnn", "lstm"}) {
     for (const std::string dtype : {"float32", "float64"}) {
       INFO(name << " " << dtype);
-      const auto opt =
-          make_learned(name, {{"preprocess", "true"}, {"out_mul", "0.01"}, {"dtype", dtype}, {"seed", "2"}});
+      const auto opt = make_learned(name, test::round_trip_options(dtype));
       perturb(*opt, 5);
       const std::string path = (dir / (name + "-" + dtype + ".h5")).string();
       save_weights(path, *opt, {{"task", "mlp"}, {"hamlet_version", "test"}});

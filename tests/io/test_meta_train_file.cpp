@@ -4,6 +4,7 @@
 #include "hamlet/io/meta_train_file.hpp"
 #include "hamlet/io/schema.hpp"
 #include "support/catch.hpp"
+#include "support/checks.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
@@ -27,27 +28,15 @@ TEST_CASE("meta-training run file: every field round-trips") {
 
   const io::MetaTrainRunRecord b = io::read_meta_train_run(path);
   CHECK(b.schema_version == io::kMetaTrainFileSchema);
-  CHECK(b.header.kind == "meta-train");
-  CHECK(b.header.command == m.header.command);
-  CHECK(b.header.config == m.header.config);
-  CHECK(b.header.task_options == m.header.task_options);
-  CHECK(b.optimizer == m.optimizer);
-  CHECK(b.architecture == m.architecture);
-  CHECK(b.optimizer_options == m.optimizer_options);
-  CHECK(b.num_params == m.num_params);
-  CHECK(b.weights_file == m.weights_file);
+  // Every field reads back as written above (kind "meta-train", num_params 5301, meta_steps 10, ...).
+  using H = io::RunHeader;
+  test::check_members_equal(b.header, m.header, &H::kind, &H::command, &H::config, &H::task_options);
   CHECK(at::equal(b.curve, m.curve));
-  CHECK(b.initial_score == 2);
-  CHECK(b.best_score == 1);
-  CHECK(b.best_epoch == 2);
-  CHECK(b.meta_steps == 10);
-  CHECK(b.skipped_steps == 1);
-  CHECK(b.cut_trajectories == 2);
-  CHECK(b.undefined_steps == 3);
-  CHECK(b.optimizee_steps == 400);
-  CHECK(b.train_seconds == 4.5);
-  CHECK(b.seconds == 5.5);
-  CHECK(b.ranks == 2);
+  using R = io::MetaTrainRunRecord;
+  test::check_members_equal(b, m, &R::optimizer, &R::architecture, &R::optimizer_options, &R::num_params,
+                            &R::weights_file, &R::initial_score, &R::best_score, &R::best_epoch, &R::meta_steps,
+                            &R::skipped_steps, &R::cut_trajectories, &R::undefined_steps, &R::optimizee_steps,
+                            &R::train_seconds, &R::seconds, &R::ranks);
   CHECK(io::H5Reader(path).attribute_string("/meta_train/curve", "columns") == io::kMetaTrainCurveColumns);
 }
 

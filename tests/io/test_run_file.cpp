@@ -10,15 +10,19 @@
 #include "hamlet/io/run_file.hpp"
 #include "hamlet/io/schema.hpp"
 #include "support/catch.hpp"
+#include "support/checks.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
 
 namespace {
 
-io::RunHeader header(const std::string& kind) {
-  return {kind, "0.1.0", "libtorch 1.13.0", "hamlet evaluate --problems=3", "problems = 3\n", "2026-12-08T00:00:00Z",
-          "quadratic", {{"dim", "10"}, {"dtype", "float32"}}};
+// A run of `kind` whose header has every field filled in.
+io::RunRecord run_of(const std::string& kind) {
+  io::RunRecord run;
+  run.header = {kind, "0.1.0", "libtorch 1.13.0", "hamlet evaluate --problems=3", "problems = 3\n",
+                "2026-12-08T00:00:00Z", "quadratic", {{"dim", "10"}, {"dtype", "float32"}}};
+  return run;
 }
 
 io::MethodRecord evaluated(const std::string& name, double scale) {
@@ -37,8 +41,8 @@ io::MethodRecord evaluated(const std::string& name, double scale) {
 }
 
 void check_equal(const io::MethodRecord& a, const io::MethodRecord& b) {
-  CHECK(a.name == b.name);
-  CHECK(a.options == b.options);
+  using M = io::MethodRecord;
+  test::check_members_equal(a, b, &M::name, &M::options);
   for (const auto& [x, y] : {std::pair{a.loss, b.loss}, std::pair{a.final_loss, b.final_loss},
                              std::pair{a.grad_norm, b.grad_norm}, std::pair{a.update_norm, b.update_norm}}) {
     REQUIRE(x.defined() == y.defined());
@@ -48,33 +52,19 @@ void check_equal(const io::MethodRecord& a, const io::MethodRecord& b) {
   }
   REQUIRE(a.diagnostics.size() == b.diagnostics.size());
   for (const auto& [name, values] : a.diagnostics) CHECK(at::equal(values, b.diagnostics.at(name)));
-  CHECK(a.seconds == b.seconds);
-  CHECK(a.final_mean == b.final_mean);
-  CHECK(a.final_se == b.final_se);
-  CHECK(a.final_median == b.final_median);
-  CHECK(a.mean_over_steps == b.mean_over_steps);
-  CHECK(a.mean_over_steps_se == b.mean_over_steps_se);
-  CHECK(a.non_finite == b.non_finite);
-  CHECK(a.random_init == b.random_init);
+  test::check_members_equal(a, b, &M::seconds, &M::final_mean, &M::final_se, &M::final_median, &M::mean_over_steps,
+                            &M::mean_over_steps_se, &M::non_finite, &M::random_init);
   REQUIRE(a.tune.has_value() == b.tune.has_value());
   if (a.tune) {
-    CHECK(a.tune->grid == b.tune->grid);
-    CHECK(a.tune->scores == b.tune->scores);
-    CHECK(a.tune->best_lr == b.tune->best_lr);
-    CHECK(a.tune->best_score == b.tune->best_score);
-    CHECK(a.tune->criterion == b.tune->criterion);
+    using T = io::TuneRecord;
+    test::check_members_equal(*a.tune, *b.tune, &T::grid, &T::scores, &T::best_lr, &T::best_score, &T::criterion);
   }
 }
 
 void check_equal(const io::RunHeader& a, const io::RunHeader& b) {
-  CHECK(a.kind == b.kind);
-  CHECK(a.hamlet_version == b.hamlet_version);
-  CHECK(a.dependencies == b.dependencies);
-  CHECK(a.command == b.command);
-  CHECK(a.config == b.config);
-  CHECK(a.created_utc == b.created_utc);
-  CHECK(a.task == b.task);
-  CHECK(a.task_options == b.task_options);
+  using H = io::RunHeader;
+  test::check_members_equal(a, b, &H::kind, &H::hamlet_version, &H::dependencies, &H::command, &H::config,
+                            &H::created_utc, &H::task, &H::task_options);
 }
 
 }  // namespace
@@ -82,8 +72,7 @@ void check_equal(const io::RunHeader& a, const io::RunHeader& b) {
 TEST_CASE("run file: an evaluate run round-trips every field") {
   test::TempDir dir;
   const std::string path = (dir / "run.h5").string();
-  io::RunRecord run;
-  run.header = header("evaluate");
+  io::RunRecord run = run_of("evaluate");
   run.split = "test", run.seed = 7, run.problems = 3, run.steps = 40, run.device = "cpu";
   run.tuned = true;
   run.summary_table = "| method |\n";
@@ -115,8 +104,7 @@ TEST_CASE("run file: an evaluate run round-trips every field") {
 TEST_CASE("run file: a tune run holds only the searches") {
   test::TempDir dir;
   const std::string path = (dir / "tune.h5").string();
-  io::RunRecord run;
-  run.header = header("tune");
+  io::RunRecord run = run_of("tune");
   run.split = "validation", run.seed = 1, run.problems = 20, run.steps = 40, run.device = "cpu";
   io::MethodRecord m;
   m.name = "adam";
@@ -135,8 +123,7 @@ TEST_CASE("run file: a tune run holds only the searches") {
 TEST_CASE("run file: new numeric datasets are chunked and deflated, small ones and strings contiguous") {
   test::TempDir dir;
   const std::string path = (dir / "run.h5").string();
-  io::RunRecord run;
-  run.header = header("evaluate");
+  io::RunRecord run = run_of("evaluate");
   run.problems = 50, run.steps = 100;
   io::MethodRecord m = evaluated("sgd", 1.0);
   m.loss = at::randn({50, 100}, at::kDouble);  // 5,000 values

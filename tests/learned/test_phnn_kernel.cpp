@@ -8,6 +8,7 @@
 #include "hamlet/core/seed.hpp"
 #include "hamlet/learned/phnn.hpp"
 #include "hamlet/learned/phnn_kernel.hpp"
+#include "learned_fixtures.hpp"
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
 
@@ -22,27 +23,16 @@ at::Tensor T(const std::vector<double>& values, std::vector<int64_t> shape) {
 
 // Three evaluation updates (no grad) of a fused and a tensor-path phnn with the same weights; the largest relative
 // difference over parameters, every state slot and every diagnostic.
-double fused_vs_tensor(PhnnOptions o, at::ScalarType dtype) {
-  o.dtype = dtype == at::kDouble ? "float64" : "float32";
-  PhnnOptions t = o;
-  o.kernel = "fused";
-  t.kernel = "tensor";
-  Phnn fused(o), tensor(t);
-  // Weights away from the initialisation's small values, so that tanh units saturate in places and D, G matter.
-  at::Generator gen = make_generator(21);
-  TensorList w;
-  for (const auto& x : fused.weights()) w.push_back(x + 0.5 * at::randn(x.sizes(), gen, x.options()));
-  fused.set_weights(w);
-  tensor.set_weights(w);
-  const auto opts = at::TensorOptions().dtype(dtype);
-  TensorList params = {at::randn({2, 3, 4}, gen, opts), at::randn({2, 5}, gen, opts)};
-  optim::OptimizerState sf = fused.init(params), st = tensor.init(params);
-  TensorList pf = params, pt = params;
+double fused_vs_tensor(const PhnnOptions& o, at::ScalarType dtype) {
+  test::FusedAndTensor<Phnn> f(o, dtype, /*seed=*/21, /*last_dim=*/5);
+  Phnn &fused = f.fused, &tensor = f.tensor;
+  optim::OptimizerState sf = fused.init(f.params), st = tensor.init(f.params);
+  TensorList pf = f.params, pt = f.params;
   double worst = 0;
   at::NoGradGuard no_grad;
   for (int step = 0; step < 3; ++step) {
     TensorList g;
-    for (const auto& p : pf) g.push_back(2 * p + 0.1 * at::randn(p.sizes(), gen, opts));
+    for (const auto& p : pf) g.push_back(2 * p + 0.1 * at::randn(p.sizes(), f.gen, f.opts));
     const at::Tensor q = fused.features(to_rows(g)), p = to_rows(sf.slots.at("p"), o.dim());
     CHECK(fused.uses_fused_kernel(q, p));
     CHECK_FALSE(tensor.uses_fused_kernel(q, p));
@@ -59,6 +49,21 @@ double fused_vs_tensor(PhnnOptions o, at::ScalarType dtype) {
     sf = st = rt.state;
   }
   return worst;
+}
+
+// The fused evaluation updates equal the tensor expressions: to 1e-12 in float64, to float32 rounding
+// (`float_tolerance`) in float32.
+void check_fused_equals_tensor(const PhnnOptions& o, double float_tolerance) {
+  CHECK(fused_vs_tensor(o, at::kDouble) < 1e-12);
+  CHECK(fused_vs_tensor(o, at::kFloat) < float_tolerance);
+}
+
+// phnn on P(g) (d = 2) with a constant mass, state dissipation, K = 1: the experiments' setting (the MNIST protocol).
+PhnnOptions experiments_setting() {
+  PhnnOptions o;
+  o.preprocess = true;
+  o.mass = "constant";
+  return o;
 }
 
 }  // namespace
@@ -129,26 +134,20 @@ TEST_CASE("phnn kernel: its float32 tanh (a vectorised exp) is within 2.4e-7 of 
 
 TEST_CASE("phnn kernel: evaluation updates equal the tensor expressions (float64 1e-12, float32 rounding)") {
   SECTION("phnn on P(g) (d = 2), state dissipation, K = 1: the experiments' setting") {
-    PhnnOptions o;
-    o.preprocess = true;
-    o.mass = "constant";
-    CHECK(fused_vs_tensor(o, at::kDouble) < 1e-12);
-    CHECK(fused_vs_tensor(o, at::kFloat) < 5e-6);
+    check_fused_equals_tensor(experiments_setting(), 5e-6);
   }
   SECTION("state mass (the phnn default) on P(g) and on the raw gradient, K = 2") {
     for (const bool preprocess : {true, false}) {
       PhnnOptions o;
       o.preprocess = preprocess;
       o.substeps = 2;
-      CHECK(fused_vs_tensor(o, at::kDouble) < 1e-12);
-      CHECK(fused_vs_tensor(o, at::kFloat) < 2e-5);  // the state mass amplifies float32 rounding more
+      check_fused_equals_tensor(o, 2e-5);  // the state mass amplifies float32 rounding more
     }
   }
   SECTION("phnn-features with a state mass") {
     PhnnOptions o = phnn_features_defaults();
     o.mass = "state";
-    CHECK(fused_vs_tensor(o, at::kDouble) < 1e-12);
-    CHECK(fused_vs_tensor(o, at::kFloat) < 2e-5);  // the state mass amplifies float32 rounding more
+    check_fused_equals_tensor(o, 2e-5);  // the state mass amplifies float32 rounding more
   }
   SECTION("raw gradient (d = 1), constant dissipation with softplus diagonal, K = 3") {
     PhnnOptions o;
@@ -157,23 +156,19 @@ TEST_CASE("phnn kernel: evaluation updates equal the tensor expressions (float64
     o.d_softplus = true;
     o.substeps = 3;
     o.h = 0.05;
-    CHECK(fused_vs_tensor(o, at::kDouble) < 1e-12);
-    CHECK(fused_vs_tensor(o, at::kFloat) < 5e-6);
+    check_fused_equals_tensor(o, 5e-6);
   }
   SECTION("phnn-features: D and G read the mlp-lopt context, exp readout, state dissipation with softplus") {
     PhnnOptions o = phnn_features_defaults();
     o.d_softplus = true;
     o.substeps = 2;
-    CHECK(fused_vs_tensor(o, at::kDouble) < 1e-12);
-    CHECK(fused_vs_tensor(o, at::kFloat) < 5e-6);
+    check_fused_equals_tensor(o, 5e-6);
   }
 }
 
 TEST_CASE("phnn kernel: used only where it applies; bad shapes are errors") {
   const at::Tensor q = at::zeros({3, 2}), p = at::zeros({3, 2});
-  PhnnOptions o;
-  o.preprocess = true;
-  o.mass = "constant";
+  PhnnOptions o = experiments_setting();
   Phnn opt(o);
   CHECK(opt.uses_fused_kernel(q, p));
   CHECK_FALSE(opt.uses_fused_kernel(q.to(at::kHalf), p.to(at::kHalf)));
@@ -225,21 +220,14 @@ namespace {
 // Meta-gradients of three updates: the loss Σ θ² + Σ p² after every step, differentiated with respect to every
 // weight and (second_order) the gradients fed to the optimizer. The fused optimizer runs the kernel's autograd
 // node, the tensor one autograd through the tensor expressions (the reference). Largest relative difference.
-double meta_gradients_fused_vs_tensor(PhnnOptions o, at::ScalarType dtype, bool second_order = false) {
-  o.dtype = dtype == at::kDouble ? "float64" : "float32";
-  PhnnOptions t = o;
-  o.kernel = "fused";
-  t.kernel = "tensor";
-  Phnn fused(o), tensor(t);
-  at::Generator gen = make_generator(33);
-  TensorList w0;
-  for (const auto& x : fused.weights()) w0.push_back(x + 0.5 * at::randn(x.sizes(), gen, x.options()));
-  const auto opts = at::TensorOptions().dtype(dtype);
-  const TensorList params = {at::randn({2, 3, 4}, gen, opts), at::randn({2, 5}, gen, opts)};
+double meta_gradients_fused_vs_tensor(const PhnnOptions& o, at::ScalarType dtype, bool second_order = false) {
+  test::FusedAndTensor<Phnn> f(o, dtype, /*seed=*/33, /*last_dim=*/5);
+  const TensorList &w0 = f.weights, &params = f.params;
+  const at::TensorOptions& opts = f.opts;
   std::vector<TensorList> fields;
   for (int step = 0; step < 3; ++step) {
     TensorList g;
-    for (const auto& p : params) g.push_back(at::randn(p.sizes(), gen, opts));
+    for (const auto& p : params) g.push_back(at::randn(p.sizes(), f.gen, opts));
     fields.push_back(g);
   }
   const auto run = [&](Phnn& opt) {
@@ -270,13 +258,13 @@ double meta_gradients_fused_vs_tensor(PhnnOptions o, at::ScalarType dtype, bool 
     }
     return std::pair<at::Tensor, TensorList>{loss, inputs};
   };
-  const auto [loss_f, in_f] = run(fused);
-  const auto [loss_t, in_t] = run(tensor);
+  const auto [loss_f, in_f] = run(f.fused);
+  const auto [loss_t, in_t] = run(f.tensor);
   double worst = test::max_rel_diff(loss_f, loss_t);
   const auto gf = torch::autograd::grad({loss_f}, in_f, {}, false, false, true);
   const auto gt = torch::autograd::grad({loss_t}, in_t, {}, false, false, true);
   for (std::size_t i = 0; i < gf.size(); ++i) {
-    INFO("input " << i << " (weights first: " << fused.weight_names().size() << ")");
+    INFO("input " << i << " (weights first: " << f.fused.weight_names().size() << ")");
     if (!gt[i].defined()) {
       CHECK((!gf[i].defined() || gf[i].abs().max().item<double>() == 0));
       continue;
@@ -291,11 +279,8 @@ double meta_gradients_fused_vs_tensor(PhnnOptions o, at::ScalarType dtype, bool 
 
 TEST_CASE("phnn kernel: meta-gradients through its autograd node equal autograd through the tensor expressions") {
   SECTION("phnn on P(g), constant mass, state dissipation (the MNIST protocol): float64 1e-12, float32 rounding") {
-    PhnnOptions o;
-    o.preprocess = true;
-    o.mass = "constant";
-    CHECK(meta_gradients_fused_vs_tensor(o, at::kDouble) < 1e-12);
-    CHECK(meta_gradients_fused_vs_tensor(o, at::kFloat) < 1e-4);
+    CHECK(meta_gradients_fused_vs_tensor(experiments_setting(), at::kDouble) < 1e-12);
+    CHECK(meta_gradients_fused_vs_tensor(experiments_setting(), at::kFloat) < 1e-4);
   }
   SECTION("raw gradient (d = 1), softplus diagonal of L_D, and cotangents of the gradients (second order)") {
     PhnnOptions o;

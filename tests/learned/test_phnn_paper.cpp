@@ -5,6 +5,7 @@
 
 #include "hamlet/core/seed.hpp"
 #include "hamlet/learned/phnn_paper.hpp"
+#include "learned_fixtures.hpp"
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
 
@@ -228,28 +229,19 @@ namespace {
 
 // Three evaluation updates of a fused and a tensor-path phnn-paper with the same (perturbed) weights, each step
 // from the tensor path's point; the largest |a − b| / (1 + |b|) over parameters and state.
-double fused_vs_tensor(PhnnPaperOptions o, at::ScalarType dtype, const TensorList& extra_grads = {}) {
-  o.dtype = dtype == at::kDouble ? "float64" : "float32";
-  PhnnPaperOptions t = o;
-  o.kernel = "fused";
-  t.kernel = "tensor";
-  PhnnPaper fused(o), tensor(t);
-  at::Generator gen = make_generator(5);
-  TensorList w;
-  for (const auto& x : fused.weights()) w.push_back(x + 0.5 * at::randn(x.sizes(), gen, x.options()));
-  fused.set_weights(w);
-  tensor.set_weights(w);
-  const auto opts = at::TensorOptions().dtype(dtype);
-  TensorList params = {at::randn({2, 3, 4}, gen, opts), at::randn({2, 6}, gen, opts)};
-  optim::OptimizerState state = tensor.init(params);
+double fused_vs_tensor(const PhnnPaperOptions& o, at::ScalarType dtype, const TensorList& extra_grads = {}) {
+  test::FusedAndTensor<PhnnPaper> f(o, dtype, /*seed=*/5, /*last_dim=*/6);
+  TensorList params = f.params;
+  optim::OptimizerState state = f.tensor.init(params);
   double worst = 0;
   at::NoGradGuard no_grad;
   for (int step = 0; step < 3; ++step) {
     TensorList g;
-    for (const auto& p : params) g.push_back(0.1 * p + 0.01 * at::randn(p.sizes(), gen, opts));
+    for (const auto& p : params) g.push_back(0.1 * p + 0.01 * at::randn(p.sizes(), f.gen, f.opts));
     if (step == 1 && !extra_grads.empty()) g = extra_grads;
-    CHECK(fused.uses_fused_kernel(to_rows(g), to_rows(state.slots.at("s"))));
-    const auto rf = fused.update(params, g, at::Tensor(), state), rt = tensor.update(params, g, at::Tensor(), state);
+    CHECK(f.fused.uses_fused_kernel(to_rows(g), to_rows(state.slots.at("s"))));
+    const auto rf = f.fused.update(params, g, at::Tensor(), state);
+    const auto rt = f.tensor.update(params, g, at::Tensor(), state);
     for (std::size_t i = 0; i < params.size(); ++i) {
       worst = std::max(worst, test::max_rel_diff(rf.params[i], rt.params[i]));
       worst = std::max(worst, test::max_rel_diff(rf.state.slots.at("s")[i], rt.state.slots.at("s")[i]));

@@ -1,5 +1,6 @@
 #pragma once
-// Shared fixtures for the meta tests: a small meta-training configuration and a value comparison of weight lists.
+// Shared fixtures for the meta tests: a small meta-training configuration (and its one-epoch cut) and a value
+// comparison of weight lists.
 #include <ATen/ATen.h>
 
 #include <functional>
@@ -25,6 +26,13 @@ inline meta::MetaTrainOptions small_meta_options() {
   o.schedule.batch = 4;
   o.validation.problems = 8;
   o.progress = false;
+  return o;
+}
+
+// small_meta_options() cut to one epoch: for tests that look at what one epoch does, or only need training to run.
+inline meta::MetaTrainOptions one_epoch_meta_options() {
+  meta::MetaTrainOptions o = small_meta_options();
+  o.schedule.epochs = 1;
   return o;
 }
 

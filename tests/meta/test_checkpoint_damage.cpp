@@ -9,6 +9,7 @@
 #include "hamlet/core/error.hpp"
 #include "hamlet/io/h5.hpp"
 #include "hamlet/meta/checkpoint.hpp"
+#include "io/io_fixtures.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
@@ -25,13 +26,7 @@ void write_checkpoint(const std::string& path, const at::Tensor& curve, bool wit
   }
   w.set_attribute("/meta_state", "step", int64_t{2});
   w.write("/curve", curve);
-  for (const char* name : {"epoch", "best_epoch", "meta_steps", "skipped_steps", "cut_trajectories"}) {
-    w.set_attribute("/", name, int64_t{1});
-  }
-  w.set_attribute("/", "best_score", 0.5);
-  w.set_attribute("/", "initial_score", 1.0);
-  w.set_attribute("/", "architecture", "phnn");
-  w.set_attribute("/", "config", "hidden=16");
+  test::write_checkpoint_attributes(w, 1, "hidden=16");
   w.commit();
 }
 

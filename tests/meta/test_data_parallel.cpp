@@ -31,8 +31,7 @@ double max_diff(const TensorList& a, const TensorList& b) {
 TEST_CASE("data-parallel meta-training: 2 ranks with B = 2 equal 1 process with B = 2 for every estimator") {
   for (const std::string& estimator : meta::estimators().names()) {
     INFO(estimator);
-    meta::MetaTrainOptions o = test::small_meta_options();
-    o.schedule.epochs = 1;
+    meta::MetaTrainOptions o = test::one_epoch_meta_options();
     o.schedule.trajectories = 2;
     o.schedule.batch = 2;
     o.estimator.name = estimator;

@@ -92,8 +92,7 @@ TEST_CASE("truncation schedules: constant and log-uniform lengths, random grid o
 
 TEST_CASE("a window whose meta-gradient is undefined for every weight is skipped and counted, not an Adam step") {
   const tasks::QuadraticTask task;
-  meta::MetaTrainOptions o = small_options();
-  o.schedule.epochs = 1;
+  meta::MetaTrainOptions o = test::one_epoch_meta_options();
   o.schedule.unroll = 1;  // with window_loss = optml a one-step window's only loss sits at a detached θ
   auto opt = learned::make_learned("phnn-paper", {});
   const TensorList before = meta::clone_all(opt->weights());
@@ -125,8 +124,7 @@ TEST_CASE("a window whose meta-gradient is undefined for every weight is skipped
 TEST_CASE("resume refuses a different configuration, a missing checkpoint and an unwritable path") {
   test::TempDir dir;
   const tasks::QuadraticTask task10(tasks::QuadraticOptions{});
-  meta::MetaTrainOptions o = small_options();
-  o.schedule.epochs = 1;
+  meta::MetaTrainOptions o = test::one_epoch_meta_options();
   o.schedule.trajectories = 2;
   o.checkpointing.path = (dir / "ckpt.h5").string();
   auto opt = learned::make_learned("phnn-paper", {});
@@ -232,8 +230,7 @@ TEST_CASE("every estimator meta-trains a quadratic optimizer below its initialis
 
 TEST_CASE("benchmark's EpochTrainer is meta_train's training part: one epoch gives the same weights") {
   const tasks::QuadraticTask task;
-  meta::MetaTrainOptions o = small_options();
-  o.schedule.epochs = 1;
+  meta::MetaTrainOptions o = test::one_epoch_meta_options();
   for (const std::string estimator : {"bptt", "pes"}) {
     INFO(estimator);
     o.estimator.name = estimator;

@@ -139,8 +139,7 @@ TEST_CASE("meta-training is deterministic, and a resumed run equals an uninterru
 
 TEST_CASE("stabilisers: exploding trajectories are cut and counted, options are validated") {
   const tasks::QuadraticTask task;
-  meta::MetaTrainOptions o = small_options();
-  o.schedule.epochs = 1;
+  meta::MetaTrainOptions o = test::one_epoch_meta_options();
   o.schedule.explode_factor = 2.0;
   auto opt = learned::make_learned("lstm", {{"out_mul", "100"}});
   const auto r = meta::meta_train(*opt, task, o);
@@ -157,8 +156,7 @@ TEST_CASE("stabilisers: exploding trajectories are cut and counted, options are 
 
 TEST_CASE("window-loss and gradient-flow options change what is trained") {
   const tasks::QuadraticTask task;
-  meta::MetaTrainOptions o = small_options();
-  o.schedule.epochs = 1;
+  meta::MetaTrainOptions o = test::one_epoch_meta_options();
   o.schedule.trajectories = 1;
   auto base = learned::make_learned("phnn-paper", {});
   auto dm = learned::make_learned("phnn-paper", {});

@@ -6,6 +6,7 @@
 #include "hamlet/optim/adam.hpp"
 #include "hamlet/optim/ecdsep.hpp"
 #include "hamlet/optim/registry.hpp"
+#include "support/checks.hpp"
 
 using namespace hamlet;
 using namespace hamlet::optim;
@@ -43,16 +44,8 @@ TEST_CASE("optim registry: documented defaults") {
   CHECK(make_optimizer("symplectic", {})->options() ==
         OptionMap{{"lr", "0.01"}, {"beta", "0.9"}, {"epsilon", "1e-08"}});
   const OptionMap ecd = make_optimizer("ecdsep", {})->options();
-  CHECK(ecd.at("eta") == "1");
-  CHECK(ecd.at("F0") == "0");
-  CHECK(ecd.at("eps1") == "1e-10");
-  CHECK(ecd.at("eps2") == "1e-40");
-  CHECK(ecd.at("deltaEn") == "0");
-  CHECK(ecd.at("nu") == "1e-05");
-  CHECK(ecd.at("s") == "1");
-  CHECK(ecd.at("weight_decay") == "0");
-  CHECK(ecd.at("consEn") == "true");
-  CHECK(ecd.at("seed") == "0");
+  test::check_entries(ecd, {{"eta", "1"}, {"F0", "0"}, {"eps1", "1e-10"}, {"eps2", "1e-40"}, {"deltaEn", "0"},
+                            {"nu", "1e-05"}, {"s", "1"}, {"weight_decay", "0"}, {"consEn", "true"}, {"seed", "0"}});
   const auto e = make_optimizer("ecdsep", {{"consEn", "false"}, {"seed", "17"}, {"deltaEn", "1"}});
   const auto& typed = dynamic_cast<const Ecdsep&>(*e).config();
   CHECK_FALSE(typed.consEn);

@@ -11,6 +11,7 @@
 #include "hamlet/core/error.hpp"
 #include "hamlet/parallel/communicator.hpp"
 #include "support/catch.hpp"
+#include "support/sockets.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
@@ -136,19 +137,7 @@ std::vector<std::pair<std::string, double>> connect_all(const std::vector<std::p
   return out;
 }
 
-// A TCP port nothing listens on now (the kernel's choice for an ephemeral bind).
-int unused_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  socklen_t len = sizeof(a);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using test::unused_port;
 
 }  // namespace
 
@@ -199,18 +188,11 @@ TEST_CASE("parallel: a --world-size clash and a rank started twice fail at once,
 }
 
 TEST_CASE("parallel: a rank 0 whose port is taken fails at once naming HOST:PORT") {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_ANY);
-  a.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  REQUIRE(::listen(fd, 4) == 0);
-  socklen_t len = sizeof(a);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  const std::string where = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  const test::BoundSocket taken = test::bind_ephemeral(INADDR_ANY);
+  REQUIRE(::listen(taken.fd, 4) == 0);
+  const std::string where = "127.0.0.1:" + std::to_string(taken.port);
   const auto r = connect_all({{0, 2}}, "tcp://" + where, 30);
-  ::close(fd);
+  ::close(taken.fd);
   INFO(r[0].first);
   CHECK_THAT(r[0].first,
              Catch::Contains("rank 0 of 2") && Catch::Contains("another process already listens on " + where));

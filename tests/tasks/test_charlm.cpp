@@ -16,6 +16,7 @@
 #include "hamlet/tasks/charlm.hpp"
 #include "hamlet/tasks/registry.hpp"
 #include "support/test_support.hpp"
+#include "task_fixtures.hpp"
 
 using namespace hamlet;
 using namespace hamlet::tasks;
@@ -43,11 +44,7 @@ CharLmOptions options_for(const std::filesystem::path& dir, OptionMap extra = {}
   return CharLmOptions::from_map(extra);
 }
 
-std::pair<at::Tensor, TensorList> loss_and_grads(const ProblemBatch& batch, const TensorList& params, int64_t step) {
-  TensorList leaves = fresh_leaves(params);
-  const at::Tensor loss = batch.loss(leaves, step);
-  return {loss.detach(), torch::autograd::grad({loss.sum()}, leaves)};
-}
+using test::loss_and_grads;
 
 // Problem i of a batch as LibTorch modules (Embedding, GRU, Linear) holding copies of its parameters.
 struct Reference {

@@ -8,7 +8,9 @@
 
 #include "hamlet/data/idx.hpp"
 #include "hamlet/tasks/cnn.hpp"
+#include "support/data_files.hpp"
 #include "support/test_support.hpp"
+#include "task_fixtures.hpp"
 
 using namespace hamlet;
 using namespace hamlet::tasks;
@@ -17,16 +19,7 @@ namespace {
 
 // A synthetic MNIST-format dataset: n images of rows x cols random bytes, labels i % 10.
 void write_synthetic(const std::filesystem::path& dir, int64_t n, int64_t rows, int64_t cols) {
-  data::IdxArray images{{n, rows, cols}, std::vector<uint8_t>(static_cast<std::size_t>(n * rows * cols))};
-  data::IdxArray labels{{n}, std::vector<uint8_t>(static_cast<std::size_t>(n))};
-  uint32_t state = 2468;
-  for (auto& v : images.values) {
-    state = state * 1664525u + 1013904223u;
-    v = static_cast<uint8_t>(state >> 24);
-  }
-  for (int64_t i = 0; i < n; ++i) labels.values[static_cast<std::size_t>(i)] = static_cast<uint8_t>(i % 10);
-  data::write_idx((dir / "train-images-idx3-ubyte").string(), images);
-  data::write_idx((dir / "train-labels-idx1-ubyte").string(), labels);
+  test::write_synthetic_idx(dir, n, rows, cols, 2468, "train-labels-idx1-ubyte");
 }
 
 CnnOptions synthetic_options(const std::filesystem::path& dir, OptionMap extra = {}) {
@@ -35,12 +28,7 @@ CnnOptions synthetic_options(const std::filesystem::path& dir, OptionMap extra =
   return CnnOptions::from_map(o);
 }
 
-std::pair<at::Tensor, TensorList> loss_and_grads(const ProblemBatch& batch, const TensorList& params, int64_t step) {
-  TensorList leaves = fresh_leaves(params);
-  at::Tensor loss = batch.loss(leaves, step);
-  TensorList grads = torch::autograd::grad({loss.sum()}, leaves);
-  return {loss.detach(), grads};
-}
+using test::loss_and_grads;
 
 // Problem i of a batch as a plain LibTorch model: nn::Conv2d / activation / pooling modules and an nn::Linear
 // holding that problem's weights, evaluated one problem at a time.
@@ -262,10 +250,7 @@ TEST_CASE("CNN option errors name the field") {
 
 TEST_CASE("the CNN task on the 8x8 digits: Adam lowers the loss") {
   const auto dir = test::data_dir() / "digits";
-  if (!std::filesystem::exists(dir / "digits.csv.gz")) {
-    WARN("no " << dir << "; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(dir / "digits.csv.gz")) return;
   const CnnTask task(CnnOptions::from_map({{"dataset", "digits"}, {"data_dir", dir.string()}, {"batch_size", "64"}}));
   CHECK(task.side() == 8);
   CHECK(task.num_params() == 1898);

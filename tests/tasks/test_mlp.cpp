@@ -7,25 +7,19 @@
 
 #include "hamlet/data/idx.hpp"
 #include "hamlet/tasks/mlp.hpp"
+#include "support/data_files.hpp"
 #include "support/test_support.hpp"
+#include "task_fixtures.hpp"
 
 using namespace hamlet;
 using namespace hamlet::tasks;
 
 namespace {
 
-// A small synthetic MNIST-format dataset: n images of 28x28 with random bytes, labels i % 10.
+// A small synthetic MNIST-format dataset: n images of 28x28 with random bytes, labels i % 10 (gzipped, as the
+// reader accepts).
 void write_synthetic(const std::filesystem::path& dir, int64_t n) {
-  data::IdxArray images{{n, 28, 28}, std::vector<uint8_t>(static_cast<std::size_t>(n * 784))};
-  data::IdxArray labels{{n}, std::vector<uint8_t>(static_cast<std::size_t>(n))};
-  uint32_t state = 12345;
-  for (auto& v : images.values) {
-    state = state * 1664525u + 1013904223u;
-    v = static_cast<uint8_t>(state >> 24);
-  }
-  for (int64_t i = 0; i < n; ++i) labels.values[static_cast<std::size_t>(i)] = static_cast<uint8_t>(i % 10);
-  data::write_idx((dir / "train-images-idx3-ubyte").string(), images);
-  data::write_idx((dir / "train-labels-idx1-ubyte.gz").string(), labels);
+  test::write_synthetic_idx(dir, n, 28, 28, 12345, "train-labels-idx1-ubyte.gz");
 }
 
 MlpOptions synthetic_options(const std::filesystem::path& dir) {
@@ -33,12 +27,7 @@ MlpOptions synthetic_options(const std::filesystem::path& dir) {
                                {"dtype", "float64"}});
 }
 
-std::pair<at::Tensor, TensorList> loss_and_grads(const ProblemBatch& batch, const TensorList& params, int64_t step) {
-  TensorList leaves = fresh_leaves(params);
-  at::Tensor loss = batch.loss(leaves, step);
-  TensorList grads = torch::autograd::grad({loss.sum()}, leaves);
-  return {loss.detach(), grads};
-}
+using test::loss_and_grads;
 
 }  // namespace
 
@@ -142,10 +131,7 @@ TEST_CASE("MLP problems are paired and batched evaluation equals one-by-one") {
 
 TEST_CASE("the MLP task on the 8x8 digits: 64 inputs, batched losses") {
   const auto dir = test::data_dir() / "digits";
-  if (!std::filesystem::exists(dir / "digits.csv.gz")) {
-    WARN("no " << dir << "; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(dir / "digits.csv.gz")) return;
   const tasks::MlpTask task(tasks::MlpOptions::from_map({{"dataset", "digits"}, {"data_dir", dir.string()},
                                                          {"batch_size", "64"}, {"hidden", "32"}}));
   CHECK(task.options().at("num_params") == std::to_string((64 + 1) * 32 + (32 + 1) * 10));

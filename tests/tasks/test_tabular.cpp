@@ -14,7 +14,9 @@
 #include "hamlet/core/seed.hpp"
 #include "hamlet/tasks/registry.hpp"
 #include "hamlet/tasks/tabular.hpp"
+#include "support/data_files.hpp"
 #include "support/test_support.hpp"
+#include "task_fixtures.hpp"
 
 using namespace hamlet;
 using namespace hamlet::tasks;
@@ -43,12 +45,7 @@ TabularOptions synthetic_options(const std::filesystem::path& dir, const std::st
                                    {"dtype", "float64"}, {"loss", loss}});
 }
 
-std::pair<at::Tensor, TensorList> loss_and_grads(const ProblemBatch& batch, const TensorList& params, int64_t step) {
-  TensorList leaves = fresh_leaves(params);
-  at::Tensor loss = batch.loss(leaves, step);
-  TensorList grads = torch::autograd::grad({loss.sum()}, leaves);
-  return {loss.detach(), grads};
-}
+using test::loss_and_grads;
 
 }  // namespace
 
@@ -194,10 +191,7 @@ TEST_CASE("tabular: problem i alone equals problem i in a batch (initialisation,
 
 TEST_CASE("tabular on the breast-cancer table: Adam trains HamiltonianNN to > 90 % test accuracy") {
   const auto dir = test::data_dir() / "breast_cancer";
-  if (!std::filesystem::exists(dir / "breast_cancer.csv")) {
-    WARN("no " << dir << "/breast_cancer.csv; run scripts/fetch_data.sh");
-    return;
-  }
+  if (!test::have_data(dir / "breast_cancer.csv")) return;
   TabularTask task(TabularOptions::from_map({{"data_dir", dir.string()}}));
   CHECK(task.num_params() == 4130);
   CHECK(task.prepared().train_x.size(0) == 2 * at::bincount(task.prepared().train_y).max().item<int64_t>());
