@@ -208,6 +208,10 @@ int main(int argc, char** argv) {
     validation.progress = false;
     const auto make_adam = [](double lr) { return optim::make_optimizer("adam", {{"lr", format_number(lr)}}); };
     const eval::TuneResult tuned = eval::tune_learning_rate(*task, make_adam, eval::default_lr_grid(), validation);
+    // The tuning score is the selection score of meta-training (mean loss over the steps on the same validation
+    // problems), so the two numbers compare directly.
+    std::printf("\nadam: learning rate %s chosen from %zu on the validation problems (validation score %.4f)\n",
+                format_number(tuned.best_lr).c_str(), tuned.grid.size(), tuned.best_score);
 
     // 4. Both optimizers on the same test problems.
     eval::EvaluateOptions test;
