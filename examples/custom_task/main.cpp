@@ -224,6 +224,7 @@ int main(int argc, char** argv) {
     // hamlet's table metric: the loss at the last logged step F(θ_{K−1}), one value per problem, [N].
     const at::Tensor adam_final = adam.loss.select(1, p.steps - 1), mine_final = mine.loss.select(1, p.steps - 1);
     const eval::MeanSe diff = eval::paired_difference(mine_final, adam_final);
+    // In eval::Verdict's order (kABetter, kTie, kBBetter) with A the learned optimizer and B Adam.
     const char* verdict[] = {"the learned optimizer is better", "a tie (within 2 SE)", "Adam is better"};
 
     std::printf("\n%lld test problems, loss after %lld steps (mean ± SE over problems)\n",
