@@ -7,6 +7,7 @@
 
 #include "hamlet/core/options.hpp"
 #include "hamlet/io/h5.hpp"
+#include "hamlet/tasks/registry.hpp"
 #include "support/data_files.hpp"
 #include "support/test_support.hpp"
 
@@ -16,6 +17,13 @@ namespace {
 
 int hamlet_cli(const std::string& args, std::string* out = nullptr) {
   return test::run_command(test::hamlet_binary() + " " + args, out);
+}
+
+// The registry's names as the CLI's messages and help list them.
+std::string join_names(const std::vector<std::string>& names, const std::string& separator) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : separator) + n;
+  return out;
 }
 
 }  // namespace
@@ -30,7 +38,7 @@ TEST_CASE("bad input: one clear message, exit code 2, no output file") {
   };
   // Evaluate runs, each given `small` after its flags: tiny sizes and the output path that must not appear.
   const std::vector<Case> evaluate_cases = {
-      {"--task=cubic", "unknown task 'cubic'; valid tasks: quadratic, mlp, hnn, cnn"},
+      {"--task=cubic", "unknown task 'cubic'; valid tasks: " + join_names(tasks::task_names(), ", ")},
       {"--optimizers=adam,adamw", "adamw"},
       {"--optimizers=adam --optimizer.adam.lr=-1", "lr"},
       {"--optimizers=adam --optimizer.adam.lr=fast", "fast"},
