@@ -17,7 +17,6 @@ out = sys.argv[1]
 EPOCHS = [1, 3, 10]
 STEPS_PER_EPOCH = 4000
 NAMES = ["phnn", "lstm"]
-ESTIMATORS = ["bptt", "es", "pes"]
 
 
 def rows(path):
@@ -29,7 +28,9 @@ untrained = rows(os.path.join(out, "comparison_untrained.json"))
 by_epochs = {(n, e): rows(os.path.join(out, f"comparison_{n}_e{e}.json")) for n in NAMES for e in EPOCHS}
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 for ax, name in zip(axes, NAMES):
-    for est in ESTIMATORS:
+    # The estimators as the table names its rows ("phnn es"), in the table's order.
+    estimators = [method[len(name) + 1:] for method in by_epochs[(name, EPOCHS[0])] if method.startswith(name + " ")]
+    for est in estimators:
         points = [(0, untrained[f"{name} untrained"])] + [
             (e * STEPS_PER_EPOCH, by_epochs[(name, e)][f"{name} {est}"]) for e in EPOCHS]
         ax.errorbar([b for b, _ in points], [p["mean"] for _, p in points], yerr=[p["se"] for _, p in points],

@@ -3,6 +3,7 @@
 // comparison of weight lists.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <thread>
@@ -10,6 +11,7 @@
 
 #include "hamlet/core/tensor.hpp"
 #include "hamlet/learned/registry.hpp"
+#include "hamlet/meta/gradient_estimator.hpp"
 #include "hamlet/meta/meta_train.hpp"
 #include "support/catch.hpp"
 #include "support/test_support.hpp"
@@ -34,6 +36,13 @@ inline meta::MetaTrainOptions one_epoch_meta_options() {
   meta::MetaTrainOptions o = small_meta_options();
   o.schedule.epochs = 1;
   return o;
+}
+
+// Sets es.pairs to `pairs` when the estimator `name` reads it (es, pes; bptt would refuse it), as a caller that knows
+// no estimator by name does: from the registry's list of the options each estimator reads.
+inline void set_pairs_if_read(meta::MetaTrainOptions& o, const std::string& name, int64_t pairs) {
+  const auto& reads = meta::estimators().at(name).reads;
+  if (std::find(reads.begin(), reads.end(), "es.pairs") != reads.end()) o.estimator.es.pairs = pairs;
 }
 
 // Same count and, compared in float64, the same values.

@@ -35,7 +35,7 @@ TEST_CASE("data-parallel meta-training: 2 ranks with B = 2 equal 1 process with 
     o.schedule.trajectories = 2;
     o.schedule.batch = 2;
     o.estimator.name = estimator;
-    if (estimator != "bptt") o.estimator.es.pairs = 2;  // es, pes: two pairs, one per rank
+    test::set_pairs_if_read(o, estimator, 2);  // es, pes: two pairs, one per rank
     o.schedule.train_tail = true;
     const TensorList one = train_on_ranks("phnn-paper", o, 1);
     const TensorList two = train_on_ranks("phnn-paper", o, 2);

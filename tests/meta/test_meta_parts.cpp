@@ -215,8 +215,8 @@ TEST_CASE("every estimator meta-trains a quadratic optimizer below its initialis
     meta::MetaTrainOptions o = small_options();
     o.estimator.name = estimator;
     o.schedule.epochs = 4;
-    const bool perturbs = estimator != "bptt";
-    if (perturbs) o.estimator.es.pairs = 4;  // es and pes; bptt reads no es.* option (it would be refused)
+    test::set_pairs_if_read(o, estimator, 4);  // es and pes; bptt reads no es.* option (it would be refused)
+    const bool perturbs = o.estimator.es.pairs == 4;
     auto opt = learned::make_learned("phnn-paper", {{"seed", "1"}});
     const auto r = meta::meta_train(*opt, task, o);
     INFO("initial " << r.initial_score << ", best " << r.best_score << " at epoch " << r.best_epoch);

@@ -55,7 +55,7 @@ TEST_CASE("a mixture meta-trains below its initialisation with every estimator, 
     INFO(estimator);
     meta::MetaTrainOptions o = mixture_options();
     o.estimator.name = estimator;
-    if (estimator != "bptt") o.estimator.es.pairs = 4;
+    test::set_pairs_if_read(o, estimator, 4);
     auto opt = learned::make_learned("mlp-lopt", {{"seed", "1"}});
     const meta::MetaTrainResult r = meta::meta_train(*opt, *mix, o);
     INFO("initial " << r.initial_score << ", best " << r.best_score);
