@@ -6,12 +6,10 @@
 
 namespace hamlet::tasks {
 
-const OptionSpec<ImageDataOptions>& ImageDataOptions::spec() {
-  using O = ImageDataOptions;
+const OptionSpec<ImageSplitOptions>& ImageSplitOptions::spec() {
+  using O = ImageSplitOptions;
   static const auto s =
       OptionSpec<O>("images")
-          .add("dataset", &O::dataset, "image dataset (hamlet data lists them)")
-          .add("data_dir", &O::data_dir, "directory of the dataset (empty: its default location)")
           .add("batch_size", &O::batch_size, "images per minibatch", checks::positive)
           .add("split_seed", &O::split_seed, "seed of the train/validation/test split of the images",
                checks::non_negative)
@@ -26,6 +24,15 @@ const OptionSpec<ImageDataOptions>& ImageDataOptions::spec() {
                          ".validation_fraction must be < 1 and both > 0, got ", o.train_fraction, " + ",
                          o.validation_fraction);
           });
+  return s;
+}
+
+const OptionSpec<ImageDataOptions>& ImageDataOptions::spec() {
+  using O = ImageDataOptions;
+  static const auto s = OptionSpec<O>("images")
+                            .add("dataset", &O::dataset, "image dataset (hamlet data lists them)")
+                            .add("data_dir", &O::data_dir, "directory of the dataset (empty: its default location)")
+                            .include_base<ImageSplitOptions>();
   return s;
 }
 

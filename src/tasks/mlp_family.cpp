@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <sstream>
 
-#include "dtype.hpp"
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
 
@@ -57,12 +56,7 @@ const OptionSpec<MlpFamilyOptions>& MlpFamilyOptions::spec() {
           .add("depths", &O::depths, "numbers of hidden layers to draw from", checks::positive_list)
           .add("validation_configs", &O::validation_configs,
                "configurations drawn once for validation scoring (meta-training)", checks::positive)
-          .add("batch_size", &O::batch_size, "images per minibatch", checks::positive)
-          .add("split_seed", &O::split_seed, "seed of every dataset's train/validation/test split", checks::non_negative)
-          .add("train_fraction", &O::train_fraction, "share of the images in the train split", checks::in_range(0, 1))
-          .add("validation_fraction", &O::validation_fraction, "share of the images in the validation split",
-               checks::in_range(0, 1))
-          .add("dtype", &O::dtype, "float32 | float64", detail::check_dtype);
+          .include_base<ImageSplitOptions>();
   return s;
 }
 
@@ -71,12 +65,8 @@ MlpFamilyTask::MlpFamilyTask(MlpFamilyOptions options) : options_(validated(std:
   activations_ = split_words(options_.activations);
   for (const auto& dataset : datasets_) {
     MlpOptions base;
+    static_cast<ImageSplitOptions&>(base) = options_;  // the family's minibatch size, split and dtype
     base.dataset = dataset;
-    base.batch_size = options_.batch_size;
-    base.split_seed = options_.split_seed;
-    base.train_fraction = options_.train_fraction;
-    base.validation_fraction = options_.validation_fraction;
-    base.dtype = options_.dtype;
     const ImageData data(base);  // loaded and split once, shared by the dataset's configurations
     for (const auto& activation : activations_) {
       for (const int64_t width : options_.widths) {

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "hamlet/core/option_spec.hpp"
 #include "hamlet/optim/optimizer.hpp"
 
 namespace hamlet::learned {
@@ -142,12 +143,6 @@ class ConfiguredLearnedOptimizer : public LearnedOptimizer {
  protected:
   Options options_;
   WeightSet weights_;
-
- private:
-  static Options validated(Options options) {
-    options.validate();
-    return options;
-  }
 };
 
 }  // namespace hamlet::learned

@@ -15,16 +15,22 @@
 
 namespace hamlet::tasks {
 
-// Data options of an image-classification task. A task's options derive from this struct and list it with
-// OptionSpec::include_base, so the keys stay flat ("dataset", "batch_size", ...) and messages name the task.
-struct ImageDataOptions {
-  std::string dataset = "mnist";  // mnist | fashion-mnist | digits (8x8) | idx (hamlet data lists them)
-  std::string data_dir;           // empty: the dataset's default location
+// How an image-classification task uses a dataset: the minibatch size, the seeded train/validation/test split and
+// the dtype. Shared by the tasks on one dataset (mlp, cnn) and the family drawing from several (mlp-family).
+struct ImageSplitOptions {
   int64_t batch_size = 128;       // images per minibatch
   int64_t split_seed = 0;         // seed of the train/validation/test split
   double train_fraction = 0.5;
   double validation_fraction = 0.2;
   std::string dtype = "float32";  // float32 | float64
+  HAMLET_OPTIONS(ImageSplitOptions);
+};
+
+// Data options of an image-classification task on one dataset. A task's options derive from this struct and list
+// it with OptionSpec::include_base, so the keys stay flat ("dataset", "batch_size", ...) and messages name the task.
+struct ImageDataOptions : ImageSplitOptions {
+  std::string dataset = "mnist";  // mnist | fashion-mnist | digits (8x8) | idx (hamlet data lists them)
+  std::string data_dir;           // empty: the dataset's default location
   HAMLET_OPTIONS(ImageDataOptions);
 };
 

@@ -32,17 +32,12 @@
 
 namespace hamlet::tasks {
 
-struct MlpFamilyOptions {
+struct MlpFamilyOptions : ImageSplitOptions {
   std::string datasets = "digits";
   std::string activations = "relu:tanh:sigmoid:elu";
   std::vector<int64_t> widths{16, 32, 64};
   std::vector<int64_t> depths{1, 2};
   int64_t validation_configs = 4;
-  int64_t batch_size = 128;
-  int64_t split_seed = 0;
-  double train_fraction = 0.5;
-  double validation_fraction = 0.2;
-  std::string dtype = "float32";
   HAMLET_OPTIONS(MlpFamilyOptions);
 };
 
