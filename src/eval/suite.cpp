@@ -393,8 +393,8 @@ std::string to_markdown(const Suite& s) {
     out += std::to_string(t.problems) + " paired problems, " + std::to_string(t.steps) + " steps (task " + t.task +
            "); validation choice **" + t.validation_choice + "** (validation score " + fmt(t.validation_score) + "); " +
            o.normalizer + "'s mean final loss " + fmt(t.normalizer_mean) + ".\n\n";
-    out += "| method | seeds | final (mean ± SE) | score | Δ vs " + t.validation_choice + " (± SE) | verdict | Δ vs " +
-           o.normalizer + " (± SE) | verdict | diverged seeds |\n";
+    out += "| method | seeds | final (mean ± SE) | score | Δ vs validation choice (± SE) | verdict | Δ vs " + o.normalizer +
+           " (± SE) | verdict | diverged seeds |\n";
     out += "|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& r : t.rows) {
       std::string seeds = "—";

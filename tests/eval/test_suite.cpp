@@ -219,7 +219,8 @@ TEST_CASE("suite: scores normalised by tuned Adam per task, divergence counted p
   CHECK(ra.delta_validation->mean == Approx(0.3));  // rmsprop − nag
   CHECK(ra.verdict_validation == eval::Verdict::kBBetter);
   REQUIRE(ra.delta_normalizer);
-  CHECK(ra.delta_normalizer->mean == Approx(0.2));  // rmsprop − adam
+  CHECK(ra.delta_normalizer->mean == Approx(0.2));  // rmsprop − adam: d = 0.4 − adam, SE = sd(adam)/2
+  CHECK(ra.delta_normalizer->se == Approx(std::sqrt(0.02 / 3 / 4)));
   // adam − nag on A: d = (0.1, 0, 0.2, 0.1), mean 0.1, SE = sd(d)/2.
   const auto& aa = row(a, "adam");
   CHECK(aa.delta_validation->mean == Approx(0.1));
@@ -264,6 +265,9 @@ TEST_CASE("suite: scores normalised by tuned Adam per task, divergence counted p
   CHECK_THAT(md, Catch::Contains("| learned | 2 | 6 | 1.333 | ["));
   CHECK_THAT(md, Catch::Contains("| 2 (2/6): a, b |"));
   CHECK_THAT(md, Catch::Contains("#### a: Task A"));
+  CHECK_THAT(md, Catch::Contains("validation choice **nag** (validation score 0.500); adam's mean final loss 0.200."));
+  CHECK_THAT(md, Catch::Contains("| score | Δ vs validation choice (± SE) | verdict | Δ vs adam (± SE) | verdict |"));
+  CHECK_THAT(md, Catch::Contains("| rmsprop | — | 0.400 ± 0.000 | 2.000 | **0.300 ± 0.000** | loses | **0.200 ± 0.041** | loses | 0/1 |"));
   CHECK_THAT(md, Catch::Contains("Not aggregated (not on every task): other (1 of 2 tasks)"));
   CHECK_THAT(md, Catch::Contains("| learned | 3: 0.100 / 0.300 / nan |"));
   const std::string json = eval::to_json(s);
