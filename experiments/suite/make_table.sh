@@ -17,7 +17,7 @@ source "$root/experiments/lib.sh"
 suite_lines() {
   echo "# The run files of each suite task, written by experiments/suite/make_table.sh from experiments/suite/tasks.txt;"
   echo "# read by \`hamlet compare --mode=suite --suite=suite.txt\` (paths relative to this file). Do not edit by hand."
-  local label title dirs places d base f row files
+  local label title dirs places d base f row files candidates
   while IFS='|' read -r label _steps _n _tn title _flags dirs; do
     places=()
     for d in $dirs; do places+=("$root/$d"); done
@@ -28,16 +28,20 @@ suite_lines() {
     done
     [ -n "$base" ] || { echo "experiments/suite/make_table.sh: task $label has no baselines.h5 in ${places[*]}" >&2; return 1; }
     files="$(realpath --relative-to="$results" "$base")"
+    candidates=()
+    for d in "${places[@]}"; do
+      for f in "$d"/learned_*.h5; do [ -f "$f" ] && candidates+=("$f"); done
+    done
     declare -A seen=()
     while read -r f; do
-      [ -f "$f" ] || continue
+      [ -n "$f" ] || continue
       [ -z "${seen[$(realpath "$f")]:-}" ] || continue
       seen[$(realpath "$f")]=1
       row="$(basename "$f" .h5)"
       row="${row#learned_}"
       [[ "$row" =~ ^(.*)_seed[0-9]+$ ]] && row="${BASH_REMATCH[1]}"
       files="$files $(realpath --relative-to="$results" "$f"):$row"
-    done < <(hamlet_by_seed $(for d in "${places[@]}"; do echo "$d"/learned_*.h5; done))
+    done < <(hamlet_by_seed "${candidates[@]}")
     unset seen
     echo "$label | $title | $files"
   done < <(hamlet_table_rows "$root/experiments/suite/tasks.txt")

@@ -105,7 +105,7 @@ task() {  # label steps problems tune_problems "dirs" task flags...
       log "$label: evaluate $row (meta-training seed $seed)"
       mkdir -p "$here"
       "$bin" evaluate "$@" --optimizers="$name" --config="$protocols/$name.ini" \
-        --optimizer."$name".weights="$weights/${prefix}_${name}_seed${seed}.h5" --problems="$n" --steps="$steps" \
+        "--optimizer.$name.weights=$weights/${prefix}_${name}_seed${seed}.h5" --problems="$n" --steps="$steps" \
         --seed=0 --log-level=warn --out="$here/$file" >/dev/null
       evaluated=$((evaluated + 1))
     done
