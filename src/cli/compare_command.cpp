@@ -10,6 +10,7 @@
 #include "hamlet/eval/compare.hpp"
 #include "hamlet/eval/compare_format.hpp"
 #include "hamlet/eval/drift.hpp"
+#include "hamlet/eval/suite.hpp"
 #include "hamlet/meta/meta_options.hpp"
 
 namespace po = boost::program_options;
@@ -42,21 +43,47 @@ int cmd_compare(const std::vector<std::string>& args) {
       "published", po::value<std::string>()->default_value(""),
       "published numbers to test against, NAME=VALUE,... (e.g. adam=0.41,lstm=0.25)")(
       "mode", po::value<std::string>()->default_value("table"),
-      "table | drift (exactly two --in: a committed run and its rerun, method by method: how far the rerun moved)")(
-      "threshold", po::value<double>()->default_value(0.05), "drift mode: count problems whose final loss moved more");
+      "table | drift (exactly two --in: a committed run and its rerun, method by method: how far the rerun moved) | "
+      "suite (no --in; --suite=FILE: per-task tables and the aggregate over the tasks, docs/methods.md §12)")(
+      "threshold", po::value<double>()->default_value(0.05), "drift mode: count problems whose final loss moved more")(
+      "suite", po::value<std::string>()->default_value(""),
+      "suite mode: the suite file, one task a line: 'label | title | run files' (FILE or FILE:ROW, relative to "
+      "the suite file; docs/file_formats.md)");
   add_option_flags(desc, eval::CompareOptions::spec().describe());
+  add_option_flags(desc, eval::SuiteOptions::spec().describe());
   ParsedArgs parsed = parse_args(args, desc, {}, "compare");
   if (print_help_or_config(parsed, desc)) return 0;
   const auto& v = parsed.values;
-  HAMLET_CHECK(v.count("in"), "hamlet compare needs at least one --in=RUN.h5");
   const std::string format = v["format"].as<std::string>(), mode = v["mode"].as<std::string>();
-  HAMLET_CHECK(mode == "table" || mode == "drift", "--mode must be table or drift, got '", mode, "'");
+  HAMLET_CHECK(mode == "table" || mode == "drift" || mode == "suite", "--mode must be table, drift or suite, got '",
+               mode, "'");
+  const std::string suite_file = v["suite"].as<std::string>();
+  if (mode == "suite") {
+    HAMLET_CHECK(!v.count("in"), "compare --mode=suite reads its run files from --suite=FILE, not from --in");
+    HAMLET_CHECK(!suite_file.empty(), "compare --mode=suite needs --suite=FILE (one task a line: label | title | run "
+                 "files)");
+  } else {
+    HAMLET_CHECK(suite_file.empty(), "--suite is read in --mode=suite only");
+    HAMLET_CHECK(v.count("in"), "hamlet compare needs at least one --in=RUN.h5");
+  }
   const std::string out = v["out"].as<std::string>();
   if (!out.empty()) check_output_path(out, "--out");  // before reading any run file
   const auto emit = [&out](const std::string& text) {
     if (out.empty()) std::cout << text;
     else write_atomically(out, text);
   };
+  if (mode == "suite") {
+    HAMLET_CHECK(format == "md" || format == "json", "compare --mode=suite writes md or json, got '", format, "'");
+    eval::CompareOptions o = options_from_flags<eval::CompareOptions>(parsed);
+    HAMLET_CHECK(o.reference == "validation", "compare --mode=suite measures Δ against the validation choice and ",
+                 "the normaliser (--normalizer), so --reference cannot be set, got '", o.reference, "'");
+    o.protocol_defaults = {{"estimator", meta::EstimatorOptions().name}};
+    const auto suite = eval::evaluate_suite(eval::read_suite_file(suite_file),
+                                            options_from_flags<eval::SuiteOptions>(parsed), o);
+    emit(format == "md" ? eval::to_markdown(suite) : eval::to_json(suite));
+    if (!out.empty()) spdlog::info("wrote the suite of {} tasks to {}", suite.tasks.size(), out);
+    return 0;
+  }
   if (mode == "drift") {
     const auto inputs = v["in"].as<std::vector<std::string>>();
     HAMLET_CHECK(inputs.size() == 2, "compare --mode=drift takes exactly two --in (committed, rerun), got ",
