@@ -11,44 +11,16 @@
 #include "hamlet/eval/compare_format.hpp"
 #include "hamlet/eval/drift.hpp"
 #include "hamlet/io/h5.hpp"
+#include "run_fixtures.hpp"
+#include "support/checks.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
 
 namespace {
 
-struct Method {
-  std::string name;
-  std::vector<double> final_loss;  // per problem; the first logged step is final + 1
-  std::string options;             // attribute text (JSON or k=v)
-  double validation_score = -1;    // < 0: not tuned
-  std::vector<double> first_loss = {};  // per problem, the loss at step 0; empty: final + 1
-};
-
-// A run file of `methods` on `problems` problems, 2 steps each.
-void write_run(const std::string& path, const std::vector<Method>& methods, int64_t problems = 4,
-               const std::string& task = "quadratic") {
-  io::H5Writer w(path);
-  w.set_attribute("/", "task", task);
-  w.set_attribute("/", "split", "test");
-  w.set_attribute("/", "seed", int64_t{0});
-  w.set_attribute("/", "problems", problems);
-  w.set_attribute("/", "steps", int64_t{2});
-  std::vector<std::string> names;
-  for (const auto& m : methods) {
-    names.push_back(m.name);
-    const at::Tensor last = at::tensor(m.final_loss, at::kDouble);
-    const at::Tensor first = m.first_loss.empty() ? last + 1.0 : at::tensor(m.first_loss, at::kDouble);
-    w.write("/methods/" + m.name + "/loss", at::stack({first, last}, 1));
-    w.set_attribute("/methods/" + m.name, "options", m.options);
-    if (m.validation_score >= 0) {
-      w.write("/methods/" + m.name + "/tune/score", at::tensor({m.validation_score}, at::kDouble));
-      w.set_attribute("/methods/" + m.name + "/tune", "best_score", m.validation_score);
-    }
-  }
-  w.write_strings("/method_names", names);
-  w.commit();
-}
+using Method = test::RunMethod;
+using test::write_run;
 
 double mean(const std::vector<double>& v) {
   double s = 0;
@@ -62,13 +34,7 @@ double var(const std::vector<double>& v) {
   return s / static_cast<double>(v.size() - 1);
 }
 
-const eval::ComparisonRow& row(const eval::Comparison& c, const std::string& name) {
-  for (const auto& r : c.rows) {
-    if (r.name == name) return r;
-  }
-  FAIL("no row " << name);
-  return c.rows.front();
-}
+const eval::ComparisonRow& row(const eval::Comparison& c, const std::string& name) { return test::named(c.rows, name); }
 
 }  // namespace
 

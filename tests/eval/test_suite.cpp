@@ -11,6 +11,8 @@
 
 #include "hamlet/eval/suite.hpp"
 #include "hamlet/io/h5.hpp"
+#include "run_fixtures.hpp"
+#include "support/checks.hpp"
 #include "support/test_support.hpp"
 
 using namespace hamlet;
@@ -20,52 +22,22 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-struct Method {
-  std::string name;
-  std::vector<double> final_loss;  // per problem
-  std::string options;             // "lr=..." (hand-designed) or "out_mul=..." (learned)
-  double validation_score = -1;    // < 0: not tuned
-  std::vector<double> first_loss = {};  // per problem, the loss at step 0; empty: 2 on every problem
-};
+using Method = test::RunMethod;
 
-// A run file of `methods` on `problems` problems of a 10-D quadratic, 2 logged steps each.
-void write_run(const std::string& path, const std::vector<Method>& methods, int64_t problems = 4) {
-  io::H5Writer w(path);
-  w.set_attribute("/", "task", std::string("quadratic"));
-  w.set_attribute("/", "split", std::string("test"));
-  w.set_attribute("/", "seed", int64_t{0});
-  w.set_attribute("/", "problems", problems);
-  w.set_attribute("/", "steps", int64_t{2});
-  std::vector<std::string> names;
-  for (const auto& m : methods) {
-    names.push_back(m.name);
-    const at::Tensor last = at::tensor(m.final_loss, at::kDouble);
-    const at::Tensor first = m.first_loss.empty() ? at::full({problems}, 2.0, at::kDouble)
-                                                  : at::tensor(m.first_loss, at::kDouble);
-    w.write("/methods/" + m.name + "/loss", at::stack({first, last}, 1));
-    w.set_attribute("/methods/" + m.name, "options", m.options);
-    if (m.validation_score >= 0) {
-      w.write("/methods/" + m.name + "/tune/score", at::tensor({m.validation_score}, at::kDouble));
-      w.set_attribute("/methods/" + m.name + "/tune", "best_score", m.validation_score);
-    }
+// A run file of `methods` on `problems` problems of a 10-D quadratic; a method without first losses starts every
+// problem at 2.
+void write_run(const std::string& path, std::vector<Method> methods, int64_t problems = 4) {
+  for (auto& m : methods) {
+    if (m.first_loss.empty()) m.first_loss.assign(static_cast<std::size_t>(problems), 2.0);
   }
-  w.write_strings("/method_names", names);
-  w.commit();
+  test::write_run(path, methods, problems);
 }
 
 const eval::SuiteTaskRow& row(const eval::SuiteTaskResult& t, const std::string& name) {
-  for (const auto& r : t.rows) {
-    if (r.name == name) return r;
-  }
-  FAIL("no row " << name);
-  return t.rows.front();
+  return test::named(t.rows, name);
 }
 const eval::SuiteAggregateRow& aggregate(const eval::Suite& s, const std::string& name) {
-  for (const auto& a : s.aggregate) {
-    if (a.name == name) return a;
-  }
-  FAIL("no aggregate row " << name);
-  return s.aggregate.front();
+  return test::named(s.aggregate, name);
 }
 
 }  // namespace

@@ -40,4 +40,14 @@ inline void check_no_keys(const std::map<std::string, std::string>& map, const s
   }
 }
 
+// The element of `items` whose `name` member is `name` (rows of a table); a failure naming it when there is none.
+template <typename Items>
+const auto& named(const Items& items, const std::string& name) {
+  for (const auto& item : items) {
+    if (item.name == name) return item;
+  }
+  FAIL("no row named " << name);
+  return *items.begin();
+}
+
 }  // namespace hamlet::test
