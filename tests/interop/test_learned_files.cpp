@@ -5,6 +5,7 @@
 #include "hamlet/core/options_json.hpp"
 #include "hamlet/core/seed.hpp"
 #include "hamlet/interop/learned_files.hpp"
+#include "hamlet/learned/registry.hpp"
 #include "hamlet/io/h5.hpp"
 #include "hamlet/io/weights_file.hpp"
 #include "learned/learned_fixtures.hpp"
@@ -73,6 +74,25 @@ TEST_CASE("weight files: save and load round trip") {
                     Catch::Contains("mass"));
   CHECK_THROWS_WITH(make_learned("phnn", {{"weights", (dir / "phnn-float32.h5").string()}, {"color", "red"}}),
                     Catch::Contains("color"));
+}
+
+TEST_CASE("weight files: every registered learned optimizer round-trips with its default options") {
+  test::TempDir dir;
+  for (const std::string& name : learned::learned_names()) {
+    INFO(name);
+    const auto opt = make_learned(name, {{"seed", "2"}, {"out_mul", "0.01"}, {"dtype", "float64"}});
+    perturb(*opt, 6);
+    const std::string path = (dir / (name + ".h5")).string();
+    save_weights(path, *opt);
+    const auto loaded = make_learned(name, {{"weights", path}});
+    CHECK(same_weights(loaded->weights(), opt->weights()));
+    CHECK(loaded->architecture() == opt->architecture());
+    CHECK(loaded->learning_rate() == 0.01);
+    const Problem pr = problem(2);
+    const auto ra = opt->update(pr.params, pr.grads, at::Tensor(), opt->init(pr.params));
+    const auto rb = loaded->update(pr.params, pr.grads, at::Tensor(), loaded->init(pr.params));
+    for (std::size_t i = 0; i < ra.params.size(); ++i) CHECK(at::equal(ra.params[i], rb.params[i]));
+  }
 }
 
 TEST_CASE("weight files written before JSON attributes (options as k=v) load to the same optimizer") {
