@@ -9,6 +9,7 @@
 #include "hamlet/learned/lstm.hpp"
 #include "hamlet/learned/mlp_lopt.hpp"
 #include "hamlet/learned/phnn.hpp"
+#include "hamlet/learned/phnn_lift.hpp"
 #include "hamlet/learned/phnn_paper.hpp"
 
 namespace hamlet::learned {
@@ -55,6 +56,7 @@ const Registry<Spec>& registry() {
                                                          {"lstm", spec<LstmOptions, LstmOptimizer>()},
                                                          {"mlp-lopt", spec<MlpLoptOptions, MlpLopt>()},
                                                          {"phnn-features", phnn_spec("phnn-features")},
+                                                         {"phnn-lift", spec<PhnnLiftOptions, PhnnLift>()},
                                                      });
   return r;
 }
