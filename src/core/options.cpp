@@ -7,14 +7,15 @@
 #include "hamlet/core/error.hpp"
 
 namespace hamlet {
-namespace {
 
 std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
+  const auto b = s.find_first_not_of(" \t\r");
   if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t");
+  const auto e = s.find_last_not_of(" \t\r");
   return s.substr(b, e - b + 1);
 }
+
+namespace {
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;

@@ -118,16 +118,6 @@ const OptionSpec<SuiteOptions>& SuiteOptions::spec() {
   return s;
 }
 
-namespace {
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
-}
-
-}  // namespace
 
 std::vector<SuiteTask> read_suite_file(const std::string& path) {
   namespace fs = std::filesystem;

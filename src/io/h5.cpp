@@ -482,11 +482,23 @@ bool H5Reader::has_attribute(const std::string& object_path, const std::string& 
   });
 }
 
+namespace {
+
+// Attribute `name` of `object_path` in `file` (of path `path`, for messages), read by `read` from the open attribute.
+template <typename Read>
+auto read_attribute(H5::H5File& file, const std::string& path, const std::string& object_path, const std::string& name,
+                    Read read) {
+  return guarded(path, "reading attribute " + name + " of " + object_path, [&] {
+    ObjectHandle obj(file, object_path);
+    HAMLET_CHECK(obj->attrExists(name), path, ": ", object_path, " has no attribute ", name);
+    return read(obj->openAttribute(name));
+  });
+}
+
+}  // namespace
+
 std::string H5Reader::attribute_string(const std::string& object_path, const std::string& name) const {
-  return guarded(path_, "reading attribute " + name + " of " + object_path, [&] {
-    ObjectHandle obj(impl_->file, object_path);
-    HAMLET_CHECK(obj->attrExists(name), path_, ": ", object_path, " has no attribute ", name);
-    auto attr = obj->openAttribute(name);
+  return read_attribute(impl_->file, path_, object_path, name, [](const H5::Attribute& attr) {
     std::string value;
     attr.read(attr.getStrType(), value);
     return value;
@@ -494,21 +506,17 @@ std::string H5Reader::attribute_string(const std::string& object_path, const std
 }
 
 double H5Reader::attribute_double(const std::string& object_path, const std::string& name) const {
-  return guarded(path_, "reading attribute " + name + " of " + object_path, [&] {
-    ObjectHandle obj(impl_->file, object_path);
-    HAMLET_CHECK(obj->attrExists(name), path_, ": ", object_path, " has no attribute ", name);
+  return read_attribute(impl_->file, path_, object_path, name, [](const H5::Attribute& attr) {
     double value = 0;
-    obj->openAttribute(name).read(H5::PredType::NATIVE_DOUBLE, &value);
+    attr.read(H5::PredType::NATIVE_DOUBLE, &value);
     return value;
   });
 }
 
 int64_t H5Reader::attribute_int(const std::string& object_path, const std::string& name) const {
-  return guarded(path_, "reading attribute " + name + " of " + object_path, [&] {
-    ObjectHandle obj(impl_->file, object_path);
-    HAMLET_CHECK(obj->attrExists(name), path_, ": ", object_path, " has no attribute ", name);
+  return read_attribute(impl_->file, path_, object_path, name, [](const H5::Attribute& attr) {
     int64_t value = 0;
-    obj->openAttribute(name).read(H5::PredType::NATIVE_INT64, &value);
+    attr.read(H5::PredType::NATIVE_INT64, &value);
     return value;
   });
 }

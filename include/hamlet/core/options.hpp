@@ -15,6 +15,9 @@ namespace hamlet {
 
 using OptionMap = std::map<std::string, std::string>;
 
+// `text` without its leading and trailing blanks (spaces, tabs, carriage returns).
+std::string trim(const std::string& text);
+
 // Parses "k1=v1,k2=v2" (whitespace around items ignored). Throws on an item without '='.
 OptionMap parse_option_list(const std::string& text);
 // Renders an OptionMap as "k1=v1, k2=v2" for logs and HDF5 attributes.
