@@ -64,6 +64,18 @@ hamlet_wall_time() {
   echo "wall time $(( $(date +%s) - start )) s on $(nproc) CPU core(s) ($(lscpu | sed -n 's/^Model name: *//p'))"
 }
 
+# hamlet_paper_learned: the registered learned optimizers (`$bin list --names learned`, registry order) that the paper
+#   protocol covers, i.e. that have an optimizer file in experiments/protocols/quadratic/; a newer optimizer joins
+#   the paper studies when its protocol files are added.
+hamlet_paper_learned() {
+  local repo name names=()
+  repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  for name in $("$bin" list --names learned); do
+    [ -f "$repo/experiments/protocols/quadratic/$name.ini" ] && names+=("$name")
+  done
+  echo "${names[*]}"
+}
+
 # hamlet_paper_study SCRIPT NAME COMMITTED_DIR ARGS...: the preamble of a study over the paper's tables without a
 #   --quick mode: parses ARGS (hamlet_full_only_flags), sets out (hamlet_output_dir NAME COMMITTED_DIR), full (the
 #   full reproduction's results), protocols, jobs ($HAMLET_JOBS, default nproc), reads experiments/paper/tables.txt

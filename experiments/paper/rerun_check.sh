@@ -29,7 +29,7 @@ trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
 hamlet_paper_tables  # experiments/paper/tables.txt: table names, titles, where their weights were trained
 protocols="$root/experiments/protocols"
-all_learned="$("$bin" list --names learned)"
+all_learned="$(hamlet_paper_learned)"
 learned="${LEARNED:-$all_learned}"
 tables="${TABLES:-$paper_tables}"
 # shellcheck disable=SC2086

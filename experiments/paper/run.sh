@@ -56,7 +56,7 @@ mkdir -p "$out"/{quadratic,mnist_sigmoid,mnist_relu,weights,meta}
 hamlet_begin "paper/$mode"
 
 baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep
-learned="${LEARNED:-$("$bin" list --names learned)}"
+learned="${LEARNED:-$(hamlet_paper_learned)}"
 # protocol_flags TABLE NAME...: --config flags of the table's task file and the named optimizers' files.
 protocol_flags() {
   local table=$1 name; shift

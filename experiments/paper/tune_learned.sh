@@ -15,7 +15,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$root/experiments/lib.sh"
 hamlet_paper_study experiments/paper/tune_learned.sh tune-learned "$root/results/paper/tuned" "$@"
-tables="${TABLES:-quadratic}" learned="${LEARNED:-$("$bin" list --names learned)}"
+tables="${TABLES:-quadratic}" learned="${LEARNED:-$(hamlet_paper_learned)}"
 hamlet_check_tables experiments/paper/tune_learned.sh $tables
 
 # weight_seeds TABLE NAME: the seeds of SEEDS (default: all) whose weights the full reproduction has.
