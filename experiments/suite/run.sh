@@ -17,7 +17,7 @@
 # stopped (delete a file to evaluate it again). New weights are evaluated on exactly the committed rows' problems.
 #
 # Variables:
-#   LEARNED  learned optimizers (default: phnn-paper phnn lstm mlp-lopt phnn-features)
+#   LEARNED  learned optimizers (default: those the paper protocol covers, hamlet_paper_learned)
 #   SEEDS    meta-training seeds (default: 0 1 2 3 4); the weights are $HAMLET_WEIGHTS_DIR/${PREFIX}_NAME_seedK.h5
 #   HAMLET_WEIGHTS_DIR (default results/paper/full/weights), PREFIX (default mnist_sigmoid)
 #   PROTOCOLS  directory of the optimizer files NAME.ini the weights were meta-trained with (default
@@ -38,7 +38,7 @@ default_weights="$root/results/paper/full/weights"
 weights="${HAMLET_WEIGHTS_DIR:-$default_weights}"
 prefix="${PREFIX:-mnist_sigmoid}"
 protocols="${PROTOCOLS:-$root/experiments/protocols/mnist_sigmoid}"
-names="${LEARNED:-phnn-paper phnn lstm mlp-lopt phnn-features}"
+names="${LEARNED:-$(hamlet_paper_learned)}"
 seeds="${SEEDS:-0 1 2 3 4}"
 tag="${TAG:-}"
 selected="${TASKS:-}"

@@ -37,7 +37,7 @@ else
 fi
 seeds="${SEEDS:-0}"
 jobs="${HAMLET_JOBS:-$(nproc)}"
-names="${LEARNED:-phnn-paper phnn lstm mlp-lopt phnn-features}"
+names="${LEARNED:-$(hamlet_paper_learned)}"
 add="${ADD:-0}"
 replace="${REPLACE:-0}"
 [[ "$replace" =~ ^[01]$ ]] || { echo "experiments/transfer/run.sh: REPLACE must be 0 or 1, got '$replace'" >&2; exit 2; }
@@ -89,6 +89,10 @@ target() {  # label steps problems tune_problems task args...
 start=$(date +%s)
 # The targets file, the long targets first, so the side-by-side jobs finish close together.
 selected="${TARGETS:-}"
+known="$(hamlet_table_rows "$root/experiments/transfer/targets.txt" | cut -d'|' -f1 | tr '\n' ' ')"
+for label in $selected; do
+  [[ " $known " == *" $label "* ]] || { echo "experiments/transfer/run.sh: TARGETS: unknown target '$label' ($known)" >&2; exit 2; }
+done
 for pass in long normal; do
   while IFS='|' read -r label steps size _title flags; do
     [ "$size" = "$pass" ] || continue
