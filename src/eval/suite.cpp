@@ -33,6 +33,13 @@ void sort_worst_last(std::vector<double>& values) {
 // An unbiased draw from {0, ..., n − 1}: rejecting the top remainder of the 64-bit range removes the modulo bias, and
 // unlike std::uniform_int_distribution (whose algorithm each standard library chooses) it gives the same draws on
 // every machine.
+// Every task's scores in one list (tasks × seeds), as the IQM, its interval and the median pool them.
+std::vector<double> pool(const std::vector<std::vector<double>>& scores) {
+  std::vector<double> all;
+  for (const auto& task : scores) all.insert(all.end(), task.begin(), task.end());
+  return all;
+}
+
 uint64_t draw_below(std::mt19937_64& rng, uint64_t n) {
   const uint64_t limit = std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
   uint64_t x = rng();
@@ -74,11 +81,8 @@ IqmInterval bootstrap_iqm(const std::vector<std::vector<double>>& scores, int64_
   HAMLET_CHECK(confidence > 0 && confidence < 1, "bootstrap_iqm: confidence must be in (0, 1), got ",
                format_number(confidence));
   IqmInterval out;
-  std::vector<double> pooled;
-  for (const auto& task : scores) {
-    HAMLET_CHECK(!task.empty(), "bootstrap_iqm: a task without scores");
-    pooled.insert(pooled.end(), task.begin(), task.end());
-  }
+  for (const auto& task : scores) HAMLET_CHECK(!task.empty(), "bootstrap_iqm: a task without scores");
+  const std::vector<double> pooled = pool(scores);
   out.tasks = static_cast<int64_t>(scores.size());
   out.scores = static_cast<int64_t>(pooled.size());
   out.iqm = interquartile_mean(pooled);
@@ -228,12 +232,6 @@ SuiteTaskResult evaluate_task(const SuiteTask& task, const SuiteOptions& options
   return out;
 }
 
-double pooled_median(const std::vector<std::vector<double>>& scores) {
-  std::vector<double> all;
-  for (const auto& t : scores) all.insert(all.end(), t.begin(), t.end());
-  return quantile(all, 0.5);
-}
-
 }  // namespace
 
 Suite evaluate_suite(const std::vector<SuiteTask>& tasks, const SuiteOptions& options,
@@ -276,7 +274,7 @@ Suite evaluate_suite(const std::vector<SuiteTask>& tasks, const SuiteOptions& op
       }
     }
     a.iqm = bootstrap_iqm(scores, options.resamples, options.bootstrap_seed, options.confidence);
-    a.median = pooled_median(scores);
+    a.median = quantile(pool(scores), 0.5);
     suite.aggregate.push_back(std::move(a));
   };
   const auto named = [](const SuiteTaskResult& t, const std::string& name) -> const SuiteTaskRow& {
