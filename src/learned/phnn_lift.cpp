@@ -130,6 +130,9 @@ const OptionSpec<PhnnLiftOptions>& PhnnLiftOptions::spec() {
           .add("second_moment_decay", &O::second_moment_decay, "decay of v, the metric's second moment",
                checks::in_range(0.0, 1.0))
           .add("eps", &O::eps, "m = sqrt(v) + eps", checks::positive)
+          .add("mass", &O::mass, "metric m: second-moment (sqrt(v) + eps) or constant (m = 1)",
+               checks::one_of({"second-moment", "constant"}))
+          .architecture()
           .add("kinetic", &O::kinetic, "kinetic energy: quadratic or relativistic (|dK/dp| < speed)",
                checks::one_of({"quadratic", "relativistic"}))
           .architecture()
@@ -170,7 +173,7 @@ PhnnLift::PhnnLift(PhnnLiftOptions options) : ConfiguredLearnedOptimizer(std::mo
 }
 
 std::string PhnnLift::architecture() const {
-  return detail::concat("phnn-lift k=", options_.k, " hidden=", options_.hidden, " kinetic=", options_.kinetic,
+  return detail::concat("phnn-lift k=", options_.k, " hidden=", options_.hidden, " mass=", options_.mass, " kinetic=", options_.kinetic,
                         " time_features=", options_.time_features ? "true" : "false",
                         " normalise_output=", options_.normalise_output ? "true" : "false");
 }
@@ -209,6 +212,7 @@ optim::StepResult PhnnLift::update(const TensorList& params, const TensorList& g
   const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
   const auto kinetic = options_.kinetic_kind();
   const double speed = options_.speed, beta_v = options_.second_moment_decay;
+  const bool constant_mass = options_.mass == "constant";
   const TensorList w = weights_.on(opts);
   const at::Tensor rho = w[0].exp();
 
@@ -223,7 +227,7 @@ optim::StepResult PhnnLift::update(const TensorList& params, const TensorList& g
     g[i] = grads[i].to(opts).reshape({b, -1});
     const at::Tensor p = state.slots.at("p")[i].to(opts).reshape({b, -1, k});
     v_next[i] = beta_v * state.slots.at("v")[i].to(opts).reshape({b, -1}) + (1.0 - beta_v) * g[i].square();
-    m[i] = v_next[i].sqrt() + options_.eps;
+    m[i] = constant_mass ? at::ones_like(v_next[i]) : v_next[i].sqrt() + options_.eps;
     {
       at::NoGradGuard no_grad;  // diagnostics only
       const at::Tensor pd = p.detach(), md = m[i].detach(), rd = rho.detach(), gd = g[i].detach();

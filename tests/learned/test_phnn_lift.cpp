@@ -222,6 +222,30 @@ TEST_CASE("phnn-lift: known answer of one step with N = 0 (float64)") {
                                                     .epsilon(1e-14));
     }
   }
+  SECTION("constant mass (the ablation): m = 1, so q̇ = −(1/3) Σ_i (1 − β_i^t) g, a mix of plain momenta") {
+    PhnnLiftOptions o = f64();
+    o.normalise_output = false;
+    o.mass = "constant";
+    o.out_mul = 0.1;
+    const PhnnLift opt(o);
+    optim::OptimizerState state = opt.init(params);
+    TensorList x = params;
+    std::vector<double> expected = theta;
+    for (int t = 1; t <= 3; ++t) {
+      const auto r = opt.update(x, grads, at::Tensor(), state);
+      for (std::size_t j = 0; j < 2; ++j) {
+        double mix = 0;
+        for (double b : betas) mix += (1.0 - std::pow(b, t)) / 3.0;
+        expected[j] -= 0.1 * mix * g[j];
+      }
+      CHECK(test::max_abs_diff(r.params[0], T(expected, {1, 2})) < 1e-14);
+      x = r.params;
+      state = r.state;
+    }
+    // Step 1 by the numbers: θ_0' = 2 − 0.1 · 0.037 · 0.4 = 1.99852.
+    CHECK(opt.update(params, grads, at::Tensor(), opt.init(params)).params[0][0][0].item<double>() ==
+          Approx(1.99852).epsilon(1e-12));
+  }
   SECTION("normalised output: the first step is sign descent of size out_mul") {
     // q̇_j ∝ −sign(g_j) with the same magnitude for both coordinates up to eps/(√0.001 |g_j|) ≈ 1e-6 relative, so
     // its RMS is that magnitude.
@@ -364,6 +388,8 @@ TEST_CASE("phnn-lift: options are refused with clear messages") {
   CHECK_THROWS_WITH(refused({{"decays", "0.9:0.99:"}}), Catch::Contains("separated by ':'"));
   CHECK_THROWS_WITH(refused({{"kinetic", "cubic"}}),
                     Catch::Contains("phnn-lift.kinetic must be quadratic or relativistic, got 'cubic'"));
+  CHECK_THROWS_WITH(refused({{"mass", "adam"}}),
+                    Catch::Contains("phnn-lift.mass must be second-moment or constant, got 'adam'"));
   CHECK_THROWS_WITH(refused({{"kernel", "fused"}}), Catch::Contains("phnn-lift.kernel must be tensor, got 'fused'"));
   CHECK_THROWS_WITH(refused({{"second_moment_decay", "1"}}), Catch::Contains("phnn-lift.second_moment_decay must be in [0, 1)"));
   CHECK_THROWS_WITH(refused({{"speed", "0"}}), Catch::Contains("phnn-lift.speed must be a positive"));
@@ -379,7 +405,7 @@ TEST_CASE("phnn-lift: registry, weight count, and trained weights round trip") {
   CHECK(opt->name() == "phnn-lift");
   CHECK(opt->num_params() == 3 + (5 * 8 + 8) + (8 * 4 + 4) + 1);
   CHECK(make_learned("phnn-lift", {{"time_features", "true"}, {"hidden", "4"}})->num_params() == 3 + 16 * 4 + 4 + 4 * 4 + 4 + 1);
-  CHECK(opt->architecture() == "phnn-lift k=3 hidden=8 kinetic=quadratic time_features=false normalise_output=true");
+  CHECK(opt->architecture() == "phnn-lift k=3 hidden=8 mass=second-moment kinetic=quadratic time_features=false normalise_output=true");
   test::perturb(*opt, 5);
   TrainedWeights trained = trained_weights(*opt);
   trained.source = "lift.h5";

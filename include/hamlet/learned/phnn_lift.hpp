@@ -12,7 +12,8 @@
 //
 //   H(x) = K(p; m)                                        V ≡ 0: the loss is not part of H, its gradient g is the
 //                                                         port input u = g
-//   m    = √v + eps,  v ← β_v v + (1 − β_v) g²            metric ("mass") from the second moment, updated first;
+//   m    = √v + eps,  v ← β_v v + (1 − β_v) g²            metric ("mass") from the second moment, updated first
+//                                                         (option mass = constant sets m = 1, an ablation);
 //                                                         held fixed during a step; no bias correction (it is a
 //                                                         per-tensor scale, which the RMS readout removes)
 //   K    = Σ_i p_i² / (2m)                                kinetic = quadratic: ∂K/∂p_i = p_i / m (Adam's m/√v)
@@ -120,6 +121,8 @@ struct PhnnLiftOptions {
   std::string decays = "0.9:0.99:0.999";   // initial β_i (k values), ρ_i = −ln β_i
   double second_moment_decay = 0.999;      // β_v of the metric
   double eps = 1e-8;                       // m = √v + eps
+  std::string mass = "second-moment";      // second-moment (m = √v + eps) | constant (m = 1: the ablation without
+                                           // the preconditioned mass; v is still tracked)
   std::string kinetic = "quadratic";       // quadratic | relativistic
   double speed = 1.0;                      // c, the bound on |∂K/∂p| (relativistic)
   bool normalise_output = true;            // per-tensor RMS readout

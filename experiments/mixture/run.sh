@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Issue 31's protocol (docs/methods.md §13.4): every row of experiments/mixture/rows.txt meta-trained the same way
+# on the mixture of small digits MLPs (experiments/protocols/mixture/task.ini: PES, log-uniform truncations up to
+# 1,023 steps, augmentation, equal optimizee-step budgets), several meta-training seeds, then every row evaluated
+# without retraining on the held-out suite (experiments/mixture/suite.txt: experiments/suite/tasks.txt plus Table
+# A2's MNIST sigmoid MLP) against the tuned hand-designed optimizers, by experiments/suite/run.sh.
+#
+#   experiments/mixture/run.sh             into runs/<time>-mixture/
+#   experiments/mixture/run.sh --results   into the committed results/mixture/
+# Output: weights/DIR_OPTIMIZER_seedK.h5 (the selected weights), meta/DIR_OPTIMIZER_seedK.h5 (meta-training run
+# files: curves, validation scores per configuration, command, wall time), suite/ (the suite's run files and
+# TABLE.md, rows OPTIMIZER-mix[-X]), PROVENANCE.md.
+#
+# Resumable: a meta-training whose weights exist is skipped, one with a checkpoint continues from it, and the suite
+# evaluates only missing rows; so `HAMLET_RESULTS_DIR=DIR experiments/mixture/run.sh` continues an interrupted run.
+# Variables:
+#   ROWS        row labels of rows.txt (default: all), SEEDS (default: 0 1 2)
+#   TIME_LIMIT  seconds each meta-training may run in this call (default 0 = none); one that stops at the limit keeps
+#               its checkpoint, and the suite waits until every row is trained
+#   HAMLET_JOBS meta-trainings side by side (default nproc), HAMLET_BIN the binary
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$root/experiments/lib.sh"
+hamlet_full_only_flags experiments/mixture/run.sh "$@"
+out="$(hamlet_output_dir mixture "$root/results/mixture" "$regenerate")"
+seeds="${SEEDS:-0 1 2}"
+selected="${ROWS:-}"
+time_limit="${TIME_LIMIT:-0}"
+jobs="${HAMLET_JOBS:-$(nproc)}"
+hamlet_require_positive experiments/mixture/run.sh HAMLET_JOBS "$jobs"
+[[ "$time_limit" =~ ^[0-9]+$ ]] || { echo "experiments/mixture/run.sh: TIME_LIMIT must be a number of seconds, got '$time_limit'" >&2; exit 2; }
+for seed in $seeds; do
+  [[ "$seed" =~ ^[0-9]+$ ]] || { echo "experiments/mixture/run.sh: SEEDS must be non-negative integers, got '$seed'" >&2; exit 2; }
+done
+declare -A row_dir=() row_name=()
+rows=()
+while IFS='|' read -r label dir name _what; do
+  row_dir[$label]=$dir row_name[$label]=$name
+  rows+=("$label")
+done < <(hamlet_table_rows "$root/experiments/mixture/rows.txt")
+for label in $selected; do
+  [ -n "${row_dir[$label]:-}" ] || { echo "experiments/mixture/run.sh: ROWS: unknown row '$label' (${rows[*]})" >&2; exit 2; }
+done
+[ -z "$selected" ] || read -r -a rows <<< "$selected"
+hamlet_begin mixture
+mkdir -p "$out/weights" "$out/meta" "$out/checkpoints"
+timings="$out/.timings.tmp"
+: >> "$timings"
+protocols="$root/experiments/protocols"
+
+meta_train() {  # row seed
+  local label=$1 seed=$2
+  local dir=${row_dir[$1]} name=${row_name[$1]}
+  local base="${dir}_${name}_seed${seed}" resume=() t0 rc=0
+  [ -f "$out/weights/$base.h5" ] && return 0
+  [ -f "$out/checkpoints/$base.h5" ] && resume=(--resume)
+  log "meta-train $label ($dir/$name.ini, seed $seed)${resume:+, resumed}"
+  t0=$(date +%s)
+  "$bin" meta-train --config="$protocols/mixture/task.ini" --config="$protocols/$dir/$name.ini" \
+    --optimizer."$name".seed="$seed" --seed="$seed" --checkpoint="$out/checkpoints/$base.h5" "${resume[@]}" \
+    --time-limit="$time_limit" --weights-out="$out/weights/$base.h5" --out="$out/meta/$base.h5" --log-level=warn \
+    >/dev/null || rc=$?
+  if [ "$rc" = 3 ]; then
+    log "$label seed $seed stopped at TIME_LIMIT=$time_limit s; its checkpoint continues on the next call"
+    echo "- meta-train $base: $(( $(date +%s) - t0 )) s (stopped at the time limit)" >> "$timings"
+    return 0
+  fi
+  [ "$rc" = 0 ] || return "$rc"
+  rm -f "$out/checkpoints/$base.h5"
+  echo "- meta-train $base: $(( $(date +%s) - t0 )) s" >> "$timings"
+}
+
+for seed in $seeds; do
+  for label in "${rows[@]}"; do hamlet_run_job "$jobs" meta_train "$label" "$seed"; done
+done
+hamlet_wait_jobs || { log "a meta-training failed (see the messages above)"; exit 1; }
+{
+  echo "- \`${ROWS:+ROWS=\"$selected\" }${SEEDS:+SEEDS=\"$seeds\" }${TIME_LIMIT:+TIME_LIMIT=$time_limit }experiments/mixture/run.sh$flag\`: $(hamlet_wall_time), $jobs job(s) side by side; $("$bin" version):"
+  sed 's/^/  /' "$timings"
+} >> "$out/PROVENANCE.md"
+: > "$timings"
+for label in "${rows[@]}"; do
+  for seed in $seeds; do
+    [ -f "$out/weights/${row_dir[$label]}_${row_name[$label]}_seed${seed}.h5" ] || {
+      log "not every row is trained yet; rerun with HAMLET_RESULTS_DIR=$out to continue"; exit 3; }
+  done
+done
+
+# The held-out suite, one call per protocol directory (its rows share weights prefix and tag).
+declare -A dir_names=()
+for label in "${rows[@]}"; do dir_names[${row_dir[$label]}]+="${dir_names[${row_dir[$label]}]:+ }${row_name[$label]}"; done
+for dir in "${!dir_names[@]}"; do
+  tag=mix${dir#mixture}
+  SUITE="$root/experiments/mixture/suite.txt" ROW_PATTERN='*-mix*' HAMLET_RESULTS_DIR="$out/suite" \
+    HAMLET_WEIGHTS_DIR="$out/weights" PREFIX="$dir" PROTOCOLS="$protocols/$dir" TAG="$tag" \
+    LEARNED="${dir_names[$dir]}" SEEDS="$seeds" HAMLET_BIN="$bin" "$root/experiments/suite/run.sh"
+done
+echo "mixture: $out/suite/TABLE.md"
