@@ -2,8 +2,8 @@
 # Issue 31's protocol (docs/methods.md §13.4): every row of experiments/mixture/rows.txt meta-trained the same way
 # on the mixture of small digits MLPs (experiments/protocols/mixture/task.ini: PES, log-uniform truncations up to
 # 1,023 steps, augmentation, equal optimizee-step budgets), several meta-training seeds, then every row evaluated
-# without retraining on the held-out suite (experiments/mixture/suite.txt: experiments/suite/tasks.txt plus Table
-# A2's MNIST sigmoid MLP) against the tuned hand-designed optimizers, by experiments/suite/run.sh.
+# without retraining on the held-out suite (Table A2's MNIST sigmoid MLP, experiments/mixture/suite.txt, and the
+# tasks of experiments/suite/tasks.txt) against the tuned hand-designed optimizers, by experiments/suite/run.sh.
 #
 #   experiments/mixture/run.sh             into runs/<time>-mixture/
 #   experiments/mixture/run.sh --results   into the committed results/mixture/
@@ -91,7 +91,8 @@ declare -A dir_names=()
 for label in "${rows[@]}"; do dir_names[${row_dir[$label]}]+="${dir_names[${row_dir[$label]}]:+ }${row_name[$label]}"; done
 for dir in "${!dir_names[@]}"; do
   tag=mix${dir#mixture}
-  SUITE="$root/experiments/mixture/suite.txt" ROW_PATTERN='*-mix*' HAMLET_RESULTS_DIR="$out/suite" \
+  SUITE="$root/experiments/mixture/suite.txt $root/experiments/suite/tasks.txt" ROW_PATTERN='*-mix*' HAMLET_RESULTS_DIR="$out/suite" \
+    SUITE_NOTE="Learned optimizers meta-trained by the mixture protocol (experiments/protocols/mixture: small MLPs on the 8x8 digits), evaluated without retraining" \
     HAMLET_WEIGHTS_DIR="$out/weights" PREFIX="$dir" PROTOCOLS="$protocols/$dir" TAG="$tag" \
     LEARNED="${dir_names[$dir]}" SEEDS="$seeds" HAMLET_BIN="$bin" "$root/experiments/suite/run.sh"
 done

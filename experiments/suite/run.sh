@@ -26,6 +26,9 @@
 #            sit beside the committed NAME rows instead of merging with them as extra seeds; required whenever
 #            HAMLET_WEIGHTS_DIR or PREFIX is set to something else
 #   TASKS    labels of tasks to evaluate rows for (default: all); the table always covers every task
+#   SUITE    the task files, separated by spaces, their rows in order (default experiments/suite/tasks.txt;
+#            experiments/mixture/run.sh puts experiments/mixture/suite.txt, Table A2's task, first); ROW_PATTERN and
+#            SUITE_NOTE: see make_table.sh
 #   HAMLET_JOBS  tasks evaluated side by side (default: nproc); HAMLET_BIN the binary
 # Example, weights of a new meta-training run in my_weights/mnist_sigmoid_lstm_seed{0,1,2}.h5:
 #   HAMLET_WEIGHTS_DIR=my_weights TAG=mine LEARNED=lstm SEEDS="0 1 2" experiments/suite/run.sh
@@ -42,6 +45,10 @@ names="${LEARNED:-$(hamlet_paper_learned)}"
 seeds="${SEEDS:-0 1 2 3 4}"
 tag="${TAG:-}"
 selected="${TASKS:-}"
+suite="${SUITE:-$root/experiments/suite/tasks.txt}"
+for f in $suite; do [ -f "$f" ] || { echo "experiments/suite/run.sh: SUITE: no task file $f" >&2; exit 2; }; done
+# The rows of every task file of SUITE, in order.
+suite_rows() { local f; for f in $suite; do hamlet_table_rows "$f"; done; }
 jobs="${HAMLET_JOBS:-$(nproc)}"
 hamlet_require_positive experiments/suite/run.sh HAMLET_JOBS "$jobs"
 [[ "$tag" =~ ^[A-Za-z0-9.-]*$ ]] || { echo "experiments/suite/run.sh: TAG may hold letters, digits, '.' and '-', got '$tag'" >&2; exit 2; }
@@ -62,7 +69,7 @@ for name in $names; do
   done
 done
 declare -A known=()
-while IFS='|' read -r label _rest; do known[$label]=1; done < <(hamlet_table_rows "$root/experiments/suite/tasks.txt")
+while IFS='|' read -r label _rest; do known[$label]=1; done < <(suite_rows)
 for label in $selected; do
   [ -n "${known[$label]:-}" ] || { echo "experiments/suite/run.sh: TASKS: unknown task '$label' (${!known[*]})" >&2; exit 2; }
 done
@@ -117,10 +124,10 @@ while IFS='|' read -r label steps n tn _title flags dirs; do
   [ -z "$selected" ] || [[ " $selected " == *" $label "* ]] || continue
   # shellcheck disable=SC2086
   hamlet_run_job "$jobs" task "$label" "$steps" "$n" "$tn" "$dirs" $flags
-done < <(hamlet_table_rows "$root/experiments/suite/tasks.txt")
+done < <(suite_rows)
 hamlet_wait_jobs || { log "an evaluation failed (see the messages above); table not written"; exit 1; }
 
-command="${LEARNED:+LEARNED=\"$names\" }${SEEDS:+SEEDS=\"$seeds\" }${TAG:+TAG=$tag }${TASKS:+TASKS=\"$selected\" }experiments/suite/run.sh$flag"
+command="${SUITE:+SUITE=\"$(for f in $suite; do realpath --relative-to="$root" "$f"; done | xargs)\" }${LEARNED:+LEARNED=\"$names\" }${SEEDS:+SEEDS=\"$seeds\" }${TAG:+TAG=$tag }${TASKS:+TASKS=\"$selected\" }experiments/suite/run.sh$flag"
 {
   if [ -s "$timings" ]; then
     echo "- \`$command\`: $(hamlet_wall_time), $jobs task(s) side by side; learned optimizers $names, meta-training seeds"
@@ -131,5 +138,5 @@ command="${LEARNED:+LEARNED=\"$names\" }${SEEDS:+SEEDS=\"$seeds\" }${TAG:+TAG=$t
   fi
 } >> "$out/PROVENANCE.md"
 rm -f "$timings"
-HAMLET_BIN="$bin" "$root/experiments/suite/make_table.sh" "$out" "$command"
+SUITE="$suite" HAMLET_BIN="$bin" "$root/experiments/suite/make_table.sh" "$out" "$command"
 echo "suite: $out/TABLE.md"
