@@ -168,3 +168,30 @@ TEST_CASE("a sampled MLP family meta-trains below its initialisation, validated 
     CHECK(tr.loss[i][0].item<double>() == Approx(one->loss(one->initial_params(), 0).item<double>()).epsilon(1e-6));
   }
 }
+
+TEST_CASE("phnn-lift meta-trained as the mixture protocol (PES, log-uniform lengths, augmentation) improves") {
+  // experiments/protocols/mixture at test size: the sampled digits MLPs, PES on windows of 10 steps, episode lengths
+  // log-uniform in [10, 60), weight reparametrisation 10^U(-1, 1), log meta-loss.
+  if (!std::filesystem::exists(test::data_dir() / "digits" / "digits.csv.gz")) {
+    WARN("no digits: run scripts/fetch_data.sh");
+    return;
+  }
+  const tasks::TaskPtr family = tasks::make_task(
+      "mlp-family", {{"datasets", "digits"}, {"widths", "8:16"}, {"depths", "1"}, {"validation_configs", "2"},
+                     {"batch_size", "32"}});
+  meta::MetaTrainOptions o = mixture_options();
+  o.estimator.name = "pes";
+  o.estimator.es.pairs = 2;
+  o.schedule.truncation = "log-uniform";
+  o.schedule.length_min = 10;
+  o.schedule.length_max = 60;
+  o.schedule.reparam = 1.0;
+  o.schedule.meta_loss = "log";
+  o.meta_step.lr = 0.03;
+  auto opt = learned::make_learned("phnn-lift", {{"seed", "1"}, {"out_mul", "0.003"}});
+  const meta::MetaTrainResult r = meta::meta_train(*opt, *family, o);
+  INFO("initial " << r.initial_score << ", best " << r.best_score);
+  CHECK(r.best_score < r.initial_score);
+  CHECK(r.skipped_steps == 0);
+  for (const auto& e : r.curve) CHECK(e.component_scores.size() == 2);
+}
