@@ -9,7 +9,8 @@
 #   experiments/mixture/run.sh --results   into the committed results/mixture/
 # Output: weights/DIR_OPTIMIZER_seedK.h5 (the selected weights), meta/DIR_OPTIMIZER_seedK.h5 (meta-training run
 # files: curves, validation scores per configuration, command, wall time), suite/ (the suite's run files and
-# TABLE.md, rows OPTIMIZER-mix[-X]), PROVENANCE.md.
+# TABLE.md, rows OPTIMIZER-mix[-X]), PAIRWISE.md (every row against phnn-lift, experiments/mixture/make_tables.sh),
+# PROVENANCE.md.
 #
 # Resumable: a meta-training whose weights exist is skipped, one with a checkpoint continues from it, and the suite
 # evaluates only missing rows; so `HAMLET_RESULTS_DIR=DIR experiments/mixture/run.sh` continues an interrupted run.
@@ -17,6 +18,8 @@
 #   ROWS        row labels of rows.txt (default: all), SEEDS (default: 0 1 2)
 #   TIME_LIMIT  seconds each meta-training may run in this call (default 0 = none); one that stops at the limit keeps
 #               its checkpoint, and the suite waits until every row is trained
+#   SUITE_PROBLEMS  test problems per suite task (default 20: seven rows x three seeds on 15 tasks at the committed
+#               suite's 100 problems would cost hours of CPU; the tuned hand-designed rows are evaluated on the same 20)
 #   HAMLET_JOBS meta-trainings side by side (default nproc), HAMLET_BIN the binary
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -26,6 +29,8 @@ out="$(hamlet_output_dir mixture "$root/results/mixture" "$regenerate")"
 seeds="${SEEDS:-0 1 2}"
 selected="${ROWS:-}"
 time_limit="${TIME_LIMIT:-0}"
+problems="${SUITE_PROBLEMS:-20}"
+hamlet_require_positive experiments/mixture/run.sh SUITE_PROBLEMS "$problems"
 jobs="${HAMLET_JOBS:-$(nproc)}"
 hamlet_require_positive experiments/mixture/run.sh HAMLET_JOBS "$jobs"
 [[ "$time_limit" =~ ^[0-9]+$ ]] || { echo "experiments/mixture/run.sh: TIME_LIMIT must be a number of seconds, got '$time_limit'" >&2; exit 2; }
@@ -54,7 +59,7 @@ meta_train() {  # row seed
   local base="${dir}_${name}_seed${seed}" resume=() t0 rc=0
   [ -f "$out/weights/$base.h5" ] && return 0
   [ -f "$out/checkpoints/$base.h5" ] && resume=(--resume)
-  log "meta-train $label ($dir/$name.ini, seed $seed)${resume:+, resumed}"
+  log "meta-train $label ($dir/$name.ini, seed $seed)${resume:+, resumed from its checkpoint}"
   t0=$(date +%s)
   "$bin" meta-train --config="$protocols/mixture/task.ini" --config="$protocols/$dir/$name.ini" \
     --optimizer."$name".seed="$seed" --seed="$seed" --checkpoint="$out/checkpoints/$base.h5" "${resume[@]}" \
@@ -62,12 +67,12 @@ meta_train() {  # row seed
     >/dev/null || rc=$?
   if [ "$rc" = 3 ]; then
     log "$label seed $seed stopped at TIME_LIMIT=$time_limit s; its checkpoint continues on the next call"
-    echo "- meta-train $base: $(( $(date +%s) - t0 )) s (stopped at the time limit)" >> "$timings"
+    echo "- meta-train $base: $(( $(date +%s) - t0 )) s${resume:+ (resumed)}, stopped at the time limit" >> "$timings"
     return 0
   fi
   [ "$rc" = 0 ] || return "$rc"
   rm -f "$out/checkpoints/$base.h5"
-  echo "- meta-train $base: $(( $(date +%s) - t0 )) s" >> "$timings"
+  echo "- meta-train $base: $(( $(date +%s) - t0 )) s${resume:+ (resumed: the seconds column of the meta-training run file holds every epoch)}" >> "$timings"
 }
 
 for seed in $seeds; do
@@ -75,7 +80,7 @@ for seed in $seeds; do
 done
 hamlet_wait_jobs || { log "a meta-training failed (see the messages above)"; exit 1; }
 {
-  echo "- \`${ROWS:+ROWS=\"$selected\" }${SEEDS:+SEEDS=\"$seeds\" }${TIME_LIMIT:+TIME_LIMIT=$time_limit }experiments/mixture/run.sh$flag\`: $(hamlet_wall_time), $jobs job(s) side by side; $("$bin" version):"
+  echo "- \`${ROWS:+ROWS=\"$selected\" }${SEEDS:+SEEDS=\"$seeds\" }${SUITE_PROBLEMS:+SUITE_PROBLEMS=$problems }${TIME_LIMIT:+TIME_LIMIT=$time_limit }experiments/mixture/run.sh$flag\`: $(hamlet_wall_time), $jobs job(s) side by side; $("$bin" version):"
   sed 's/^/  /' "$timings"
 } >> "$out/PROVENANCE.md"
 : > "$timings"
@@ -91,9 +96,11 @@ declare -A dir_names=()
 for label in "${rows[@]}"; do dir_names[${row_dir[$label]}]+="${dir_names[${row_dir[$label]}]:+ }${row_name[$label]}"; done
 for dir in "${!dir_names[@]}"; do
   tag=mix${dir#mixture}
-  SUITE="$root/experiments/mixture/suite.txt $root/experiments/suite/tasks.txt" ROW_PATTERN='*-mix*' HAMLET_RESULTS_DIR="$out/suite" \
+  SUITE="$root/experiments/mixture/suite.txt $root/experiments/suite/tasks.txt" SUITE_PROBLEMS="$problems" \
+    ROW_PATTERN='*-mix*' HAMLET_RESULTS_DIR="$out/suite" \
     SUITE_NOTE="Learned optimizers meta-trained by the mixture protocol (experiments/protocols/mixture: small MLPs on the 8x8 digits), evaluated without retraining" \
     HAMLET_WEIGHTS_DIR="$out/weights" PREFIX="$dir" PROTOCOLS="$protocols/$dir" TAG="$tag" \
     LEARNED="${dir_names[$dir]}" SEEDS="$seeds" HAMLET_BIN="$bin" "$root/experiments/suite/run.sh"
 done
-echo "mixture: $out/suite/TABLE.md"
+HAMLET_BIN="$bin" "$root/experiments/mixture/make_tables.sh" "$out"
+echo "mixture: $out/suite/TABLE.md, $out/PAIRWISE.md"

@@ -7,7 +7,8 @@
 #   HAMLET_BIN=build/hamlet experiments/suite/make_table.sh RESULTS_DIR "COMMAND THAT MADE THE RUNS"
 # Variables: SUITE (the task files separated by spaces, default experiments/suite/tasks.txt), ROW_PATTERN (a shell
 # pattern: only learned rows whose name matches it, default every row; e.g. '*-mix*' for the mixture-trained rows
-# of experiments/mixture), SUITE_NOTE (how the learned rows were trained; default: on the MNIST sigmoid MLP).
+# of experiments/mixture), SUITE_NOTE (how the learned rows were trained; default: on the MNIST sigmoid MLP),
+# SUITE_PROBLEMS (set: run.sh evaluated every task here on fewer problems, so no committed row directory is read).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bin="${HAMLET_BIN:-$root/build/hamlet}"
@@ -29,6 +30,7 @@ suite_lines() {
   local label title dirs places d base f row files candidates
   while IFS='|' read -r label _steps _n _tn title _flags dirs; do
     places=()
+    [ -z "${SUITE_PROBLEMS:-}" ] || dirs=""
     for d in $dirs; do places+=("$root/$d"); done
     places+=("$results/$label")
     base=""

@@ -29,6 +29,9 @@
 #   SUITE    the task files, separated by spaces, their rows in order (default experiments/suite/tasks.txt;
 #            experiments/mixture/run.sh puts experiments/mixture/suite.txt, Table A2's task, first); ROW_PATTERN and
 #            SUITE_NOTE: see make_table.sh
+#   SUITE_PROBLEMS  a cheaper suite for many rows: every task on its first min(N, its count) test problems, and
+#            no committed rows referenced (they hold other counts): the hand-designed optimizers are tuned as always
+#            (same validation problems, same grid) and evaluated into this run's directory
 #   HAMLET_JOBS  tasks evaluated side by side (default: nproc); HAMLET_BIN the binary
 # Example, weights of a new meta-training run in my_weights/mnist_sigmoid_lstm_seed{0,1,2}.h5:
 #   HAMLET_WEIGHTS_DIR=my_weights TAG=mine LEARNED=lstm SEEDS="0 1 2" experiments/suite/run.sh
@@ -46,6 +49,8 @@ seeds="${SEEDS:-0 1 2 3 4}"
 tag="${TAG:-}"
 selected="${TASKS:-}"
 suite="${SUITE:-$root/experiments/suite/tasks.txt}"
+cap="${SUITE_PROBLEMS:-}"
+[ -z "$cap" ] || hamlet_require_positive experiments/suite/run.sh SUITE_PROBLEMS "$cap"
 for f in $suite; do [ -f "$f" ] || { echo "experiments/suite/run.sh: SUITE: no task file $f" >&2; exit 2; }; done
 # The rows of every task file of SUITE, in order.
 suite_rows() { local f; for f in $suite; do hamlet_table_rows "$f"; done; }
@@ -92,6 +97,7 @@ task() {  # label steps problems tune_problems "dirs" task flags...
   local label=$1 steps=$2 n=$3 tn=$4 dirs=$5
   shift 5
   local here="$out/$label" places=() d name seed row file t0 evaluated=0
+  [ -z "$cap" ] || { n=$(( n < cap ? n : cap )); dirs=""; }
   for d in $dirs; do places+=("$root/$d"); done
   places+=("$here")
   t0=$(date +%s)
@@ -127,7 +133,7 @@ while IFS='|' read -r label steps n tn _title flags dirs; do
 done < <(suite_rows)
 hamlet_wait_jobs || { log "an evaluation failed (see the messages above); table not written"; exit 1; }
 
-command="${SUITE:+SUITE=\"$(for f in $suite; do realpath --relative-to="$root" "$f"; done | xargs)\" }${LEARNED:+LEARNED=\"$names\" }${SEEDS:+SEEDS=\"$seeds\" }${TAG:+TAG=$tag }${TASKS:+TASKS=\"$selected\" }experiments/suite/run.sh$flag"
+command="${SUITE_PROBLEMS:+SUITE_PROBLEMS=$cap }${SUITE:+SUITE=\"$(for f in $suite; do realpath --relative-to="$root" "$f"; done | xargs)\" }${LEARNED:+LEARNED=\"$names\" }${SEEDS:+SEEDS=\"$seeds\" }${TAG:+TAG=$tag }${TASKS:+TASKS=\"$selected\" }experiments/suite/run.sh$flag"
 {
   if [ -s "$timings" ]; then
     echo "- \`$command\`: $(hamlet_wall_time), $jobs task(s) side by side; learned optimizers $names, meta-training seeds"
