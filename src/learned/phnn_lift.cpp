@@ -6,6 +6,7 @@
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
 #include "hamlet/learned/mlp_lopt.hpp"
+#include "hamlet/learned/phnn_lift_kernel.hpp"
 
 namespace hamlet::learned {
 namespace {
@@ -141,7 +142,8 @@ const OptionSpec<PhnnLiftOptions>& PhnnLiftOptions::spec() {
           .add("hidden", &O::hidden, "width of the net", checks::positive).architecture()
           .add("time_features", &O::time_features, "11 time features tanh(t/s - 1) as net inputs").architecture()
           .add("weight_decay", &O::weight_decay, "decoupled weight decay lambda", checks::non_negative)
-          .add("kernel", &O::kernel, "tensor expressions (a fused kernel is future work)", checks::one_of({"tensor"}))
+          .add("kernel", &O::kernel, "evaluation as fused loops or as tensor operations (autograd always takes the "
+               "tensor operations)", checks::one_of({"fused", "tensor"}))
           .add("out_mul", &O::out_mul, "output scale: theta <- theta + out_mul * (alpha u - lambda theta)",
                checks::finite)
           .add("seed", &O::seed, "seed of the weight initialisation", checks::non_negative)
@@ -210,6 +212,10 @@ optim::StepResult PhnnLift::update(const TensorList& params, const TensorList& g
   }
   const int64_t k = options_.k;
   const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
+  if (options_.kernel == "fused" && !weights_.any_requires_grad() &&
+      phnn_lift_fused_applies(params, grads, state, weights_.values(), opts)) {
+    return phnn_lift_update_fused(options_, weights_.values(), params, grads, state, opts);
+  }
   const auto kinetic = options_.kinetic_kind();
   const double speed = options_.speed, beta_v = options_.second_moment_decay;
   const bool constant_mass = options_.mass == "constant";

@@ -390,7 +390,7 @@ TEST_CASE("phnn-lift: options are refused with clear messages") {
                     Catch::Contains("phnn-lift.kinetic must be quadratic or relativistic, got 'cubic'"));
   CHECK_THROWS_WITH(refused({{"mass", "adam"}}),
                     Catch::Contains("phnn-lift.mass must be second-moment or constant, got 'adam'"));
-  CHECK_THROWS_WITH(refused({{"kernel", "fused"}}), Catch::Contains("phnn-lift.kernel must be tensor, got 'fused'"));
+  CHECK_THROWS_WITH(refused({{"kernel", "loop"}}), Catch::Contains("phnn-lift.kernel must be fused or tensor, got 'loop'"));
   CHECK_THROWS_WITH(refused({{"second_moment_decay", "1"}}), Catch::Contains("phnn-lift.second_moment_decay must be in [0, 1)"));
   CHECK_THROWS_WITH(refused({{"speed", "0"}}), Catch::Contains("phnn-lift.speed must be a positive"));
   CHECK_THROWS_WITH(refused({{"hidden", "0"}}), Catch::Contains("phnn-lift.hidden"));

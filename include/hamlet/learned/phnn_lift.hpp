@@ -59,8 +59,9 @@
 // problem's coordinates: H_before = K(p_t; m_t+1), H_after = K(p_t+1; m_t+1), dissipated_power ∇HᵀR∇H and
 // supplied_power ∇HᵀG u at the start of step 2 (the metric of this step, the momenta carried in).
 //
-// kernel: only "tensor" (these tensor expressions, autograd for meta-gradients); a fused CPU kernel like phnn's is
-// future work.
+// kernel: "fused" (default) evaluates the update as three loops per tensor and problem (phnn_lift_kernel.hpp) when no
+// weight requires grad (evaluation, ES and PES meta-training) and the tensors are CPU float32/float64; "tensor", and
+// every differentiated update (BPTT meta-gradients), takes these tensor expressions, the reference.
 #include <string>
 #include <vector>
 
@@ -129,7 +130,7 @@ struct PhnnLiftOptions {
   int64_t hidden = 8;                      // width w of N
   bool time_features = false;              // 11 time features in z
   double weight_decay = 0.0;               // λ, decoupled
-  std::string kernel = "tensor";           // tensor (a fused kernel is future work)
+  std::string kernel = "fused";            // fused (without autograd, phnn_lift_kernel.hpp) | tensor
   double out_mul = 0.001;                  // θ ← θ + out_mul·(α û − λ θ)
   int64_t seed = 0;                        // weight initialisation
   std::string dtype = "float32";           // weight dtype: float32 | float64
