@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The pairwise tables of the mixture study, in seconds: every mixture-trained row against phnn-lift (row
+# The pairwise tables of the mixture study, in seconds: every learned row of the study's suite (the mixture-trained
+# rows, and phnn-lift-a2 when the single-task weights were evaluated there too) against phnn-lift (row
 # phnn-lift-mix) on every task of the suite, by `hamlet compare --reference=phnn-lift-mix` over the run files that
 # experiments/suite/make_table.sh listed in RESULTS_DIR/suite/suite.txt. Writes RESULTS_DIR/PAIRWISE.md: a summary
 # (on how many tasks phnn-lift beats, ties or loses to each row, beyond 2 seed-aware SE) and one table per task.
@@ -15,12 +16,14 @@ suite="$results/suite/suite.txt"
 source "$root/experiments/lib.sh"
 reference=phnn-lift-mix
 
-# task_inputs FILES: the --in flags of a suite line's learned mixture rows (FILE:ROW, relative to the suite file).
+# task_inputs FILES: the --in flags of a suite line's learned rows (FILE:ROW, relative to the suite file; the
+# hand-designed rows' baselines.h5 carries no row label).
 task_inputs() {
   local item
   for item in $1; do
-    [[ "$item" == *:*-mix* ]] && echo "--in=$results/suite/$item"
+    [[ "$item" == *:* ]] && echo "--in=$results/suite/$item"
   done
+  return 0
 }
 
 write_pairwise() {
@@ -48,7 +51,8 @@ write_pairwise() {
   echo "(\`hamlet compare --reference=$reference\` per task: paired differences of the final loss, seed-aware SE,"
   echo "docs/methods.md §12). Do not edit by hand. Rows: experiments/mixture/rows.txt; the ablations are phnn-lift-mix-k1"
   echo "(no lift), phnn-lift-mix-nonorm (no output normalisation), phnn-lift-mix-nomass (constant mass); mlp-lopt-mix"
-  echo "reads the same momenta without the port-Hamiltonian structure."
+  echo "reads the same momenta without the port-Hamiltonian structure; phnn-lift-a2, where present, is phnn-lift"
+  echo "meta-trained by the single-task protocol on Table A2's task (sigmoid), which is then not held out for it."
   echo
   echo "| row | phnn-lift beats it | ties | loses to it |"
   echo "|---|---|---|---|"
