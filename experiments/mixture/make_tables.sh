@@ -54,6 +54,18 @@ write_pairwise() {
   echo "reads the same momenta without the port-Hamiltonian structure; phnn-lift-a2, where present, is phnn-lift"
   echo "meta-trained by the single-task protocol on Table A2's task (sigmoid), which is then not held out for it."
   echo
+  echo "Against the tuned hand-designed optimizers, counted over the suite's tasks from [suite/suite.json](suite/suite.json)"
+  echo "(the verdicts of [suite/TABLE.md](suite/TABLE.md), beyond 2 seed-aware SE):"
+  echo
+  echo "| row | tasks | vs validation choice: beats / ties / loses | vs tuned adam: beats / ties / loses | diverged seeds | IQM of final / adam |"
+  echo "|---|---|---|---|---|---|"
+  jq -r '.aggregate as $a | [.tasks[].rows[] | select(.learned)] | group_by(.method)[] |
+    . as $r | ($a[] | select(.method == $r[0].method)) as $g |
+    "| \($r[0].method) | \($r | length) | \([$r[] | select(.verdict_validation == "beats")] | length) / \([$r[] | select(.verdict_validation == "tie")] | length) / \([$r[] | select(.verdict_validation == "loses")] | length) | \([$r[] | select(.verdict_normalizer == "beats")] | length) / \([$r[] | select(.verdict_normalizer == "tie")] | length) / \([$r[] | select(.verdict_normalizer == "loses")] | length) | \($g.diverged_seeds) on \($g.diverged_tasks) task(s) | \($g.iqm * 1000 | round / 1000) [\($g.ci_low * 1000 | round / 1000), \($g.ci_high * 1000 | round / 1000)] |"' \
+    "$results/suite/suite.json"
+  echo
+  echo "Against phnn-lift-mix, task by task:"
+  echo
   echo "| row | phnn-lift beats it | ties | loses to it |"
   echo "|---|---|---|---|"
   local row
