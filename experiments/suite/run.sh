@@ -81,7 +81,8 @@ done
 
 baselines=momentum,nag,adam,rmsprop,symplectic-euler,symplectic,ecdsep
 mkdir -p "$out"
-timings="$out/.timings.tmp"
+# One timings file per run: runs of other rows may share the output directory at the same time.
+timings="$out/.timings.$$.tmp"
 : > "$timings"
 
 # existing DIRS... FILE: the first DIR/FILE that exists, else nothing.
