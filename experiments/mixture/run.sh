@@ -18,6 +18,8 @@
 #   ROWS        row labels of rows.txt (default: all), SEEDS (default: 0 1 2)
 #   TIME_LIMIT  seconds each meta-training may run in this call (default 0 = none); one that stops at the limit keeps
 #               its checkpoint, and the suite waits until every row is trained
+#   SINGLE_TASK_WEIGHTS  where mnist_sigmoid_phnn-lift_seedK.h5 lie (default results/paper/full/weights): phnn-lift
+#               meta-trained by the single-task protocol, evaluated on the same suite as row phnn-lift-a2
 #   SUITE_PROBLEMS  test problems per suite task (default 20: seven rows x three seeds on 15 tasks at the committed
 #               suite's 100 problems would cost hours of CPU; the tuned hand-designed rows are evaluated on the same 20)
 #   HAMLET_JOBS meta-trainings side by side (default nproc), HAMLET_BIN the binary
@@ -91,16 +93,29 @@ for label in "${rows[@]}"; do
   done
 done
 
-# The held-out suite, one call per protocol directory (its rows share weights prefix and tag).
+# The held-out suite, one call per protocol directory (its rows share weights prefix and tag), on the first
+# $problems problems of every task, so the directory holds only this study's rows.
+suite() {  # weights prefix protocols tag names
+  SUITE="$root/experiments/mixture/suite.txt $root/experiments/suite/tasks.txt" SUITE_PROBLEMS="$problems" \
+    HAMLET_RESULTS_DIR="$out/suite" \
+    SUITE_NOTE="Learned optimizers meta-trained by the mixture protocol (experiments/protocols/mixture: small MLPs on the 8x8 digits; row -mix), and phnn-lift by the single-task protocol on Table A2's task (row -a2), evaluated without retraining" \
+    HAMLET_WEIGHTS_DIR="$1" PREFIX="$2" PROTOCOLS="$3" TAG="$4" LEARNED="$5" SEEDS="$seeds" HAMLET_BIN="$bin" \
+    "$root/experiments/suite/run.sh"
+}
 declare -A dir_names=()
 for label in "${rows[@]}"; do dir_names[${row_dir[$label]}]+="${dir_names[${row_dir[$label]}]:+ }${row_name[$label]}"; done
 for dir in "${!dir_names[@]}"; do
-  tag=mix${dir#mixture}
-  SUITE="$root/experiments/mixture/suite.txt $root/experiments/suite/tasks.txt" SUITE_PROBLEMS="$problems" \
-    ROW_PATTERN='*-mix*' HAMLET_RESULTS_DIR="$out/suite" \
-    SUITE_NOTE="Learned optimizers meta-trained by the mixture protocol (experiments/protocols/mixture: small MLPs on the 8x8 digits), evaluated without retraining" \
-    HAMLET_WEIGHTS_DIR="$out/weights" PREFIX="$dir" PROTOCOLS="$protocols/$dir" TAG="$tag" \
-    LEARNED="${dir_names[$dir]}" SEEDS="$seeds" HAMLET_BIN="$bin" "$root/experiments/suite/run.sh"
+  suite "$out/weights" "$dir" "$protocols/$dir" "mix${dir#mixture}" "${dir_names[$dir]}"
 done
+# For comparison, phnn-lift meta-trained the old way (experiments/protocols/mnist_sigmoid/phnn-lift.ini, by
+# experiments/paper/run.sh) where its weights exist for every seed: row phnn-lift-a2.
+single="${SINGLE_TASK_WEIGHTS:-$root/results/paper/full/weights}"
+missing=0
+for seed in $seeds; do [ -f "$single/mnist_sigmoid_phnn-lift_seed$seed.h5" ] || missing=1; done
+if [ "$missing" = 0 ]; then
+  suite "$single" mnist_sigmoid "$protocols/mnist_sigmoid" a2 phnn-lift
+else
+  log "no single-task phnn-lift weights for seeds $seeds in $single: row phnn-lift-a2 left out"
+fi
 HAMLET_BIN="$bin" "$root/experiments/mixture/make_tables.sh" "$out"
 echo "mixture: $out/suite/TABLE.md, $out/PAIRWISE.md"
