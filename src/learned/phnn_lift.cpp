@@ -203,13 +203,7 @@ optim::OptimizerState PhnnLift::init(const TensorList& params) const {
 
 optim::StepResult PhnnLift::update(const TensorList& params, const TensorList& grads, const at::Tensor&,
                                    const optim::OptimizerState& state) const {
-  HAMLET_CHECK(grads.size() == params.size(), "phnn-lift: ", grads.size(), " gradients for ", params.size(),
-               " parameter tensors");
-  for (const char* slot : {"p", "v"}) {
-    const auto it = state.slots.find(slot);
-    HAMLET_CHECK(it != state.slots.end() && it->second.size() == params.size(), "phnn-lift: state has no slot '",
-                 slot, "' for every parameter tensor (call init() first)");
-  }
+  check_phnn_lift_inputs(params, grads, state);
   const int64_t k = options_.k;
   const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
   if (options_.kernel == "fused" && !weights_.any_requires_grad() &&

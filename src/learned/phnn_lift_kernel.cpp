@@ -418,9 +418,7 @@ bool phnn_lift_fused_applies(const TensorList& params, const TensorList& grads, 
   return true;
 }
 
-optim::StepResult phnn_lift_update_fused(const PhnnLiftOptions& options, const TensorList& weights,
-                                         const TensorList& params, const TensorList& grads,
-                                         const optim::OptimizerState& state, const at::TensorOptions& opts) {
+void check_phnn_lift_inputs(const TensorList& params, const TensorList& grads, const optim::OptimizerState& state) {
   HAMLET_CHECK(grads.size() == params.size(), "phnn-lift: ", grads.size(), " gradients for ", params.size(),
                " parameter tensors");
   for (const char* slot : {"p", "v"}) {
@@ -428,6 +426,12 @@ optim::StepResult phnn_lift_update_fused(const PhnnLiftOptions& options, const T
     HAMLET_CHECK(it != state.slots.end() && it->second.size() == params.size(), "phnn-lift: state has no slot '",
                  slot, "' for every parameter tensor (call init() first)");
   }
+}
+
+optim::StepResult phnn_lift_update_fused(const PhnnLiftOptions& options, const TensorList& weights,
+                                         const TensorList& params, const TensorList& grads,
+                                         const optim::OptimizerState& state, const at::TensorOptions& opts) {
+  check_phnn_lift_inputs(params, grads, state);
   HAMLET_CHECK(phnn_lift_fused_applies(params, grads, state, weights, opts),
                "phnn-lift: the fused kernel needs CPU float32/float64 parameters of the compute dtype with a problem "
                "dimension and no autograd");

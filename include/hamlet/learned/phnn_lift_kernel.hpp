@@ -21,6 +21,10 @@
 
 namespace hamlet::learned {
 
+// Throws naming what is wrong unless there is one gradient per parameter and the state has slots "p" and "v" with
+// one tensor per parameter (both update paths check this first).
+void check_phnn_lift_inputs(const TensorList& params, const TensorList& grads, const optim::OptimizerState& state);
+
 // Whether phnn_lift_update_fused applies: compute options `opts` on the CPU in float32 or float64, every parameter
 // of that dtype with a leading problem dimension B ≥ 1 (any per-problem shape: it is flattened to [B, N]), all on
 // the CPU, and nothing requiring grad (weights, parameters, gradients, state slots).
