@@ -85,7 +85,7 @@ hamlet_wait_jobs || { log "a meta-training failed (see the messages above)"; exi
   echo "- \`${ROWS:+ROWS=\"$selected\" }${SEEDS:+SEEDS=\"$seeds\" }${SUITE_PROBLEMS:+SUITE_PROBLEMS=$problems }${TIME_LIMIT:+TIME_LIMIT=$time_limit }experiments/mixture/run.sh$flag\`: $(hamlet_wall_time), $jobs job(s) side by side; $("$bin" version):"
   sed 's/^/  /' "$timings"
 } >> "$out/PROVENANCE.md"
-: > "$timings"
+rm -f "$timings"
 for label in "${rows[@]}"; do
   for seed in $seeds; do
     [ -f "$out/weights/${row_dir[$label]}_${row_name[$label]}_seed${seed}.h5" ] || {
