@@ -9,7 +9,9 @@
 #include "hamlet/core/options.hpp"
 #include "hamlet/core/seed.hpp"
 #include "hamlet/core/tensor.hpp"
+#include "hamlet/core/error.hpp"
 #include "hamlet/learned/learned_optimizer.hpp"
+#include "hamlet/learned/registry.hpp"
 
 namespace hamlet::test {
 
@@ -33,6 +35,17 @@ inline bool same_weights(const TensorList& a, const TensorList& b) {
     if (a[i].scalar_type() != b[i].scalar_type() || !at::equal(a[i], b[i])) return false;
   }
   return true;
+}
+
+// Whether the registered learned optimizer `name` takes preprocess=true (the optimizers that read their own
+// normalised features, mlp-lopt, phnn-features, phnn-lift, refuse it).
+inline bool accepts_preprocess(const std::string& name) {
+  try {
+    learned::make_learned(name, {{"preprocess", "true"}});
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 // Options of an optimizer whose weights a test round-trips: on preprocessed gradients, out_mul 0.01 (so that a

@@ -172,18 +172,26 @@ TEST_CASE("phnn-lift: known answer of one step with N = 0 (float64)") {
   };
   const TensorList params = {T(theta, {1, 2})}, grads = {T(g, {1, 2})};
   const std::vector<double> third = {1.0 / 3, 1.0 / 3, 1.0 / 3};
+  // Runs `steps` updates of the constant gradient from the initial state, each from the last one's output, and
+  // hands step t (1-based) and its result to `check`.
+  const auto for_each_step = [&](const PhnnLift& opt, int steps, const auto& check) {
+    optim::OptimizerState state = opt.init(params);
+    TensorList x = params;
+    for (int t = 1; t <= steps; ++t) {
+      const auto r = opt.update(x, grads, at::Tensor(), state);
+      check(t, r);
+      x = r.params;
+      state = r.state;
+    }
+  };
 
   SECTION("quadratic, five steps of a constant gradient, weight decay 0.5") {
     PhnnLiftOptions o = f64();
     o.normalise_output = false;
     o.out_mul = 0.1;
     o.weight_decay = 0.5;
-    const PhnnLift opt(o);
-    optim::OptimizerState state = opt.init(params);
-    TensorList x = params;
     std::vector<double> expected = theta;
-    for (int t = 1; t <= 5; ++t) {
-      const auto r = opt.update(x, grads, at::Tensor(), state);
+    for_each_step(PhnnLift(o), 5, [&](int t, const optim::StepResult& r) {
       for (std::size_t j = 0; j < 2; ++j) {
         expected[j] += 0.1 * (q_dot(g[j], t, third, 0.0, 1.0, false) - 0.5 * expected[j]);
       }
@@ -201,9 +209,7 @@ TEST_CASE("phnn-lift: known answer of one step with N = 0 (float64)") {
         }
         CHECK(r.diagnostics.at("H_after").item<double>() == Approx(h_after).epsilon(1e-12));
       }
-      x = r.params;
-      state = r.state;
-    }
+    });
   }
   SECTION("relativistic, output bias set: κ_i = 1/3 + b_i, δ = b_4, α = 2") {
     PhnnLiftOptions o = f64();
@@ -228,20 +234,15 @@ TEST_CASE("phnn-lift: known answer of one step with N = 0 (float64)") {
     o.mass = "constant";
     o.out_mul = 0.1;
     const PhnnLift opt(o);
-    optim::OptimizerState state = opt.init(params);
-    TensorList x = params;
     std::vector<double> expected = theta;
-    for (int t = 1; t <= 3; ++t) {
-      const auto r = opt.update(x, grads, at::Tensor(), state);
+    for_each_step(opt, 3, [&](int t, const optim::StepResult& r) {
       for (std::size_t j = 0; j < 2; ++j) {
         double mix = 0;
         for (double b : betas) mix += (1.0 - std::pow(b, t)) / 3.0;
         expected[j] -= 0.1 * mix * g[j];
       }
       CHECK(test::max_abs_diff(r.params[0], T(expected, {1, 2})) < 1e-14);
-      x = r.params;
-      state = r.state;
-    }
+    });
     // Step 1 by the numbers: θ_0' = 2 − 0.1 · 0.037 · 0.4 = 1.99852.
     CHECK(opt.update(params, grads, at::Tensor(), opt.init(params)).params[0][0][0].item<double>() ==
           Approx(1.99852).epsilon(1e-12));

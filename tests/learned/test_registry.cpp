@@ -58,15 +58,9 @@ TEST_CASE("learned registry: names, construction and option errors") {
 
 TEST_CASE("every learned optimizer: batched rows, dtypes and trainability") {
   for (const std::string& name : learned_names()) {
-    // Optimizers that read their own features (mlp-lopt, phnn-features, ...) refuse preprocess=true: one variant.
-    bool has_preprocess = true;
-    try {
-      make_learned(name, {{"preprocess", "true"}});
-    } catch (const Error&) {
-      has_preprocess = false;
-    }
+    // Optimizers that read their own features refuse preprocess=true: one variant.
     const std::vector<std::string> variants =
-        has_preprocess ? std::vector<std::string>{"false", "true"} : std::vector<std::string>{""};
+        test::accepts_preprocess(name) ? std::vector<std::string>{"false", "true"} : std::vector<std::string>{""};
     for (const std::string& preprocess : variants) {
       INFO(name << " preprocess=" << preprocess);
       const auto with_preprocess = [&preprocess](OptionMap o) {
