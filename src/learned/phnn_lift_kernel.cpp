@@ -81,6 +81,19 @@ struct LiftKernel {
     }
   }
 
+  // The metric of n coordinates from their new second moments v: m = √v + eps (mass = constant: 1) and 1/m. Pass 2
+  // computes it again from v' rather than keeping a full-size m between the passes.
+  HAMLET_KERNEL_INLINE void metric_block(const T* __restrict__ v, int64_t n, T* __restrict__ m,
+                                         T* __restrict__ inv_m) const {
+    if (constant_mass) {
+      std::fill(m, m + n, T(1));
+    } else {
+      const T e = eps;
+      for (int64_t r = 0; r < n; ++r) m[r] = std::sqrt(v[r]) + e;
+    }
+    for (int64_t r = 0; r < n; ++r) inv_m[r] = T(1) / m[r];
+  }
+
   // Pass 1 over a block: the metric, the ports (p' and v' written out), the diagnostics of the carried-in momenta
   // and the features' sums of squares.
   HAMLET_KERNEL_INLINE void ports_block(const Slice<T>& x, int64_t first, int64_t n, Scratch<T>& sc) const {
@@ -96,16 +109,13 @@ struct LiftKernel {
     const T* __restrict__ g_in = x.g + first;
     const T* __restrict__ v_in = x.v + first;
     T* __restrict__ v_next = x.v_next + first;
-    const T bv = beta_v, obv = one_minus_beta_v, e = eps;
+    const T bv = beta_v, obv = one_minus_beta_v;
     for (int64_t r = 0; r < n; ++r) {
       const T gi = g_in[r];
-      const T v = bv * v_in[r] + obv * (gi * gi);
-      v_next[r] = v;
+      v_next[r] = bv * v_in[r] + obv * (gi * gi);
       g[r] = gi;
-      m[r] = std::sqrt(v) + e;
     }
-    if (constant_mass) std::fill(m, m + n, T(1));
-    for (int64_t r = 0; r < n; ++r) inv_m[r] = T(1) / m[r];
+    metric_block(v_next, n, m, inv_m);
     double* __restrict__ sq_last = sq + (k + 1) * kBlock;
     for (int64_t r = 0; r < n; ++r) {
       const T gm = g[r] * inv_m[r];
@@ -165,13 +175,8 @@ struct LiftKernel {
     double* __restrict__ energy = sc.energy.data();
     const T* __restrict__ g_in = x.g + first;
     const T* __restrict__ v_in = x.v_next + first;
-    const T e = eps;
-    for (int64_t r = 0; r < n; ++r) {
-      g[r] = g_in[r];
-      m[r] = std::sqrt(v_in[r]) + e;
-    }
-    if (constant_mass) std::fill(m, m + n, T(1));
-    for (int64_t r = 0; r < n; ++r) inv_m[r] = T(1) / m[r];
+    for (int64_t r = 0; r < n; ++r) g[r] = g_in[r];
+    metric_block(v_in, n, m, inv_m);
     for (int64_t j = 0; j < k; ++j)
       for (int64_t r = 0; r < n; ++r) pn[j * kBlock + r] = x.p_next[(first + r) * k + j];
     // Lanes past the slice's end compute on zero momenta and gradients (finite values, never written or summed).
