@@ -160,6 +160,12 @@ hamlet_table_rows() {
   sed -e 's/#.*//' -e 's/[[:space:]]*|[[:space:]]*/|/g' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' "$1" | grep -v '^$'
 }
 
+# hamlet_tables_rows FILE...: hamlet_table_rows of every FILE, in order (a suite given as several task files).
+hamlet_tables_rows() {
+  local f
+  for f in "$@"; do hamlet_table_rows "$f"; done
+}
+
 # A pool of background jobs, at most JOBS at a time (each hamlet process uses one thread):
 #   hamlet_run_job JOBS COMMAND ARGS...   starts COMMAND in the background once fewer than JOBS jobs run
 #   hamlet_wait_jobs                      waits for every job started so; fails if any of them failed

@@ -20,8 +20,6 @@ suite="${SUITE:-$root/experiments/suite/tasks.txt}"
 pattern="${ROW_PATTERN:-*}"
 note="${SUITE_NOTE:-Learned optimizers meta-trained on the MNIST sigmoid MLP, evaluated without retraining}"
 for f in $suite; do [ -f "$f" ] || { echo "experiments/suite/make_table.sh: SUITE: no task file $f" >&2; exit 2; }; done
-# The rows of every task file of SUITE, in order.
-suite_rows() { local f; for f in $suite; do hamlet_table_rows "$f"; done; }
 
 # One line of suite.txt per task; paths relative to RESULTS_DIR (compare reads them relative to suite.txt).
 suite_lines() {
@@ -57,7 +55,7 @@ suite_lines() {
     done < <(hamlet_by_seed "${candidates[@]}")
     unset seen
     echo "$label | $title | $files"
-  done < <(suite_rows)
+  done < <(hamlet_tables_rows $suite)
 }
 hamlet_write_file "$results/suite.txt" suite_lines
 

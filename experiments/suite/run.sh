@@ -52,8 +52,6 @@ suite="${SUITE:-$root/experiments/suite/tasks.txt}"
 cap="${SUITE_PROBLEMS:-}"
 [ -z "$cap" ] || hamlet_require_positive experiments/suite/run.sh SUITE_PROBLEMS "$cap"
 for f in $suite; do [ -f "$f" ] || { echo "experiments/suite/run.sh: SUITE: no task file $f" >&2; exit 2; }; done
-# The rows of every task file of SUITE, in order.
-suite_rows() { local f; for f in $suite; do hamlet_table_rows "$f"; done; }
 jobs="${HAMLET_JOBS:-$(nproc)}"
 hamlet_require_positive experiments/suite/run.sh HAMLET_JOBS "$jobs"
 [[ "$tag" =~ ^[A-Za-z0-9.-]*$ ]] || { echo "experiments/suite/run.sh: TAG may hold letters, digits, '.' and '-', got '$tag'" >&2; exit 2; }
@@ -74,7 +72,7 @@ for name in $names; do
   done
 done
 declare -A known=()
-while IFS='|' read -r label _rest; do known[$label]=1; done < <(suite_rows)
+while IFS='|' read -r label _rest; do known[$label]=1; done < <(hamlet_tables_rows $suite)
 for label in $selected; do
   [ -n "${known[$label]:-}" ] || { echo "experiments/suite/run.sh: TASKS: unknown task '$label' (${!known[*]})" >&2; exit 2; }
 done
@@ -131,7 +129,7 @@ while IFS='|' read -r label steps n tn _title flags dirs; do
   [ -z "$selected" ] || [[ " $selected " == *" $label "* ]] || continue
   # shellcheck disable=SC2086
   hamlet_run_job "$jobs" task "$label" "$steps" "$n" "$tn" "$dirs" $flags
-done < <(suite_rows)
+done < <(hamlet_tables_rows $suite)
 hamlet_wait_jobs || { log "an evaluation failed (see the messages above); table not written"; exit 1; }
 
 command="${SUITE_PROBLEMS:+SUITE_PROBLEMS=$cap }${SUITE:+SUITE=\"$(for f in $suite; do realpath --relative-to="$root" "$f"; done | xargs)\" }${LEARNED:+LEARNED=\"$names\" }${SEEDS:+SEEDS=\"$seeds\" }${TAG:+TAG=$tag }${TASKS:+TASKS=\"$selected\" }experiments/suite/run.sh$flag"
