@@ -73,6 +73,10 @@ write_pairwise() {
   for row in "${rows[@]}"; do echo "| $row | ${beats[$row]} | ${ties[$row]} | ${loses[$row]} |"; done
   echo
   printf '%s' "$tables"
+  echo
+  hamlet_provenance_section "$results"
+  echo
+  echo "The suite's evaluations, with their commands, seeds and wall times: [suite/PROVENANCE.md](suite/PROVENANCE.md)."
 }
 hamlet_write_file "$results/PAIRWISE.md" write_pairwise
 echo "pairwise: $results/PAIRWISE.md"

@@ -82,7 +82,7 @@ for seed in $seeds; do
 done
 hamlet_wait_jobs || { log "a meta-training failed (see the messages above)"; exit 1; }
 {
-  echo "- \`${ROWS:+ROWS=\"$selected\" }${SEEDS:+SEEDS=\"$seeds\" }${SUITE_PROBLEMS:+SUITE_PROBLEMS=$problems }${TIME_LIMIT:+TIME_LIMIT=$time_limit }experiments/mixture/run.sh$flag\`: $(hamlet_wall_time), $jobs job(s) side by side; $("$bin" version):"
+  echo "- \`${ROWS:+ROWS=\"$selected\" }${SEEDS:+SEEDS=\"$seeds\" }${SUITE_PROBLEMS:+SUITE_PROBLEMS=$problems }${TIME_LIMIT:+TIME_LIMIT=$time_limit }experiments/mixture/run.sh$flag\`: $(hamlet_wall_time), $jobs job(s) side by side, rows ${rows[*]}, meta-training seeds $seeds; $("$bin" version):"
   sed 's/^/  /' "$timings"
 } >> "$out/PROVENANCE.md"
 rm -f "$timings"
