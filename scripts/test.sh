@@ -2,7 +2,7 @@
 # Set up, fetch data, build and run the whole test suite (ctest). Usage: scripts/test.sh [ctest args...]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build="${HAMLET_BUILD_DIR:-$root/build}"
+build="$(realpath -m "${HAMLET_BUILD_DIR:-$root/build}")"  # absolute: the script changes directory
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh"
 HAMLET_BIN="$build/hamlet" "$root/scripts/fetch_data.sh"
