@@ -57,6 +57,10 @@ class Optimizer {
   // networks keep several [coordinates, hidden] activations alive per step; past a few MB each they spill out of
   // cache and every op becomes memory-bound, so the evaluator splits problems into smaller chunks.
   virtual int64_t max_batch_coordinates() const { return 0; }
+  // Nominal floating-point operations of one update per coordinate (a multiply-add counts 2; an exp, tanh, sqrt or
+  // division 1), 0 = not stated. `hamlet benchmark --mode=step` divides it by the machine's measured GEMM rate to
+  // print the step's flop floor beside its memory floor (docs/performance.md).
+  virtual double flops_per_coordinate() const { return 0; }
 };
 
 using OptimizerPtr = std::shared_ptr<const Optimizer>;
