@@ -98,6 +98,9 @@ struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
     for (const auto& [name, value] : r.diagnostics) layout->diagnostics[name] = value.detach();
     ctx->save_for_backward(inputs);
     ctx->saved_data["layout"] = c10::IValue::make_capsule(layout);
+    // Outputs the loss does not reach get no cotangent rather than zeros, so the re-run back-propagates only what
+    // matters (without this a window's last state would be back-propagated with zero seeds).
+    ctx->set_materialize_grads(false);
     variable_list outputs;
     layout->out_state = pack_outputs(r, outputs);
     return outputs;
@@ -144,7 +147,109 @@ struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
   }
 };
 
+// How the segment node's flat lists map onto (params, state, weights) and its outputs onto (params, state, loss).
+struct SegmentLayout : torch::CustomClassHolder {
+  learned::LearnedOptimizer* optimizer = nullptr;
+  const SegmentBody* body = nullptr;
+  std::size_t n_params = 0, n_weights = 0;
+  StateLayout in_state, out_state;
+  int64_t step = 0, out_step = 0;
+  std::vector<bool> needs_grad;
+};
+
+// The differentiable outputs of a segment, flat: params, the state, then the loss.
+StateLayout pack_segment(const SegmentResult& r, variable_list& out) {
+  out.assign(r.params.begin(), r.params.end());
+  StateLayout where = flatten_state(r.state, out);
+  out.push_back(r.loss);
+  return where;
+}
+
+struct CheckpointedSegment : torch::autograd::Function<CheckpointedSegment> {
+  static variable_list forward(AutogradContext* ctx, at::TensorList input_refs,
+                               c10::intrusive_ptr<SegmentLayout> layout) {
+    const variable_list inputs = input_refs.vec();
+    std::size_t i = 0;
+    const TensorList params = take(inputs, i, layout->n_params);
+    const optim::OptimizerState state = unflatten_state(inputs, i, layout->in_state, layout->step);
+    SegmentResult r = (*layout->body)(params, state, /*replay=*/false);
+    layout->out_step = r.state.step;
+    ctx->save_for_backward(inputs);
+    ctx->saved_data["layout"] = c10::IValue::make_capsule(layout);
+    ctx->set_materialize_grads(false);  // as RecomputedStep
+    variable_list outputs;
+    layout->out_state = pack_segment(r, outputs);
+    return outputs;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto layout = c10::static_intrusive_pointer_cast<SegmentLayout>(ctx->saved_data["layout"].toCapsule());
+    const variable_list saved = ctx->get_saved_variables();
+    at::AutoGradMode enable(true);
+    variable_list leaves;
+    leaves.reserve(saved.size());
+    for (std::size_t i = 0; i < saved.size(); ++i) {
+      leaves.push_back(layout->needs_grad[i] ? saved[i].detach().requires_grad_(true) : saved[i].detach());
+    }
+    std::size_t i = 0;
+    const TensorList params = take(leaves, i, layout->n_params);
+    const optim::OptimizerState state = unflatten_state(leaves, i, layout->in_state, layout->step);
+    const TensorList weights = take(leaves, i, layout->n_weights);
+    variable_list outputs;
+    {
+      learned::WeightSwap swap(*layout->optimizer, weights);
+      pack_segment((*layout->body)(params, state, /*replay=*/true), outputs);
+      HAMLET_CHECK(outputs.size() == grad_outputs.size(), "checkpointed segment: the replay returned ",
+                   outputs.size(), " tensors, the first run ", grad_outputs.size());
+      variable_list roots, seeds, targets;
+      std::vector<std::size_t> target_index;
+      for (std::size_t k = 0; k < outputs.size(); ++k) {
+        if (grad_outputs[k].defined() && outputs[k].requires_grad()) {
+          roots.push_back(outputs[k]);
+          seeds.push_back(grad_outputs[k]);
+        }
+      }
+      for (std::size_t k = 0; k < leaves.size(); ++k) {
+        if (layout->needs_grad[k]) {
+          targets.push_back(leaves[k]);
+          target_index.push_back(k);
+        }
+      }
+      variable_list result(saved.size() + 1);
+      if (roots.empty() || targets.empty()) return result;
+      // Inside the swap: the per-step nodes of the replay re-run their steps with these leaves as weights.
+      const variable_list grads = torch::autograd::grad(roots, targets, seeds, /*retain_graph=*/false,
+                                                        /*create_graph=*/false, /*allow_unused=*/true);
+      for (std::size_t k = 0; k < grads.size(); ++k) result[target_index[k]] = grads[k];
+      return result;
+    }
+  }
+};
+
 }  // namespace
+
+SegmentResult checkpointed_segment(learned::LearnedOptimizer& optimizer, const TensorList& params,
+                                   const optim::OptimizerState& state, const SegmentBody& body) {
+  auto layout = c10::make_intrusive<SegmentLayout>();
+  layout->optimizer = &optimizer;
+  layout->body = &body;
+  layout->n_params = params.size();
+  layout->step = state.step;
+  variable_list inputs(params.begin(), params.end());
+  layout->in_state = flatten_state(state, inputs);
+  const TensorList weights = optimizer.weights();
+  layout->n_weights = weights.size();
+  inputs.insert(inputs.end(), weights.begin(), weights.end());
+  for (const auto& x : inputs) layout->needs_grad.push_back(x.requires_grad());
+  // Function::apply runs forward() with autograd off, so the first run records nothing but the node itself.
+  const variable_list outputs = CheckpointedSegment::apply(at::TensorList(inputs), layout);
+  SegmentResult r;
+  std::size_t i = 0;
+  r.params = take(outputs, i, params.size());
+  r.state = unflatten_state(outputs, i, layout->out_state, layout->out_step);
+  r.loss = outputs[i];
+  return r;
+}
 
 optim::StepResult recomputed_update(learned::LearnedOptimizer& optimizer, const TensorList& params,
                                     const TensorList& grads, const at::Tensor& loss,
