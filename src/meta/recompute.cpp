@@ -85,6 +85,45 @@ StateLayout pack_outputs(const optim::StepResult& r, variable_list& out) {
   return flatten_state(r.state, out);
 }
 
+// Fresh leaves of the saved inputs, requiring grad where the caller's tensors did.
+variable_list fresh_leaves_of(const variable_list& saved, const std::vector<bool>& needs_grad) {
+  variable_list leaves;
+  leaves.reserve(saved.size());
+  for (std::size_t i = 0; i < saved.size(); ++i) {
+    leaves.push_back(needs_grad[i] ? saved[i].detach().requires_grad_(true) : saved[i].detach());
+  }
+  return leaves;
+}
+
+// The backward of a node that re-ran its computation from `leaves` into `outputs`: back-propagates the cotangents
+// of the outputs that have one into the leaves that need one; one gradient per leaf, plus an undefined one for the
+// node's non-tensor argument. `what` names the node in the error when the re-run returned another number of tensors.
+variable_list backpropagate_rerun(const char* what, const variable_list& outputs, const variable_list& grad_outputs,
+                                  const variable_list& leaves, const std::vector<bool>& needs_grad) {
+  HAMLET_CHECK(outputs.size() == grad_outputs.size(), what, ": the re-run returned ", outputs.size(),
+               " tensors, the first run ", grad_outputs.size());
+  variable_list roots, seeds, targets;
+  std::vector<std::size_t> target_index;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    if (grad_outputs[i].defined() && outputs[i].requires_grad()) {
+      roots.push_back(outputs[i]);
+      seeds.push_back(grad_outputs[i]);
+    }
+  }
+  for (std::size_t i = 0; i < leaves.size(); ++i) {
+    if (needs_grad[i]) {
+      targets.push_back(leaves[i]);
+      target_index.push_back(i);
+    }
+  }
+  variable_list result(leaves.size() + 1);
+  if (roots.empty() || targets.empty()) return result;
+  const variable_list grads = torch::autograd::grad(roots, targets, seeds, /*retain_graph=*/false,
+                                                    /*create_graph=*/false, /*allow_unused=*/true);
+  for (std::size_t k = 0; k < grads.size(); ++k) result[target_index[k]] = grads[k];
+  return result;
+}
+
 struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
   // `inputs` arrives as an ArrayRef: Function::apply only registers tensors passed as Tensor or TensorList as
   // inputs of the node (a std::vector argument would silently cut the graph).
@@ -108,42 +147,15 @@ struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto layout = c10::static_intrusive_pointer_cast<StepLayout>(ctx->saved_data["layout"].toCapsule());
-    const variable_list saved = ctx->get_saved_variables();
     at::AutoGradMode enable(true);
-    variable_list leaves;
-    leaves.reserve(saved.size());
-    for (std::size_t i = 0; i < saved.size(); ++i) {
-      leaves.push_back(layout->needs_grad[i] ? saved[i].detach().requires_grad_(true) : saved[i].detach());
-    }
+    const variable_list leaves = fresh_leaves_of(ctx->get_saved_variables(), layout->needs_grad);
     const Unpacked u = unpack(leaves, *layout);
     variable_list outputs;
     {
       learned::WeightSwap swap(*layout->optimizer, u.weights);
       pack_outputs(layout->optimizer->update(u.params, u.grads, layout->loss, u.state), outputs);
     }
-    HAMLET_CHECK(outputs.size() == grad_outputs.size(), "recomputed step: the re-run returned ", outputs.size(),
-                 " tensors, the first run ", grad_outputs.size());
-    variable_list roots, seeds, targets;
-    std::vector<std::size_t> target_index;
-    for (std::size_t i = 0; i < outputs.size(); ++i) {
-      if (grad_outputs[i].defined() && outputs[i].requires_grad()) {
-        roots.push_back(outputs[i]);
-        seeds.push_back(grad_outputs[i]);
-      }
-    }
-    for (std::size_t i = 0; i < leaves.size(); ++i) {
-      if (layout->needs_grad[i]) {
-        targets.push_back(leaves[i]);
-        target_index.push_back(i);
-      }
-    }
-    // One gradient per tensor input, plus an (undefined) one for the layout argument.
-    variable_list result(saved.size() + 1);
-    if (roots.empty() || targets.empty()) return result;
-    const variable_list grads = torch::autograd::grad(roots, targets, seeds, /*retain_graph=*/false,
-                                                      /*create_graph=*/false, /*allow_unused=*/true);
-    for (std::size_t k = 0; k < grads.size(); ++k) result[target_index[k]] = grads[k];
-    return result;
+    return backpropagate_rerun("recomputed step", outputs, grad_outputs, leaves, layout->needs_grad);
   }
 };
 
@@ -184,45 +196,17 @@ struct CheckpointedSegment : torch::autograd::Function<CheckpointedSegment> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto layout = c10::static_intrusive_pointer_cast<SegmentLayout>(ctx->saved_data["layout"].toCapsule());
-    const variable_list saved = ctx->get_saved_variables();
     at::AutoGradMode enable(true);
-    variable_list leaves;
-    leaves.reserve(saved.size());
-    for (std::size_t i = 0; i < saved.size(); ++i) {
-      leaves.push_back(layout->needs_grad[i] ? saved[i].detach().requires_grad_(true) : saved[i].detach());
-    }
+    const variable_list leaves = fresh_leaves_of(ctx->get_saved_variables(), layout->needs_grad);
     std::size_t i = 0;
     const TensorList params = take(leaves, i, layout->n_params);
     const optim::OptimizerState state = unflatten_state(leaves, i, layout->in_state, layout->step);
     const TensorList weights = take(leaves, i, layout->n_weights);
+    // The weights stay swapped for the backward too: the replay's per-step nodes re-run their steps with them.
+    learned::WeightSwap swap(*layout->optimizer, weights);
     variable_list outputs;
-    {
-      learned::WeightSwap swap(*layout->optimizer, weights);
-      pack_segment((*layout->body)(params, state, /*replay=*/true), outputs);
-      HAMLET_CHECK(outputs.size() == grad_outputs.size(), "checkpointed segment: the replay returned ",
-                   outputs.size(), " tensors, the first run ", grad_outputs.size());
-      variable_list roots, seeds, targets;
-      std::vector<std::size_t> target_index;
-      for (std::size_t k = 0; k < outputs.size(); ++k) {
-        if (grad_outputs[k].defined() && outputs[k].requires_grad()) {
-          roots.push_back(outputs[k]);
-          seeds.push_back(grad_outputs[k]);
-        }
-      }
-      for (std::size_t k = 0; k < leaves.size(); ++k) {
-        if (layout->needs_grad[k]) {
-          targets.push_back(leaves[k]);
-          target_index.push_back(k);
-        }
-      }
-      variable_list result(saved.size() + 1);
-      if (roots.empty() || targets.empty()) return result;
-      // Inside the swap: the per-step nodes of the replay re-run their steps with these leaves as weights.
-      const variable_list grads = torch::autograd::grad(roots, targets, seeds, /*retain_graph=*/false,
-                                                        /*create_graph=*/false, /*allow_unused=*/true);
-      for (std::size_t k = 0; k < grads.size(); ++k) result[target_index[k]] = grads[k];
-      return result;
-    }
+    pack_segment((*layout->body)(params, state, /*replay=*/true), outputs);
+    return backpropagate_rerun("checkpointed segment", outputs, grad_outputs, leaves, layout->needs_grad);
   }
 };
 
