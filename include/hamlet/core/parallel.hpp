@@ -11,8 +11,16 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 
 namespace hamlet {
+
+namespace detail {
+// Runs run(first, last) over sub-ranges of [0, chunks) on torch's intra-op threads (at::parallel_for, grain 1).
+// Defined in src/core/parallel.cpp, the one file compiled with OpenMP: libtorch 1.13's at::parallel_for is an
+// inline OpenMP region, so in a file compiled without -fopenmp it would run everything on the calling thread.
+void run_chunk_ranges(int64_t chunks, const std::function<void(int64_t first, int64_t last)>& run);
+}  // namespace detail
 
 // Number of chunks of `chunk` rows covering [0, n) (0 for n = 0).
 inline int64_t chunk_count(int64_t n, int64_t chunk) { return n <= 0 ? 0 : (n + chunk - 1) / chunk; }
@@ -31,7 +39,7 @@ void for_each_chunk(int64_t n, int64_t chunk, const F& f) {
     run(0, chunks);
     return;
   }
-  at::parallel_for(0, chunks, 1, run);
+  detail::run_chunk_ranges(chunks, run);
 }
 
 }  // namespace hamlet
