@@ -215,11 +215,76 @@ HAMLET_KERNEL_INLINE inline void pass2(const Job<T>& x, const Layer0<T>& l0, int
 HAMLET_KERNEL_INLINE inline float exp_step(float x) { return kernel::exp_vectorisable(x); }
 HAMLET_KERNEL_INLINE inline double exp_step(double x) { return std::exp(x); }
 
+// The default network (hidden_layers = 2) with its width W known at compile time: its weights for a factored slice,
+// layer 0's rows of the 16 per-coordinate channels already divided by their RMS.
+constexpr int kFixedWidth = 4;
+template <typename T, int W>
+struct FixedNet {
+  T w0[kLocalCount][W], w1[W][W], b1[W], w2[W][2], b2[2];
+};
+
+// Features, MLP and θ' of a factored block in one loop across its coordinates, everything of a coordinate in
+// registers: the per-channel loops of the general path store and reload the hidden units once per input channel,
+// which bounds them by the stores. Same arithmetic in the same order as the general path. `scale` [3][kBlock] holds
+// F_k, `e` [W][kBlock] layer 0's bias plus the broadcast channels' share.
+template <typename T, int W>
+HAMLET_KERNEL_INLINE inline void fixed_block(const FixedNet<T, W>& net, T em, T sc, const T* __restrict__ g,
+                                             const T* __restrict__ p, const T* __restrict__ mn,
+                                             const T* __restrict__ vn, const T* __restrict__ scale,
+                                             const T* __restrict__ e, int64_t n, T* __restrict__ theta_next) {
+  for (int64_t r = 0; r < n; ++r) {
+    const T gi = g[r], pi = p[r], vv = vn[r], rs = rsqrt(vv + T(1e-6));
+    const T m0 = mn[3 * r], m1 = mn[3 * r + 1], m2 = mn[3 * r + 2];
+    const T f0 = scale[r], f1 = scale[kBlock + r], f2 = scale[2 * kBlock + r];
+    const T x[kLocalCount] = {gi,     pi,     m0,      m1,      m2,      vv,      m0 * rs, m1 * rs,
+                              m2 * rs, rs,    gi * f0, gi * f1, gi * f2, m0 * f0, m1 * f1, m2 * f2};
+    T h[W];
+#pragma GCC unroll 16
+    for (int u = 0; u < W; ++u) h[u] = e[u * kBlock + r];
+#pragma GCC unroll 16
+    for (int c = 0; c < kLocalCount; ++c) {
+#pragma GCC unroll 16
+      for (int u = 0; u < W; ++u) h[u] += net.w0[c][u] * x[c];
+    }
+    T h1[W];
+#pragma GCC unroll 16
+    for (int u = 0; u < W; ++u) h1[u] = net.b1[u];
+#pragma GCC unroll 16
+    for (int j = 0; j < W; ++j) {
+      const T a = h[j] < T(0) ? T(0) : h[j];
+#pragma GCC unroll 16
+      for (int u = 0; u < W; ++u) h1[u] += net.w1[j][u] * a;
+    }
+    T d = net.b2[0], mu = net.b2[1];
+#pragma GCC unroll 16
+    for (int j = 0; j < W; ++j) {
+      const T a = h1[j] < T(0) ? T(0) : h1[j];
+      d += net.w2[j][0] * a;
+      mu += net.w2[j][1] * a;
+    }
+    theta_next[r] = pi - d * exp_step(em * mu) * sc;
+  }
+}
+
 // Pass 3 over [begin, end): features, MLP and θ' per block.
 template <typename T>
 HAMLET_KERNEL_INLINE inline void pass3(const Step<T>& s, const Job<T>& x, const Layer0<T>& l0, int64_t begin,
                                        int64_t end) {
   const int64_t w0 = s.width[0], wmax = s.max_width;
+  const bool fixed = x.factored && s.width.size() == 3 && w0 == kFixedWidth && s.width[1] == kFixedWidth;
+  FixedNet<T, kFixedWidth> net{};
+  if (fixed) {
+    for (int c = 0; c < kLocalCount; ++c) {
+      for (int u = 0; u < kFixedWidth; ++u) net.w0[c][u] = l0.w[static_cast<std::size_t>(kLocal[c] * w0 + u)];
+    }
+    for (int j = 0; j < kFixedWidth; ++j) {
+      net.b1[j] = s.b[1][static_cast<std::size_t>(j)];
+      for (int u = 0; u < kFixedWidth; ++u) net.w1[j][u] = s.w[1][static_cast<std::size_t>(j * kFixedWidth + u)];
+      for (int u = 0; u < 2; ++u) net.w2[j][u] = s.w[2][static_cast<std::size_t>(j * 2 + u)];
+    }
+    net.b2[0] = s.b[2][0];
+    net.b2[1] = s.b[2][1];
+  }
   alignas(64) T feat[kF * kBlock];
   alignas(64) T scale[3 * kBlock];
   std::vector<T> hidden(static_cast<std::size_t>(2 * wmax * kBlock), T(0));
@@ -248,6 +313,10 @@ HAMLET_KERNEL_INLINE inline void pass3(const Step<T>& s, const Job<T>& x, const 
         T* __restrict__ h = ha + u * kBlock;
         for (int64_t r = 0; r < n; ++r) h[r] = b;
       }
+    }
+    if (fixed) {
+      fixed_block(net, s.exp_mult, s.scale, g, p, mn, vn, scale, ha, n, x.p_next + first);
+      continue;
     }
     for (int64_t r = 0; r < n; ++r) {
       const T gi = g[r], vv = vn[r], rs = rsqrt(vv + T(1e-6));
