@@ -18,9 +18,13 @@ constexpr int64_t kF = kMlpLoptFeatures;
 // the block's coordinates and vectorise. 128 keeps a block's features and hidden units (float32, H = 4: ~22 KB) in
 // L1.
 constexpr int64_t kBlock = 128;
-// Coordinates per chunk, the unit of work of a thread. Fixed, never derived from the thread count: the sums are
+// Coordinates per chunk, the unit of work of a thread, at most. Never derived from the thread count: the sums are
 // formed per chunk and added in chunk order, so every thread count gives the same bits.
 constexpr int64_t kChunk = 16384;
+// A slice of more than one chunk is cut into a multiple of this many chunks of equal size (whole blocks), so that
+// 2, 4 or 8 threads get equal shares: cut into ⌈n / kChunk⌉ chunks, 157k coordinates would leave one thread 9 %
+// more than the other.
+constexpr int64_t kChunkMultiple = 8;
 // Lanes of a row sum: a sum into one scalar does not vectorise without reassociation, 16 partial sums do.
 constexpr int64_t kLanes = 16;
 
@@ -494,14 +498,23 @@ Step<T> make_step(const MlpLoptOptions& o, const TensorList& weights, const MlpL
   return s;
 }
 
+// The chunk size for a slice of n coordinates: a function of n alone (see kChunkMultiple).
+int64_t chunk_size(int64_t n) {
+  int64_t chunks = chunk_count(n, kChunk);
+  if (chunks <= 1) return kChunk;
+  chunks = (chunks + kChunkMultiple - 1) / kChunkMultiple * kChunkMultiple;
+  return (n + chunks * kBlock - 1) / (chunks * kBlock) * kBlock;
+}
+
 // One problem's slice of one tensor through the three passes.
 template <typename T>
 void run_job(const Step<T>& s, const Job<T>& x) {
-  const int64_t chunks = chunk_count(x.n, kChunk), n1 = x.n1, n2 = x.n2, w0 = s.width[0];
+  const int64_t chunk = chunk_size(x.n);
+  const int64_t chunks = chunk_count(x.n, chunk), n1 = x.n1, n2 = x.n2, w0 = s.width[0];
   const auto un1 = static_cast<std::size_t>(n1), un2 = static_cast<std::size_t>(n2);
   std::vector<double> chunk_sq(static_cast<std::size_t>(chunks * kF), 0.0);
   std::vector<T> parts(x.factored ? static_cast<std::size_t>(chunks) * (un1 + un2) : 0);
-  for_each_chunk(x.n, kChunk, [&](int64_t c, int64_t begin, int64_t end) {
+  for_each_chunk(x.n, chunk, [&](int64_t c, int64_t begin, int64_t end) {
     T* part = x.factored ? parts.data() + static_cast<std::size_t>(c) * (un1 + un2) : nullptr;
     pass1_of(s, x, begin, end, chunk_sq.data() + c * kF, part, x.factored ? part + n1 : nullptr);
   });
@@ -566,7 +579,7 @@ void run_job(const Step<T>& s, const Job<T>& x) {
     l0.f1 = d1_first ? row : col;
     l0.f2 = d1_first ? col : row;
     std::vector<double> chunk_sq2(static_cast<std::size_t>(chunks * 6), 0.0);
-    for_each_chunk(x.n, kChunk, [&](int64_t c, int64_t begin, int64_t end) {
+    for_each_chunk(x.n, chunk, [&](int64_t c, int64_t begin, int64_t end) {
       pass2_of(x, l0, begin, end, chunk_sq2.data() + c * 6);
     });
     for (int64_t c = 0; c < chunks; ++c) {
@@ -616,7 +629,7 @@ void run_job(const Step<T>& s, const Job<T>& x) {
   } else {
     l0.b = s.b0;
   }
-  for_each_chunk(x.n, kChunk, [&](int64_t, int64_t begin, int64_t end) { pass3_of(s, x, l0, begin, end); });
+  for_each_chunk(x.n, chunk, [&](int64_t, int64_t begin, int64_t end) { pass3_of(s, x, l0, begin, end); });
 }
 
 template <typename T>
