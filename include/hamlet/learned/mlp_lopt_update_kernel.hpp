@@ -12,12 +12,15 @@
 //   pass 2  (rank 2 only) the sums of squares of g·F_k and m_k·F_k, F_k = row_k · col_k, which need R' and C';
 //   then    layer 0 with each input row divided by its channel's RMS, the 11 time features folded into its bias, and
 //           (rank 2) the broadcast features' share of layer 0 per row and per column of the tensor;
-//   pass 3  per block of coordinates the 16 per-coordinate features (structure of arrays: the loops run across the
-//           block's coordinates and vectorise, the weights are broadcast), the MLP with ReLU, and
-//           θ' = θ − out_mul · d · exp(exp_mult · μ) · step_mult written straight into the new parameter tensor.
-// The passes are split into chunks of a fixed number of coordinates over torch's intra-op threads
-// (hamlet::for_each_chunk); every sum is formed per chunk and combined in chunk order, so the result has the same
-// bits on any thread count. float32 loops are compiled for AVX-512, AVX2 and SSE2 (GCC function multiversioning).
+//   pass 3  per block of 128 coordinates the per-coordinate features (16 for rank 2, all 28 for rank ≤ 1; structure
+//           of arrays: the loops run across the block's coordinates and vectorise, the weights are broadcast), the
+//           MLP with ReLU, and θ' = θ − out_mul · d · exp(exp_mult · μ) · step_mult written straight into the new
+//           parameter tensor. With the default network (hidden = 4, hidden_layers = 2) a rank-2 block runs as one
+//           loop that keeps a coordinate's features and hidden units in registers.
+// The passes are split into chunks over torch's intra-op threads (hamlet::for_each_chunk); the chunk size is a
+// function of the slice's size alone (at most 16,384 coordinates, a multiple of 8 equal chunks), every sum is formed
+// per chunk and combined in chunk order, so the result has the same bits on any thread count. The loops are compiled
+// for AVX-512, AVX2 and SSE2 (GCC function multiversioning picks one at load time).
 //
 // Agreement with the tensor path (the reference, `kernel=tensor`): the sums and layer 0 are associated differently
 // (and float32's exp is kernel_math.hpp's polynomial), so results agree to rounding: 1e-12 in float64, float32
