@@ -120,7 +120,7 @@ const OptionSpec<MlpLoptOptions>& MlpLoptOptions::spec() {
           .add("out_mul", &O::out_mul, "output scale (the tuner's knob)", checks::finite)
           .add("seed", &O::seed, "seed of the weight initialisation", checks::non_negative)
           .add("dtype", &O::dtype, "weight dtype: float32 | float64", check_weight_dtype)
-          .add("kernel", &O::kernel, "evaluation features as fused loops or as tensor operations", checks::one_of({"fused", "tensor"}))
+          .add("kernel", &O::kernel, "evaluation steps as the fused kernel or as tensor operations", checks::one_of({"fused", "tensor"}))
           .add("weights", &O::weights, "weight file this optimizer was loaded from").omit_when_empty();
   return s;
 }
