@@ -405,9 +405,11 @@ HAMLET_KERNEL_INLINE inline void pass3(const Step<T>& s, const Job<T>& x, const 
   }
 }
 
-// The passes in three ISA variants (GCC function multiversioning picks one at load time); the clones compute the
-// same arithmetic in the same order (no reassociation across lanes, no contraction in ISO C++), so results do not
-// depend on the variant either.
+// The passes in three ISA variants (GCC function multiversioning picks one at load time). The clones evaluate the
+// same expressions in the same order (no reassociation across lanes), but GCC contracts a·b + c into a fused
+// multiply-add where the target has one (its default -ffp-contract=fast outside ISO C; of these clones only the
+// AVX-512 one, measured in the object code), so an AVX-512 machine rounds differently from an AVX2 or SSE2 one.
+// On one machine the results are the same bits for every thread count.
 #define HAMLET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 HAMLET_CLONES void pass1_float(const Step<float>& s, const Job<float>& x, int64_t b, int64_t e, double* sq,
                                float* p1, float* p2) {
