@@ -7,6 +7,7 @@
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/seed.hpp"
 #include "hamlet/learned/mlp_lopt_kernel.hpp"
+#include "hamlet/learned/mlp_lopt_update_kernel.hpp"
 
 namespace hamlet::learned {
 namespace {
@@ -119,7 +120,7 @@ const OptionSpec<MlpLoptOptions>& MlpLoptOptions::spec() {
           .add("out_mul", &O::out_mul, "output scale (the tuner's knob)", checks::finite)
           .add("seed", &O::seed, "seed of the weight initialisation", checks::non_negative)
           .add("dtype", &O::dtype, "weight dtype: float32 | float64", check_weight_dtype)
-          .add("kernel", &O::kernel, "evaluation features as fused loops or as tensor operations", checks::one_of({"fused", "tensor"}))
+          .add("kernel", &O::kernel, "evaluation steps as the fused kernel or as tensor operations", checks::one_of({"fused", "tensor"}))
           .add("weights", &O::weights, "weight file this optimizer was loaded from").omit_when_empty();
   return s;
 }
@@ -245,6 +246,13 @@ optim::OptimizerState MlpLopt::init(const TensorList& params) const {
   return state;
 }
 
+double MlpLopt::flops_per_coordinate() const {
+  const double w = static_cast<double>(options_.hidden), l = static_cast<double>(options_.hidden_layers);
+  // Multiply-adds of the linear layers (28 → 2 directly without hidden layers).
+  const double mlp = 2.0 * (l > 0 ? kMlpLoptFeatures * w + (l - 1) * w * w + 2.0 * w : kMlpLoptFeatures * 2.0);
+  return 16 + 15 + 2.0 * kMlpLoptFeatures + mlp + l * w + 5;
+}
+
 optim::StepResult MlpLopt::update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                                   const optim::OptimizerState& state) const {
   HAMLET_CHECK(grads.size() == params.size(), "mlp-lopt: ", grads.size(), " gradients for ", params.size(),
@@ -252,10 +260,15 @@ optim::StepResult MlpLopt::update(const TensorList& params, const TensorList& gr
   const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
   const TensorList w = weights_.on(opts);
 
+  const bool fused = options_.kernel == "fused" && !weights_.any_requires_grad();
+  const MlpLoptDecays decays = decays_of(w);
+  if (fused && mlp_lopt_update_fused_applies(params, grads, w, decays, state, opts)) {
+    return mlp_lopt_update_fused(options_, w, decays, params, grads, state, opts);
+  }
+
   optim::StepResult result;
   result.state.step = state.step + 1;
-  const at::Tensor rows = mlp_lopt_feature_rows(params, grads, decays_of(w), state, result.state, opts,
-                                                options_.kernel == "fused" && !weights_.any_requires_grad());
+  const at::Tensor rows = mlp_lopt_feature_rows(params, grads, decays, state, result.state, opts, fused);
   // The time features are the same for every coordinate, so their share of layer 0 is a bias.
   const std::size_t layers = static_cast<std::size_t>(options_.hidden_layers) + 1;
   const at::Tensor time = mlp_lopt_time_features(state.step).to(opts);

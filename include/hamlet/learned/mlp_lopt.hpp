@@ -91,8 +91,9 @@ struct MlpLoptOptions {
   double out_mul = 1.0;           // hamlet's output scale (the tuner's knob)
   int64_t seed = 0;               // weight initialisation
   std::string dtype = "float32";  // weight dtype: float32 | float64
-  // fused | tensor: the features of a step that nothing differentiates (evaluation) as the loops of
-  // mlp_lopt_kernel.hpp or as tensor operations (the reference; they agree to float32 rounding).
+  // fused | tensor: a step that nothing differentiates (evaluation, ES, PES) as the fused whole update of
+  // mlp_lopt_update_kernel.hpp (per-problem rank <= 2, parameters in the compute dtype; else the features alone as
+  // mlp_lopt_kernel.hpp's loops) or as tensor operations (the reference; they agree to float32 rounding).
   std::string kernel = "fused";
   std::string weights;            // weight file this optimizer was loaded from (provenance)
 
@@ -111,6 +112,10 @@ class MlpLopt final : public ConfiguredLearnedOptimizer<MlpLoptOptions> {
   // [coordinates, 28] features and their intermediates per tensor: past one MNIST-MLP problem per program they
   // leave the cache (measured: 4 problems in one program 0.7x the speed of one at a time).
   int64_t max_batch_coordinates() const override { return 16384; }
+  // The step's nominal arithmetic per coordinate, with W = hidden and L = hidden_layers: accumulators (16), the
+  // per-coordinate features (15), their sums of squares (2 · 28), the MLP 28 → W → ... → 2 (2 · (28 W + (L − 1) W² +
+  // 2 W), the time features being a bias per step), the ReLUs (L W) and the output exp and update (5).
+  double flops_per_coordinate() const override;
   // The decays the current decay parameters give, in the compute options `opts` (differentiable).
   MlpLoptDecays decays(const at::TensorOptions& opts) const;
 };
