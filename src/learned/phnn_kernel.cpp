@@ -56,7 +56,10 @@ HAMLET_KERNEL_INLINE inline void store_lanes(float* x, const LaneF& v) { std::me
 HAMLET_KERNEL_INLINE inline LaneF exp_lanes(const LaneF& x) {
   LaneF c = x < splat(-87.0f) ? splat(-87.0f) : x;
   c = c > splat(88.0f) ? splat(88.0f) : c;
-  const LaneF n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  // n = round(c / ln 2) via 1.5·2²³, whose float carries n in its low mantissa bits: (bits + 127) << 23 is 2ⁿ's
+  // bit pattern directly (the high bits shift out), without a float-to-int conversion.
+  const LaneF shifted = c * 1.44269504088896341f + 12582912.0f;
+  const LaneF n = shifted - 12582912.0f;
   LaneF r = c - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
   LaneF poly = splat(1.9875691500e-4f);
@@ -66,14 +69,17 @@ HAMLET_KERNEL_INLINE inline LaneF exp_lanes(const LaneF& x) {
   poly = poly * r + 1.6666665459e-1f;
   poly = poly * r + 5.0000001201e-1f;
   const LaneF e = poly * r * r + r + 1.0f;
-  const LaneI bits = (__builtin_convertvector(n, LaneI) + 127) << 23;
+  LaneI bits;
+  std::memcpy(&bits, &shifted, sizeof bits);
+  bits = (bits + 127) << 23;
   LaneF scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return e * scale;
 }
 
-// kernel::tanh_of: 2σ(2x) − 1.
-HAMLET_KERNEL_INLINE inline LaneF tanh_lanes(const LaneF& x) { return 2.0f / (1.0f + exp_lanes(-2.0f * x)) - 1.0f; }
+// kernel::tanh_of(x) = 2σ(2x) − 1 = 2 / (1 + e^(−2x)) − 1, given z = −2x. The callers compute z from first-layer
+// weights and biases scaled by −2, which is exact (a power of two), so z is −2x bit for bit.
+HAMLET_KERNEL_INLINE inline LaneF tanh_of_neg2(const LaneF& z) { return 2.0f / (1.0f + exp_lanes(z)) - 1.0f; }
 
 
 // A first-layer bias: shared [w] (stride 0) or per row, stored transposed [w, R] so a block reads it contiguously.
@@ -178,7 +184,12 @@ struct Kernel {
       for (int64_t r = 0; r < kBlock; ++r) blk.l[k][r] = 0;
     int64_t next = n2;
     for (int64_t i = 0; i < n2; ++i) {
-      for (int64_t r = 0; r < kBlock; ++r) blk.l[i * n2 + i][r] = d_softplus ? softplus_of(blk.raw[i][r]) : blk.raw[i][r];
+      // The branch outside the loop: inside it the select would compute the softplus for every row either way.
+      if (d_softplus) {
+        for (int64_t r = 0; r < kBlock; ++r) blk.l[i * n2 + i][r] = softplus_of(blk.raw[i][r]);
+      } else {
+        for (int64_t r = 0; r < kBlock; ++r) blk.l[i * n2 + i][r] = blk.raw[i][r];
+      }
       for (int64_t j = 0; j < i; ++j, ++next)
         for (int64_t r = 0; r < kBlock; ++r) blk.l[i * n2 + j][r] = blk.raw[next][r];
     }
@@ -315,18 +326,20 @@ struct Kernel {
   };
 
   // A first-layer bias for 16 rows from r0 of the block: shared, or the rows' own (zero past the block's end).
+  // −2 × a first-layer bias for 16 rows from r0 of the block: shared, or the rows' own (zero past the block's end).
   HAMLET_KERNEL_INLINE LaneF bias_lanes(const Bias<float>& bias, int64_t j, const Block& blk, int64_t r0) const {
     const float* c = bias.unit(j, blk.first);
-    if (bias.rows == 0) return splat(c[0]);
-    if (r0 + kLanes <= blk.n) return load_lanes(c + r0);
+    if (bias.rows == 0) return splat(-2.0f * c[0]);
+    if (r0 + kLanes <= blk.n) return -2.0f * load_lanes(c + r0);
     float padded[kLanes] = {};
     for (int64_t r = r0; r < blk.n; ++r) padded[r - r0] = c[r];
-    return load_lanes(padded);
+    return -2.0f * load_lanes(padded);
   }
 
   // float32, feature width D: V(q) into blk.v, and when `all` also ∂V/∂q into blk.gv, G(q) into blk.g and (state
   // dissipation) D's raw entries into blk.raw; the same sums in the same order as potential(), forcing() and
-  // dissipation(), 16 rows at a time with the outputs in registers.
+  // dissipation(), 16 rows at a time with the outputs in registers; the first layers are computed as −2 (W x + b)
+  // for tanh_of_neg2.
   template <int64_t D>
   HAMLET_KERNEL_INLINE void networks_lanes(Block& blk, bool all) const {
     constexpr int64_t n_raw = 2 * D * (2 * D + 1) / 2;
@@ -337,8 +350,8 @@ struct Kernel {
       for (int64_t i = 0; i < D; ++i) gv[i] = splat(0.0f);
       for (int64_t j = 0; j < w; ++j) {
         LaneF z = bias_lanes(v1b, j, blk, r0);
-        for (int64_t i = 0; i < D; ++i) z += v1[j * D + i] * q[i];
-        const LaneF t = tanh_lanes(z);
+        for (int64_t i = 0; i < D; ++i) z += (-2.0f * v1[j * D + i]) * q[i];
+        const LaneF t = tanh_of_neg2(z);
         const float vj = v2[j];
         v += vj * t;
         if (!all) continue;
@@ -352,8 +365,8 @@ struct Kernel {
       for (int64_t i = 0; i < D; ++i) g[i] = splat(g2b[i]);
       for (int64_t j = 0; j < w; ++j) {
         LaneF z = bias_lanes(g1b, j, blk, r0);
-        for (int64_t i = 0; i < D; ++i) z += g1[j * D + i] * q[i];
-        const LaneF t = tanh_lanes(z);
+        for (int64_t i = 0; i < D; ++i) z += (-2.0f * g1[j * D + i]) * q[i];
+        const LaneF t = tanh_of_neg2(z);
         for (int64_t i = 0; i < D; ++i) g[i] += g2[i * w + j] * t;
       }
       for (int64_t i = 0; i < D; ++i) store_lanes(&blk.g[i][r0], g[i]);
@@ -362,8 +375,8 @@ struct Kernel {
       for (int64_t k = 0; k < n_raw; ++k) raw[k] = splat(d2b[k]);
       for (int64_t j = 0; j < w; ++j) {
         LaneF z = bias_lanes(d1b, j, blk, r0);
-        for (int64_t i = 0; i < D; ++i) z += d1[j * D + i] * q[i];
-        const LaneF t = tanh_lanes(z);
+        for (int64_t i = 0; i < D; ++i) z += (-2.0f * d1[j * D + i]) * q[i];
+        const LaneF t = tanh_of_neg2(z);
         for (int64_t k = 0; k < n_raw; ++k) raw[k] += d2[k * w + j] * t;
       }
       for (int64_t k = 0; k < n_raw; ++k) store_lanes(&blk.raw[k][r0], raw[k]);
@@ -408,17 +421,21 @@ struct Kernel {
       energy_gradient_q(blk);
       apply_dissipation(blk);
       if (step == 0) {
+        // Components outside, rows inside, so that the loops vectorise (the sums keep their order over i).
         for (int64_t r = 0; r < kBlock; ++r) {
-          T kin = 0, supplied = 0, dissipated = 0;
-          for (int64_t i = 0; i < d; ++i) {
-            kin += blk.p[i][r] * blk.b[i][r];
-            supplied += blk.b[i][r] * blk.g[i][r];
-          }
-          for (int64_t i = 0; i < n2; ++i) dissipated += blk.x[i][r] * blk.dx[i][r];
-          blk.e_before[r] = blk.v[r] + T(0.5) * kin;
-          blk.dissipated[r] = dissipated;
-          blk.supplied[r] = supplied;
+          blk.e_before[r] = 0;
+          blk.supplied[r] = 0;
+          blk.dissipated[r] = 0;
         }
+        for (int64_t i = 0; i < d; ++i) {
+          for (int64_t r = 0; r < kBlock; ++r) {
+            blk.e_before[r] += blk.p[i][r] * blk.b[i][r];
+            blk.supplied[r] += blk.b[i][r] * blk.g[i][r];
+          }
+        }
+        for (int64_t i = 0; i < n2; ++i)
+          for (int64_t r = 0; r < kBlock; ++r) blk.dissipated[r] += blk.x[i][r] * blk.dx[i][r];
+        for (int64_t r = 0; r < kBlock; ++r) blk.e_before[r] = blk.v[r] + T(0.5) * blk.e_before[r];
       }
       for (int64_t i = 0; i < d; ++i)
         for (int64_t r = 0; r < kBlock; ++r) blk.p[i][r] = blk.p[i][r] + h * (-blk.a[i][r] - blk.dx[d + i][r] + blk.g[i][r]);
@@ -441,11 +458,10 @@ struct Kernel {
     networks(blk, /*all=*/false);
     if (m_state) mass_at(blk);
     mass_times_p(blk);
-    for (int64_t r = 0; r < kBlock; ++r) {
-      T kin = 0;
-      for (int64_t i = 0; i < d; ++i) kin += blk.p[i][r] * blk.b[i][r];
-      blk.e_after[r] = blk.v[r] + T(0.5) * kin;
-    }
+    for (int64_t r = 0; r < kBlock; ++r) blk.e_after[r] = 0;
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t r = 0; r < kBlock; ++r) blk.e_after[r] += blk.p[i][r] * blk.b[i][r];
+    for (int64_t r = 0; r < kBlock; ++r) blk.e_after[r] = blk.v[r] + T(0.5) * blk.e_after[r];
   }
 
   HAMLET_KERNEL_INLINE void run_block(const T* q_in, const T* p_in, const Out& out, Block& blk) const {
@@ -496,31 +512,50 @@ struct Kernel {
       const int64_t n = std::min(kBlock, it.n - first);
       blk.first = 0;
       blk.n = n;
+      // The rows in, zero past the item's end (whole blocks copy without a condition, which vectorises).
+      T* g_in = blk.tmp;
+      if (n == kBlock) {
+        for (int64_t r = 0; r < kBlock; ++r) g_in[r] = it.g[first + r];
+      } else {
+        for (int64_t r = 0; r < kBlock; ++r) g_in[r] = 0;
+        for (int64_t r = 0; r < n; ++r) g_in[r] = it.g[first + r];
+      }
       if (ro.preprocess) {
         for (int64_t r = 0; r < kBlock; ++r) {
           T q[2];
-          kernel::preprocess_select(r < n ? it.g[first + r] : T(0), kPreprocessP, q);
+          kernel::preprocess_select(g_in[r], kPreprocessP, q);
           blk.q[0][r] = r < n ? q[0] : T(0);
           blk.q[1][r] = r < n ? q[1] : T(0);
         }
       } else {
-        for (int64_t r = 0; r < kBlock; ++r) blk.q[0][r] = r < n ? it.g[first + r] : T(0);
+        for (int64_t r = 0; r < kBlock; ++r) blk.q[0][r] = g_in[r];
       }
-      for (int64_t i = 0; i < d; ++i) {
-        for (int64_t r = 0; r < kBlock; ++r) {
-          blk.q0[i][r] = blk.q[i][r];
-          blk.p[i][r] = r < n ? it.p[(first + r) * d + i] : T(0);
+      if (d == 1 && n == kBlock) {
+        for (int64_t r = 0; r < kBlock; ++r) blk.p[0][r] = it.p[first + r];
+      } else {
+        for (int64_t i = 0; i < d; ++i) {
+          for (int64_t r = 0; r < kBlock; ++r) blk.p[i][r] = 0;
+          for (int64_t r = 0; r < n; ++r) blk.p[i][r] = it.p[(first + r) * d + i];
         }
       }
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t r = 0; r < kBlock; ++r) blk.q0[i][r] = blk.q[i][r];
       integrate(blk);
       // u = [q̇ | q] W_uᵀ (and the exp readout), θ' = θ + out_mul · u.
-      for (int64_t r = 0; r < kBlock; ++r) {
-        T out[2] = {0, 0};
-        for (int64_t o = 0; o < (ro.exp ? 2 : 1); ++o) {
-          for (int64_t i = 0; i < d; ++i) out[o] += ro.wu[o][i] * blk.q_dot_sum[i][r];
-          for (int64_t i = 0; i < d; ++i) out[o] += ro.wu[o][d + i] * blk.q0[i][r];
+      for (int64_t o = 0; o < (ro.exp ? 2 : 1); ++o) {
+        T* out = o == 0 ? blk.tmp : blk.v;  // δ (or u) and μ; V is not needed any more
+        for (int64_t r = 0; r < kBlock; ++r) out[r] = 0;
+        for (int64_t i = 0; i < d; ++i) {
+          const T wq = ro.wu[o][i];
+          for (int64_t r = 0; r < kBlock; ++r) out[r] += wq * blk.q_dot_sum[i][r];
         }
-        blk.tmp[r] = ro.exp ? out[0] * exp_of(ro.exp_mult * out[1]) : out[0];
+        for (int64_t i = 0; i < d; ++i) {
+          const T wq = ro.wu[o][d + i];
+          for (int64_t r = 0; r < kBlock; ++r) out[r] += wq * blk.q0[i][r];
+        }
+      }
+      if (ro.exp) {
+        for (int64_t r = 0; r < kBlock; ++r) blk.tmp[r] = blk.tmp[r] * exp_of(ro.exp_mult * blk.v[r]);
       }
       for (int64_t r = 0; r < n; ++r) it.theta_out[first + r] = it.theta[first + r] + blk.tmp[r] * ro.out_mul;
       if (d == 1) {
