@@ -233,6 +233,11 @@ struct Kernel {
         for (int64_t r = 0; r < kBlock; ++r) blk.raw_m[k][r] += wkj * s[r];
       }
     }
+    mass_from_raw(blk);
+  }
+
+  // L_M (softplus diagonal) and M⁻¹ = L_M L_Mᵀ + ε_M I per row from the raw entries in blk.raw_m.
+  HAMLET_KERNEL_INLINE void mass_from_raw(Block& blk) const {
     for (int64_t k = 0; k < d * d; ++k)
       for (int64_t r = 0; r < kBlock; ++r) blk.lm[k][r] = 0;
     int64_t next = d;
@@ -383,7 +388,29 @@ struct Kernel {
     }
   }
 
-  // D(q), G(q), V(q) and ∂V/∂q at blk.q (all), or V(q) alone.
+  // float32, feature width D: the state mass network's raw entries into blk.raw_m and its hidden units into blk.sm
+  // (energy_gradient_q reads them), as mass_at() computes them, 16 rows at a time.
+  template <int64_t D>
+  HAMLET_KERNEL_INLINE void mass_lanes(Block& blk) const {
+    constexpr int64_t n_raw = D * (D + 1) / 2;
+    float* units = blk.sm.data();
+    for (int64_t r0 = 0; r0 < kBlock; r0 += kLanes) {
+      LaneF q[D];
+      for (int64_t i = 0; i < D; ++i) q[i] = load_lanes(&blk.q[i][r0]);
+      LaneF raw[n_raw];
+      for (int64_t k = 0; k < n_raw; ++k) raw[k] = splat(m2b[k]);
+      for (int64_t j = 0; j < w; ++j) {
+        LaneF z = bias_lanes(m1b, j, blk, r0);
+        for (int64_t i = 0; i < D; ++i) z += (-2.0f * m1[j * D + i]) * q[i];
+        const LaneF t = tanh_of_neg2(z);
+        store_lanes(units + j * kBlock + r0, t);
+        for (int64_t k = 0; k < n_raw; ++k) raw[k] += m2[k * w + j] * t;
+      }
+      for (int64_t k = 0; k < n_raw; ++k) store_lanes(&blk.raw_m[k][r0], raw[k]);
+    }
+  }
+
+  // D(q), G(q), V(q) and ∂V/∂q at blk.q (all), or V(q) alone; and M⁻¹(q) for a state mass (mass_at).
   HAMLET_KERNEL_INLINE void networks(Block& blk, bool all) const {
     if constexpr (std::is_same_v<T, float>) {
       switch (d) {
@@ -391,6 +418,15 @@ struct Kernel {
         case 2: networks_lanes<2>(blk, all); break;
         case 3: networks_lanes<3>(blk, all); break;
         default: networks_lanes<4>(blk, all); break;
+      }
+      if (m_state) {
+        switch (d) {
+          case 1: mass_lanes<1>(blk); break;
+          case 2: mass_lanes<2>(blk); break;
+          case 3: mass_lanes<3>(blk); break;
+          default: mass_lanes<4>(blk); break;
+        }
+        mass_from_raw(blk);
       }
       if (!all) return;
       if (d_state) {
@@ -402,11 +438,13 @@ struct Kernel {
     } else {
       if (!all) {
         potential(blk.q, blk, /*grad=*/false);
+        if (m_state) mass_at(blk);
         return;
       }
       dissipation(blk);
       forcing(blk);
       potential(blk.q, blk, /*grad=*/true);
+      if (m_state) mass_at(blk);
     }
   }
 
@@ -416,7 +454,6 @@ struct Kernel {
   HAMLET_KERNEL_INLINE void integrate(Block& blk) const {
     for (int64_t step = 0; step < substeps; ++step) {
       networks(blk, /*all=*/true);
-      if (m_state) mass_at(blk);
       mass_times_p(blk);
       energy_gradient_q(blk);
       apply_dissipation(blk);
@@ -456,7 +493,6 @@ struct Kernel {
         for (int64_t r = 0; r < kBlock; ++r) blk.q_dot_sum[i][r] = blk.q_dot_sum[i][r] / static_cast<T>(substeps);
     }
     networks(blk, /*all=*/false);
-    if (m_state) mass_at(blk);
     mass_times_p(blk);
     for (int64_t r = 0; r < kBlock; ++r) blk.e_after[r] = 0;
     for (int64_t i = 0; i < d; ++i)
