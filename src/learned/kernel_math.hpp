@@ -87,4 +87,22 @@ HAMLET_KERNEL_INLINE inline T tanh_of(T x) {
   return T(2) / (T(1) + exp_of(T(-2) * x)) - T(1);
 }
 
+// Preprocessing P(x) of preprocess.hpp (p = its kPreprocessP) without branches, so that a loop over coordinates
+// vectorises: both arms are computed and one selected, as at::where does (a NaN takes the small arm: −1 and
+// eᵖ · NaN). The constants are rounded to T as ATen rounds a scalar operand to the tensor's dtype. float32 takes the
+// call-free log (within a few ulp of logf), float64 std::log.
+HAMLET_KERNEL_INLINE inline float log_of(float x) { return log_vectorisable(x); }
+HAMLET_KERNEL_INLINE inline double log_of(double x) { return std::log(x); }
+
+template <typename T>
+HAMLET_KERNEL_INLINE inline void preprocess_select(T x, double p, T* out) {
+  const T threshold = static_cast<T>(std::exp(-p));
+  const T magnitude = x < T(0) ? -x : x;
+  const bool large = magnitude >= threshold;
+  const T log_feature = log_of(magnitude + static_cast<T>(1e-8)) / static_cast<T>(p);
+  const T sign = x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
+  out[0] = large ? log_feature : T(-1);
+  out[1] = large ? sign : x * static_cast<T>(std::exp(p));
+}
+
 }  // namespace hamlet::learned::kernel

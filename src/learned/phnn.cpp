@@ -399,6 +399,55 @@ bool Phnn::uses_fused_kernel(const at::Tensor& q, const at::Tensor& p) const {
   return options_.substeps == 1 && options_.mass == "constant" && options_.dissipation == "state";
 }
 
+bool Phnn::uses_fused_update(const TensorList& params, const TensorList& grads, const TensorList& momenta) const {
+  if (options_.kernel != "fused" || options_.derivatives != "closed-form" || options_.lopt_features() ||
+      weights_.any_requires_grad() || params.empty()) {
+    return false;
+  }
+  // The parameters' dtype must be the step's (compute_dtype), so that θ' needs no conversion.
+  const auto dtype = compute_dtype(weights_.dtype(), params);
+  if (dtype != at::kFloat && dtype != at::kDouble) return false;
+  const int64_t d = options_.dim();
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    for (const at::Tensor* t : {&params[i], &grads[i], &momenta[i]}) {
+      if (!t->device().is_cpu() || t->scalar_type() != dtype || t->requires_grad()) return false;
+    }
+    if (params[i].dim() < 1 || grads[i].sizes() != params[i].sizes() || momenta[i].dim() != params[i].dim() + 1 ||
+        momenta[i].size(-1) != d || momenta[i].numel() != params[i].numel() * d ||
+        params[i].size(0) != params[0].size(0)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+double Phnn::flops_per_coordinate() const {
+  // Per coordinate, with d = dim(), w = hidden, n = d(2d + 1) raw D entries, m = d(d + 1)/2 raw M entries, a
+  // multiply-add 2 and a tanh, exp, softplus or division 1 (Optimizer::flops_per_coordinate). Per substep:
+  //   V and ∂V/∂q   first layer 2dw, tanh w, output 2w, (1 − s²) v_2 3w, V1ᵀ 2dw
+  //   G             2dw + w + 2dw
+  //   D (state)     2dw + w + 2nw, then L Lᵀ + εI: 2 per product term, (2d)(2d + 1)(2d + 2)/3 terms, + 2d
+  //   M (state)     2dw + w + 2mw, softplus d, L Lᵀ + εI d(d + 1)(d + 2)/3 + d; ∂K/∂q twice: Lᵀp d(d + 1),
+  //                 raw cotangent 2m + d (sigmoid), M2ᵀ 2mw, (1 − s²) 2w, M1ᵀ 2dw
+  //   b = M⁻¹p and D [a; b] twice: 2 (2d² + 2(2d)²); p ← p + h(−a − Dx + G) 4d; q ← q + h q̇, q̇ 3d;
+  //   diagnostics (first substep) 2d + 2d + 4d + 2.
+  // After the flow V at q̂ (2dw + w + 2w), M there for a state mass, M⁻¹p 2d² and H 2d + 2; then P (3 per coordinate
+  // with d = 2), the readout 4d per output (+ 3 for exp's exp(exp_mult μ) δ) and θ + out_mul · u 2.
+  const double d = static_cast<double>(options_.dim()), w = static_cast<double>(options_.hidden);
+  const double n = d * (2 * d + 1), m = d * (d + 1) / 2;
+  const bool d_net = options_.dissipation == "state", m_net = options_.mass == "state";
+  const double m_at = 2 * d * w + w + 2 * m * w + d + d * (d + 1) * (d + 2) / 3 + d;
+  double substep = (4 * d * w + 6 * w) + (4 * d * w + w) + 2 * (2 * d * d + 2 * (2 * d) * (2 * d)) + 7 * d +
+                   (8 * d + 2) / static_cast<double>(options_.substeps);
+  if (d_net) substep += 2 * d * w + w + 2 * n * w + (2 * d) * (2 * d + 1) * (2 * d + 2) / 3 + 2 * d;
+  if (m_net) substep += m_at + 2 * (d * (d + 1) + 2 * m + d + 2 * m * w + 2 * w + 2 * d * w);
+  double after = 2 * d * w + 3 * w + 2 * d * d + 2 * d + 2;
+  if (m_net) after += m_at;
+  const double outputs = options_.readout == "exp" ? 2 : 1;
+  const double readout = outputs * 4 * d + (outputs == 2 ? 3 : 0) + 2 + (options_.preprocess ? 3 : 0);
+  return static_cast<double>(options_.substeps) * substep + after + readout;
+}
+
 ph::KernelWeights Phnn::kernel_weights(const at::TensorOptions& options, const at::Tensor& rows,
                                        const at::Tensor& time) const {
   const TensorList w = weights_.on(options);
@@ -526,6 +575,33 @@ optim::StepResult Phnn::update(const TensorList& params, const TensorList& grads
   const int64_t d = options_.dim();
   const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
   optim::StepResult result;
+  const auto diagnose = [&](const at::Tensor& h_before, const at::Tensor& h_after, const at::Tensor& dissipated,
+                            const at::Tensor& supplied) {
+    const auto prev = state.scalars.find("H_after_flow");
+    result.diagnostics["H_before"] = h_before;
+    result.diagnostics["H_after_flow"] = h_after;
+    result.diagnostics["H_reset_change"] =
+        prev != state.scalars.end() ? h_before - prev->second.to(h_before.options()) : at::zeros_like(h_before);
+    result.diagnostics["dissipated_power"] = dissipated;
+    result.diagnostics["supplied_power"] = supplied;
+    result.state.scalars["H_after_flow"] = h_after;
+  };
+  if (uses_fused_update(params, grads, it->second)) {
+    // Evaluation: the whole update in one pass over the tensors, without the concatenated rows.
+    ph::UpdateReadout readout;
+    readout.w_u = weights_[wu_].to(opts);
+    readout.exp = options_.readout == "exp";
+    readout.exp_mult = options_.exp_mult;
+    readout.out_mul = options_.out_mul;
+    readout.preprocess = options_.preprocess;
+    ph::UpdateResult k = ph::fused_update(kernel_weights(opts, at::Tensor(), at::Tensor()), readout, params, grads,
+                                          it->second, options_.h, options_.substeps);
+    result.params = std::move(k.params);
+    result.state.step = state.step + 1;
+    result.state.slots["p"] = std::move(k.p);
+    diagnose(k.energy_before, k.energy_after, k.dissipated_power, k.supplied_power);
+    return result;
+  }
   at::Tensor q, feature_rows, time_row;
   if (options_.lopt_features()) {
     const at::Tensor rows = mlp_lopt_feature_rows(params, grads, mlp_lopt_default_decays(opts), state, result.state, opts,
@@ -571,16 +647,8 @@ optim::StepResult Phnn::update(const TensorList& params, const TensorList& grads
   result.state.step = state.step + 1;
   result.state.slots["p"] = from_rows(step.p_next, params, d);
 
-  const at::Tensor h_before = per_problem_row_sum(step.energy_before, params);
-  const at::Tensor h_after = per_problem_row_sum(energy_after, params);
-  const auto prev = state.scalars.find("H_after_flow");
-  result.diagnostics["H_before"] = h_before;
-  result.diagnostics["H_after_flow"] = h_after;
-  result.diagnostics["H_reset_change"] =
-      prev != state.scalars.end() ? h_before - prev->second.to(h_before.options()) : at::zeros_like(h_before);
-  result.diagnostics["dissipated_power"] = per_problem_row_sum(step.dissipated_power, params);
-  result.diagnostics["supplied_power"] = per_problem_row_sum(step.supplied_power, params);
-  result.state.scalars["H_after_flow"] = h_after;
+  diagnose(per_problem_row_sum(step.energy_before, params), per_problem_row_sum(energy_after, params),
+           per_problem_row_sum(step.dissipated_power, params), per_problem_row_sum(step.supplied_power, params));
   return result;
 }
 

@@ -11,7 +11,10 @@
 #include <vector>
 
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/parallel.hpp"
+#include "hamlet/learned/preprocess.hpp"
 #include "kernel_math.hpp"
+#include "update_chunks.hpp"
 
 namespace hamlet::learned::ph {
 namespace {
@@ -27,6 +30,56 @@ constexpr int64_t kMaxRaw = kMaxPair * (kMaxPair + 1) / 2;
 // block's rows with the same operation on contiguous values and the compiler vectorises it; one coordinate per
 // iteration (the first version of this kernel) was slower than the tensor path.
 constexpr int64_t kBlock = 64;
+
+// ---- float32 lanes for the networks' hidden units (GCC vector extensions) ----
+// The three networks read q, and each hidden unit feeds its outputs through one weight: with the rows of a block
+// in registers (16 floats, one AVX-512 vector, two AVX2 or four SSE2 vectors in the clones below) and the units in
+// the inner loop, every output is an accumulator that stays in a register across the units. The block-wide loops
+// elsewhere in this file keep their sums in memory, which chains each unit's add behind the previous store.
+constexpr int64_t kLanes = 16;
+// Every function taking or returning these vectors is inlined into the ISA clones, so no call passes them by value
+// (the ABI note GCC gives for 64-byte vectors outside AVX-512 code does not apply).
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float LaneF __attribute__((vector_size(64)));
+typedef int32_t LaneI __attribute__((vector_size(64)));
+
+HAMLET_KERNEL_INLINE inline LaneF splat(float x) { return LaneF{} + x; }
+HAMLET_KERNEL_INLINE inline LaneF load_lanes(const float* x) {
+  LaneF v;
+  std::memcpy(&v, x, sizeof v);
+  return v;
+}
+HAMLET_KERNEL_INLINE inline void store_lanes(float* x, const LaneF& v) { std::memcpy(x, &v, sizeof v); }
+
+// kernel::exp_vectorisable on 16 lanes, the same operations in the same order. A NaN needs no select here: it
+// passes both clamps (comparisons with NaN are false) and every product after them.
+HAMLET_KERNEL_INLINE inline LaneF exp_lanes(const LaneF& x) {
+  LaneF c = x < splat(-87.0f) ? splat(-87.0f) : x;
+  c = c > splat(88.0f) ? splat(88.0f) : c;
+  // n = round(c / ln 2) via 1.5·2²³, whose float carries n in its low mantissa bits: (bits + 127) << 23 is 2ⁿ's
+  // bit pattern directly (the high bits shift out), without a float-to-int conversion.
+  const LaneF shifted = c * 1.44269504088896341f + 12582912.0f;
+  const LaneF n = shifted - 12582912.0f;
+  LaneF r = c - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  LaneF poly = splat(1.9875691500e-4f);
+  poly = poly * r + 1.3981999507e-3f;
+  poly = poly * r + 8.3334519073e-3f;
+  poly = poly * r + 4.1665795894e-2f;
+  poly = poly * r + 1.6666665459e-1f;
+  poly = poly * r + 5.0000001201e-1f;
+  const LaneF e = poly * r * r + r + 1.0f;
+  LaneI bits;
+  std::memcpy(&bits, &shifted, sizeof bits);
+  bits = (bits + 127) << 23;
+  LaneF scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return e * scale;
+}
+
+// kernel::tanh_of(x) = 2σ(2x) − 1 = 2 / (1 + e^(−2x)) − 1, given z = −2x. The callers compute z from first-layer
+// weights and biases scaled by −2, which is exact (a power of two), so z is −2x bit for bit.
+HAMLET_KERNEL_INLINE inline LaneF tanh_of_neg2(const LaneF& z) { return 2.0f / (1.0f + exp_lanes(z)) - 1.0f; }
 
 
 // A first-layer bias: shared [w] (stride 0) or per row, stored transposed [w, R] so a block reads it contiguously.
@@ -58,6 +111,8 @@ struct Kernel {
     T raw_m[kMaxDim * (kMaxDim + 1) / 2][kBlock], lm[kMaxDim * kMaxDim][kBlock], minv[kMaxDim * kMaxDim][kBlock];
     T y[kMaxDim][kBlock], dk_raw[kMaxDim * (kMaxDim + 1) / 2][kBlock];
     std::vector<T> s, sm;  // hidden units [w][kBlock]: the current network's, the mass network's
+    // q at the start of the step; per-row diagnostics: H before and after the flow, ∇HᵀD∇H, bᵀG.
+    T q0[kMaxDim][kBlock], e_before[kBlock], e_after[kBlock], dissipated[kBlock], supplied[kBlock];
   };
 
   // s = tanh(W x + c) for x [d][kBlock], W [w, d].
@@ -118,12 +173,23 @@ struct Kernel {
         for (int64_t r = 0; r < kBlock; ++r) blk.raw[k][r] += wkj * s[r];
       }
     }
+    dissipation_from_raw(blk);
+  }
+
+  // D = L Lᵀ + ε_D I from the raw entries in blk.raw, into blk.dm.
+  HAMLET_KERNEL_INLINE void dissipation_from_raw(Block& blk) const {
+    const int64_t nn = n2 * n2;
     // The factor in cholesky_from_raw's layout: the diagonal first, then the strictly-lower entries row-major.
     for (int64_t k = 0; k < nn; ++k)
       for (int64_t r = 0; r < kBlock; ++r) blk.l[k][r] = 0;
     int64_t next = n2;
     for (int64_t i = 0; i < n2; ++i) {
-      for (int64_t r = 0; r < kBlock; ++r) blk.l[i * n2 + i][r] = d_softplus ? softplus_of(blk.raw[i][r]) : blk.raw[i][r];
+      // The branch outside the loop: inside it the select would compute the softplus for every row either way.
+      if (d_softplus) {
+        for (int64_t r = 0; r < kBlock; ++r) blk.l[i * n2 + i][r] = softplus_of(blk.raw[i][r]);
+      } else {
+        for (int64_t r = 0; r < kBlock; ++r) blk.l[i * n2 + i][r] = blk.raw[i][r];
+      }
       for (int64_t j = 0; j < i; ++j, ++next)
         for (int64_t r = 0; r < kBlock; ++r) blk.l[i * n2 + j][r] = blk.raw[next][r];
     }
@@ -167,6 +233,11 @@ struct Kernel {
         for (int64_t r = 0; r < kBlock; ++r) blk.raw_m[k][r] += wkj * s[r];
       }
     }
+    mass_from_raw(blk);
+  }
+
+  // L_M (softplus diagonal) and M⁻¹ = L_M L_Mᵀ + ε_M I per row from the raw entries in blk.raw_m.
+  HAMLET_KERNEL_INLINE void mass_from_raw(Block& blk) const {
     for (int64_t k = 0; k < d * d; ++k)
       for (int64_t r = 0; r < kBlock; ++r) blk.lm[k][r] = 0;
     int64_t next = d;
@@ -259,35 +330,149 @@ struct Kernel {
     T *q_dot, *p, *q, *e_before, *e_after, *dissipated, *supplied;
   };
 
-  HAMLET_KERNEL_INLINE void run_block(const T* q_in, const T* p_in, const Out& out, Block& blk) const {
-    const int64_t n = blk.n, first = blk.first;
-    for (int64_t i = 0; i < d; ++i) {
-      for (int64_t r = 0; r < kBlock; ++r) {
-        const bool in = r < n;
-        blk.q[i][r] = in ? q_in[(first + r) * d + i] : T(0);
-        blk.p[i][r] = in ? p_in[(first + r) * d + i] : T(0);
+  // A first-layer bias for 16 rows from r0 of the block: shared, or the rows' own (zero past the block's end).
+  // −2 × a first-layer bias for 16 rows from r0 of the block: shared, or the rows' own (zero past the block's end).
+  HAMLET_KERNEL_INLINE LaneF bias_lanes(const Bias<float>& bias, int64_t j, const Block& blk, int64_t r0) const {
+    const float* c = bias.unit(j, blk.first);
+    if (bias.rows == 0) return splat(-2.0f * c[0]);
+    if (r0 + kLanes <= blk.n) return -2.0f * load_lanes(c + r0);
+    float padded[kLanes] = {};
+    for (int64_t r = r0; r < blk.n; ++r) padded[r - r0] = c[r];
+    return -2.0f * load_lanes(padded);
+  }
+
+  // float32, feature width D: V(q) into blk.v, and when `all` also ∂V/∂q into blk.gv, G(q) into blk.g and (state
+  // dissipation) D's raw entries into blk.raw; the same sums in the same order as potential(), forcing() and
+  // dissipation(), 16 rows at a time with the outputs in registers; the first layers are computed as −2 (W x + b)
+  // for tanh_of_neg2.
+  template <int64_t D>
+  HAMLET_KERNEL_INLINE void networks_lanes(Block& blk, bool all) const {
+    constexpr int64_t n_raw = 2 * D * (2 * D + 1) / 2;
+    for (int64_t r0 = 0; r0 < kBlock; r0 += kLanes) {
+      LaneF q[D];
+      for (int64_t i = 0; i < D; ++i) q[i] = load_lanes(&blk.q[i][r0]);
+      LaneF v = splat(v2b), gv[D];
+      for (int64_t i = 0; i < D; ++i) gv[i] = splat(0.0f);
+      for (int64_t j = 0; j < w; ++j) {
+        LaneF z = bias_lanes(v1b, j, blk, r0);
+        for (int64_t i = 0; i < D; ++i) z += (-2.0f * v1[j * D + i]) * q[i];
+        const LaneF t = tanh_of_neg2(z);
+        const float vj = v2[j];
+        v += vj * t;
+        if (!all) continue;
+        const LaneF f = (1.0f - t * t) * vj;
+        for (int64_t i = 0; i < D; ++i) gv[i] += f * v1[j * D + i];
       }
+      store_lanes(&blk.v[r0], v);
+      if (!all) continue;
+      for (int64_t i = 0; i < D; ++i) store_lanes(&blk.gv[i][r0], gv[i]);
+      LaneF g[D];
+      for (int64_t i = 0; i < D; ++i) g[i] = splat(g2b[i]);
+      for (int64_t j = 0; j < w; ++j) {
+        LaneF z = bias_lanes(g1b, j, blk, r0);
+        for (int64_t i = 0; i < D; ++i) z += (-2.0f * g1[j * D + i]) * q[i];
+        const LaneF t = tanh_of_neg2(z);
+        for (int64_t i = 0; i < D; ++i) g[i] += g2[i * w + j] * t;
+      }
+      for (int64_t i = 0; i < D; ++i) store_lanes(&blk.g[i][r0], g[i]);
+      if (!d_state) continue;
+      LaneF raw[n_raw];
+      for (int64_t k = 0; k < n_raw; ++k) raw[k] = splat(d2b[k]);
+      for (int64_t j = 0; j < w; ++j) {
+        LaneF z = bias_lanes(d1b, j, blk, r0);
+        for (int64_t i = 0; i < D; ++i) z += (-2.0f * d1[j * D + i]) * q[i];
+        const LaneF t = tanh_of_neg2(z);
+        for (int64_t k = 0; k < n_raw; ++k) raw[k] += d2[k * w + j] * t;
+      }
+      for (int64_t k = 0; k < n_raw; ++k) store_lanes(&blk.raw[k][r0], raw[k]);
     }
-    for (int64_t step = 0; step < substeps; ++step) {
+  }
+
+  // float32, feature width D: the state mass network's raw entries into blk.raw_m and its hidden units into blk.sm
+  // (energy_gradient_q reads them), as mass_at() computes them, 16 rows at a time.
+  template <int64_t D>
+  HAMLET_KERNEL_INLINE void mass_lanes(Block& blk) const {
+    constexpr int64_t n_raw = D * (D + 1) / 2;
+    float* units = blk.sm.data();
+    for (int64_t r0 = 0; r0 < kBlock; r0 += kLanes) {
+      LaneF q[D];
+      for (int64_t i = 0; i < D; ++i) q[i] = load_lanes(&blk.q[i][r0]);
+      LaneF raw[n_raw];
+      for (int64_t k = 0; k < n_raw; ++k) raw[k] = splat(m2b[k]);
+      for (int64_t j = 0; j < w; ++j) {
+        LaneF z = bias_lanes(m1b, j, blk, r0);
+        for (int64_t i = 0; i < D; ++i) z += (-2.0f * m1[j * D + i]) * q[i];
+        const LaneF t = tanh_of_neg2(z);
+        store_lanes(units + j * kBlock + r0, t);
+        for (int64_t k = 0; k < n_raw; ++k) raw[k] += m2[k * w + j] * t;
+      }
+      for (int64_t k = 0; k < n_raw; ++k) store_lanes(&blk.raw_m[k][r0], raw[k]);
+    }
+  }
+
+  // D(q), G(q), V(q) and ∂V/∂q at blk.q (all), or V(q) alone; and M⁻¹(q) for a state mass (mass_at).
+  HAMLET_KERNEL_INLINE void networks(Block& blk, bool all) const {
+    if constexpr (std::is_same_v<T, float>) {
+      switch (d) {
+        case 1: networks_lanes<1>(blk, all); break;
+        case 2: networks_lanes<2>(blk, all); break;
+        case 3: networks_lanes<3>(blk, all); break;
+        default: networks_lanes<4>(blk, all); break;
+      }
+      if (m_state) {
+        switch (d) {
+          case 1: mass_lanes<1>(blk); break;
+          case 2: mass_lanes<2>(blk); break;
+          case 3: mass_lanes<3>(blk); break;
+          default: mass_lanes<4>(blk); break;
+        }
+        mass_from_raw(blk);
+      }
+      if (!all) return;
+      if (d_state) {
+        dissipation_from_raw(blk);
+      } else {
+        for (int64_t k = 0; k < n2 * n2; ++k)
+          for (int64_t r = 0; r < kBlock; ++r) blk.dm[k][r] = dconst[k];
+      }
+    } else {
+      if (!all) {
+        potential(blk.q, blk, /*grad=*/false);
+        if (m_state) mass_at(blk);
+        return;
+      }
       dissipation(blk);
       forcing(blk);
       potential(blk.q, blk, /*grad=*/true);
       if (m_state) mass_at(blk);
+    }
+  }
+
+  // The K substeps from blk.q, blk.p (loaded by the caller, zero in the padding rows): leaves q̂ in blk.q, p' in
+  // blk.p, the summed substep velocities in blk.q_dot_sum and the per-row diagnostics in blk.e_before, e_after,
+  // dissipated and supplied.
+  HAMLET_KERNEL_INLINE void integrate(Block& blk) const {
+    for (int64_t step = 0; step < substeps; ++step) {
+      networks(blk, /*all=*/true);
       mass_times_p(blk);
       energy_gradient_q(blk);
       apply_dissipation(blk);
       if (step == 0) {
-        for (int64_t r = 0; r < n; ++r) {
-          T kin = 0, supplied = 0, dissipated = 0;
-          for (int64_t i = 0; i < d; ++i) {
-            kin += blk.p[i][r] * blk.b[i][r];
-            supplied += blk.b[i][r] * blk.g[i][r];
-          }
-          for (int64_t i = 0; i < n2; ++i) dissipated += blk.x[i][r] * blk.dx[i][r];
-          out.e_before[first + r] = blk.v[r] + T(0.5) * kin;
-          out.dissipated[first + r] = dissipated;
-          out.supplied[first + r] = supplied;
+        // Components outside, rows inside, so that the loops vectorise (the sums keep their order over i).
+        for (int64_t r = 0; r < kBlock; ++r) {
+          blk.e_before[r] = 0;
+          blk.supplied[r] = 0;
+          blk.dissipated[r] = 0;
         }
+        for (int64_t i = 0; i < d; ++i) {
+          for (int64_t r = 0; r < kBlock; ++r) {
+            blk.e_before[r] += blk.p[i][r] * blk.b[i][r];
+            blk.supplied[r] += blk.b[i][r] * blk.g[i][r];
+          }
+        }
+        for (int64_t i = 0; i < n2; ++i)
+          for (int64_t r = 0; r < kBlock; ++r) blk.dissipated[r] += blk.x[i][r] * blk.dx[i][r];
+        for (int64_t r = 0; r < kBlock; ++r) blk.e_before[r] = blk.v[r] + T(0.5) * blk.e_before[r];
       }
       for (int64_t i = 0; i < d; ++i)
         for (int64_t r = 0; r < kBlock; ++r) blk.p[i][r] = blk.p[i][r] + h * (-blk.a[i][r] - blk.dx[d + i][r] + blk.g[i][r]);
@@ -303,20 +488,141 @@ struct Kernel {
         }
       }
     }
-    potential(blk.q, blk, /*grad=*/false);
-    if (m_state) mass_at(blk);
+    if (substeps > 1) {
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t r = 0; r < kBlock; ++r) blk.q_dot_sum[i][r] = blk.q_dot_sum[i][r] / static_cast<T>(substeps);
+    }
+    networks(blk, /*all=*/false);
     mass_times_p(blk);
+    for (int64_t r = 0; r < kBlock; ++r) blk.e_after[r] = 0;
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t r = 0; r < kBlock; ++r) blk.e_after[r] += blk.p[i][r] * blk.b[i][r];
+    for (int64_t r = 0; r < kBlock; ++r) blk.e_after[r] = blk.v[r] + T(0.5) * blk.e_after[r];
+  }
+
+  HAMLET_KERNEL_INLINE void run_block(const T* q_in, const T* p_in, const Out& out, Block& blk) const {
+    const int64_t n = blk.n, first = blk.first;
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) {
+        const bool in = r < n;
+        blk.q[i][r] = in ? q_in[(first + r) * d + i] : T(0);
+        blk.p[i][r] = in ? p_in[(first + r) * d + i] : T(0);
+      }
+    }
+    integrate(blk);
     for (int64_t r = 0; r < n; ++r) {
-      T kin = 0;
-      for (int64_t i = 0; i < d; ++i) kin += blk.p[i][r] * blk.b[i][r];
-      out.e_after[first + r] = blk.v[r] + T(0.5) * kin;
+      out.e_before[first + r] = blk.e_before[r];
+      out.dissipated[first + r] = blk.dissipated[r];
+      out.supplied[first + r] = blk.supplied[r];
+      out.e_after[first + r] = blk.e_after[r];
       for (int64_t i = 0; i < d; ++i) {
-        const T sum = blk.q_dot_sum[i][r];
-        out.q_dot[(first + r) * d + i] = substeps == 1 ? sum : sum / static_cast<T>(substeps);
+        out.q_dot[(first + r) * d + i] = blk.q_dot_sum[i][r];
         out.p[(first + r) * d + i] = blk.p[i][r];
         out.q[(first + r) * d + i] = blk.q[i][r];
       }
     }
+  }
+
+  // ---- The whole evaluation update of one work item (fused_update) ----
+
+  struct Readout {
+    T wu[2][2 * kMaxDim];  // W_u, [outputs, 2d]
+    bool exp = false;      // u = δ · exp(exp_mult · μ) from two outputs, else u = the one output
+    T exp_mult = 0, out_mul = 0;
+    bool preprocess = false;  // q = P(g) (d = 2), else q = g (d = 1)
+  };
+  struct Item {
+    const T *g, *p, *theta;  // n gradients, n × d momenta, n parameters
+    T *theta_out, *p_out;
+    int64_t n;
+  };
+  // Per-item sums of the four per-row diagnostics, each over the item's rows in a fixed order.
+  struct Sums {
+    double e_before = 0, e_after = 0, dissipated = 0, supplied = 0;
+  };
+
+  HAMLET_KERNEL_INLINE Sums run_item(const Item& it, const Readout& ro, Block& blk) const {
+    // Per-lane partial sums (a sum into one scalar does not vectorise), added in lane order at the end.
+    double acc[4][kBlock] = {};
+    for (int64_t first = 0; first < it.n; first += kBlock) {
+      const int64_t n = std::min(kBlock, it.n - first);
+      blk.first = 0;
+      blk.n = n;
+      // The rows in, zero past the item's end (whole blocks copy without a condition, which vectorises).
+      T* g_in = blk.tmp;
+      if (n == kBlock) {
+        for (int64_t r = 0; r < kBlock; ++r) g_in[r] = it.g[first + r];
+      } else {
+        for (int64_t r = 0; r < kBlock; ++r) g_in[r] = 0;
+        for (int64_t r = 0; r < n; ++r) g_in[r] = it.g[first + r];
+      }
+      if (ro.preprocess) {
+        for (int64_t r = 0; r < kBlock; ++r) {
+          T q[2];
+          kernel::preprocess_select(g_in[r], kPreprocessP, q);
+          blk.q[0][r] = r < n ? q[0] : T(0);
+          blk.q[1][r] = r < n ? q[1] : T(0);
+        }
+      } else {
+        for (int64_t r = 0; r < kBlock; ++r) blk.q[0][r] = g_in[r];
+      }
+      if (d == 1 && n == kBlock) {
+        for (int64_t r = 0; r < kBlock; ++r) blk.p[0][r] = it.p[first + r];
+      } else {
+        for (int64_t i = 0; i < d; ++i) {
+          for (int64_t r = 0; r < kBlock; ++r) blk.p[i][r] = 0;
+          for (int64_t r = 0; r < n; ++r) blk.p[i][r] = it.p[(first + r) * d + i];
+        }
+      }
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t r = 0; r < kBlock; ++r) blk.q0[i][r] = blk.q[i][r];
+      integrate(blk);
+      // u = [q̇ | q] W_uᵀ (and the exp readout), θ' = θ + out_mul · u.
+      for (int64_t o = 0; o < (ro.exp ? 2 : 1); ++o) {
+        T* out = o == 0 ? blk.tmp : blk.v;  // δ (or u) and μ; V is not needed any more
+        for (int64_t r = 0; r < kBlock; ++r) out[r] = 0;
+        for (int64_t i = 0; i < d; ++i) {
+          const T wq = ro.wu[o][i];
+          for (int64_t r = 0; r < kBlock; ++r) out[r] += wq * blk.q_dot_sum[i][r];
+        }
+        for (int64_t i = 0; i < d; ++i) {
+          const T wq = ro.wu[o][d + i];
+          for (int64_t r = 0; r < kBlock; ++r) out[r] += wq * blk.q0[i][r];
+        }
+      }
+      if (ro.exp) {
+        for (int64_t r = 0; r < kBlock; ++r) blk.tmp[r] = blk.tmp[r] * exp_of(ro.exp_mult * blk.v[r]);
+      }
+      for (int64_t r = 0; r < n; ++r) it.theta_out[first + r] = it.theta[first + r] + blk.tmp[r] * ro.out_mul;
+      if (d == 1) {
+        for (int64_t r = 0; r < n; ++r) it.p_out[first + r] = blk.p[0][r];
+      } else {
+        for (int64_t r = 0; r < n; ++r)
+          for (int64_t i = 0; i < d; ++i) it.p_out[(first + r) * d + i] = blk.p[i][r];
+      }
+      for (int64_t r = 0; r < kBlock; ++r) {
+        const bool in = r < n;
+        acc[0][r] += in ? static_cast<double>(blk.e_before[r]) : 0.0;
+        acc[1][r] += in ? static_cast<double>(blk.e_after[r]) : 0.0;
+        acc[2][r] += in ? static_cast<double>(blk.dissipated[r]) : 0.0;
+        acc[3][r] += in ? static_cast<double>(blk.supplied[r]) : 0.0;
+      }
+    }
+    Sums sums;
+    for (int64_t r = 0; r < kBlock; ++r) {
+      sums.e_before += acc[0][r];
+      sums.e_after += acc[1][r];
+      sums.dissipated += acc[2][r];
+      sums.supplied += acc[3][r];
+    }
+    return sums;
+  }
+
+  std::unique_ptr<Block> new_block() const {
+    auto blk = std::make_unique<Block>();
+    blk->s.assign(static_cast<std::size_t>(w * kBlock), T(0));
+    blk->sm.assign(static_cast<std::size_t>(w * kBlock), T(0));
+    return blk;
   }
 
   HAMLET_KERNEL_INLINE void run(const T* q_in, const T* p_in, const Out& out) const {
@@ -624,6 +930,12 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void run_backward_f
   k.run_backward(q, p, q_dot_bar, p_next_bar, out);
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default"))) Kernel<float>::Sums run_item_float(
+    const Kernel<float>& k, const Kernel<float>::Item& item, const Kernel<float>::Readout& readout,
+    Kernel<float>::Block& blk) {
+  return k.run_item(item, readout, blk);
+}
+
 at::Tensor contiguous_as(const at::Tensor& t, at::ScalarType dtype) { return t.to(dtype).contiguous(); }
 
 // The loop's view of the weights: pointers into contiguous tensors of the step's dtype, kept alive in `hold`.
@@ -732,6 +1044,75 @@ KernelStep run_kernel(const KernelWeights& kw, const at::Tensor& q, const at::Te
   } else {
     k.run(qc.data_ptr<T>(), pc.data_ptr<T>(), o);
   }
+  return out;
+}
+
+template <typename T>
+UpdateResult run_update(const KernelWeights& kw, const UpdateReadout& readout, const TensorList& params,
+                        const TensorList& grads, const TensorList& momenta, double h, int64_t substeps) {
+  const auto dtype = params[0].scalar_type();
+  const int64_t d = readout.preprocess ? 2 : 1;
+  const int64_t outputs = readout.exp ? 2 : 1;
+  HAMLET_CHECK(readout.w_u.dim() == 2 && readout.w_u.size(0) == outputs && readout.w_u.size(1) == 2 * d,
+               "phnn kernel: W_u must be [", outputs, ", ", 2 * d, "], got ", readout.w_u.sizes());
+  std::vector<at::Tensor> hold;
+  const Kernel<T> k = make_kernel<T>(kw, /*rows=*/0, d, dtype, h, substeps, hold);
+  typename Kernel<T>::Readout ro{};
+  const at::Tensor wu = readout.w_u.to(at::kDouble).contiguous();
+  for (int64_t o = 0; o < outputs; ++o)
+    for (int64_t i = 0; i < 2 * d; ++i) ro.wu[o][i] = static_cast<T>(wu.data_ptr<double>()[o * 2 * d + i]);
+  ro.exp = readout.exp;
+  ro.exp_mult = static_cast<T>(readout.exp_mult);
+  ro.out_mul = static_cast<T>(readout.out_mul);  // ATen rounds a scalar operand to the tensor's dtype
+  ro.preprocess = readout.preprocess;
+
+  const std::size_t n_tensors = params.size();
+  std::vector<at::Tensor> theta(n_tensors), g(n_tensors), p(n_tensors);
+  UpdateResult out;
+  for (std::size_t i = 0; i < n_tensors; ++i) {
+    std::vector<int64_t> state_shape(params[i].sizes().begin(), params[i].sizes().end());
+    state_shape.push_back(d);
+    HAMLET_CHECK(params[i].dim() >= 1 && grads[i].sizes() == params[i].sizes() &&
+                     momenta[i].sizes() == at::IntArrayRef(state_shape) && params[i].size(0) == params[0].size(0),
+                 "phnn kernel: gradient [B, ...] and momentum [B, ..., ", d, "] must fit the parameter ",
+                 params[i].sizes(), ", got ", grads[i].sizes(), " and ", momenta[i].sizes());
+    theta[i] = params[i].contiguous();
+    g[i] = grads[i].to(dtype).contiguous();
+    p[i] = momenta[i].to(dtype).contiguous();
+    out.params.push_back(at::empty_like(theta[i], at::MemoryFormat::Contiguous));
+    out.p.push_back(at::empty_like(p[i], at::MemoryFormat::Contiguous));
+  }
+  const std::vector<chunks::Item> items = chunks::items(theta);
+  std::vector<typename Kernel<T>::Sums> sums(items.size());
+  for_each_chunk(static_cast<int64_t>(items.size()), 1, [&](int64_t c, int64_t, int64_t) {
+    const chunks::Item& it = items[static_cast<std::size_t>(c)];
+    const std::size_t i = static_cast<std::size_t>(it.tensor);
+    const typename Kernel<T>::Item item{g[i].data_ptr<T>() + it.begin, p[i].data_ptr<T>() + it.begin * d,
+                                        theta[i].data_ptr<T>() + it.begin, out.params[i].data_ptr<T>() + it.begin,
+                                        out.p[i].data_ptr<T>() + it.begin * d, it.end - it.begin};
+    const auto blk = k.new_block();
+    if constexpr (std::is_same_v<T, float>) {
+      sums[static_cast<std::size_t>(c)] = run_item_float(k, item, ro, *blk);
+    } else {
+      sums[static_cast<std::size_t>(c)] = k.run_item(item, ro, *blk);
+    }
+  });
+  // Per problem, the items' sums in item order (tensor by tensor, as per_problem_row_sum adds the tensors).
+  const int64_t problems = params[0].size(0);
+  std::vector<double> e_before(problems, 0.0), e_after(problems, 0.0), dissipated(problems, 0.0),
+      supplied(problems, 0.0);
+  for (std::size_t c = 0; c < items.size(); ++c) {
+    const auto b = static_cast<std::size_t>(items[c].problem);
+    e_before[b] += sums[c].e_before;
+    e_after[b] += sums[c].e_after;
+    dissipated[b] += sums[c].dissipated;
+    supplied[b] += sums[c].supplied;
+  }
+  const auto to_tensor = [&](const std::vector<double>& v) { return at::tensor(v, at::kDouble).to(dtype); };
+  out.energy_before = to_tensor(e_before);
+  out.energy_after = to_tensor(e_after);
+  out.dissipated_power = to_tensor(dissipated);
+  out.supplied_power = to_tensor(supplied);
   return out;
 }
 
@@ -859,6 +1240,25 @@ KernelStep fused_step(const KernelWeights& weights, const at::Tensor& q, const a
   if (q.scalar_type() == at::kDouble) return run_kernel<double>(weights, q, p, h, substeps);
   HAMLET_CHECK(q.scalar_type() == at::kFloat, "phnn kernel: float32 or float64 rows, got ", q.scalar_type());
   return run_kernel<float>(weights, q, p, h, substeps);
+}
+
+UpdateResult fused_update(const KernelWeights& weights, const UpdateReadout& readout, const TensorList& params,
+                          const TensorList& grads, const TensorList& momenta, double h, int64_t substeps) {
+  HAMLET_CHECK(!params.empty() && grads.size() == params.size() && momenta.size() == params.size(),
+               "phnn kernel: one gradient and one momentum tensor per parameter tensor");
+  HAMLET_CHECK(substeps >= 1, "phnn kernel: needs at least one substep, got ", substeps);
+  const auto dtype = params[0].scalar_type();
+  HAMLET_CHECK(dtype == at::kFloat || dtype == at::kDouble, "phnn kernel: float32 or float64, got ", dtype);
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    HAMLET_CHECK(params[i].scalar_type() == dtype && params[i].device().is_cpu() && grads[i].device().is_cpu() &&
+                     momenta[i].device().is_cpu(),
+                 "phnn kernel: CPU tensors of one dtype");
+  }
+  HAMLET_CHECK(weights.v1_bias.dim() == 1 && weights.g1_bias.dim() == 1 &&
+                   (!weights.d1_bias.defined() || weights.d1_bias.dim() == 1),
+               "phnn kernel: the whole update takes shared first-layer biases (no per-row context)");
+  if (dtype == at::kDouble) return run_update<double>(weights, readout, params, grads, momenta, h, substeps);
+  return run_update<float>(weights, readout, params, grads, momenta, h, substeps);
 }
 
 bool trainable_step_applies(const KernelWeights& weights, int64_t substeps) {

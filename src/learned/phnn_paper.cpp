@@ -102,6 +102,31 @@ bool PhnnPaper::uses_fused_kernel(const at::Tensor& g, const at::Tensor& s) cons
   return !weights_.any_requires_grad() || (options_.preprocess && !options_.state_grad);
 }
 
+bool PhnnPaper::uses_fused_update(const TensorList& params, const TensorList& grads, const TensorList& states) const {
+  if (options_.kernel != "fused" || weights_.any_requires_grad() || params.empty()) return false;
+  // The parameters' dtype must be the step's (compute_dtype), so that θ' needs no conversion.
+  const auto dtype = compute_dtype(weights_.dtype(), params);
+  if (dtype != at::kFloat && dtype != at::kDouble) return false;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    for (const at::Tensor* t : {&params[i], &grads[i], &states[i]}) {
+      if (!t->device().is_cpu() || t->scalar_type() != dtype || t->requires_grad() || t->dim() < 1) return false;
+    }
+    if (grads[i].sizes() != params[i].sizes() || states[i].sizes() != params[i].sizes()) return false;
+  }
+  return true;
+}
+
+double PhnnPaper::flops_per_coordinate() const {
+  const double d = static_cast<double>(options_.dim());
+  const double features = options_.preprocess ? 2 * 3.0 : 0.0;  // P of g and s: add, log, divide each
+  const double mlps = 2 * (2 * 2 * d * d);                        // G and V: two d × d layers each
+  const double dissipation = 2 * (2 * d) * (2 * d);               // [r_q | r_p] = D_w [a | σ]
+  const double dynamics = d + 2 * d + 2 * d * d;                  // q̇ = σ − r_q, G − a − r_p, q̈ = (…) M⁻¹
+  const double readouts = 2 * (2 * 2 * d) + 2;                    // u, s', θ + out_mul · u
+  const double norm = options_.norm ? 3.0 : 0.0;                  // s'², its sum, s' / ‖s'‖
+  return features + mlps + dissipation + dynamics + readouts + norm;
+}
+
 PhnnPaperKernelWeights PhnnPaper::kernel_weights(const at::TensorOptions& options) const {
   const TensorList w = weights_.on(options);
   PhnnPaperKernelWeights k;
@@ -131,6 +156,16 @@ optim::StepResult PhnnPaper::update(const TensorList& params, const TensorList& 
   HAMLET_CHECK(it != state.slots.end() && it->second.size() == params.size(),
                "phnn-paper: state has no slot 's' for every parameter tensor (call init() first)");
   const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
+  if (uses_fused_update(params, grads, it->second)) {
+    // Evaluation: the whole update in one pass over the tensors, without the concatenated rows.
+    PhnnPaperUpdate k = phnn_paper_fused_update(kernel_weights(opts), params, grads, it->second, options_.out_mul,
+                                                options_.norm);
+    optim::StepResult result;
+    result.params = std::move(k.params);
+    result.state.step = state.step + 1;
+    result.state.slots["s"] = std::move(k.s);
+    return result;
+  }
   const at::Tensor g = to_rows(grads).to(opts), s = to_rows(it->second).to(opts);
   at::Tensor u, s_raw;
   if (uses_fused_kernel(g, s)) {

@@ -2,11 +2,16 @@
 
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/parallel.hpp"
 #include "hamlet/learned/preprocess.hpp"
+#include "kernel_math.hpp"
+#include "update_chunks.hpp"
 
 namespace hamlet::learned {
 namespace {
@@ -120,6 +125,232 @@ PhnnPaperKernelStep run(const PhnnPaperKernelWeights& kw, const at::Tensor& g, c
   }
   return out;
 }
+
+// ---- Evaluation update straight from the parameter, gradient and state tensors (phnn_paper_fused_update) ----
+
+// The weights as local values: a loop that reads them through pointers must assume every store to the outputs may
+// change them, and then neither hoists nor vectorises.
+template <typename T, int64_t D>
+struct PaperConsts {
+  T g0[D * D], g0b[D], g2[D * D], g2b[D], v0[D * D], v0b[D], v2[D * D], v2b[D], dw[4 * D * D], minv[D * D];
+  T wu[2 * D], ws[2 * D], bs;
+  T out_mul;
+};
+
+// One coordinate: u and the raw s' (before the normalisation), the same arithmetic as run() above.
+template <typename T, int64_t D>
+HAMLET_KERNEL_INLINE inline void paper_row(const PaperConsts<T, D>& c, T g, T s, T& u_out, T& s_out) {
+  constexpr int64_t d = D;
+  T q[D], sigma[D], force[D], a[D], hidden[D], x[2 * D], q_dot[D], rest[D];
+  if constexpr (D == 2) {
+    kernel::preprocess_select(g, kPreprocessP, q);
+    kernel::preprocess_select(s, kPreprocessP, sigma);
+  } else {
+    q[0] = g;
+    sigma[0] = s;
+  }
+  for (int64_t j = 0; j < d; ++j) {
+    T z = c.g0b[j];
+    for (int64_t i = 0; i < d; ++i) z += c.g0[j * d + i] * q[i];
+    hidden[j] = std::max(z, T(0));
+  }
+  for (int64_t j = 0; j < d; ++j) {
+    T z = c.g2b[j];
+    for (int64_t i = 0; i < d; ++i) z += c.g2[j * d + i] * hidden[i];
+    force[j] = z;
+  }
+  for (int64_t j = 0; j < d; ++j) {
+    T z = c.v0b[j];
+    for (int64_t i = 0; i < d; ++i) z += c.v0[j * d + i] * q[i];
+    hidden[j] = std::max(z, T(0));
+  }
+  for (int64_t j = 0; j < d; ++j) {
+    T z = c.v2b[j];
+    for (int64_t i = 0; i < d; ++i) z += c.v2[j * d + i] * hidden[i];
+    a[j] = z;
+    x[j] = z;
+    x[d + j] = sigma[j];
+  }
+  for (int64_t i = 0; i < d; ++i) {
+    T z = 0;
+    for (int64_t k = 0; k < 2 * d; ++k) z += c.dw[i * 2 * d + k] * x[k];
+    q_dot[i] = sigma[i] - z;
+  }
+  for (int64_t i = 0; i < d; ++i) {
+    T z = 0;
+    for (int64_t k = 0; k < 2 * d; ++k) z += c.dw[(d + i) * 2 * d + k] * x[k];
+    rest[i] = force[i] - a[i] - z;
+  }
+  T u = 0, s_next = c.bs;
+  for (int64_t j = 0; j < d; ++j) {
+    T q_ddot = 0;
+    for (int64_t i = 0; i < d; ++i) q_ddot += rest[i] * c.minv[i * d + j];
+    u += c.wu[j] * q_dot[j] + c.wu[d + j] * q[j];
+    s_next += c.ws[j] * q_dot[j] + c.ws[d + j] * q_ddot;
+  }
+  u_out = u;
+  s_out = s_next;
+}
+
+// Lanes of the per-item sum of squares: a sum into one scalar does not vectorise without reassociation, one per
+// lane does, and the lanes are added in a fixed order afterwards (the same on every ISA clone and thread count).
+constexpr int64_t kLanes = 16;
+
+// θ' = θ + out_mul · u and the raw s' for n coordinates; returns Σ s'² (in double) when `squares`.
+template <typename T, int64_t D>
+HAMLET_KERNEL_INLINE inline double paper_item(const PaperConsts<T, D>& c, const T* __restrict g, const T* __restrict s,
+                                              const T* __restrict theta, T* __restrict theta_out,
+                                              T* __restrict s_out, int64_t n, bool squares) {
+  const PaperConsts<T, D> k = c;  // a local copy: no store below can change it
+  for (int64_t r = 0; r < n; ++r) {
+    T u, s_next;
+    paper_row<T, D>(k, g[r], s[r], u, s_next);
+    theta_out[r] = theta[r] + u * k.out_mul;
+    s_out[r] = s_next;
+  }
+  if (!squares) return 0;
+  double lanes[kLanes] = {};
+  int64_t r = 0;
+  for (; r + kLanes <= n; r += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) lanes[l] += static_cast<double>(s_out[r + l]) * static_cast<double>(s_out[r + l]);
+  for (; r < n; ++r) lanes[r % kLanes] += static_cast<double>(s_out[r]) * static_cast<double>(s_out[r]);
+  double total = 0;
+  for (int64_t l = 0; l < kLanes; ++l) total += lanes[l];
+  return total;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) double paper_item_float1(
+    const PaperConsts<float, 1>& c, const float* g, const float* s, const float* theta, float* theta_out, float* s_out,
+    int64_t n, bool squares) {
+  return paper_item<float, 1>(c, g, s, theta, theta_out, s_out, n, squares);
+}
+__attribute__((target_clones("avx512f", "avx2", "default"))) double paper_item_float2(
+    const PaperConsts<float, 2>& c, const float* g, const float* s, const float* theta, float* theta_out, float* s_out,
+    int64_t n, bool squares) {
+  return paper_item<float, 2>(c, g, s, theta, theta_out, s_out, n, squares);
+}
+__attribute__((target_clones("avx512f", "avx2", "default"))) void paper_scale_float(float* s, int64_t n,
+                                                                                      float divisor) {
+  for (int64_t r = 0; r < n; ++r) s[r] = s[r] / divisor;
+}
+
+template <typename T, int64_t D>
+double paper_item_any(const PaperConsts<T, D>& c, const T* g, const T* s, const T* theta, T* theta_out, T* s_out,
+                      int64_t n, bool squares) {
+  if constexpr (std::is_same_v<T, float> && D == 1) return paper_item_float1(c, g, s, theta, theta_out, s_out, n, squares);
+  else if constexpr (std::is_same_v<T, float> && D == 2) return paper_item_float2(c, g, s, theta, theta_out, s_out, n, squares);
+  else return paper_item<T, D>(c, g, s, theta, theta_out, s_out, n, squares);
+}
+
+template <typename T, int64_t D>
+PhnnPaperUpdate run_update(const PhnnPaperKernelWeights& kw, const TensorList& params, const TensorList& grads,
+                           const TensorList& states, double out_mul, bool norm) {
+  const auto dtype = params[0].scalar_type();
+  constexpr int64_t d = D;
+  const auto square = [](const at::Tensor& t, int64_t n) { return t.dim() == 2 && t.size(0) == n && t.size(1) == n; };
+  HAMLET_CHECK(square(kw.g0_weight, d) && square(kw.g2_weight, d) && square(kw.v0_weight, d) &&
+                   square(kw.v2_weight, d) && square(kw.d_weight, 2 * d) && square(kw.inv_mass, d) &&
+                   kw.g0_bias.numel() == d && kw.g2_bias.numel() == d && kw.v0_bias.numel() == d &&
+                   kw.v2_bias.numel() == d && kw.u_weight.numel() == 2 * d && kw.s_weight.numel() == 2 * d &&
+                   kw.s_bias.numel() == 1,
+               "phnn-paper kernel: weights do not fit d = ", d);
+  PaperConsts<T, D> c{};
+  const auto copy = [&](const at::Tensor& t, T* into) {
+    const at::Tensor v = t.to(at::kDouble).contiguous();
+    for (int64_t i = 0; i < v.numel(); ++i) into[i] = static_cast<T>(v.data_ptr<double>()[i]);
+  };
+  copy(kw.g0_weight, c.g0);
+  copy(kw.g0_bias, c.g0b);
+  copy(kw.g2_weight, c.g2);
+  copy(kw.g2_bias, c.g2b);
+  copy(kw.v0_weight, c.v0);
+  copy(kw.v0_bias, c.v0b);
+  copy(kw.v2_weight, c.v2);
+  copy(kw.v2_bias, c.v2b);
+  copy(kw.d_weight, c.dw);
+  copy(kw.inv_mass, c.minv);
+  copy(kw.u_weight, c.wu);
+  copy(kw.s_weight, c.ws);
+  copy(kw.s_bias, &c.bs);
+  c.out_mul = static_cast<T>(out_mul);  // ATen rounds a scalar operand to the tensor's dtype
+
+  const std::size_t n_tensors = params.size();
+  std::vector<at::Tensor> g(n_tensors), s(n_tensors), theta(n_tensors);
+  PhnnPaperUpdate out;
+  for (std::size_t i = 0; i < n_tensors; ++i) {
+    HAMLET_CHECK(grads[i].sizes() == params[i].sizes() && states[i].sizes() == params[i].sizes() &&
+                     params[i].dim() >= 1,
+                 "phnn-paper kernel: gradient and state must be shaped like the parameter [B, ...], got ",
+                 grads[i].sizes(), ", ", states[i].sizes(), " for ", params[i].sizes());
+    theta[i] = params[i].contiguous();
+    g[i] = grads[i].to(dtype).contiguous();
+    s[i] = states[i].to(dtype).contiguous();
+    out.params.push_back(at::empty_like(theta[i], at::MemoryFormat::Contiguous));
+    out.s.push_back(at::empty_like(theta[i], at::MemoryFormat::Contiguous));
+  }
+  const std::vector<chunks::Item> items = chunks::items(theta);
+  std::vector<double> squares(items.size(), 0.0);
+  for_each_chunk(static_cast<int64_t>(items.size()), 1, [&](int64_t k, int64_t, int64_t) {
+    const chunks::Item& it = items[static_cast<std::size_t>(k)];
+    const std::size_t i = static_cast<std::size_t>(it.tensor);
+    const int64_t b = it.begin;
+    squares[static_cast<std::size_t>(k)] =
+        paper_item_any<T, D>(c, g[i].data_ptr<T>() + b, s[i].data_ptr<T>() + b, theta[i].data_ptr<T>() + b,
+                             out.params[i].data_ptr<T>() + b, out.s[i].data_ptr<T>() + b, it.end - b, norm);
+  });
+  if (!norm) return out;
+  // s' / ‖s'‖ per tensor and problem (normalise_per_tensor): the items' sums in item order give each segment's
+  // squared norm, then a second pass divides.
+  std::vector<T> divisor(items.size());
+  for (std::size_t k = 0; k < items.size();) {
+    std::size_t last = k;
+    double total = 0;
+    while (last < items.size() && items[last].tensor == items[k].tensor && items[last].problem == items[k].problem) {
+      total += squares[last];
+      ++last;
+    }
+    const T sq = static_cast<T>(total);
+    const T div = sq > T(0) ? std::sqrt(sq) : T(1);
+    for (std::size_t m = k; m < last; ++m) divisor[m] = div;
+    k = last;
+  }
+  for_each_chunk(static_cast<int64_t>(items.size()), 1, [&](int64_t k, int64_t, int64_t) {
+    const chunks::Item& it = items[static_cast<std::size_t>(k)];
+    T* x = out.s[static_cast<std::size_t>(it.tensor)].data_ptr<T>() + it.begin;
+    const T div = divisor[static_cast<std::size_t>(k)];
+    if constexpr (std::is_same_v<T, float>) {
+      paper_scale_float(x, it.end - it.begin, div);
+    } else {
+      for (int64_t r = 0; r < it.end - it.begin; ++r) x[r] = x[r] / div;
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+PhnnPaperUpdate phnn_paper_fused_update(const PhnnPaperKernelWeights& weights, const TensorList& params,
+                                        const TensorList& grads, const TensorList& states, double out_mul,
+                                        bool norm) {
+  HAMLET_CHECK(!params.empty() && grads.size() == params.size() && states.size() == params.size(),
+               "phnn-paper kernel: one gradient and one state tensor per parameter tensor");
+  const auto dtype = params[0].scalar_type();
+  HAMLET_CHECK(dtype == at::kFloat || dtype == at::kDouble, "phnn-paper kernel: float32 or float64, got ", dtype);
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    HAMLET_CHECK(params[i].scalar_type() == dtype && params[i].device().is_cpu() && grads[i].device().is_cpu() &&
+                     states[i].device().is_cpu(),
+                 "phnn-paper kernel: CPU tensors of one dtype");
+  }
+  const bool p = weights.preprocess;
+  if (dtype == at::kDouble) {
+    return p ? run_update<double, 2>(weights, params, grads, states, out_mul, norm)
+             : run_update<double, 1>(weights, params, grads, states, out_mul, norm);
+  }
+  return p ? run_update<float, 2>(weights, params, grads, states, out_mul, norm)
+           : run_update<float, 1>(weights, params, grads, states, out_mul, norm);
+}
+
+namespace {
 
 // The cotangents of V.0, V.2, D_w and W_u for a cotangent ū of u (phnn_paper_kernel.hpp), summed over the rows
 // in double.

@@ -1,3 +1,4 @@
+#include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 
@@ -36,6 +37,9 @@ double fused_vs_tensor(const PhnnOptions& o, at::ScalarType dtype) {
     const at::Tensor q = fused.features(to_rows(g)), p = to_rows(sf.slots.at("p"), o.dim());
     CHECK(fused.uses_fused_kernel(q, p));
     CHECK_FALSE(tensor.uses_fused_kernel(q, p));
+    // Gradient inputs run the whole update from the tensors (ph::fused_update); lopt-features builds its rows.
+    CHECK(fused.uses_fused_update(pf, g, sf.slots.at("p")) == !o.lopt_features());
+    CHECK_FALSE(tensor.uses_fused_update(pf, g, sf.slots.at("p")));
     const auto rf = fused.update(pf, g, at::Tensor(), sf), rt = tensor.update(pt, g, at::Tensor(), st);
     for (std::size_t i = 0; i < rf.params.size(); ++i) worst = std::max(worst, test::max_rel_diff(rf.params[i], rt.params[i]));
     REQUIRE(rf.state.slots.size() == rt.state.slots.size());
@@ -156,6 +160,12 @@ TEST_CASE("phnn kernel: evaluation updates equal the tensor expressions (float64
     o.d_softplus = true;
     o.substeps = 3;
     o.h = 0.05;
+    check_fused_equals_tensor(o, 5e-6);
+  }
+  SECTION("exp readout on P(g), constant mass") {
+    PhnnOptions o = experiments_setting();
+    o.readout = "exp";
+    o.exp_mult = 0.5;
     check_fused_equals_tensor(o, 5e-6);
   }
   SECTION("phnn-features: D and G read the mlp-lopt context, exp readout, state dissipation with softplus") {
@@ -312,4 +322,76 @@ TEST_CASE("kernel math: float32 log and softplus without calls are within a few 
   CHECK(std::isnan(learned::kernel::softplus_of(std::nanf(""))));
   CHECK(learned::kernel::softplus_of(-INFINITY) < 1e-37f);  // e^−87, where the exp clamps
   CHECK(learned::kernel::softplus_of(1e-30f) == Approx(std::log(2.0)).epsilon(1e-7));
+}
+
+namespace {
+
+// Sets torch's intra-op thread count for a scope and restores it however the scope ends.
+struct ThreadCount {
+  explicit ThreadCount(int n) : before(at::get_num_threads()) { at::set_num_threads(n); }
+  ~ThreadCount() { at::set_num_threads(before); }
+  int before;
+};
+
+bool bitwise_equal(const at::Tensor& a, const at::Tensor& b) { return a.sizes() == b.sizes() && at::equal(a, b); }
+
+}  // namespace
+
+TEST_CASE("phnn kernel: the whole update splits into pieces bitwise alike on 1 and 2 threads, equal to the tensor path") {
+  // Two problems of tensors larger than one work piece (8,192 coordinates), so that every segment is cut and the
+  // diagnostics are summed over several pieces.
+  PhnnOptions state_mass;  // the phnn default: state mass, d = 1
+  PhnnOptions constant = experiments_setting();
+  constant.preprocess = false;
+  constant.mass = "constant";
+  for (const auto dtype : {at::kDouble, at::kFloat}) {
+    for (const PhnnOptions& o : {state_mass, constant, experiments_setting()}) {
+      test::FusedAndTensor<Phnn> f(o, dtype, /*seed=*/13, /*last_dim=*/20000);
+      const TensorList params = {f.params[1], at::randn({2, 3, 7001}, f.gen, f.opts)};
+      TensorList g;
+      for (const auto& p : params) g.push_back(2 * p + 0.1 * at::randn(p.sizes(), f.gen, f.opts));
+      optim::OptimizerState state = f.tensor.init(params);
+      for (auto& p : state.slots.at("p")) p = 0.3 * at::randn(p.sizes(), f.gen, f.opts);
+      state.scalars["H_after_flow"] = at::randn({2}, f.gen, f.opts);
+      INFO("dtype=" << dtype << " mass=" << o.mass << " preprocess=" << o.preprocess);
+      at::NoGradGuard no_grad;
+      REQUIRE(f.fused.uses_fused_update(params, g, state.slots.at("p")));
+      optim::StepResult one, two;
+      {
+        ThreadCount threads(1);
+        one = f.fused.update(params, g, at::Tensor(), state);
+      }
+      {
+        ThreadCount threads(2);
+        two = f.fused.update(params, g, at::Tensor(), state);
+      }
+      const auto ref = f.tensor.update(params, g, at::Tensor(), state);
+      double worst = 0;
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        CHECK(bitwise_equal(one.params[i], two.params[i]));
+        CHECK(bitwise_equal(one.state.slots.at("p")[i], two.state.slots.at("p")[i]));
+        worst = std::max(worst, test::max_rel_diff(one.params[i], ref.params[i]));
+        worst = std::max(worst, test::max_rel_diff(one.state.slots.at("p")[i], ref.state.slots.at("p")[i]));
+      }
+      REQUIRE(one.diagnostics.size() == ref.diagnostics.size());
+      for (const auto& [name, value] : ref.diagnostics) {
+        INFO(name);
+        CHECK(bitwise_equal(one.diagnostics.at(name), two.diagnostics.at(name)));
+        // Sums over 54,000 coordinates: relative to their own size.
+        const double scale = value.abs().max().item<double>();
+        worst = std::max(worst, test::max_rel_diff(one.diagnostics.at(name) / (1 + scale), value / (1 + scale)));
+      }
+      CHECK(worst < (dtype == at::kDouble ? 1e-12 : (o.mass == "state" ? 2e-5 : 5e-6)));
+    }
+  }
+}
+
+TEST_CASE("phnn: nominal flops per coordinate") {
+  PhnnOptions o;
+  o.mass = "constant";
+  CHECK(Phnn(o).flops_per_coordinate() == 523.0);  // d = 1, w = 16, K = 1, state dissipation
+  o.mass = "state";
+  CHECK(Phnn(o).flops_per_coordinate() == 893.0);
+  o.substeps = 2;
+  CHECK(Phnn(o).flops_per_coordinate() > 2 * 700.0);
 }

@@ -1,3 +1,4 @@
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
@@ -240,6 +241,8 @@ double fused_vs_tensor(const PhnnPaperOptions& o, at::ScalarType dtype, const Te
     for (const auto& p : params) g.push_back(0.1 * p + 0.01 * at::randn(p.sizes(), f.gen, f.opts));
     if (step == 1 && !extra_grads.empty()) g = extra_grads;
     CHECK(f.fused.uses_fused_kernel(to_rows(g), to_rows(state.slots.at("s"))));
+    CHECK(f.fused.uses_fused_update(params, g, state.slots.at("s")));
+    CHECK_FALSE(f.tensor.uses_fused_update(params, g, state.slots.at("s")));
     const auto rf = f.fused.update(params, g, at::Tensor(), state);
     const auto rt = f.tensor.update(params, g, at::Tensor(), state);
     for (std::size_t i = 0; i < params.size(); ++i) {
@@ -348,4 +351,70 @@ TEST_CASE("phnn-paper: meta-gradients through the kernel's autograd node equal a
       CHECK(worst < (dtype == at::kDouble ? 1e-12 : 1e-4));
     }
   }
+}
+
+namespace {
+
+// Sets torch's intra-op thread count for a scope and restores it however the scope ends.
+struct ThreadCount {
+  explicit ThreadCount(int n) : before(at::get_num_threads()) { at::set_num_threads(n); }
+  ~ThreadCount() { at::set_num_threads(before); }
+  int before;
+};
+
+bool bitwise_equal(const TensorList& a, const TensorList& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].sizes() != b[i].sizes() || !at::equal(a[i], b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("phnn-paper: the fused update splits into pieces bitwise alike on 1 and 2 threads, equal to the tensor path") {
+  // Two problems of tensors larger than one work piece (8,192 coordinates), so that every segment is cut and the
+  // state's norm is summed over several pieces.
+  for (const auto dtype : {at::kDouble, at::kFloat}) {
+    for (const bool preprocess : {false, true}) {
+      PhnnPaperOptions o;
+      o.preprocess = preprocess;
+      o.out_mul = 0.1;
+      test::FusedAndTensor<PhnnPaper> f(o, dtype, /*seed=*/9, /*last_dim=*/20000);
+      const TensorList params = {f.params[1], at::randn({2, 3, 7001}, f.gen, f.opts)};
+      TensorList g;
+      for (const auto& p : params) g.push_back(0.1 * p + 0.01 * at::randn(p.sizes(), f.gen, f.opts));
+      optim::OptimizerState state = f.tensor.init(params);
+      for (auto& s : state.slots.at("s")) s = at::randn(s.sizes(), f.gen, f.opts);
+      INFO("dtype=" << dtype << " preprocess=" << preprocess);
+      at::NoGradGuard no_grad;
+      REQUIRE(f.fused.uses_fused_update(params, g, state.slots.at("s")));
+      optim::StepResult one, two;
+      {
+        ThreadCount threads(1);
+        one = f.fused.update(params, g, at::Tensor(), state);
+      }
+      {
+        ThreadCount threads(2);
+        two = f.fused.update(params, g, at::Tensor(), state);
+      }
+      CHECK(bitwise_equal(one.params, two.params));
+      CHECK(bitwise_equal(one.state.slots.at("s"), two.state.slots.at("s")));
+      const auto ref = f.tensor.update(params, g, at::Tensor(), state);
+      double worst = 0;
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        worst = std::max(worst, test::max_rel_diff(one.params[i], ref.params[i]));
+        worst = std::max(worst, test::max_rel_diff(one.state.slots.at("s")[i], ref.state.slots.at("s")[i]));
+      }
+      CHECK(worst < (dtype == at::kDouble ? 1e-12 : 5e-6));
+    }
+  }
+}
+
+TEST_CASE("phnn-paper: nominal flops per coordinate") {
+  PhnnPaperOptions o;
+  CHECK(PhnnPaper(o).flops_per_coordinate() == 34.0);  // d = 1 with norm
+  o.preprocess = true;
+  o.norm = false;
+  CHECK(PhnnPaper(o).flops_per_coordinate() == 6 + 32 + 32 + 14 + 18);
 }

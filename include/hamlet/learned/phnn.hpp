@@ -221,6 +221,14 @@ class Phnn final : public ConfiguredLearnedOptimizer<PhnnOptions> {
   // uses. The choice depends on trainability, not on grad mode, so a step that --recompute re-runs with autograd
   // computes the same values in both passes.
   bool uses_fused_kernel(const at::Tensor& q, const at::Tensor& p) const;
+  // Whether update() runs the whole evaluation update from the tensors (ph::fused_update) instead of building rows:
+  // `kernel` = fused, closed-form derivatives, inputs = gradient, no trainable weight, and parameters, gradients
+  // [B, ...] and momenta [B, ..., d] that fit, on the CPU, of the step's dtype (float32/float64), none requiring grad.
+  bool uses_fused_update(const TensorList& params, const TensorList& grads, const TensorList& momenta) const;
+  // Nominal flops per coordinate and step (Optimizer::flops_per_coordinate, a tanh counted 1), counted in phnn.cpp
+  // from d, the width, K, the mass and dissipation variants and the readout: 523 for d = 1, w = 16, K = 1 with a
+  // constant mass and a state dissipation, 893 with the state mass.
+  double flops_per_coordinate() const override;
   // The input features q = φ(g) for gradient rows g [R], [R, d].
   at::Tensor features(const at::Tensor& g) const;
 

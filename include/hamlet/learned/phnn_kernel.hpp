@@ -22,6 +22,8 @@
 // rows W_rowsᵀ + time W_timeᵀ + b, computed by the caller with one GEMM). tanh is 2σ(2x) − 1 as fast_tanh.
 #include <ATen/ATen.h>
 
+#include "hamlet/core/tensor.hpp"
+
 namespace hamlet::learned::ph {
 
 // The weights of one step, CPU tensors of the step's dtype (float32 or float64), any layout (made contiguous).
@@ -50,6 +52,29 @@ struct KernelStep {
 // The step above for rows q, p [R, d] (d ≤ 4). Throws on shapes that do not fit together or a non-CPU tensor.
 KernelStep fused_step(const KernelWeights& weights, const at::Tensor& q, const at::Tensor& p, double h,
                       int64_t substeps);
+
+// The whole evaluation update of Phnn::update() with gradient inputs, read and written in place of the rows that
+// update() would concatenate: for parameters θ, gradients g [B, ...] and momenta p [B, ..., d] (alike in shape, CPU;
+// gradients and momenta are converted to the parameters' dtype, float32 or float64), q = P(g) (d = 2, `preprocess`)
+// or g (d = 1), the K substeps above, u = [q̇ | q] W_uᵀ (linear, W_u [1, 2d]) or δ · exp(exp_mult · μ) for
+// [δ, μ] = [q̇ | q] W_uᵀ (exp, W_u [2, 2d]), θ' = θ + out_mul · u; returns θ', p' and the four energy terms summed
+// per problem over every tensor's coordinates, [B]. The weights' first-layer biases must be shared ([w]). No
+// temporaries beyond the outputs; the coordinates are split into fixed pieces over torch's intra-op threads and
+// the sums added per piece in piece order (core/parallel.hpp), so the result is bitwise the same on any thread
+// count (tests/learned/test_phnn_kernel.cpp; the values equal the tensor path's as fused_step's do).
+struct UpdateReadout {
+  at::Tensor w_u;          // [1, 2d] (linear) or [2, 2d] (exp)
+  bool exp = false;
+  double exp_mult = 0.0;
+  double out_mul = 0.0;
+  bool preprocess = false;  // d = 2
+};
+struct UpdateResult {
+  TensorList params, p;                                                       // θ', p', shaped like the inputs
+  at::Tensor energy_before, energy_after, dissipated_power, supplied_power;  // [B]
+};
+UpdateResult fused_update(const KernelWeights& weights, const UpdateReadout& readout, const TensorList& params,
+                          const TensorList& grads, const TensorList& momenta, double h, int64_t substeps);
 
 // Meta-training (issue "Scale meta-training" §2): the same step as one autograd node whose backward pass is
 // written out, for K = 1, a constant mass and a state dissipation (the MNIST protocols' phnn and phnn-features).

@@ -83,6 +83,13 @@ class PhnnPaper final : public ConfiguredLearnedOptimizer<PhnnPaperOptions> {
   // state_grad = false (meta-training through the kernel's autograd node, phnn_paper_fused_step_trainable). The
   // choice depends on trainability, not on grad mode, so --recompute's two passes compute the same values.
   bool uses_fused_kernel(const at::Tensor& g, const at::Tensor& s) const;
+  // Whether update() runs the whole evaluation update from the tensors (phnn_paper_fused_update) instead of
+  // building rows: `kernel` = fused, no trainable weight, and parameters, gradients and states [B, ...] alike in
+  // shape, on the CPU, of the step's dtype (float32/float64), none requiring grad.
+  bool uses_fused_update(const TensorList& params, const TensorList& grads, const TensorList& states) const;
+  // Nominal flops per coordinate and step (Optimizer::flops_per_coordinate): P on g and s (d = 2), the two ReLU
+  // MLPs, D_w, M⁻¹, the two readouts, the update and, with norm, the square, sum and division.
+  double flops_per_coordinate() const override;
 
  private:
   PhnnPaperKernelWeights kernel_weights(const at::TensorOptions& options) const;

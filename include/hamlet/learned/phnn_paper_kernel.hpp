@@ -12,6 +12,8 @@
 //   q̇ = σ − r_q,  q̈ = (G − a − r_p) M⁻¹,  u = W_u [q̇ | q],  s' = W_s [q̇ | q̈] + b_s.
 #include <ATen/ATen.h>
 
+#include "hamlet/core/tensor.hpp"
+
 namespace hamlet::learned {
 
 // The weights in PhnnPaper's shapes (d = 1 or 2), CPU tensors of any float dtype and layout.
@@ -31,6 +33,20 @@ struct PhnnPaperKernelStep {
 // The step above for gradient rows g [R] and state rows s [R] (float32 or float64, CPU).
 PhnnPaperKernelStep phnn_paper_fused_step(const PhnnPaperKernelWeights& weights, const at::Tensor& g,
                                           const at::Tensor& s);
+
+// The whole evaluation update of PhnnPaper::update() for parameters, gradients and states s, every one [B, ...] and
+// alike in shape (CPU, the parameters' dtype float32 or float64; gradients and states are converted to it), read
+// and written in place of the rows that update() would concatenate: θ' = θ + out_mul · u, and s' divided by its
+// Euclidean norm per tensor and problem when `norm` (normalise_per_tensor: a zero block stays zero). No temporaries
+// beyond the outputs; the coordinates are split into fixed pieces over torch's intra-op threads and the norms
+// summed per piece in piece order (core/parallel.hpp), so the result is bitwise the same on any thread count. The
+// values equal the tensor path's to 1e-12 in float64 and to float32 rounding in float32
+// (tests/learned/test_phnn_paper.cpp).
+struct PhnnPaperUpdate {
+  TensorList params, s;  // new parameters and states, shaped like the inputs
+};
+PhnnPaperUpdate phnn_paper_fused_update(const PhnnPaperKernelWeights& weights, const TensorList& params,
+                                        const TensorList& grads, const TensorList& states, double out_mul, bool norm);
 
 // Meta-training: the same step as one autograd node with a written-out backward, for g and s that nothing
 // differentiates (first-order meta-training, and s fed back only through the non-differentiable P: preprocess
