@@ -16,6 +16,7 @@
 #include <thread>
 #include <utility>
 
+#include "benchmark.hpp"
 #include "commands.hpp"
 #include "hamlet/cli/option_flags.hpp"
 #include "hamlet/core/error.hpp"
@@ -172,14 +173,78 @@ int benchmark_meta_train(const ParsedArgs& parsed, const tasks::Task& task, cons
   return 0;
 }
 
+// --mode=evaluate on one task: evaluation batched and one problem at a time, against the floor.
+void benchmark_evaluate(const ParsedArgs& parsed, const tasks::Task& task, const std::vector<std::string>& names) {
+  eval::EvaluateOptions base = evaluate_options(parsed);
+  base.progress = false;
+  int64_t single_n = parsed.values["one-by-one-problems"].as<int64_t>();
+  if (single_n <= 0) single_n = base.problems;
+  for (const auto& name : names) check_fits_in_memory(parsed, task, name, base, "--problems");
+  double coordinates = 0;
+  for (const auto& p : task.sample(base.split, base.seed, 0, 1, c10::Device(base.device))->initial_params()) {
+    coordinates += static_cast<double>(p.numel());
+  }
+  std::printf("task %s (%s), %.0f coordinates per problem, %lld steps, device %s, %d thread(s)\n", task.name().c_str(),
+              format_options(task.options()).c_str(), coordinates, static_cast<long long>(base.steps),
+              base.device.c_str(), at::get_num_threads());
+  // Best of three after a warm-up: the floor is a lower bound, so the least disturbed run is the one to keep.
+  floor_seconds(task, base, 1);
+  double floor_best = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < 3; ++i) floor_best = std::min(floor_best, floor_seconds(task, base, single_n));
+  const double floor_rate = static_cast<double>(single_n * base.steps) / floor_best;
+  std::printf("floor (F and its gradient only, no update, one problem at a time): %.0f problem-steps/s, %.3f ms\n",
+              floor_rate, 1000.0 / floor_rate);
+  std::printf("| optimizer | batched: problems | problem-steps/s | one-by-one: problems | problem-steps/s | speed-up | ms per batched step | one-by-one cost / floor | one-by-one beyond the floor, ns per coordinate |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& name : names) {
+    const auto opt = build_optimizer(name, options_with_prefix(parsed.dynamic, "optimizer." + name));
+    eval::EvaluateOptions batched = base;
+    batched.batch = 0;
+    // A warm-up run keeps one-time costs (allocator, data transfer) out of the measurement.
+    eval::EvaluateOptions warm = batched;
+    warm.steps = 2;
+    eval::evaluate(task, *opt, warm);
+    const double tb = eval::evaluate(task, *opt, batched).seconds;
+    eval::EvaluateOptions single = base;
+    single.problems = single_n;
+    single.batch = 1;
+    const double ts = eval::evaluate(task, *opt, single).seconds;
+    const double rb = static_cast<double>(batched.problems * base.steps) / tb;
+    const double rs = static_cast<double>(single.problems * base.steps) / ts;
+    std::printf("| %s | %lld | %.0f | %lld | %.0f | %.1fx | %.2f | %.1fx | %.1f |\n", name.c_str(),
+                static_cast<long long>(batched.problems), rb, static_cast<long long>(single.problems), rs, rb / rs,
+                1000.0 * tb / static_cast<double>(base.steps), floor_rate / rs,
+                1e9 * (1.0 / rs - 1.0 / floor_rate) / coordinates);
+    std::fflush(stdout);
+  }
+}
+
+// The ns per coordinate of every optimizer at every task variant, one column per variant.
+void print_step_summary(const std::vector<std::string>& names, const std::vector<std::string>& columns,
+                        const std::vector<std::vector<double>>& ns) {
+  std::printf("\nns per coordinate of one update:\n| optimizer |");
+  for (const auto& c : columns) std::printf(" %s |", c.c_str());
+  std::printf("\n|---|");
+  for (std::size_t i = 0; i < columns.size(); ++i) std::printf("---|");
+  std::printf("\n");
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    std::printf("| %s |", names[k].c_str());
+    for (const auto& column : ns) std::printf(" %.2f |", column[k]);
+    std::printf("\n");
+  }
+}
+
 }  // namespace
 
 int cmd_benchmark(const std::vector<std::string>& args) {
-  po::options_description desc("hamlet benchmark: problem-steps per second, batched vs one problem at a time");
+  po::options_description desc(
+      "hamlet benchmark: problem-steps per second, batched vs one problem at a time (--mode=evaluate), the "
+      "optimizer's update alone per coordinate beside the machine's floors (--mode=step), or meta-training "
+      "throughput (--mode=meta-train); a task option given as a comma list (--task.hidden=20,200,1000) runs each value");
   desc.add(run_options());
   desc.add_options()("one-by-one-problems", po::value<int64_t>()->default_value(0),
                      "problems for the one-by-one run (0 = same as --problems)")(
-      "mode", po::value<std::string>()->default_value("evaluate"), "evaluate | meta-train")(
+      "mode", po::value<std::string>()->default_value("evaluate"), "evaluate | step | meta-train")(
       "batches", po::value<std::string>()->default_value("1,20,128"), "meta-train mode: meta-batch sizes B")(
       "ranks", po::value<std::string>()->default_value("1"),
       "meta-train mode: data-parallel rank counts to measure (threads with Gloo, e.g. 1,2)");
@@ -189,51 +254,44 @@ int cmd_benchmark(const std::vector<std::string>& args) {
   ParsedArgs parsed = parse_args(args, desc, {"task", "optimizer"}, "benchmark");
   if (print_help_or_config(parsed, desc)) return 0;
   apply_common_options(parsed);
-  const auto task = build_task(parsed);
   const std::string mode = parsed.values["mode"].as<std::string>();
-  HAMLET_CHECK(mode == "evaluate" || mode == "meta-train", "--mode must be evaluate or meta-train, got '", mode, "'");
+  HAMLET_CHECK(mode == "evaluate" || mode == "step" || mode == "meta-train",
+               "--mode must be evaluate, step or meta-train, got '", mode, "'");
+  const std::string task_name = parsed.values["task"].as<std::string>();
+  // Every task is built before anything runs, so a bad value anywhere in a sweep fails at once.
+  std::vector<tasks::TaskPtr> tasks;
+  for (const auto& options : option_sweep(options_with_prefix(parsed.dynamic, "task"))) {
+    tasks.push_back(tasks::make_task(task_name, options));
+  }
+  const std::string list = parsed.values["optimizers"].as<std::string>();
   if (mode == "meta-train") {
-    const std::string list = parsed.values["optimizers"].as<std::string>();
-    return benchmark_meta_train(parsed, *task, list == "all" ? learned::learned_names() : split_list(list));
+    const auto names = list == "all" ? learned::learned_names() : split_list(list);
+    for (const auto& task : tasks) benchmark_meta_train(parsed, *task, names);
+    return 0;
   }
-  eval::EvaluateOptions base = evaluate_options(parsed);
-  base.progress = false;
-  int64_t single_n = parsed.values["one-by-one-problems"].as<int64_t>();
-  if (single_n <= 0) single_n = base.problems;
-  const auto names = resolve_optimizer_names(parsed.values["optimizers"].as<std::string>());
-  for (const auto& name : names) check_fits_in_memory(parsed, *task, name, base, "--problems");
-  std::printf("task %s (%s), %lld steps, device %s, %d thread(s)\n", task->name().c_str(),
-              format_options(task->options()).c_str(), static_cast<long long>(base.steps), base.device.c_str(),
-              at::get_num_threads());
-  // Best of three after a warm-up: the floor is a lower bound, so the least disturbed run is the one to keep.
-  floor_seconds(*task, base, 1);
-  double floor_best = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < 3; ++i) floor_best = std::min(floor_best, floor_seconds(*task, base, single_n));
-  const double floor_rate = static_cast<double>(single_n * base.steps) / floor_best;
-  std::printf("floor (F and its gradient only, no update, one problem at a time): %.0f problem-steps/s, %.3f ms\n",
-              floor_rate, 1000.0 / floor_rate);
-  std::printf("| optimizer | batched: problems | problem-steps/s | one-by-one: problems | problem-steps/s | speed-up | ms per batched step | one-by-one cost / floor |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
-  for (const auto& name : names) {
-    const auto opt = build_optimizer(name, options_with_prefix(parsed.dynamic, "optimizer." + name));
-    eval::EvaluateOptions batched = base;
-    batched.batch = 0;
-    // A warm-up run keeps one-time costs (allocator, data transfer) out of the measurement.
-    eval::EvaluateOptions warm = batched;
-    warm.steps = 2;
-    eval::evaluate(*task, *opt, warm);
-    const double tb = eval::evaluate(*task, *opt, batched).seconds;
-    eval::EvaluateOptions single = base;
-    single.problems = single_n;
-    single.batch = 1;
-    const double ts = eval::evaluate(*task, *opt, single).seconds;
-    const double rb = static_cast<double>(batched.problems * base.steps) / tb;
-    const double rs = static_cast<double>(single.problems * base.steps) / ts;
-    std::printf("| %s | %lld | %.0f | %lld | %.0f | %.1fx | %.2f | %.1fx |\n", name.c_str(),
-                static_cast<long long>(batched.problems), rb, static_cast<long long>(single.problems), rs, rb / rs,
-                1000.0 * tb / static_cast<double>(base.steps), floor_rate / rs);
-    std::fflush(stdout);
+  const auto names = resolve_optimizer_names(list);
+  if (mode == "evaluate") {
+    for (const auto& task : tasks) benchmark_evaluate(parsed, *task, names);
+    return 0;
   }
+  const MachineRates rates = measure_machine_rates();
+  std::printf("machine, %d thread(s): stream %.1f GB/s (in-place axpy over 4M float32), float32 GEMM %.1f GFLOP/s "
+              "([2048, 256] x [256, 256])\n", at::get_num_threads(), rates.stream_gb_per_s, rates.gemm_gflop_per_s);
+  const int64_t steps = options_from_flags<eval::EvaluateOptions>(parsed).steps;
+  const OptimizerFactory make = [&](const std::string& name) {
+    return build_optimizer(name, options_with_prefix(parsed.dynamic, "optimizer." + name));
+  };
+  std::vector<std::string> columns;
+  std::vector<std::vector<double>> ns;
+  for (const auto& task : tasks) {
+    ns.push_back(benchmark_steps(*task, names, make, rates, steps));
+    int64_t coordinates = 0;
+    for (const auto& p : task->sample(tasks::Split::kTest, 0, 0, 1, c10::Device(at::kCPU))->initial_params()) {
+      coordinates += p.numel();
+    }
+    columns.push_back(std::to_string(coordinates) + " coordinates");
+  }
+  if (tasks.size() > 1) print_step_summary(names, columns, ns);
   return 0;
 }
 

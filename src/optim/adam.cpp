@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common.hpp"
+#include "fused.hpp"
 #include "hamlet/core/error.hpp"
 
 namespace hamlet::optim {
@@ -15,6 +16,20 @@ const OptionSpec<AdamOptions>& AdamOptions::spec() {
                             .add("eps", &AdamOptions::eps, "added to the bias-corrected sqrt(v)", checks::non_negative);
   return s;
 }
+
+namespace {
+// The tensor rule below, per coordinate, for the fused path (fused.hpp).
+struct AdamRule {
+  double beta1, beta2, bias2_sqrt, eps, step_size;
+  template <typename T>
+  T operator()(T theta, T g, T* b) const {
+    b[0] = T(beta1) * b[0] + T(1.0 - beta1) * g;
+    b[1] = T(beta2) * b[1] + T(1.0 - beta2) * (g * g);
+    const T denom = std::sqrt(b[1]) / T(bias2_sqrt) + T(eps);
+    return theta - T(step_size) * (b[0] / denom);
+  }
+};
+}  // namespace
 
 OptimizerState Adam::init(const TensorList& params) const {
   return detail::zero_slots(params, {"exp_avg", "exp_avg_sq"});
@@ -31,6 +46,9 @@ StepResult Adam::update(const TensorList& params, const TensorList& grads, const
   return detail::per_parameter_update(
       name(), params, grads, state, {"exp_avg", "exp_avg_sq"},
       [&](std::size_t, const at::Tensor& p, const at::Tensor& g, TensorList& mv) {
+        at::Tensor next;
+        const AdamRule rule{options_.beta1, options_.beta2, bias2_sqrt, options_.eps, step_size};
+        if (detail::fused_elementwise<2>(rule, p, g, mv, next)) return next;
         mv[0] = options_.beta1 * mv[0] + (1.0 - options_.beta1) * g;
         mv[1] = options_.beta2 * mv[1] + (1.0 - options_.beta2) * (g * g);
         const at::Tensor denom = mv[1].sqrt() / bias2_sqrt + options_.eps;

@@ -1,5 +1,9 @@
 #include "common.hpp"
 
+#include <ATen/core/grad_mode.h>
+
+#include "fused.hpp"
+
 #include "hamlet/core/error.hpp"
 
 namespace hamlet::optim::detail {
@@ -80,6 +84,21 @@ OptimizerState zero_slots(const TensorList& params, const std::vector<std::strin
   OptimizerState s;
   for (const auto& name : slots) s.slots[name] = zeros_like_all(params);
   return s;
+}
+
+bool fused_applies(const at::Tensor& param, const at::Tensor& grad, const TensorList& buffers) {
+  const at::ScalarType dtype = param.scalar_type();
+  if (dtype != at::kFloat && dtype != at::kDouble) return false;
+  const bool grad_mode = at::GradMode::is_enabled();
+  const auto plain = [&](const at::Tensor& x) {
+    return x.defined() && x.device().is_cpu() && x.scalar_type() == dtype && x.sizes() == param.sizes() &&
+           !(grad_mode && x.requires_grad());
+  };
+  if (!plain(param) || !plain(grad)) return false;
+  for (const auto& b : buffers) {
+    if (!plain(b)) return false;
+  }
+  return true;
 }
 
 }  // namespace hamlet::optim::detail

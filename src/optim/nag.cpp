@@ -1,6 +1,7 @@
 #include "hamlet/optim/nag.hpp"
 
 #include "common.hpp"
+#include "fused.hpp"
 #include "hamlet/core/error.hpp"
 
 namespace hamlet::optim {
@@ -10,7 +11,20 @@ const OptionSpec<NagOptions>& NagOptions::spec() {
   return s;
 }
 
+namespace {
+struct NagRule {
+  double lr, mu;
+  template <typename T>
+  T operator()(T theta, T g, T* b) const {
+    b[0] = T(mu) * b[0] + g;
+    return theta - T(lr) * (g + T(mu) * b[0]);
+  }
+};
+}  // namespace
+
 at::Tensor Nag::step(const at::Tensor& p, const at::Tensor& g, TensorList& buf) const {
+  at::Tensor next;
+  if (detail::fused_elementwise<1>(NagRule{options_.lr, options_.momentum}, p, g, buf, next)) return next;
   buf[0] = options_.momentum * buf[0] + g;
   return p - options_.lr * (g + options_.momentum * buf[0]);
 }

@@ -1,6 +1,7 @@
 #include "hamlet/optim/sgd.hpp"
 
 #include "common.hpp"
+#include "fused.hpp"
 #include "hamlet/core/error.hpp"
 
 namespace hamlet::optim {
@@ -10,6 +11,20 @@ const OptionSpec<SgdOptions>& SgdOptions::spec() {
   return s;
 }
 
-at::Tensor Sgd::step(const at::Tensor& p, const at::Tensor& g, TensorList&) const { return p - options_.lr * g; }
+namespace {
+struct SgdRule {
+  double lr;
+  template <typename T>
+  T operator()(T theta, T g, T*) const {
+    return theta - T(lr) * g;
+  }
+};
+}  // namespace
+
+at::Tensor Sgd::step(const at::Tensor& p, const at::Tensor& g, TensorList& buffers) const {
+  at::Tensor next;
+  if (detail::fused_elementwise<0>(SgdRule{options_.lr}, p, g, buffers, next)) return next;
+  return p - options_.lr * g;
+}
 
 }  // namespace hamlet::optim

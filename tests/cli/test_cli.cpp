@@ -153,6 +153,12 @@ TEST_CASE("tune, list, version and benchmark run") {
   CHECK_THAT(msg, Catch::Contains("libtorch 1.13"));
   REQUIRE(hamlet_cli("benchmark --optimizers=adam --problems=4 --steps=3", &msg) == 0);
   CHECK_THAT(msg, Catch::Contains("| adam | 4 |"));
+  // --mode=step over a sweep of a task option: a table per value, then ns per coordinate side by side.
+  REQUIRE(hamlet_cli("benchmark --mode=step --task=quadratic --task.dim=8,16 --optimizers=sgd,adam --steps=3", &msg) == 0);
+  CHECK_THAT(msg, Catch::Contains("GB/s") && Catch::Contains("| adam |") && Catch::Contains("| 8 coordinates | 16 coordinates |"));
+  // A bad value anywhere in the sweep stops the command before anything runs.
+  CHECK(hamlet_cli("benchmark --mode=step --task=quadratic --task.dim=8,0 --optimizers=sgd --steps=3", &msg) == 2);
+  CHECK_THAT(msg, Catch::Contains("dim") && !Catch::Contains("| sgd |"));
 }
 
 TEST_CASE("evaluate runs the cnn task on the 8x8 digits and Adam lowers its loss") {
