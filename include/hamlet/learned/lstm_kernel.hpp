@@ -54,9 +54,10 @@ LstmStepRows lstm_fused_step(const at::Tensor& x, const at::Tensor& h1, const at
 // u = w_head · h2' + b_head and θ' = θ + out_mul · u written into the new parameters. The state is read from and
 // written to the slots' own [B, ..., H] layout (no to_rows / from_rows copies).
 //
-// float32 with 4H a multiple of 16 (H = 20, the protocols' width) on a CPU with AVX-512 runs a register-blocked
-// loop written with AVX-512 intrinsics (gates of 4 rows in 20 vector registers); every other case (float64, other
-// H, other CPUs) runs plain loops over the 4H gates of one row. σ and tanh are those of lstm_fused_step (σ with
+// float32 with 4H a multiple of 16 and H ≤ 24 on a CPU with AVX-512 runs a register-blocked loop written with AVX-512
+// intrinsics (the gates of 4 rows in up to 24 vector registers); for H = 20, the protocols' width, with the gate
+// columns interleaved so that the cell update too stays in registers. Every other case (float64, other H, other
+// CPUs) runs plain loops over the 4H gates of one row. σ and tanh are those of lstm_fused_step (σ with
 // kernel_math.hpp's call-free exp in float32, tanh = 2σ(2x) − 1), so values equal the tensor expressions at 1e-12 in
 // float64 and to float32 rounding in float32 (tests/learned/test_lstm_kernel.cpp).
 constexpr int64_t kLstmEvalBlock = 512;
