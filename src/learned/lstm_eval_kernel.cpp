@@ -182,7 +182,7 @@ void run_block_plain_double(const EvalWeights<double>& k, const Block<double>& b
 // kernel::exp_vectorisable with AVX-512 intrinsics: the same clamp to [−87, 88], Cody–Waite split of ln 2 and
 // polynomial; n by roundscale and 2ⁿ by scalef (one instruction each instead of the magic-number rounding and the
 // exponent bits). NaN passes (max/min return their second operand on NaN).
-inline __m512 exp512(__m512 x) {
+HAMLET_KERNEL_INLINE inline __m512 exp512(__m512 x) {
   __m512 c = _mm512_max_ps(_mm512_set1_ps(-87.0f), x);
   c = _mm512_min_ps(_mm512_set1_ps(88.0f), c);
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(1.44269504088896341f)),
@@ -201,27 +201,27 @@ inline __m512 exp512(__m512 x) {
 
 // 1 / x for x ≥ 1 (here always 1 + e^y): the 14-bit estimate and one Newton step, within an ulp or two of the
 // division at a fraction of its cost (divisions were the hottest instructions of this loop).
-inline __m512 reciprocal512(__m512 x) {
+HAMLET_KERNEL_INLINE inline __m512 reciprocal512(__m512 x) {
   const __m512 r = _mm512_rcp14_ps(x);
   return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(x, r, _mm512_set1_ps(1.0f)), r);
 }
 
 // tanh(x) = 2σ(2x) − 1, as kernel::tanh_of.
-inline __m512 tanh512(__m512 x) {
+HAMLET_KERNEL_INLINE inline __m512 tanh512(__m512 x) {
   const __m512 t = exp512(_mm512_mul_ps(_mm512_set1_ps(-2.0f), x));
   return _mm512_fmsub_ps(_mm512_set1_ps(2.0f), reciprocal512(_mm512_add_ps(_mm512_set1_ps(1.0f), t)),
                          _mm512_set1_ps(1.0f));
 }
 
 // Mask of the lanes j0 .. min(n, j0 + 16) − 1.
-inline __mmask16 lanes(int64_t n, int64_t j0) {
+HAMLET_KERNEL_INLINE inline __mmask16 lanes(int64_t n, int64_t j0) {
   const int64_t m = n - j0;
   return m >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << m) - 1u);
 }
 
 // Accumulates in[r][k] · wt[k] for k < kk into acc[r] (rows of `in` `stride` apart).
 template <int NV, int RT>
-inline void accumulate(__m512 (&acc)[RT][NV], const float* wt, const float* in, int64_t stride, int64_t kk) {
+HAMLET_KERNEL_INLINE inline void accumulate(__m512 (&acc)[RT][NV], const float* wt, const float* in, int64_t stride, int64_t kk) {
   for (int64_t k = 0; k < kk; ++k) {
     __m512 w[NV];
     for (int v = 0; v < NV; ++v) w[v] = _mm512_loadu_ps(wt + k * 16 * NV + 16 * v);
@@ -234,7 +234,7 @@ inline void accumulate(__m512 (&acc)[RT][NV], const float* wt, const float* in, 
 
 // s / (1 + exp(−s a)) − (s − 1) on the accumulators, stored to a [RT][16 NV].
 template <int NV, int RT>
-inline void activate(__m512 (&acc)[RT][NV], const float* scale, float* a) {
+HAMLET_KERNEL_INLINE inline void activate(__m512 (&acc)[RT][NV], const float* scale, float* a) {
   for (int v = 0; v < NV; ++v) {
     const __m512 s = _mm512_loadu_ps(scale + 16 * v);
     const __m512 neg_s = _mm512_sub_ps(_mm512_setzero_ps(), s);
@@ -314,7 +314,7 @@ void run_block512(const EvalWeights<float>& k, const Block<float>& b) {
 
 // σ (and tanh for g, via the scale) on the accumulators, in place.
 template <int NV, int RT>
-inline void activate_in_place(__m512 (&acc)[RT][NV], const float* scale) {
+HAMLET_KERNEL_INLINE inline void activate_in_place(__m512 (&acc)[RT][NV], const float* scale) {
   for (int v = 0; v < NV; ++v) {
     const __m512 s = _mm512_loadu_ps(scale + 16 * v);
     const __m512 neg_s = _mm512_sub_ps(_mm512_setzero_ps(), s);
@@ -327,13 +327,13 @@ inline void activate_in_place(__m512 (&acc)[RT][NV], const float* scale) {
 }
 
 // Units 16–19 of four rows 20 apart, as one vector (row r in lanes 4r .. 4r + 3), and back.
-inline __m512 load_tails(const float* p) {
+HAMLET_KERNEL_INLINE inline __m512 load_tails(const float* p) {
   __m512 x = _mm512_castps128_ps512(_mm_loadu_ps(p + 16));
   x = _mm512_insertf32x4(x, _mm_loadu_ps(p + 36), 1);
   x = _mm512_insertf32x4(x, _mm_loadu_ps(p + 56), 2);
   return _mm512_insertf32x4(x, _mm_loadu_ps(p + 76), 3);
 }
-inline void store_tails(float* p, __m512 x) {
+HAMLET_KERNEL_INLINE inline void store_tails(float* p, __m512 x) {
   _mm_storeu_ps(p + 16, _mm512_castps512_ps128(x));
   _mm_storeu_ps(p + 36, _mm512_extractf32x4_ps(x, 1));
   _mm_storeu_ps(p + 56, _mm512_extractf32x4_ps(x, 2));
@@ -342,7 +342,7 @@ inline void store_tails(float* p, __m512 x) {
 
 // c' and h' of four rows (states 20 apart from cp, cn, hn) from their activated, interleaved gates; with head_w,
 // also u[r] = head_w · h'[r] + head_b.
-inline void cell20(__m512 (&acc)[4][5], const float* cp, float* cn, float* hn, const float* head_w,
+HAMLET_KERNEL_INLINE inline void cell20(__m512 (&acc)[4][5], const float* cp, float* cn, float* hn, const float* head_w,
                    const __m512* head_tail, float head_b, float* u) {
   __m512 head[4];
   for (int r = 0; r < 4; ++r) {
@@ -371,6 +371,25 @@ inline void cell20(__m512 (&acc)[4][5], const float* cp, float* cn, float* hn, c
   }
 }
 
+// The gates of four rows: bias + in1 · wt[0 .. k1) + in2 · wt[k1 .. k1 + k2) (rows of in1 s1 apart, of in2 s2 apart).
+// Not inlined on purpose: on its own the loop keeps its 20 accumulators and 5 weight vectors in registers, while inlined
+// into tile20 it competes with the activation's constants and spills accumulators in its innermost loop.
+// The accumulators are a local array, copied out at the end: __m512 may alias any float, so accumulating into `out`
+// would make the compiler store them after every input.
+__attribute__((noinline)) void gates20(__m512 (&out)[4][5], const float* bias, const float* wt, const float* in1,
+                                       int64_t s1, int64_t k1, const float* in2, int64_t s2, int64_t k2) {
+  __m512 acc[4][5];
+  for (int v = 0; v < 5; ++v) {
+    const __m512 b = _mm512_loadu_ps(bias + 16 * v);
+    for (int r = 0; r < 4; ++r) acc[r][v] = b;
+  }
+  accumulate<5, 4>(acc, wt, in1, s1, k1);
+  accumulate<5, 4>(acc, wt + k1 * 80, in2, s2, k2);
+  for (int r = 0; r < 4; ++r) {
+    for (int v = 0; v < 5; ++v) out[r][v] = acc[r][v];
+  }
+}
+
 // Rows r0 .. r0 + 3 of a block, H = 20, weights interleaved.
 inline void tile20(const EvalWeights<float>& k, const Block<float>& b, int64_t r0) {
   constexpr int64_t n = 20;
@@ -381,20 +400,10 @@ inline void tile20(const EvalWeights<float>& k, const Block<float>& b, int64_t r
   for (int r = 0; r < 4; ++r) head_tail = _mm512_mask_loadu_ps(head_tail, static_cast<__mmask16>(0xfu << (4 * r)),
                                                                k.head_w.data() + 16 - 4 * r);
   __m512 acc[4][5];
-  for (int v = 0; v < 5; ++v) {
-    const __m512 bias = _mm512_loadu_ps(k.b1.data() + 16 * v);
-    for (int r = 0; r < 4; ++r) acc[r][v] = bias;
-  }
-  accumulate<5, 4>(acc, k.w1t.data(), &x[0][0], 2, d);
-  accumulate<5, 4>(acc, k.w1t.data() + d * 80, b.h1 + r0 * n, n, n);
+  gates20(acc, k.b1.data(), k.w1t.data(), &x[0][0], 2, d, b.h1 + r0 * n, n, n);
   activate_in_place<5, 4>(acc, k.scale.data());
   cell20(acc, b.c1 + r0 * n, b.c1n + r0 * n, b.h1n + r0 * n, nullptr, nullptr, 0.0f, nullptr);
-  for (int v = 0; v < 5; ++v) {
-    const __m512 bias = _mm512_loadu_ps(k.b2.data() + 16 * v);
-    for (int r = 0; r < 4; ++r) acc[r][v] = bias;
-  }
-  accumulate<5, 4>(acc, k.w2t.data(), b.h1n + r0 * n, n, n);
-  accumulate<5, 4>(acc, k.w2t.data() + n * 80, b.h2 + r0 * n, n, n);
+  gates20(acc, k.b2.data(), k.w2t.data(), b.h1n + r0 * n, n, n, b.h2 + r0 * n, n, n);
   activate_in_place<5, 4>(acc, k.scale.data());
   float u[4];
   cell20(acc, b.c2 + r0 * n, b.c2n + r0 * n, b.h2n + r0 * n, k.head_w.data(), &head_tail, k.head_b, u);
