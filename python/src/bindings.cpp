@@ -5,6 +5,7 @@
 //
 // Tensors cross the boundary without copies (LibTorch and PyTorch are the same library here: Debian's python3-torch
 // runs on the libtorch hamlet links). hamlet::Error becomes hamlet.Error, a RuntimeError carrying hamlet's message.
+#include <ATen/Parallel.h>
 #include <torch/python.h>
 #include <pybind11/stl.h>
 
@@ -109,6 +110,9 @@ PYBIND11_MODULE(_C, m) {
   m.def("learned_names", &learned::learned_names);
   m.def("task_names", &tasks::task_names);
   m.def("is_learned", &learned::is_learned);
+  // The intra-op thread count hamlet's fused steps split over, as hamlet's libtorch sees it (torch.set_num_threads
+  // sets it: the package and torch share one libtorch).
+  m.def("num_threads", [] { return at::get_num_threads(); });
   m.def("weights_optimizer", [](const std::string& path) {
     const std::string name = io::read_weights(path, io::WeightsPart::kProvenance).optimizer;
     HAMLET_CHECK(!name.empty(), path, " is not a hamlet weights file (no 'optimizer')");

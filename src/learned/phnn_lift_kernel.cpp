@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "hamlet/core/error.hpp"
+#include "hamlet/core/parallel.hpp"
 #include "hamlet/learned/mlp_lopt.hpp"
 #include "kernel_math.hpp"
 
@@ -249,55 +250,112 @@ struct LiftKernel {
     add_energy(m, energy, n, sc.h_after.data());
   }
 
-  // The three passes over one problem's slice of one tensor.
-  HAMLET_KERNEL_INLINE Sums run(const Slice<T>& x, Scratch<T>& sc) const {
-    std::fill(sc.sq.begin(), sc.sq.end(), 0.0);
-    for (auto* acc : {&sc.h_before, &sc.h_after, &sc.dissipated, &sc.supplied, &sc.q_dot_sq})
-      std::fill(acc->begin(), acc->end(), 0.0);
-    for (int64_t first = 0; first < x.n; first += kBlock) ports_block(x, first, std::min(kBlock, x.n - first), sc);
-    // x / √(mean x² + 1e-16) as a product with the reciprocal, per channel.
-    std::vector<T> inv_rms(static_cast<std::size_t>(k + 2));
-    for (int64_t c = 0; c < k + 2; ++c) {
-      const double mean = lane_sum(sc.sq, static_cast<std::size_t>(c * kBlock)) / static_cast<double>(x.n);
-      inv_rms[static_cast<std::size_t>(c)] = T(1) / static_cast<T>(std::sqrt(mean + 1e-16));
-    }
-    for (int64_t first = 0; first < x.n; first += kBlock)
-      velocity_block(x, first, std::min(kBlock, x.n - first), inv_rms.data(), sc);
-    const double mean_square = lane_sum(sc.q_dot_sq) / static_cast<double>(x.n);
-    const T rms = normalise ? static_cast<T>(std::sqrt(mean_square + 1e-16)) : T(1);
+  // The three passes over coordinates [begin, end) of one problem's slice (a chunk; core/parallel.hpp): pass 1 adds
+  // into the chunk's scratch the features' sums of squares and the diagnostics of the carried-in momenta, pass 2
+  // (given 1/RMS of every feature channel over the whole slice) Σ q̇² and H_after, pass 3 (given the slice's RMS of
+  // q̇) writes θ'.
+  HAMLET_KERNEL_INLINE void ports_pass(const Slice<T>& x, int64_t begin, int64_t end, Scratch<T>& sc) const {
+    for (int64_t first = begin; first < end; first += kBlock) ports_block(x, first, std::min(kBlock, end - first), sc);
+  }
+  HAMLET_KERNEL_INLINE void velocity_pass(const Slice<T>& x, int64_t begin, int64_t end, const T* inv_rms,
+                                          Scratch<T>& sc) const {
+    for (int64_t first = begin; first < end; first += kBlock)
+      velocity_block(x, first, std::min(kBlock, end - first), inv_rms, sc);
+  }
+  HAMLET_KERNEL_INLINE void update_pass(const Slice<T>& x, int64_t begin, int64_t end, T rms) const {
     T* __restrict__ theta_next = x.theta_next;
     const T* __restrict__ theta = x.theta;
     const T a = alpha, lambda = weight_decay, scale = out_mul;
     if (lambda != T(0)) {
-      for (int64_t i = 0; i < x.n; ++i)
+      for (int64_t i = begin; i < end; ++i)
         theta_next[i] = theta[i] + scale * (a * (theta_next[i] / rms) - lambda * theta[i]);
     } else {
-      for (int64_t i = 0; i < x.n; ++i) theta_next[i] = theta[i] + scale * (a * (theta_next[i] / rms));
+      for (int64_t i = begin; i < end; ++i) theta_next[i] = theta[i] + scale * (a * (theta_next[i] / rms));
     }
-    Sums sums;
-    sums.h_before = lane_sum(sc.h_before);
-    sums.h_after = lane_sum(sc.h_after);
-    sums.dissipated = lane_sum(sc.dissipated);
-    sums.supplied = lane_sum(sc.supplied);
-    return sums;
   }
 };
 
-// The loops in three ISA variants (GCC function multiversioning picks one at load time); the clones compute the same
-// arithmetic in the same order (no reassociation across lanes, no contraction in ISO C++).
-__attribute__((target_clones("avx512f", "avx2", "default"))) Sums run_float(const LiftKernel<float>& k,
-                                                                              const Slice<float>& x,
-                                                                              Scratch<float>& sc) {
-  return k.run(x, sc);
+// The passes in three ISA variants (GCC function multiversioning picks one at load time); the clones compute the
+// same arithmetic in the same order (no reassociation across lanes, no contraction in ISO C++).
+#define HAMLET_LIFT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+HAMLET_LIFT_CLONES void ports_float(const LiftKernel<float>& k, const Slice<float>& x, int64_t b, int64_t e,
+                                    Scratch<float>& sc) {
+  k.ports_pass(x, b, e, sc);
 }
-__attribute__((target_clones("avx512f", "avx2", "default"))) Sums run_double(const LiftKernel<double>& k,
-                                                                               const Slice<double>& x,
-                                                                               Scratch<double>& sc) {
-  return k.run(x, sc);
+HAMLET_LIFT_CLONES void ports_double(const LiftKernel<double>& k, const Slice<double>& x, int64_t b, int64_t e,
+                                     Scratch<double>& sc) {
+  k.ports_pass(x, b, e, sc);
 }
-Sums run_slice(const LiftKernel<float>& k, const Slice<float>& x, Scratch<float>& sc) { return run_float(k, x, sc); }
-Sums run_slice(const LiftKernel<double>& k, const Slice<double>& x, Scratch<double>& sc) {
-  return run_double(k, x, sc);
+HAMLET_LIFT_CLONES void velocity_float(const LiftKernel<float>& k, const Slice<float>& x, int64_t b, int64_t e,
+                                       const float* inv_rms, Scratch<float>& sc) {
+  k.velocity_pass(x, b, e, inv_rms, sc);
+}
+HAMLET_LIFT_CLONES void velocity_double(const LiftKernel<double>& k, const Slice<double>& x, int64_t b, int64_t e,
+                                        const double* inv_rms, Scratch<double>& sc) {
+  k.velocity_pass(x, b, e, inv_rms, sc);
+}
+HAMLET_LIFT_CLONES void update_float(const LiftKernel<float>& k, const Slice<float>& x, int64_t b, int64_t e,
+                                     float rms) {
+  k.update_pass(x, b, e, rms);
+}
+HAMLET_LIFT_CLONES void update_double(const LiftKernel<double>& k, const Slice<double>& x, int64_t b, int64_t e,
+                                      double rms) {
+  k.update_pass(x, b, e, rms);
+}
+#undef HAMLET_LIFT_CLONES
+void ports(const LiftKernel<float>& k, const Slice<float>& x, int64_t b, int64_t e, Scratch<float>& sc) {
+  ports_float(k, x, b, e, sc);
+}
+void ports(const LiftKernel<double>& k, const Slice<double>& x, int64_t b, int64_t e, Scratch<double>& sc) {
+  ports_double(k, x, b, e, sc);
+}
+void velocity(const LiftKernel<float>& k, const Slice<float>& x, int64_t b, int64_t e, const float* inv_rms,
+              Scratch<float>& sc) {
+  velocity_float(k, x, b, e, inv_rms, sc);
+}
+void velocity(const LiftKernel<double>& k, const Slice<double>& x, int64_t b, int64_t e, const double* inv_rms,
+              Scratch<double>& sc) {
+  velocity_double(k, x, b, e, inv_rms, sc);
+}
+void update(const LiftKernel<float>& k, const Slice<float>& x, int64_t b, int64_t e, float rms) {
+  update_float(k, x, b, e, rms);
+}
+void update(const LiftKernel<double>& k, const Slice<double>& x, int64_t b, int64_t e, double rms) {
+  update_double(k, x, b, e, rms);
+}
+
+// Coordinates per chunk of a slice: a multiple of kBlock, fixed, so that the per-chunk sums (added up in chunk order)
+// and hence the results do not depend on the number of threads.
+constexpr int64_t kChunk = kBlock * 256;
+
+// One problem's slice through the three passes, its chunks spread over the intra-op threads.
+template <typename T>
+Sums run_slice(const LiftKernel<T>& kernel, const Slice<T>& x) {
+  const int64_t k = kernel.k, chunks = chunk_count(x.n, kChunk);
+  std::vector<Scratch<T>> scratch(static_cast<std::size_t>(chunks), Scratch<T>(k, kernel.w));
+  const auto chunk_scratch = [&](int64_t c) -> Scratch<T>& { return scratch[static_cast<std::size_t>(c)]; };
+  for_each_chunk(x.n, kChunk, [&](int64_t c, int64_t b, int64_t e) { ports(kernel, x, b, e, chunk_scratch(c)); });
+  // x / √(mean x² + 1e-16) as a product with the reciprocal, per channel.
+  std::vector<T> inv_rms(static_cast<std::size_t>(k + 2));
+  for (int64_t ch = 0; ch < k + 2; ++ch) {
+    double sum = 0;
+    for (const auto& sc : scratch) sum += lane_sum(sc.sq, static_cast<std::size_t>(ch * kBlock));
+    inv_rms[static_cast<std::size_t>(ch)] = T(1) / static_cast<T>(std::sqrt(sum / static_cast<double>(x.n) + 1e-16));
+  }
+  for_each_chunk(x.n, kChunk,
+                 [&](int64_t c, int64_t b, int64_t e) { velocity(kernel, x, b, e, inv_rms.data(), chunk_scratch(c)); });
+  Sums sums;
+  double q_dot_sq = 0;
+  for (const auto& sc : scratch) {
+    q_dot_sq += lane_sum(sc.q_dot_sq);
+    sums.h_before += lane_sum(sc.h_before);
+    sums.h_after += lane_sum(sc.h_after);
+    sums.dissipated += lane_sum(sc.dissipated);
+    sums.supplied += lane_sum(sc.supplied);
+  }
+  const T rms = kernel.normalise ? static_cast<T>(std::sqrt(q_dot_sq / static_cast<double>(x.n) + 1e-16)) : T(1);
+  for_each_chunk(x.n, kChunk, [&](int64_t, int64_t b, int64_t e) { update(kernel, x, b, e, rms); });
+  return sums;
 }
 
 template <typename T>
@@ -354,7 +412,6 @@ optim::StepResult run(const PhnnLiftOptions& o, const TensorList& weights, const
                       const TensorList& grads, const optim::OptimizerState& state, const at::TensorOptions& opts) {
   const LiftKernel<T> kernel = make_kernel<T>(o, weights, state.step, opts);
   const int64_t k = o.k, problems = params[0].size(0);
-  Scratch<T> scratch(k, o.hidden);
   std::vector<Sums> sums(static_cast<std::size_t>(problems));
   optim::StepResult result;
   result.state.step = state.step + 1;
@@ -377,7 +434,7 @@ optim::StepResult run(const PhnnLiftOptions& o, const TensorList& weights, const
                        p.data_ptr<T>() + pb * n * k,      v.data_ptr<T>() + pb * n,
                        theta_next.data_ptr<T>() + pb * n, p_next.data_ptr<T>() + pb * n * k,
                        v_next.data_ptr<T>() + pb * n,     n};
-      const Sums s = run_slice(kernel, x, scratch);
+      const Sums s = run_slice(kernel, x);
       Sums& total = sums[static_cast<std::size_t>(pb)];
       total.h_before += s.h_before;
       total.h_after += s.h_after;

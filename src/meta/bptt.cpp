@@ -2,6 +2,10 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
+#include <algorithm>
+#include <cmath>
+#include <deque>
+
 #include "hamlet/meta/recompute.hpp"
 
 namespace hamlet::meta {
@@ -22,44 +26,89 @@ void TruncatedBptt::start(const Episode& episode, learned::LearnedOptimizer& opt
   finished_ = episode.length <= 0;
 }
 
+bool TruncatedBptt::run_step(learned::LearnedOptimizer& optimizer, TensorList& params,
+                             optim::OptimizerState& state, int64_t t, at::Tensor& acc, MetaGradient* counts) {
+  // With autograd off (a checkpointed stretch's first run) nothing is recorded: θ_t is always a fresh leaf and only
+  // the gradient g_t is taken locally; with autograd on the step joins the window's graph as it always did.
+  const bool graph = at::GradMode::is_enabled();
+  const tasks::ProblemBatch& batch = *episode_.batch;
+  TensorList theta = params;
+  at::Tensor f;
+  TensorList g;
+  {
+    at::AutoGradMode enable(true);
+    for (auto& p : theta) {
+      if (!graph || !p.requires_grad()) p = p.detach().requires_grad_(true);
+    }
+    f = batch.loss(theta, t);
+    g = torch::autograd::grad({f.sum()}, theta, {}, /*retain_graph=*/graph,
+                              /*create_graph=*/graph && options_.second_derivatives);
+  }
+  if (!(graph && options_.second_derivatives)) g = detach_all(g);
+  const double mean_f = f.detach().mean().item<double>();
+  if (counts != nullptr && t == 0) start_loss_ = mean_f;
+  if (explodes(mean_f, start_loss_, schedule_.explode_factor)) {
+    if (counts != nullptr) counts->cut = true;
+    return false;
+  }
+  const at::Tensor term = meta_loss_term(graph ? f : f.detach(), schedule_, start_loss_).mean();
+  acc = acc.defined() ? acc + term : term;
+  if (counts != nullptr) {
+    ++counts->terms;
+    counts->optimizee_steps += batch.size();
+  }
+  optim::StepResult r = options_.recompute && graph ? recomputed_update(optimizer, theta, g, f.detach(), state)
+                                                    : optimizer.update(theta, g, f.detach(), state);
+  params = std::move(r.params);
+  state = std::move(r.state);
+  return true;
+}
+
 MetaGradient TruncatedBptt::advance(learned::LearnedOptimizer& optimizer) {
   MetaGradient out;
   const int64_t first = trajectory_.step;
   const int64_t last = episode_.window_last(first, schedule_.unroll);
   const bool trained = episode_.window_trains(last, schedule_.unroll, schedule_.train_tail);
-  const tasks::ProblemBatch& batch = *episode_.batch;
   TensorList& params = trajectory_.params;
   at::Tensor acc;
-  for (int64_t t = first; t <= last; ++t) {
-    TensorList theta = params;
-    for (auto& p : theta) {
-      if (!p.requires_grad()) p = p.detach().requires_grad_(true);
+  // With recompute the window runs in stretches of ⌈√n⌉ steps, each one checkpointed node (recompute.hpp); the
+  // bodies must live until the meta-backward below has replayed them.
+  const int64_t n = last - first + 1;
+  const int64_t stretch = options_.recompute ? static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(n)))) : n;
+  std::deque<SegmentBody> bodies;
+  for (int64_t begin = first; begin <= last;) {
+    const int64_t end = std::min(last, begin + stretch - 1);
+    if (!options_.recompute) {
+      for (int64_t t = begin; t <= end; ++t) {
+        if (!run_step(optimizer, params, trajectory_.state, t, acc, &out)) break;
+        trajectory_.step = t + 1;
+      }
+    } else {
+      bodies.emplace_back([this, &optimizer, &out, begin, end](const TensorList& p0, const optim::OptimizerState& s0,
+                                                               bool replay) {
+        SegmentResult r{p0, s0, at::Tensor()};
+        for (int64_t t = begin; t <= end; ++t) {
+          if (!run_step(optimizer, r.params, r.state, t, r.loss, replay ? nullptr : &out)) break;
+        }
+        if (!r.loss.defined()) r.loss = at::zeros({}, p0.front().options());
+        return r;
+      });
+      SegmentResult r = checkpointed_segment(optimizer, params, trajectory_.state, bodies.back());
+      params = std::move(r.params);
+      trajectory_.state = std::move(r.state);
+      acc = acc.defined() ? acc + r.loss : r.loss;
+      if (!out.cut) trajectory_.step = end + 1;
     }
-    const at::Tensor f = batch.loss(theta, t);
-    const double mean_f = f.detach().mean().item<double>();
-    if (t == 0) start_loss_ = mean_f;
-    if (explodes(mean_f, start_loss_, schedule_.explode_factor)) {
-      out.cut = true;
+    if (out.cut) {
       finished_ = true;
       return out;
     }
-    const at::Tensor term = meta_loss_term(f, schedule_, start_loss_).mean();
-    acc = acc.defined() ? acc + term : term;
-    ++out.terms;
-    TensorList g = torch::autograd::grad({f.sum()}, theta, {}, /*retain_graph=*/true,
-                                         /*create_graph=*/options_.second_derivatives);
-    if (!options_.second_derivatives) g = detach_all(g);
-    optim::StepResult r = options_.recompute ? recomputed_update(optimizer, theta, g, f.detach(), trajectory_.state)
-                                             : optimizer.update(theta, g, f.detach(), trajectory_.state);
-    out.optimizee_steps += batch.size();
-    params = std::move(r.params);
-    trajectory_.state = std::move(r.state);
-    trajectory_.step = t + 1;
+    begin = end + 1;
   }
   finished_ = trajectory_.step >= episode_.length;
   if (trained) {
     if (schedule_.window_loss == "dm") {
-      acc = acc + meta_loss_term(batch.loss(params, last + 1), schedule_, start_loss_).mean();
+      acc = acc + meta_loss_term(episode_.batch->loss(params, last + 1), schedule_, start_loss_).mean();
       ++out.terms;
     }
     const TensorList weights = optimizer.weights();

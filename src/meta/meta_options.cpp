@@ -60,8 +60,8 @@ const OptionSpec<BpttOptions>& BpttOptions::spec() {
           .add("second_derivatives", &BpttOptions::second_derivatives,
                "bptt: keep second-order terms of the optimizee gradient")
           .add("recompute", &BpttOptions::recompute,
-               "bptt: re-run each optimizer step during the meta-backward instead of storing its activations (less "
-               "memory)");
+               "bptt: keep the trajectory only every ceil(sqrt(U)) steps and re-run the steps in between, one "
+               "stretch at a time, during the meta-backward (less memory, one more forward pass)");
   return s;
 }
 

@@ -85,6 +85,45 @@ StateLayout pack_outputs(const optim::StepResult& r, variable_list& out) {
   return flatten_state(r.state, out);
 }
 
+// Fresh leaves of the saved inputs, requiring grad where the caller's tensors did.
+variable_list fresh_leaves_of(const variable_list& saved, const std::vector<bool>& needs_grad) {
+  variable_list leaves;
+  leaves.reserve(saved.size());
+  for (std::size_t i = 0; i < saved.size(); ++i) {
+    leaves.push_back(needs_grad[i] ? saved[i].detach().requires_grad_(true) : saved[i].detach());
+  }
+  return leaves;
+}
+
+// The backward of a node that re-ran its computation from `leaves` into `outputs`: back-propagates the cotangents
+// of the outputs that have one into the leaves that need one; one gradient per leaf, plus an undefined one for the
+// node's non-tensor argument. `what` names the node in the error when the re-run returned another number of tensors.
+variable_list backpropagate_rerun(const char* what, const variable_list& outputs, const variable_list& grad_outputs,
+                                  const variable_list& leaves, const std::vector<bool>& needs_grad) {
+  HAMLET_CHECK(outputs.size() == grad_outputs.size(), what, ": the re-run returned ", outputs.size(),
+               " tensors, the first run ", grad_outputs.size());
+  variable_list roots, seeds, targets;
+  std::vector<std::size_t> target_index;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    if (grad_outputs[i].defined() && outputs[i].requires_grad()) {
+      roots.push_back(outputs[i]);
+      seeds.push_back(grad_outputs[i]);
+    }
+  }
+  for (std::size_t i = 0; i < leaves.size(); ++i) {
+    if (needs_grad[i]) {
+      targets.push_back(leaves[i]);
+      target_index.push_back(i);
+    }
+  }
+  variable_list result(leaves.size() + 1);
+  if (roots.empty() || targets.empty()) return result;
+  const variable_list grads = torch::autograd::grad(roots, targets, seeds, /*retain_graph=*/false,
+                                                    /*create_graph=*/false, /*allow_unused=*/true);
+  for (std::size_t k = 0; k < grads.size(); ++k) result[target_index[k]] = grads[k];
+  return result;
+}
+
 struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
   // `inputs` arrives as an ArrayRef: Function::apply only registers tensors passed as Tensor or TensorList as
   // inputs of the node (a std::vector argument would silently cut the graph).
@@ -98,6 +137,9 @@ struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
     for (const auto& [name, value] : r.diagnostics) layout->diagnostics[name] = value.detach();
     ctx->save_for_backward(inputs);
     ctx->saved_data["layout"] = c10::IValue::make_capsule(layout);
+    // Outputs the loss does not reach get no cotangent rather than zeros, so the re-run back-propagates only what
+    // matters (without this a window's last state would be back-propagated with zero seeds).
+    ctx->set_materialize_grads(false);
     variable_list outputs;
     layout->out_state = pack_outputs(r, outputs);
     return outputs;
@@ -105,46 +147,93 @@ struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto layout = c10::static_intrusive_pointer_cast<StepLayout>(ctx->saved_data["layout"].toCapsule());
-    const variable_list saved = ctx->get_saved_variables();
     at::AutoGradMode enable(true);
-    variable_list leaves;
-    leaves.reserve(saved.size());
-    for (std::size_t i = 0; i < saved.size(); ++i) {
-      leaves.push_back(layout->needs_grad[i] ? saved[i].detach().requires_grad_(true) : saved[i].detach());
-    }
+    const variable_list leaves = fresh_leaves_of(ctx->get_saved_variables(), layout->needs_grad);
     const Unpacked u = unpack(leaves, *layout);
     variable_list outputs;
     {
       learned::WeightSwap swap(*layout->optimizer, u.weights);
       pack_outputs(layout->optimizer->update(u.params, u.grads, layout->loss, u.state), outputs);
     }
-    HAMLET_CHECK(outputs.size() == grad_outputs.size(), "recomputed step: the re-run returned ", outputs.size(),
-                 " tensors, the first run ", grad_outputs.size());
-    variable_list roots, seeds, targets;
-    std::vector<std::size_t> target_index;
-    for (std::size_t i = 0; i < outputs.size(); ++i) {
-      if (grad_outputs[i].defined() && outputs[i].requires_grad()) {
-        roots.push_back(outputs[i]);
-        seeds.push_back(grad_outputs[i]);
-      }
-    }
-    for (std::size_t i = 0; i < leaves.size(); ++i) {
-      if (layout->needs_grad[i]) {
-        targets.push_back(leaves[i]);
-        target_index.push_back(i);
-      }
-    }
-    // One gradient per tensor input, plus an (undefined) one for the layout argument.
-    variable_list result(saved.size() + 1);
-    if (roots.empty() || targets.empty()) return result;
-    const variable_list grads = torch::autograd::grad(roots, targets, seeds, /*retain_graph=*/false,
-                                                      /*create_graph=*/false, /*allow_unused=*/true);
-    for (std::size_t k = 0; k < grads.size(); ++k) result[target_index[k]] = grads[k];
-    return result;
+    return backpropagate_rerun("recomputed step", outputs, grad_outputs, leaves, layout->needs_grad);
+  }
+};
+
+// How the segment node's flat lists map onto (params, state, weights) and its outputs onto (params, state, loss).
+struct SegmentLayout : torch::CustomClassHolder {
+  learned::LearnedOptimizer* optimizer = nullptr;
+  const SegmentBody* body = nullptr;
+  std::size_t n_params = 0, n_weights = 0;
+  StateLayout in_state, out_state;
+  int64_t step = 0, out_step = 0;
+  std::vector<bool> needs_grad;
+};
+
+// The differentiable outputs of a segment, flat: params, the state, then the loss.
+StateLayout pack_segment(const SegmentResult& r, variable_list& out) {
+  out.assign(r.params.begin(), r.params.end());
+  StateLayout where = flatten_state(r.state, out);
+  out.push_back(r.loss);
+  return where;
+}
+
+struct CheckpointedSegment : torch::autograd::Function<CheckpointedSegment> {
+  static variable_list forward(AutogradContext* ctx, at::TensorList input_refs,
+                               c10::intrusive_ptr<SegmentLayout> layout) {
+    const variable_list inputs = input_refs.vec();
+    std::size_t i = 0;
+    const TensorList params = take(inputs, i, layout->n_params);
+    const optim::OptimizerState state = unflatten_state(inputs, i, layout->in_state, layout->step);
+    SegmentResult r = (*layout->body)(params, state, /*replay=*/false);
+    layout->out_step = r.state.step;
+    ctx->save_for_backward(inputs);
+    ctx->saved_data["layout"] = c10::IValue::make_capsule(layout);
+    ctx->set_materialize_grads(false);  // as RecomputedStep
+    variable_list outputs;
+    layout->out_state = pack_segment(r, outputs);
+    return outputs;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto layout = c10::static_intrusive_pointer_cast<SegmentLayout>(ctx->saved_data["layout"].toCapsule());
+    at::AutoGradMode enable(true);
+    const variable_list leaves = fresh_leaves_of(ctx->get_saved_variables(), layout->needs_grad);
+    std::size_t i = 0;
+    const TensorList params = take(leaves, i, layout->n_params);
+    const optim::OptimizerState state = unflatten_state(leaves, i, layout->in_state, layout->step);
+    const TensorList weights = take(leaves, i, layout->n_weights);
+    // The weights stay swapped for the backward too: the replay's per-step nodes re-run their steps with them.
+    learned::WeightSwap swap(*layout->optimizer, weights);
+    variable_list outputs;
+    pack_segment((*layout->body)(params, state, /*replay=*/true), outputs);
+    return backpropagate_rerun("checkpointed segment", outputs, grad_outputs, leaves, layout->needs_grad);
   }
 };
 
 }  // namespace
+
+SegmentResult checkpointed_segment(learned::LearnedOptimizer& optimizer, const TensorList& params,
+                                   const optim::OptimizerState& state, const SegmentBody& body) {
+  auto layout = c10::make_intrusive<SegmentLayout>();
+  layout->optimizer = &optimizer;
+  layout->body = &body;
+  layout->n_params = params.size();
+  layout->step = state.step;
+  variable_list inputs(params.begin(), params.end());
+  layout->in_state = flatten_state(state, inputs);
+  const TensorList weights = optimizer.weights();
+  layout->n_weights = weights.size();
+  inputs.insert(inputs.end(), weights.begin(), weights.end());
+  for (const auto& x : inputs) layout->needs_grad.push_back(x.requires_grad());
+  // Function::apply runs forward() with autograd off, so the first run records nothing but the node itself.
+  const variable_list outputs = CheckpointedSegment::apply(at::TensorList(inputs), layout);
+  SegmentResult r;
+  std::size_t i = 0;
+  r.params = take(outputs, i, params.size());
+  r.state = unflatten_state(outputs, i, layout->out_state, layout->out_step);
+  r.loss = outputs[i];
+  return r;
+}
 
 optim::StepResult recomputed_update(learned::LearnedOptimizer& optimizer, const TensorList& params,
                                     const TensorList& grads, const at::Tensor& loss,

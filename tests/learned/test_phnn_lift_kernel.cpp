@@ -1,6 +1,7 @@
 // phnn-lift's fused evaluation kernel (include/hamlet/learned/phnn_lift_kernel.hpp) against the tensor expressions
 // of PhnnLift::update, the reference: every option that changes the arithmetic, any per-problem shape, float64 and
 // float32, and which path an update takes.
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
@@ -223,4 +224,37 @@ TEST_CASE("phnn-lift kernel: which path an update takes") {
       CHECK(test::max_abs_diff(r.params[i], expected.params[i]) == 0.0);
     }
   }
+}
+
+TEST_CASE("phnn-lift kernel: slices of several chunks equal the tensor path and give the same bits on 1 and 2 threads") {
+  // 2 problems x 40,000 coordinates: three of the kernel's 16,384-coordinate chunks per slice, the last one partial.
+  const auto run = [](const std::string& kernel, at::ScalarType dtype, int threads) {
+    const int before = at::get_num_threads();
+    at::set_num_threads(threads);
+    PhnnLift opt(with(PhnnLiftOptions(), dtype, kernel));
+    at::Generator gen = make_generator(5);
+    opt.set_weights(test::perturbed(opt.weights(), gen, 0.5));
+    const auto opts = at::TensorOptions().dtype(dtype);
+    TensorList params = {at::randn({2, 40000}, gen, opts), at::randn({2, 9}, gen, opts)};
+    optim::OptimizerState state = opt.init(params);
+    optim::StepResult r;
+    for (int step = 0; step < 3; ++step) {
+      TensorList grads;
+      for (const auto& p : params) grads.push_back(at::randn(p.sizes(), gen, opts) + 0.3 * p);
+      r = opt.update(params, grads, at::Tensor(), state);
+      params = r.params;
+      state = r.state;
+    }
+    at::set_num_threads(before);
+    return r;
+  };
+  const auto fused = run("fused", at::kDouble, 1), tensor = run("tensor", at::kDouble, 1);
+  for (std::size_t i = 0; i < fused.params.size(); ++i) CHECK(test::max_abs_diff(fused.params[i], tensor.params[i]) < 1e-12);
+  for (const auto& [name, value] : tensor.diagnostics) CHECK(test::max_rel_diff(fused.diagnostics.at(name), value) < 1e-12);
+  const auto one = run("fused", at::kFloat, 1), two = run("fused", at::kFloat, 2);
+  for (std::size_t i = 0; i < one.params.size(); ++i) CHECK(at::equal(one.params[i], two.params[i]));
+  for (const auto& [name, slot] : one.state.slots) {
+    for (std::size_t i = 0; i < slot.size(); ++i) CHECK(at::equal(slot[i], two.state.slots.at(name)[i]));
+  }
+  for (const auto& [name, value] : one.diagnostics) CHECK(at::equal(value, two.diagnostics.at(name)));
 }

@@ -108,13 +108,17 @@ TEST_CASE("meta-training with recomputation follows the same path as with stored
   qo.dtype = "float64";
   const tasks::QuadraticTask task(qo);
   meta::MetaTrainOptions o = test::small_meta_options();
-  o.schedule = meta::ScheduleOptions::from_map(
-      {{"epochs", "1"}, {"trajectories", "2"}, {"horizon", "20"}, {"unroll", "10"}, {"batch", "2"}});
   o.validation.problems = 2;
-  // With second derivatives the optimizee gradients are inputs that need gradients too.
+  // Windows of 10 steps run as checkpointed stretches of 4, 4 and 2 steps, windows of 7 as 3, 3 and 1 (with the
+  // window loss "dm", a term after the last stretch); with second derivatives the optimizee gradients are inputs
+  // that need gradients too.
+  for (const std::string unroll : {"10", "7"}) {
+  o.schedule = meta::ScheduleOptions::from_map({{"epochs", "1"}, {"trajectories", "2"}, {"horizon", "20"},
+                                                {"unroll", unroll}, {"batch", "2"},
+                                                {"window_loss", unroll == "7" ? "dm" : "optml"}});
   for (const bool second : {false, true}) {
   for (const std::string name : {"phnn", "lstm", "mlp-lopt"}) {
-    INFO(name << (second ? " with second derivatives" : ""));
+    INFO(name << " unroll " << unroll << (second ? " with second derivatives" : ""));
     auto a = learned::make_learned(name, {{"dtype", "float64"}});
     auto b = learned::make_learned(name, {{"dtype", "float64"}});
     o.estimator.bptt.second_derivatives = second;
@@ -125,6 +129,7 @@ TEST_CASE("meta-training with recomputation follows the same path as with stored
     meta::meta_train(*b, task, orc);
     const TensorList wa = a->weights(), wb = b->weights();
     for (std::size_t i = 0; i < wa.size(); ++i) CHECK(test::max_abs_diff(wa[i], wb[i]) <= 1e-9);
+  }
   }
   }
 }

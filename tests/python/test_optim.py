@@ -137,3 +137,24 @@ def test_registry_names():
     assert {"sgd", "adam", "nag"} <= set(hamlet.hand_designed_names())
     assert {"lstm", "phnn", "mlp-lopt"} <= set(hamlet.learned_names())
     assert {"quadratic", "mlp", "hnn"} <= set(hamlet.task_names())
+
+
+@pytest.mark.parametrize("name", ["adam", "phnn-lift"])
+def test_threads_are_torchs_and_leave_the_values_alone(name):
+    """torch.set_num_threads sets the threads hamlet's fused steps use; 1 and 2 threads give the same bits."""
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            assert hamlet._C.num_threads() == threads
+            torch.manual_seed(0)
+            p = torch.nn.Parameter(torch.randn(70000))  # several of the fused loops' chunks
+            opt = hamlet.optim.Optimizer([p], name)
+            for _ in range(3):
+                p.grad = torch.sin(p.detach()) + 0.1
+                opt.step()
+            results.append(p.detach().clone())
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(results[0], results[1])

@@ -42,7 +42,8 @@ struct ScheduleOptions {
 // Truncated BPTT's own settings (bptt.hpp).
 struct BpttOptions {
   bool second_derivatives = false;  // keep ∂g/∂φ terms (create_graph for the optimizee gradient)
-  bool recompute = false;           // re-run each step in the meta-backward instead of storing it (recompute.hpp)
+  bool recompute = false;           // keep θ and the state every ⌈√U⌉ steps, re-run the rest in the meta-backward
+                                    // (recompute.hpp: checkpointed_segment over recomputed_update)
   HAMLET_OPTIONS(BpttOptions);
 };
 

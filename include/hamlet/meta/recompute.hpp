@@ -16,6 +16,8 @@
 // The optimizer's weight tensors must stay the same objects between the forward and the backward (meta_train
 // changes them only after its backward). Non-differentiable parts of the result (the step counter, diagnostics)
 // come back detached.
+#include <functional>
+
 #include "hamlet/learned/learned_optimizer.hpp"
 
 namespace hamlet::meta {
@@ -26,5 +28,27 @@ namespace hamlet::meta {
 optim::StepResult recomputed_update(learned::LearnedOptimizer& optimizer, const TensorList& params,
                                     const TensorList& grads, const at::Tensor& loss,
                                     const optim::OptimizerState& state);
+
+// √U checkpointing (issue "steps at model scale"): a stretch of consecutive steps of a window as ONE autograd node
+// that keeps only the stretch's inputs (θ at its start, the carried state, the weights φ), not one record per step.
+// `body(params, state, replay)` runs the stretch from (params, state) and returns its end (θ, state) and the sum of
+// its loss terms (a scalar); checkpointed_segment calls it once under no-grad (replay = false: the body may update
+// host-side counters then), keeps the inputs, and when the meta-backward reaches the node calls it again with
+// autograd on from fresh leaves of the same values (replay = true: counters must not be touched again, every host
+// decision must come out the same) and back-propagates through that local graph. Inside, the body should use
+// recomputed_update for each step, so the replay holds one record per step of one stretch at a time: a window of U
+// steps in stretches of k then keeps about U/k + k step records instead of U (k = ⌈√U⌉ gives 2√U).
+//
+// The body and everything it refers to must outlive the meta-backward of the window; the optimizer's weights must
+// stay the same tensors until then (as for recomputed_update).
+struct SegmentResult {
+  TensorList params;
+  optim::OptimizerState state;
+  at::Tensor loss;  // scalar: the stretch's summed loss terms (a zero scalar if it has none)
+};
+using SegmentBody =
+    std::function<SegmentResult(const TensorList& params, const optim::OptimizerState& state, bool replay)>;
+SegmentResult checkpointed_segment(learned::LearnedOptimizer& optimizer, const TensorList& params,
+                                   const optim::OptimizerState& state, const SegmentBody& body);
 
 }  // namespace hamlet::meta
