@@ -62,6 +62,13 @@ LstmOptimizer::LstmOptimizer(LstmOptions options) : ConfiguredLearnedOptimizer(s
   weights_.add("head.bias", uniform_weight({1}, bound, gen, dtype));
 }
 
+double LstmOptimizer::flops_per_coordinate() const {
+  const double d = static_cast<double>(options_.dim()), h = static_cast<double>(options_.hidden);
+  const double gates = 2 * 4 * h * (d + h) + 2 * 4 * h * (2 * h);
+  const double cells = 2 * 15 * h;
+  return gates + cells + 2 * h + (options_.preprocess ? 3 : 0) + 2;
+}
+
 std::string LstmOptimizer::architecture() const {
   return detail::concat("lstm d=", options_.dim(), " hidden=", options_.hidden);
 }
@@ -89,6 +96,10 @@ optim::StepResult LstmOptimizer::update(const TensorList& params, const TensorLi
                " parameter tensors");
   const int64_t h = options_.hidden;
   const auto opts = params[0].options().dtype(compute_dtype(weights_.dtype(), params));
+  // Evaluation (nothing requires grad): the blocked loop, without the full-size rows below.
+  if (options_.kernel == "fused" && lstm_update_blocked_applies(params, grads, state, weights_.values(), opts)) {
+    return lstm_update_blocked(options_, weights_.values(), params, grads, state, opts);
+  }
   std::array<at::Tensor, 4> s;
   for (std::size_t i = 0; i < kSlots.size(); ++i) {
     const auto it = state.slots.find(kSlots[i]);

@@ -1,6 +1,7 @@
 #include <cmath>
 #include <vector>
 
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include "hamlet/core/seed.hpp"
@@ -187,4 +188,138 @@ TEST_CASE("lstm kernel: where it applies; bad shapes and options are errors") {
   CHECK_THROWS_WITH(LstmOptions::from_map({{"kernel", "gpu"}}), Catch::Contains("lstm.kernel must be fused or tensor"));
   CHECK(LstmOptions::from_map({{"kernel", "tensor"}}).kernel == "tensor");
   CHECK(LstmOptions{}.to_map().at("kernel") == "fused");
+}
+
+namespace {
+
+// Parameters of B = 3 problems in three tensors whose coordinate counts are not multiples of the evaluation block
+// (2,100 rows: four full blocks and a partial one; 105; 3), and a gradient field that reaches both branches of P
+// (|g| below e^−10, zeros) and the saturated gates (large |g| through the raw feature).
+TensorList blocked_params(at::ScalarType dtype) {
+  at::Generator gen = make_generator(21);
+  const auto o = at::TensorOptions().dtype(at::kDouble);
+  return {at::randn({3, 700}, gen, o).to(dtype), at::randn({3, 5, 7}, gen, o).to(dtype), at::randn({3}, gen, o).to(dtype)};
+}
+
+TensorList blocked_grads(const TensorList& theta, int step) {
+  TensorList g;
+  for (const auto& p : theta) {
+    at::Tensor x = p * p * p - p;
+    x.view(-1).narrow(0, 0, 1).zero_();
+    if (x.numel() > 10) x.view(-1).narrow(0, 1 + step, 4).mul_(1e-7);
+    g.push_back(x);
+  }
+  return g;
+}
+
+LstmOptimizer blocked_optimizer(const std::string& kernel, const std::string& dtype, bool preprocess, int64_t hidden) {
+  LstmOptions o;
+  o.preprocess = preprocess;
+  o.dtype = dtype;
+  o.hidden = hidden;
+  o.out_mul = 0.1;
+  o.kernel = kernel;
+  o.seed = 7;
+  return LstmOptimizer(o);
+}
+
+// Largest relative difference (max_rel_diff) over the parameters and every state slot after `steps` steps of the
+// blocked kernel (called directly) and of kernel=tensor; also checks that update() with kernel=fused takes the
+// blocked path (the same bits as the direct call).
+double blocked_vs_tensor(const std::string& dtype, bool preprocess, int64_t hidden, int steps) {
+  at::NoGradGuard no_grad;
+  const at::ScalarType st = dtype == "float64" ? at::kDouble : at::kFloat;
+  const LstmOptimizer fused = blocked_optimizer("fused", dtype, preprocess, hidden);
+  const LstmOptimizer tensor = blocked_optimizer("tensor", dtype, preprocess, hidden);
+  const TensorList params = blocked_params(st);
+  const auto opts = at::TensorOptions().dtype(st);
+  optim::OptimizerState sa = fused.init(params), sb = tensor.init(params);
+  TensorList ta = params, tb = params;
+  double worst = 0;
+  for (int step = 0; step < steps; ++step) {
+    const optim::StepResult a =
+        lstm_update_blocked(fused.settings(), fused.weights(), ta, blocked_grads(ta, step), sa, opts);
+    const optim::StepResult via_update = fused.update(ta, blocked_grads(ta, step), at::Tensor(), sa);
+    const optim::StepResult b = tensor.update(tb, blocked_grads(tb, step), at::Tensor(), sb);
+    REQUIRE(a.state.step == b.state.step);
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      REQUIRE(a.params[i].sizes() == b.params[i].sizes());
+      CHECK(a.params[i].scalar_type() == st);
+      CHECK(at::equal(a.params[i], via_update.params[i]));
+      worst = std::max(worst, test::max_rel_diff(a.params[i], b.params[i]));
+      for (const char* slot : {"h1", "c1", "h2", "c2"}) {
+        REQUIRE(a.state.slots.at(slot)[i].sizes() == b.state.slots.at(slot)[i].sizes());
+        CHECK(at::equal(a.state.slots.at(slot)[i], via_update.state.slots.at(slot)[i]));
+        worst = std::max(worst, test::max_rel_diff(a.state.slots.at(slot)[i], b.state.slots.at(slot)[i]));
+      }
+    }
+    ta = a.params, sa = a.state, tb = b.params, sb = b.state;
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("lstm blocked evaluation: parameters and state over several steps equal kernel=tensor") {
+  SECTION("float64 at 1e-12: H = 20 and H = 5, with and without P") {
+    for (const int64_t hidden : {20, 5}) {
+      for (const bool preprocess : {true, false}) {
+        INFO("H = " << hidden << ", preprocess " << preprocess);
+        CHECK(blocked_vs_tensor("float64", preprocess, hidden, 4) < 1e-12);
+      }
+    }
+  }
+  SECTION("float32 to rounding: H = 20 (AVX-512 loop where the CPU has it), H = 4 and H = 5 (plain loops)") {
+    for (const int64_t hidden : {20, 4, 5}) {
+      for (const bool preprocess : {true, false}) {
+        INFO("H = " << hidden << ", preprocess " << preprocess);
+        CHECK(blocked_vs_tensor("float32", preprocess, hidden, 4) < 5e-6);
+      }
+    }
+  }
+}
+
+TEST_CASE("lstm blocked evaluation: the same bits on one and two threads") {
+  at::NoGradGuard no_grad;
+  const int previous = at::get_num_threads();
+  for (const std::string dtype : {"float32", "float64"}) {
+    const LstmOptimizer opt = blocked_optimizer("fused", dtype, true, 20);
+    const TensorList params = blocked_params(dtype == "float64" ? at::kDouble : at::kFloat);
+    optim::OptimizerState state = opt.init(params);
+    const optim::StepResult first = opt.update(params, blocked_grads(params, 0), at::Tensor(), state);
+    std::vector<optim::StepResult> runs;
+    for (const int threads : {1, 2}) {
+      at::set_num_threads(threads);
+      runs.push_back(opt.update(first.params, blocked_grads(first.params, 1), at::Tensor(), first.state));
+    }
+    at::set_num_threads(previous);
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      CHECK(at::equal(runs[0].params[i], runs[1].params[i]));
+      for (const char* slot : {"h1", "c1", "h2", "c2"}) {
+        CHECK(at::equal(runs[0].state.slots.at(slot)[i], runs[1].state.slots.at(slot)[i]));
+      }
+    }
+  }
+}
+
+TEST_CASE("lstm blocked evaluation: where it applies, and the flop count") {
+  const LstmOptimizer opt = blocked_optimizer("fused", "float32", true, 20);
+  const TensorList params = blocked_params(at::kFloat);
+  const optim::OptimizerState state = opt.init(params);
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  CHECK(lstm_update_blocked_applies(params, blocked_grads(params, 0), state, opt.weights(), f32));
+  CHECK_FALSE(lstm_update_blocked_applies(params, blocked_grads(params, 0), state, opt.weights(),
+                                          f32.dtype(at::kDouble)));
+  TensorList trainable;
+  for (const auto& w : opt.weights()) trainable.push_back(w.detach().requires_grad_(true));
+  CHECK_FALSE(lstm_update_blocked_applies(params, blocked_grads(params, 0), state, trainable, f32));
+  TensorList leaf = params;
+  leaf[1] = leaf[1].detach().requires_grad_(true);
+  CHECK_FALSE(lstm_update_blocked_applies(leaf, blocked_grads(params, 0), state, opt.weights(), f32));
+  optim::OptimizerState missing = state;
+  missing.slots.erase("c2");
+  CHECK_FALSE(lstm_update_blocked_applies(params, blocked_grads(params, 0), missing, opt.weights(), f32));
+  // 2·80·22 + 2·80·40 + 2·15·20 + 2·20 + 3 + 2 (lstm.hpp).
+  CHECK(opt.flops_per_coordinate() == 10565.0);
+  CHECK(blocked_optimizer("fused", "float32", false, 20).flops_per_coordinate() == 10562.0 - 160.0);
 }

@@ -19,8 +19,10 @@
 // State: slots "h1", "c1", "h2", "c2", each [B, ..., H] per parameter tensor, zero at trajectory start; the new
 // state keeps its autograd history within update().
 //
-// kernel: fused (default) runs the step as one autograd node with a hand-written backward on CPU float32/float64
-// (lstm_kernel.hpp), also in meta-training; tensor runs the ATen expressions below (the reference; any device).
+// kernel: fused (default) runs the step on CPU float32/float64 as one autograd node with a hand-written backward
+// (lstm_fused_step, lstm_kernel.hpp) in meta-training, and, when nothing requires grad (evaluation, ES/PES), as the
+// blocked evaluation loop lstm_update_blocked (same header: blocks of rows, over torch's intra-op threads, with the same
+// bits on any thread count); tensor runs the ATen expressions below (the reference; any device).
 //
 // out_mul: 1.0 by default (quadratic). The MNIST experiments train with 0.1 (the L2L rescaling); OPT-ML evaluated
 // with 1.0, which docs/methods.md §3.2 treats as a labelled variant.
@@ -62,6 +64,11 @@ class LstmOptimizer final : public ConfiguredLearnedOptimizer<LstmOptions> {
   std::string architecture() const override;
   // Measured on the MNIST MLP (15,910 coordinates per problem), 100 problem-steps: 54/s one problem per chunk, 5/s with 40.
   int64_t max_batch_coordinates() const override { return 16384; }
+  // Nominal flops of one update per coordinate (a multiply-add 2; exp, tanh, log and a division 1): the two cells'
+  // gate products 2·4H(d + H) and 2·4H·2H, per cell and unit 15 (three σ of exp, add and division, tanh(g), c' with a
+  // multiply and a multiply-add, h' with a tanh and a multiply), the head 2H, P's log feature 3 (add, log, division;
+  // with preprocess) and θ + out_mul·u 2. 10,565 for H = 20, d = 2.
+  double flops_per_coordinate() const override;
   // Whether update() runs the step on rows x through lstm_fused_step: kernel = fused, CPU, float32/float64.
   bool uses_fused_kernel(const at::Tensor& x, const TensorList& weights) const;
 };

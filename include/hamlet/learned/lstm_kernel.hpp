@@ -23,6 +23,8 @@
 
 #include <vector>
 
+#include "hamlet/learned/lstm.hpp"
+
 namespace hamlet::learned {
 
 struct LstmStepRows {
@@ -40,5 +42,37 @@ bool lstm_fused_applies(const at::Tensor& x, const std::vector<at::Tensor>& weig
 // grad; otherwise nothing is saved. Throws on shapes that do not fit together.
 LstmStepRows lstm_fused_step(const at::Tensor& x, const at::Tensor& h1, const at::Tensor& c1, const at::Tensor& h2,
                              const at::Tensor& c2, const std::vector<at::Tensor>& weights);
+
+// ---- Evaluation: the whole update in blocks of rows ----
+//
+// LstmOptimizer::update when nothing requires grad (evaluation, ES/PES), the same arithmetic as the tensor
+// expressions without building any full-size [R, ...] temporary: every parameter tensor's coordinates are cut into
+// blocks of kLstmEvalBlock rows (a fixed size, never derived from the thread count, so the results are the same bits
+// on any number of threads), the blocks are spread over torch's intra-op threads (core/parallel.hpp), and per block,
+// a few rows at a time: the features x = P(g) (or g), layer 1's gates b_ih + b_hh + [x | h1] [W_ih | W_hh]ᵀ held in
+// registers, their activations, c1' and h1' written into the new state, layer 2 likewise from [h1' | h2], the head
+// u = w_head · h2' + b_head and θ' = θ + out_mul · u written into the new parameters. The state is read from and
+// written to the slots' own [B, ..., H] layout (no to_rows / from_rows copies).
+//
+// float32 with 4H a multiple of 16 and H ≤ 24 on a CPU with AVX-512 runs a register-blocked loop written with AVX-512
+// intrinsics (the gates of 4 rows in up to 24 vector registers); for H = 20, the protocols' width, with the gate
+// columns interleaved so that the cell update too stays in registers. Every other case (float64, other H, other
+// CPUs) runs plain loops over the 4H gates of one row. σ and tanh are those of lstm_fused_step (σ with
+// kernel_math.hpp's call-free exp in float32, tanh = 2σ(2x) − 1), so values equal the tensor expressions at 1e-12 in
+// float64 and to float32 rounding in float32 (tests/learned/test_lstm_kernel.cpp).
+constexpr int64_t kLstmEvalBlock = 512;
+
+// Whether lstm_update_blocked applies: compute options `opts` on the CPU in float32 or float64, every parameter of
+// that dtype with a leading problem dimension, gradients and the four state slots on the CPU with one tensor per
+// parameter, and nothing requiring grad (weights, parameters, gradients, state).
+bool lstm_update_blocked_applies(const TensorList& params, const TensorList& grads, const optim::OptimizerState& state,
+                                 const TensorList& weights, const at::TensorOptions& opts);
+
+// LstmOptimizer::update for `options` and `weights` (LstmOptimizer's order, converted to `opts`), computing in `opts`:
+// new parameters, slots "h1", "c1", "h2", "c2" ([B, ..., H], compute dtype) and step + 1. Throws where the state does
+// not fit the parameters or lstm_update_blocked_applies does not hold.
+optim::StepResult lstm_update_blocked(const LstmOptions& options, const TensorList& weights, const TensorList& params,
+                                      const TensorList& grads, const optim::OptimizerState& state,
+                                      const at::TensorOptions& opts);
 
 }  // namespace hamlet::learned
