@@ -276,7 +276,8 @@ struct LiftKernel {
 };
 
 // The passes in three ISA variants (GCC function multiversioning picks one at load time); the clones compute the
-// same arithmetic in the same order (no reassociation across lanes, no contraction in ISO C++).
+// same arithmetic in the same order (no reassociation across lanes), except that GCC contracts a·b + c into one FMA
+// where the ISA has it, so clones may differ in the last bit; one machine always runs the same clone.
 #define HAMLET_LIFT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 HAMLET_LIFT_CLONES void ports_float(const LiftKernel<float>& k, const Slice<float>& x, int64_t b, int64_t e,
                                     Scratch<float>& sc) {

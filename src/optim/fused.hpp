@@ -30,7 +30,8 @@ bool fused_applies(const at::Tensor& param, const at::Tensor& grad, const Tensor
 // One chunk's coordinates [0, n) of the pointers given: a function of its own because GCC honours __restrict on
 // parameters (not on locals inside a lambda), and without it the loop needs more alias checks than it will version.
 // Cloned for AVX-512 and AVX2 (picked at load time): Adam's square root and two divisions per coordinate take
-// longer than its memory traffic with 128-bit vectors. The clones compute the same operations in the same order.
+// longer than its memory traffic with 128-bit vectors. The clones compute the same operations in the same order;
+// GCC contracts a·b + c into one FMA where the ISA has it, so they may differ in the last bit.
 template <int S, typename T, typename Rule>
 __attribute__((target_clones("avx512f", "avx2", "default"))) void fused_range(
     const Rule& rule, const T* __restrict theta, const T* __restrict g, const T* __restrict b0, const T* __restrict b1,
