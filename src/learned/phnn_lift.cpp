@@ -174,6 +174,11 @@ PhnnLift::PhnnLift(PhnnLiftOptions options) : ConfiguredLearnedOptimizer(std::mo
   weights_.add("log_step", at::zeros({1}, f64));
 }
 
+double PhnnLift::flops_per_coordinate() const {
+  const double k = static_cast<double>(options_.k), w = static_cast<double>(options_.hidden);
+  return 2 * w * (k + 2) + 2 * w * (k + 1) + 2 * w + 25 * k + 2 * (k + 2) + 28;
+}
+
 std::string PhnnLift::architecture() const {
   return detail::concat("phnn-lift k=", options_.k, " hidden=", options_.hidden, " mass=", options_.mass, " kinetic=", options_.kinetic,
                         " time_features=", options_.time_features ? "true" : "false",

@@ -258,3 +258,12 @@ TEST_CASE("phnn-lift kernel: slices of several chunks equal the tensor path and 
   }
   for (const auto& [name, value] : one.diagnostics) CHECK(at::equal(value, two.diagnostics.at(name)));
 }
+
+TEST_CASE("phnn-lift: nominal flops per coordinate for the benchmark's flop floor") {
+  CHECK(PhnnLift().flops_per_coordinate() == 273);
+  PhnnLiftOptions wide;
+  wide.k = 1;
+  wide.decays = "0.9";
+  wide.hidden = 16;
+  CHECK(PhnnLift(wide).flops_per_coordinate() == 2 * 16 * 3 + 2 * 16 * 2 + 2 * 16 + 25 + 6 + 28);
+}

@@ -152,6 +152,10 @@ class PhnnLift final : public ConfiguredLearnedOptimizer<PhnnLiftOptions> {
   std::string architecture() const override;
   // [coordinates, w] activations per step, as phnn.
   int64_t max_batch_coordinates() const override { return 65536; }
+  // The fused kernel's nominal arithmetic per coordinate (Newtonian kinetic energy): N's two layers,
+  // 2w(k + 2) + 2w(k + 1) + 2w (tanh and bias), 25 per momentum (ports, diagnostics, velocity, energy), the k + 2
+  // normalised features and 28 for the metric, the second moment, the readout and θ' (273 at the defaults).
+  double flops_per_coordinate() const override;
 
   // The current decays β_i = exp(−exp(log_rho_i)) in `opts`, [k] (differentiable).
   at::Tensor decays(const at::TensorOptions& opts) const;
