@@ -6,4 +6,12 @@ void run_chunk_ranges(int64_t chunks, const std::function<void(int64_t first, in
   at::parallel_for(0, chunks, 1, run);
 }
 
+bool chunks_use_threads() {
+#ifdef _OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
 }  // namespace hamlet::detail

@@ -171,6 +171,11 @@ void run_block_plain_double(const EvalWeights<double>& k, const Block<double>& b
 // the cell update then reads the gates back from a small stack buffer at offsets H, 2H, 3H (not vector-aligned for
 // H = 20) with masked loads for the last H mod 16 units.
 
+// Everything up to the matching pop is compiled for AVX-512 (GCC's target pragma; clang's attribute pragma, which
+// clang-14 of the sanitized build needs) and only called where block512_for found the CPU to have it.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,fma")
 // GCC 12's avx512fintrin.h gives its "undefined" pass-through vectors (max, min, conversions, shifts) the value of
@@ -178,6 +183,7 @@ void run_block_plain_double(const EvalWeights<double>& k, const Block<double>& b
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 // kernel::exp_vectorisable with AVX-512 intrinsics: the same clamp to [−87, 88], Cody–Waite split of ln 2 and
 // polynomial; n by roundscale and 2ⁿ by scalef (one instruction each instead of the magic-number rounding and the
@@ -433,8 +439,12 @@ void run_block20(const EvalWeights<float>& k, const Block<float>& b) {
   for (int s = 0; s < 4; ++s) std::copy(out[1 + s], out[1 + s] + rest * n, next[s] + r * n);
 }
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC diagnostic pop
 #pragma GCC pop_options
+#endif
 
 // The gate columns of the weights, biases and scales in run_block20's interleaved order.
 void interleave_gates(EvalWeights<float>& k) {

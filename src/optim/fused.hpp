@@ -32,8 +32,14 @@ bool fused_applies(const at::Tensor& param, const at::Tensor& grad, const Tensor
 // Cloned for AVX-512 and AVX2 (picked at load time): Adam's square root and two divisions per coordinate take
 // longer than its memory traffic with 128-bit vectors. The clones compute the same operations in the same order;
 // GCC contracts a·b + c into one FMA where the ISA has it, so they may differ in the last bit.
+// (clang-14, the sanitized build's compiler, cannot multiversion templates: it compiles the one baseline version.)
+#if defined(__clang__)
+#define HAMLET_FUSED_CLONES
+#else
+#define HAMLET_FUSED_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 template <int S, typename T, typename Rule>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void fused_range(
+HAMLET_FUSED_CLONES void fused_range(
     const Rule& rule, const T* __restrict theta, const T* __restrict g, const T* __restrict b0, const T* __restrict b1,
     T* __restrict out_theta, T* __restrict o0, T* __restrict o1, int64_t n) {
   if constexpr (S == 0) {

@@ -20,6 +20,9 @@ namespace detail {
 // Defined in src/core/parallel.cpp, the one file compiled with OpenMP: libtorch 1.13's at::parallel_for is an
 // inline OpenMP region, so in a file compiled without -fopenmp it would run everything on the calling thread.
 void run_chunk_ranges(int64_t chunks, const std::function<void(int64_t first, int64_t last)>& run);
+// Whether that file was built with OpenMP (GCC builds; the clang-built sanitized tests run the chunks in order on
+// the calling thread, with the same results).
+bool chunks_use_threads();
 }  // namespace detail
 
 // Number of chunks of `chunk` rows covering [0, n) (0 for n = 0).
