@@ -395,8 +395,8 @@ bool Phnn::uses_fused_kernel(const at::Tensor& q, const at::Tensor& p) const {
     return false;
   }
   if (!weights_.any_requires_grad() && !q.requires_grad() && !p.requires_grad()) return true;
-  // Something may be differentiated: the kernel's autograd node covers this configuration only.
-  return options_.substeps == 1 && options_.mass == "constant" && options_.dissipation == "state";
+  // Something may be differentiated: the kernel's autograd node covers K = 1 with a state dissipation (either mass).
+  return options_.substeps == 1 && options_.dissipation == "state";
 }
 
 bool Phnn::uses_fused_update(const TensorList& params, const TensorList& grads, const TensorList& momenta) const {

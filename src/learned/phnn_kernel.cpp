@@ -636,11 +636,12 @@ struct Kernel {
     }
   }
 
-  // ---- Backward of one substep (K = 1) with a constant mass and a state dissipation (phnn_kernel.hpp) ----
+  // ---- Backward of one substep (K = 1) with a state dissipation and a constant or state mass (phnn_kernel.hpp) ----
 
-  // Where each weight's cotangent sits among the per-lane accumulators ([offset + k][kBlock]).
+  // Where each weight's cotangent sits among the per-lane accumulators ([offset + k][kBlock]); the constant M⁻¹ or
+  // the M network's weights, whichever the step has (the other takes no room).
   struct AccLayout {
-    int64_t v1, v1b, v2, g1, g1b, g2, g2b, d1, d1b, d2, d2b, minv, total;
+    int64_t v1, v1b, v2, g1, g1b, g2, g2b, d1, d1b, d2, d2b, minv, m1, m1b, m2, m2b, total;
   };
   AccLayout acc_layout() const {
     const int64_t n_raw = n2 * (n2 + 1) / 2;
@@ -658,7 +659,12 @@ struct Kernel {
     a.d1b = next(w);
     a.d2 = next(n_raw * w);
     a.d2b = next(n_raw);
-    a.minv = next(d * d);
+    const int64_t w_m = m_state ? w : 0, n_m = m_state ? d * (d + 1) / 2 : 0;
+    a.minv = next(m_state ? 0 : d * d);
+    a.m1 = next(w_m * d);
+    a.m1b = next(w_m);
+    a.m2 = next(n_m * w_m);
+    a.m2b = next(n_m);
     a.total = at;
     return a;
   }
@@ -666,7 +672,7 @@ struct Kernel {
   struct GradOut {
     T *q, *p;          // [R, d]
     T* acc;            // [layout.total][kBlock], summed over the lanes by the caller
-    T *v1b_rows, *g1b_rows, *d1b_rows;  // [R, w] for a per-row bias (then not in acc), else null
+    T *v1b_rows, *g1b_rows, *d1b_rows, *m1b_rows;  // [R, w] for a per-row bias (then not in acc), else null
   };
 
   // Scratch of the backward pass of one block, [component][kBlock].
@@ -676,6 +682,14 @@ struct Kernel {
     T qd_bar[kMaxDim][kBlock], pn_bar[kMaxDim][kBlock], y_bar[kMaxPair][kBlock], d_bar[kMaxPair * kMaxPair][kBlock];
     T a_bar[kMaxDim][kBlock], b_bar[kMaxDim][kBlock], p_bar[kMaxDim][kBlock], g_bar[kMaxDim][kBlock];
     T q_bar[kMaxDim][kBlock], raw_bar[kMaxRaw][kBlock], c[kBlock];
+    // State mass: p kept while the forward runs at p'; ∂K/∂raw and y = L_Mᵀ p at p (0) and at p' (1); ā of the
+    // kinetic gradient at p (at p' it is the first ā); cotangents of M⁻¹, L_M, the raw entries, ∂K/∂raw and y;
+    // s̄_M from the kinetic gradients [w][kBlock]; two per-unit temporaries.
+    static constexpr int64_t kMaxMass = kMaxDim * (kMaxDim + 1) / 2;
+    T p0[kMaxDim][kBlock], k0[kMaxMass][kBlock], k1[kMaxMass][kBlock], ym0[kMaxDim][kBlock], ym1[kMaxDim][kBlock];
+    T a0_bar[kMaxDim][kBlock], minv_bar[kMaxDim * kMaxDim][kBlock], lm_bar[kMaxDim * kMaxDim][kBlock];
+    T rawm_bar[kMaxMass][kBlock], k_bar[kMaxMass][kBlock], ym_bar[kMaxDim][kBlock], t[kBlock], u_bar[kBlock];
+    std::vector<T> sm_bar;
   };
 
   // y = D x for x [n2][kBlock], D = blk.dm.
@@ -752,6 +766,121 @@ struct Kernel {
     }
   }
 
+  // The backward of b = M⁻¹(q) p with the state mass (per row, symmetric) for b̄: p̄ += M⁻¹ b̄, M̄ += b̄ pᵀ.
+  HAMLET_KERNEL_INLINE void state_mass_backward(const T (*b_bar)[kBlock], const T (*p)[kBlock], T (*p_bar)[kBlock],
+                                                const Block& blk, BackBlock& bb) const {
+    for (int64_t k = 0; k < d; ++k) {
+      for (int64_t i = 0; i < d; ++i) {
+        const T* m = blk.minv[i * d + k];
+        T* mb = bb.minv_bar[i * d + k];
+        for (int64_t r = 0; r < kBlock; ++r) {
+          p_bar[k][r] += m[r] * b_bar[i][r];
+          mb[r] += b_bar[i][r] * p[k][r];
+        }
+      }
+    }
+  }
+
+  // The backward of the kinetic part of a, ∂K/∂q = M1ᵀ u with u = (1 − s_M²) ⊙ t, t = M2ᵀ k, at momenta p, for ā;
+  // k = ∂K/∂raw and y = L_Mᵀ p as energy_gradient_q left them at p. These are the second derivatives of K through
+  // the M network: M̄1 += u āᵀ and ū = M1 ā; t̄ = (1 − s_M²) ⊙ ū and s̄_M += −2 s_M ⊙ t ⊙ ū (into bb.sm_bar);
+  // M̄2 += k t̄ᵀ and k̄ = M2 t̄; then k = k(raw, p, y) (diagonal p_i y_i σ(raw_i), below p_i y_j) into p̄, ȳ and
+  // raw̄ (bb.rawm_bar, σ' = σ(1 − σ)), and y = L_Mᵀ p into L̄_M (bb.lm_bar) and p̄.
+  HAMLET_KERNEL_INLINE void kinetic_grad_backward(const T (*p)[kBlock], const T (*k)[kBlock], const T (*y)[kBlock],
+                                                  const T (*a_bar)[kBlock], T (*p_bar)[kBlock], const Block& blk,
+                                                  BackBlock& bb, const GradOut& g, const AccLayout& L) const {
+    const int64_t n_m = d * (d + 1) / 2;
+    for (int64_t c = 0; c < n_m; ++c)
+      for (int64_t r = 0; r < kBlock; ++r) bb.k_bar[c][r] = 0;
+    for (int64_t j = 0; j < w; ++j) {
+      const T* s = blk.sm.data() + j * kBlock;
+      T* sb = bb.sm_bar.data() + j * kBlock;
+      for (int64_t r = 0; r < kBlock; ++r) {
+        bb.t[r] = 0;
+        bb.u_bar[r] = 0;
+      }
+      for (int64_t c = 0; c < n_m; ++c) {
+        const T wcj = m2[c * w + j];
+        for (int64_t r = 0; r < kBlock; ++r) bb.t[r] += wcj * k[c][r];
+      }
+      for (int64_t i = 0; i < d; ++i) {
+        const T wji = m1[j * d + i];
+        T* acc = g.acc + (L.m1 + j * d + i) * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) {
+          acc[r] += (T(1) - s[r] * s[r]) * bb.t[r] * a_bar[i][r];
+          bb.u_bar[r] += wji * a_bar[i][r];
+        }
+      }
+      for (int64_t r = 0; r < kBlock; ++r) {
+        sb[r] += T(-2) * s[r] * bb.t[r] * bb.u_bar[r];
+        bb.u_bar[r] *= T(1) - s[r] * s[r];  // t̄ from here on
+      }
+      for (int64_t c = 0; c < n_m; ++c) {
+        const T wcj = m2[c * w + j];
+        T* acc = g.acc + (L.m2 + c * w + j) * kBlock;
+        for (int64_t r = 0; r < kBlock; ++r) {
+          acc[r] += k[c][r] * bb.u_bar[r];
+          bb.k_bar[c][r] += wcj * bb.u_bar[r];
+        }
+      }
+    }
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t r = 0; r < kBlock; ++r) bb.ym_bar[i][r] = 0;
+    int64_t next = d;
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t r = 0; r < kBlock; ++r) {
+        const T sig = T(1) / (T(1) + exp_of(-blk.raw_m[i][r]));
+        const T kb = bb.k_bar[i][r];
+        p_bar[i][r] += kb * y[i][r] * sig;
+        bb.ym_bar[i][r] += kb * p[i][r] * sig;
+        bb.rawm_bar[i][r] += kb * p[i][r] * y[i][r] * sig * (T(1) - sig);
+      }
+      for (int64_t j = 0; j < i; ++j, ++next) {
+        for (int64_t r = 0; r < kBlock; ++r) {
+          p_bar[i][r] += bb.k_bar[next][r] * y[j][r];
+          bb.ym_bar[j][r] += bb.k_bar[next][r] * p[i][r];
+        }
+      }
+    }
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t j = 0; j <= i; ++j) {
+        for (int64_t r = 0; r < kBlock; ++r) {
+          bb.lm_bar[i * d + j][r] += bb.ym_bar[j][r] * p[i][r];
+          p_bar[i][r] += blk.lm[i * d + j][r] * bb.ym_bar[j][r];
+        }
+      }
+    }
+  }
+
+  // The backward of the M network from M̄ (bb.minv_bar), L̄_M (bb.lm_bar), raw̄ (bb.rawm_bar) and s̄_M (bb.sm_bar):
+  // M⁻¹ = L_M L_Mᵀ + ε_M I adds (M̄ + M̄ᵀ) L_M to L̄_M on the lower triangle, the softplus diagonal takes σ(raw),
+  // then raw = M2 s_M + b and s_M = tanh(M1 q + c) (q̄ += M1ᵀ z̄).
+  HAMLET_KERNEL_INLINE void mass_network_backward(const Block& blk, BackBlock& bb, const GradOut& g,
+                                                  const AccLayout& L) const {
+    const int64_t n_m = d * (d + 1) / 2;
+    int64_t next = d;
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t j = 0; j <= i; ++j) {
+        T* lb = bb.lm_bar[i * d + j];
+        for (int64_t k = j; k < d; ++k)  // L_M[k][j] = 0 for k < j
+          for (int64_t r = 0; r < kBlock; ++r)
+            lb[r] += (bb.minv_bar[i * d + k][r] + bb.minv_bar[k * d + i][r]) * blk.lm[k * d + j][r];
+        if (j == i) {
+          for (int64_t r = 0; r < kBlock; ++r) bb.rawm_bar[i][r] += lb[r] / (T(1) + exp_of(-blk.raw_m[i][r]));
+        } else {
+          for (int64_t r = 0; r < kBlock; ++r) bb.rawm_bar[next][r] += lb[r];
+          ++next;
+        }
+      }
+    }
+    output_layer_backward(m2, n_m, bb.rawm_bar, blk.sm, L.m2, L.m2b, bb, g);
+    for (std::size_t k = 0; k < bb.z_bar.size(); ++k) bb.z_bar[k] += bb.sm_bar[k];
+    first_layer_backward(m1, blk.sm, L.m1, L.m1b, g.m1b_rows, blk, bb, g);
+  }
+
+  // MState = m_state, a template argument so that the constant-mass backward compiles without the state mass's
+  // branches (it measured ~5% slower with them).
+  template <bool MState>
   HAMLET_KERNEL_INLINE void backward_block(const T* q_in, const T* p_in, const T* qd_bar_in, const T* pn_bar_in,
                                            const GradOut& g, const AccLayout& L, Block& blk, BackBlock& bb) const {
     const int64_t n = blk.n, first = blk.first, n_raw = n2 * (n2 + 1) / 2;
@@ -772,8 +901,14 @@ struct Kernel {
     std::copy(blk.s.begin(), blk.s.end(), bb.s_g.begin());
     potential(blk.q, blk, /*grad=*/true);
     std::copy(blk.s.begin(), blk.s.end(), bb.s_v.begin());
+    const int64_t n_m = d * (d + 1) / 2;
+    if constexpr (MState) mass_at(blk);
     mass_times_p(blk);
     energy_gradient_q(blk);
+    if constexpr (MState) {
+      for (int64_t c = 0; c < n_m; ++c) std::copy(blk.dk_raw[c], blk.dk_raw[c] + kBlock, bb.k0[c]);
+      for (int64_t i = 0; i < d; ++i) std::copy(blk.y[i], blk.y[i] + kBlock, bb.ym0[i]);
+    }
     apply_dissipation(blk);
     for (int64_t i = 0; i < n2; ++i) {
       for (int64_t r = 0; r < kBlock; ++r) {
@@ -783,12 +918,31 @@ struct Kernel {
     }
     for (int64_t i = 0; i < d; ++i)
       for (int64_t r = 0; r < kBlock; ++r) bb.pn[i][r] = blk.p[i][r] + h * (-blk.a[i][r] - bb.y0[d + i][r] + blk.g[i][r]);
-    for (int64_t i = 0; i < d; ++i) {
-      for (int64_t r = 0; r < kBlock; ++r) bb.x1[i][r] = blk.a[i][r];
-      for (int64_t r = 0; r < kBlock; ++r) bb.x1[d + i][r] = 0;
-      for (int64_t k = 0; k < d; ++k) {
-        const T m = minv[i * d + k];
-        for (int64_t r = 0; r < kBlock; ++r) bb.x1[d + i][r] += m * bb.pn[k][r];
+    if constexpr (MState) {
+      // x' = [a'; b'] at (q, p'): the kinetic part of a' moves with p (the forward's second half of the substep).
+      for (int64_t i = 0; i < d; ++i) {
+        std::copy(blk.p[i], blk.p[i] + kBlock, bb.p0[i]);
+        std::copy(bb.pn[i], bb.pn[i] + kBlock, blk.p[i]);
+      }
+      mass_times_p(blk);
+      energy_gradient_q(blk);
+      for (int64_t i = 0; i < d; ++i) {
+        for (int64_t r = 0; r < kBlock; ++r) {
+          bb.x1[i][r] = blk.a[i][r];
+          bb.x1[d + i][r] = blk.b[i][r];
+        }
+        std::copy(blk.y[i], blk.y[i] + kBlock, bb.ym1[i]);
+        std::copy(bb.p0[i], bb.p0[i] + kBlock, blk.p[i]);
+      }
+      for (int64_t c = 0; c < n_m; ++c) std::copy(blk.dk_raw[c], blk.dk_raw[c] + kBlock, bb.k1[c]);
+    } else {
+      for (int64_t i = 0; i < d; ++i) {
+        for (int64_t r = 0; r < kBlock; ++r) bb.x1[i][r] = blk.a[i][r];
+        for (int64_t r = 0; r < kBlock; ++r) bb.x1[d + i][r] = 0;
+        for (int64_t k = 0; k < d; ++k) {
+          const T m = minv[i * d + k];
+          for (int64_t r = 0; r < kBlock; ++r) bb.x1[d + i][r] += m * bb.pn[k][r];
+        }
       }
     }
     times_d(blk, bb.x1, bb.y1);
@@ -807,10 +961,28 @@ struct Kernel {
       for (int64_t i = 0; i < d; ++i)
         for (int64_t r = 0; r < kBlock; ++r) out[r] -= blk.dm[i * n2 + k][r] * bb.qd_bar[i][r];
     }
-    // b' = M⁻¹ p': p̄' += M⁻ᵀ b̄', M̄ += b̄' p'ᵀ; then p' = p + h(−a − (D x)_p + G).
+    // b' = M⁻¹ p': p̄' += M⁻ᵀ b̄', M̄ += b̄' p'ᵀ; with a state mass also a' = ∂V/∂q + ∂K/∂q(q, p') for ā' (ā so far);
+    // then p' = p + h(−a − (D x)_p + G).
     for (int64_t k = 0; k < d; ++k)
       for (int64_t r = 0; r < kBlock; ++r) bb.p_bar[k][r] = bb.pn_bar[k][r];
-    mass_backward(bb.b_bar, bb.pn, bb.p_bar, g.acc + L.minv * kBlock);
+    if constexpr (MState) {
+      for (int64_t k = 0; k < d * d; ++k)
+        for (int64_t r = 0; r < kBlock; ++r) {
+          bb.minv_bar[k][r] = 0;
+          bb.lm_bar[k][r] = 0;
+        }
+      for (int64_t c = 0; c < n_m; ++c)
+        for (int64_t r = 0; r < kBlock; ++r) bb.rawm_bar[c][r] = 0;
+      std::fill(bb.sm_bar.begin(), bb.sm_bar.end(), T(0));
+      state_mass_backward(bb.b_bar, bb.pn, bb.p_bar, blk, bb);
+      kinetic_grad_backward(bb.pn, bb.k1, bb.ym1, bb.a_bar, bb.p_bar, blk, bb, g, L);
+    } else {
+      mass_backward(bb.b_bar, bb.pn, bb.p_bar, g.acc + L.minv * kBlock);
+    }
+    if constexpr (MState) {  // the kinetic gradient at p reads its ā alone
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t r = 0; r < kBlock; ++r) bb.a0_bar[i][r] = -h * bb.p_bar[i][r];
+    }
     for (int64_t i = 0; i < d; ++i) {
       for (int64_t r = 0; r < kBlock; ++r) {
         bb.a_bar[i][r] -= h * bb.p_bar[i][r];
@@ -829,11 +1001,19 @@ struct Kernel {
         for (int64_t r = 0; r < kBlock; ++r) blk.tmp[r] += blk.dm[i * n2 + k][r] * bb.y_bar[i][r];
       if (k < d) {
         for (int64_t r = 0; r < kBlock; ++r) bb.a_bar[k][r] += blk.tmp[r];
+        if constexpr (MState) {
+          for (int64_t r = 0; r < kBlock; ++r) bb.a0_bar[k][r] += blk.tmp[r];
+        }
       } else {
         for (int64_t r = 0; r < kBlock; ++r) bb.b_bar[k - d][r] = blk.tmp[r];
       }
     }
-    mass_backward(bb.b_bar, blk.p, bb.p_bar, g.acc + L.minv * kBlock);
+    if constexpr (MState) {
+      state_mass_backward(bb.b_bar, blk.p, bb.p_bar, blk, bb);
+      kinetic_grad_backward(blk.p, bb.k0, bb.ym0, bb.a0_bar, bb.p_bar, blk, bb, g, L);
+    } else {
+      mass_backward(bb.b_bar, blk.p, bb.p_bar, g.acc + L.minv * kBlock);
+    }
     for (int64_t i = 0; i < d; ++i)
       for (int64_t r = 0; r < kBlock; ++r) bb.q_bar[i][r] = 0;
 
@@ -884,6 +1064,7 @@ struct Kernel {
       }
     }
     first_layer_backward(v1, bb.s_v, L.v1, L.v1b, g.v1b_rows, blk, bb, g);
+    if constexpr (MState) mass_network_backward(blk, bb, g, L);
 
     for (int64_t r = 0; r < n; ++r) {
       for (int64_t i = 0; i < d; ++i) {
@@ -905,10 +1086,15 @@ struct Kernel {
     bb->s_g.assign(units, T(0));
     bb->s_d.assign(units, T(0));
     bb->z_bar.assign(units, T(0));
+    bb->sm_bar.assign(units, T(0));
     for (int64_t first = 0; first < rows; first += kBlock) {
       blk->first = first;
       blk->n = std::min(kBlock, rows - first);
-      backward_block(q_in, p_in, qd_bar, pn_bar, g, L, *blk, *bb);
+      if (m_state) {
+        backward_block<true>(q_in, p_in, qd_bar, pn_bar, g, L, *blk, *bb);
+      } else {
+        backward_block<false>(q_in, p_in, qd_bar, pn_bar, g, L, *blk, *bb);
+      }
     }
   }
 };
@@ -1134,9 +1320,10 @@ std::vector<at::Tensor> run_backward_kernel(const KernelWeights& kw, const at::T
   at::Tensor q_bar = at::empty({rows, d}, opts), p_bar = at::empty({rows, d}, opts);
   const auto rows_grad = [&](const at::Tensor& bias) { return bias.dim() == 2 ? at::empty({rows, w}, opts) : at::Tensor(); };
   at::Tensor v1b_rows = rows_grad(kw.v1_bias), g1b_rows = rows_grad(kw.g1_bias), d1b_rows = rows_grad(kw.d1_bias);
+  at::Tensor m1b_rows = k.m_state ? rows_grad(kw.m1_bias) : at::Tensor();
   const auto ptr = [](at::Tensor& t) -> T* { return t.defined() ? t.data_ptr<T>() : nullptr; };
   const typename Kernel<T>::GradOut out{q_bar.data_ptr<T>(), p_bar.data_ptr<T>(), acc.data_ptr<T>(), ptr(v1b_rows),
-                                        ptr(g1b_rows), ptr(d1b_rows)};
+                                        ptr(g1b_rows), ptr(d1b_rows), ptr(m1b_rows)};
   const T* qd_ptr = qd.defined() ? qd.data_ptr<T>() : nullptr;
   const T* pn_ptr = pn.defined() ? pn.data_ptr<T>() : nullptr;
   if constexpr (std::is_same_v<T, float>) {
@@ -1151,26 +1338,42 @@ std::vector<at::Tensor> run_backward_kernel(const KernelWeights& kw, const at::T
   const auto bias = [&](int64_t offset, const at::Tensor& like, const at::Tensor& per_row) {
     return per_row.defined() ? per_row.to(like.scalar_type()) : part(offset, like);
   };
-  return {q_bar,
-          p_bar,
-          part(layout.v1, kw.v1),
-          bias(layout.v1b, kw.v1_bias, v1b_rows),
-          part(layout.v2, kw.v2),
-          part(layout.g1, kw.g1),
-          bias(layout.g1b, kw.g1_bias, g1b_rows),
-          part(layout.g2, kw.g2),
-          part(layout.g2b, kw.g2_bias),
-          part(layout.d1, kw.d1),
-          bias(layout.d1b, kw.d1_bias, d1b_rows),
-          part(layout.d2, kw.d2),
-          part(layout.d2b, kw.d2_bias),
-          part(layout.minv, kw.inv_mass)};
+  std::vector<at::Tensor> result = {q_bar,
+                                    p_bar,
+                                    part(layout.v1, kw.v1),
+                                    bias(layout.v1b, kw.v1_bias, v1b_rows),
+                                    part(layout.v2, kw.v2),
+                                    part(layout.g1, kw.g1),
+                                    bias(layout.g1b, kw.g1_bias, g1b_rows),
+                                    part(layout.g2, kw.g2),
+                                    part(layout.g2b, kw.g2_bias),
+                                    part(layout.d1, kw.d1),
+                                    bias(layout.d1b, kw.d1_bias, d1b_rows),
+                                    part(layout.d2, kw.d2),
+                                    part(layout.d2b, kw.d2_bias)};
+  if (k.m_state) {
+    result.push_back(part(layout.m1, kw.m1));
+    result.push_back(bias(layout.m1b, kw.m1_bias, m1b_rows));
+    result.push_back(part(layout.m2, kw.m2));
+    result.push_back(part(layout.m2b, kw.m2_bias));
+  } else {
+    result.push_back(part(layout.minv, kw.inv_mass));
+  }
+  return result;
 }
 
-// Inputs of StepNode after q and p, in order; v2_bias last (it only enters the logged energies).
+// Inputs of StepNode after q and p, in order: the mass is inv_mass (constant) or m1, m1_bias, m2, m2_bias (state);
+// v2_bias last (it only enters the logged energies).
 std::vector<at::Tensor> node_weights(const KernelWeights& kw) {
-  return {kw.v1, kw.v1_bias, kw.v2, kw.g1, kw.g1_bias, kw.g2, kw.g2_bias, kw.d1, kw.d1_bias, kw.d2, kw.d2_bias,
-          kw.inv_mass, kw.v2_bias};
+  std::vector<at::Tensor> t = {kw.v1, kw.v1_bias, kw.v2, kw.g1, kw.g1_bias, kw.g2, kw.g2_bias, kw.d1, kw.d1_bias,
+                               kw.d2, kw.d2_bias};
+  if (kw.m1.defined()) {
+    t.insert(t.end(), {kw.m1, kw.m1_bias, kw.m2, kw.m2_bias});
+  } else {
+    t.push_back(kw.inv_mass);
+  }
+  t.push_back(kw.v2_bias);
+  return t;
 }
 
 KernelWeights weights_from(const at::TensorList& t, bool d_softplus, double eps_d, double eps_m) {
@@ -1186,8 +1389,16 @@ KernelWeights weights_from(const at::TensorList& t, bool d_softplus, double eps_
   kw.d1_bias = t[10];
   kw.d2 = t[11];
   kw.d2_bias = t[12];
-  kw.inv_mass = t[13];
-  kw.v2_bias = t[14];
+  // q, p, 11 tensors, then one for the constant mass or four for the M network, then v2_bias.
+  if (t.size() == 18) {
+    kw.m1 = t[13];
+    kw.m1_bias = t[14];
+    kw.m2 = t[15];
+    kw.m2_bias = t[16];
+  } else {
+    kw.inv_mass = t[13];
+  }
+  kw.v2_bias = t[t.size() - 1];
   kw.d_softplus = d_softplus;
   kw.eps_d = eps_d;
   kw.eps_m = eps_m;
@@ -1263,14 +1474,14 @@ UpdateResult fused_update(const KernelWeights& weights, const UpdateReadout& rea
 }
 
 bool trainable_step_applies(const KernelWeights& weights, int64_t substeps) {
-  return substeps == 1 && weights.inv_mass.defined() && !weights.m1.defined() && weights.d1.defined() &&
+  return substeps == 1 && weights.inv_mass.defined() != weights.m1.defined() && weights.d1.defined() &&
          !weights.dissipation.defined();
 }
 
 KernelStep fused_step_trainable(const KernelWeights& weights, const at::Tensor& q, const at::Tensor& p, double h,
                                 int64_t substeps) {
   HAMLET_CHECK(trainable_step_applies(weights, substeps),
-               "phnn kernel: the differentiable step needs K = 1, a constant mass and a state dissipation");
+               "phnn kernel: the differentiable step needs K = 1 and a state dissipation");
   HAMLET_CHECK(q.dim() == 2 && q.size(1) >= 1 && q.size(1) <= kMaxDim && p.sizes() == q.sizes(),
                "phnn kernel: q and p must be [R, d] with d ≤ ", kMaxDim, ", got ", q.sizes(), " and ", p.sizes());
   HAMLET_CHECK(q.device().is_cpu() && p.device().is_cpu(), "phnn kernel: runs on the CPU only");

@@ -195,11 +195,18 @@ TEST_CASE("phnn kernel: used only where it applies; bad shapes are errors") {
   CHECK(opt2.uses_fused_kernel(q, p));
   opt2.set_trainable(true);
   CHECK_FALSE(opt2.uses_fused_kernel(q, p));
+  // The node covers the state mass too (issue 33), but not a constant dissipation.
   o.mass = "state";
   CHECK(Phnn(o).uses_fused_kernel(q, p));
   Phnn state_mass(o);
   state_mass.set_trainable(true);
-  CHECK_FALSE(state_mass.uses_fused_kernel(q, p));
+  CHECK(state_mass.uses_fused_kernel(q, p));
+  PhnnOptions constant_d = o;
+  constant_d.dissipation = "constant";
+  Phnn opt3(constant_d);
+  CHECK(opt3.uses_fused_kernel(q, p));
+  opt3.set_trainable(true);
+  CHECK_FALSE(opt3.uses_fused_kernel(q, p));
   o.derivatives = "autograd";
   CHECK_FALSE(Phnn(o).uses_fused_kernel(q, p));
   o.derivatives = "closed-form";
@@ -300,6 +307,108 @@ TEST_CASE("phnn kernel: meta-gradients through its autograd node equal autograd 
   }
   SECTION("phnn-features: per-row first-layer biases of D and G from the context, exp readout") {
     CHECK(meta_gradients_fused_vs_tensor(phnn_features_defaults(), at::kDouble) < 1e-12);
+  }
+  SECTION("state mass (the phnn default), raw gradient (d = 1), cotangents of the gradients (second order)") {
+    const PhnnOptions o;
+    REQUIRE(o.mass == "state");
+    CHECK(meta_gradients_fused_vs_tensor(o, at::kDouble, /*second_order=*/true) < 1e-12);
+    CHECK(meta_gradients_fused_vs_tensor(o, at::kFloat) < 1e-4);
+  }
+  SECTION("state mass on P(g) (d = 2), softplus diagonal of L_D") {
+    PhnnOptions o;
+    o.preprocess = true;
+    o.d_softplus = true;
+    CHECK(meta_gradients_fused_vs_tensor(o, at::kDouble, /*second_order=*/true) < 1e-12);
+    CHECK(meta_gradients_fused_vs_tensor(o, at::kFloat) < 1e-4);
+  }
+}
+
+namespace {
+
+// One substep of the node (fused_step_trainable) against autograd through Phnn's tensor expressions
+// (ph::symplectic_euler on Phnn::model, closed-form derivatives) on 70 rows (a block and a part): the values of q̇,
+// p' and q̂, and the cotangents of q, p and every weight tensor for random cotangents of q̇ and p'. Largest
+// relative difference.
+double node_vs_tensor(const PhnnOptions& o, at::ScalarType dtype) {
+  test::FusedAndTensor<Phnn> f(o, dtype, /*seed=*/41, /*last_dim=*/5);
+  const std::vector<std::string> names = f.tensor.weight_names();
+  TensorList w;
+  for (const auto& x : f.weights) w.push_back(x.clone().requires_grad_(true));
+  f.tensor.set_weights(w);
+  const auto weight = [&](const std::string& name) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == name) return w[i];
+    }
+    FAIL("no weight " << name);
+    return at::Tensor();
+  };
+  const int64_t d = o.dim(), rows = 70;
+  ph::KernelWeights kw;
+  kw.v1 = weight("V.0.weight");
+  kw.v1_bias = weight("V.0.bias");
+  kw.v2 = weight("V.2.weight");
+  kw.v2_bias = weight("V.2.bias");
+  kw.g1 = weight("G.0.weight");
+  kw.g1_bias = weight("G.0.bias");
+  kw.g2 = weight("G.2.weight");
+  kw.g2_bias = weight("G.2.bias");
+  kw.d1 = weight("D.0.weight");
+  kw.d1_bias = weight("D.0.bias");
+  kw.d2 = weight("D.2.weight");
+  kw.d2_bias = weight("D.2.bias");
+  kw.m1 = weight("M.0.weight");
+  kw.m1_bias = weight("M.0.bias");
+  kw.m2 = weight("M.2.weight");
+  kw.m2_bias = weight("M.2.bias");
+  kw.d_softplus = o.d_softplus;
+  kw.eps_d = o.eps_d;
+  kw.eps_m = o.eps_m;
+  REQUIRE(ph::trainable_step_applies(kw, 1));
+  const at::Tensor q = at::randn({rows, d}, f.gen, f.opts).requires_grad_(true);
+  const at::Tensor p = (0.7 * at::randn({rows, d}, f.gen, f.opts)).requires_grad_(true);
+  const at::Tensor q_dot_bar = at::randn({rows, d}, f.gen, f.opts), p_next_bar = at::randn({rows, d}, f.gen, f.opts);
+  const ph::KernelStep k = ph::fused_step_trainable(kw, q, p, o.h, 1);
+  const ph::Step t = ph::symplectic_euler(f.tensor.model(f.opts), q, p, o.h, 1, /*create_graph=*/true);
+  double worst = std::max({test::max_rel_diff(k.q_dot, t.q_dot), test::max_rel_diff(k.p_next, t.p_next),
+                           test::max_rel_diff(k.q_hat, t.q_hat)});
+  TensorList inputs = {q, p};
+  inputs.insert(inputs.end(), w.begin(), w.end());
+  const auto gk = torch::autograd::grad({(k.q_dot * q_dot_bar).sum() + (k.p_next * p_next_bar).sum()}, inputs, {},
+                                        false, false, true);
+  const auto gt = torch::autograd::grad({(t.q_dot * q_dot_bar).sum() + (t.p_next * p_next_bar).sum()}, inputs, {},
+                                        false, false, true);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    INFO("input " << i << (i < 2 ? (i == 0 ? " (q)" : " (p)") : " (" + names[i - 2] + ")"));
+    if (!gt[i].defined()) {  // V.2.bias and W_u: no step output depends on them
+      CHECK((!gk[i].defined() || gk[i].abs().max().item<double>() == 0));
+      continue;
+    }
+    REQUIRE(gk[i].defined());
+    worst = std::max(worst, test::max_rel_diff(gk[i], gt[i]));
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("phnn kernel: the autograd node with a state mass equals autograd through the tensor expressions") {
+  SECTION("d = 1 (raw gradient), state dissipation") {
+    const PhnnOptions o;
+    CHECK(node_vs_tensor(o, at::kDouble) < 1e-12);
+    CHECK(node_vs_tensor(o, at::kFloat) < 5e-4);  // float32 rounding, amplified by the state mass's second derivatives
+  }
+  SECTION("d = 2 (P(g)), state dissipation") {
+    PhnnOptions o;
+    o.preprocess = true;
+    CHECK(node_vs_tensor(o, at::kDouble) < 1e-12);
+    CHECK(node_vs_tensor(o, at::kFloat) < 5e-4);  // float32 rounding, amplified by the state mass's second derivatives
+  }
+  SECTION("d = 2, softplus diagonal of L_D, larger step") {
+    PhnnOptions o;
+    o.preprocess = true;
+    o.d_softplus = true;
+    o.h = 0.3;
+    CHECK(node_vs_tensor(o, at::kDouble) < 1e-12);
   }
 }
 

@@ -169,7 +169,7 @@ struct PhnnOptions {
   std::string derivatives = "closed-form";  // closed-form | autograd: how ∂H/∂q is computed (same values)
   // fused | tensor: on the CPU with closed-form derivatives a step runs as one loop over the coordinates
   // (phnn_kernel.hpp) when nothing differentiates it (evaluation), or as that loop's autograd node with a written-out
-  // backward in meta-training with K = 1, a constant mass and a state dissipation; otherwise, or with tensor, as
+  // backward in meta-training with K = 1 and a state dissipation (either mass); otherwise, or with tensor, as
   // the tensor expressions (the reference, and how results before this option were made; they agree to float32
   // rounding).
   std::string kernel = "fused";
@@ -217,7 +217,7 @@ class Phnn final : public ConfiguredLearnedOptimizer<PhnnOptions> {
   // Whether update() runs a step on features q and momenta p [R, d] with the fused kernel (phnn_kernel.hpp):
   // `kernel` = fused, closed-form derivatives, float32/float64 CPU tensors, and either nothing that will ever be
   // differentiated (neither trainable weights nor q or p requiring grad) or the configuration of the kernel's
-  // autograd node (K = 1, mass = constant, dissipation = state; fused_step_trainable), which meta-training then
+  // autograd node (K = 1, dissipation = state, either mass; fused_step_trainable), which meta-training then
   // uses. The choice depends on trainability, not on grad mode, so a step that --recompute re-runs with autograd
   // computes the same values in both passes.
   bool uses_fused_kernel(const at::Tensor& q, const at::Tensor& p) const;

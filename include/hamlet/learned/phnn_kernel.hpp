@@ -4,9 +4,10 @@
 // §2), written as one loop over the coordinates instead of ~100 ATen operations that each make a pass over
 // [R, w] tensors. Phnn::update() takes this path when the tensors are on the CPU, derivatives = closed-form
 // (option `kernel`, default fused; Phnn::uses_fused_kernel) and either nothing will be differentiated
-// (evaluation) or the step is one the autograd node below covers (meta-training with K = 1, a constant mass and a
-// state dissipation; also both passes of --recompute, which see the same forward loop). Every other
-// differentiated step (a state mass, K > 1, the autograd reference) keeps the tensor expressions, which stay the
+// (evaluation) or the step is one the autograd node below covers (meta-training with K = 1 and a state
+// dissipation, constant or state mass; also both passes of --recompute, which see the same forward loop). Every
+// other differentiated step (K > 1, a constant dissipation, the autograd reference) keeps the tensor expressions,
+// which stay the
 // reference this kernel is tested against (tests/learned/test_phnn_kernel.cpp: equal at 1e-12 in float64, within
 // 5e-6 in float32; the node's cotangents equal at 1e-12).
 //
@@ -77,14 +78,19 @@ UpdateResult fused_update(const KernelWeights& weights, const UpdateReadout& rea
                           const TensorList& grads, const TensorList& momenta, double h, int64_t substeps);
 
 // Meta-training (issue "Scale meta-training" §2): the same step as one autograd node whose backward pass is
-// written out, for K = 1, a constant mass and a state dissipation (the MNIST protocols' phnn and phnn-features).
-// q_dot and p_next are differentiable in q, p and the weight tensors v1, v1_bias (shared or per row), v2, g1,
-// g1_bias, g2, g2_bias, d1, d1_bias, d2, d2_bias and inv_mass, whatever they were computed from upstream (narrowed
-// weights, psd_from_raw, the context GEMM); q_hat and the energy terms are not differentiable. The backward is a
-// loop like the forward: it recomputes the substep from the saved q and p (nothing else is stored) and then
-// applies, per row, with ȳ = cotangents and x = [a; b], x' = [a; b'] (phnn.hpp):
-//   q̇ = b' − (D x')_q, b' = M⁻¹ p', p' = p + h(−a − (D x)_p + G), D = L Lᵀ + ε I, a = V1ᵀ[(1 − s_V²) ⊙ v2]
-// in reverse, summing the weights' cotangents over the rows (per-row biases get one row each). Tested against
+// written out, for K = 1 and a state dissipation with a constant mass (the MNIST protocols' phnn and
+// phnn-features) or a state mass (phnn's default, issue 33). q_dot and p_next are differentiable in q, p and the
+// weight tensors v1, v1_bias (shared or per row), v2, g1, g1_bias, g2, g2_bias, d1, d1_bias, d2, d2_bias and
+// inv_mass or m1, m1_bias, m2, m2_bias, whatever they were computed from upstream (narrowed weights, psd_from_raw,
+// the context GEMM); q_hat and the energy terms are not differentiable. The backward is a loop like the forward:
+// it recomputes the substep from the saved q and p (nothing else is stored) and then applies, per row, with
+// ȳ = cotangents and x = [a; b], x' = [a'; b'] (phnn.hpp):
+//   q̇ = b' − (D x')_q, b' = M⁻¹ p', p' = p + h(−a − (D x)_p + G), D = L Lᵀ + ε I,
+//   a = V1ᵀ[(1 − s_V²) ⊙ v2] + ∂K/∂q(q, p), a' = the same at (q, p') (a' = a for a constant mass)
+// in reverse, summing the weights' cotangents over the rows (per-row biases get one row each). With a state mass
+// the kinetic gradient ∂K/∂q = M1ᵀ[(1 − s_M²) ⊙ (M2ᵀ k)], k = ∂K/∂raw(raw, p) is differentiated once more in
+// q, p and the M network's weights (second derivatives of K: through k's dependence on raw and p, through the
+// tanh's 1 − s_M², and through M1, M2 directly), and M⁻¹(q) = L_M L_Mᵀ + ε_M I back to the M network. Tested against
 // autograd through the tensor expressions (tests/learned/test_phnn_kernel.cpp: every cotangent equal at 1e-12 in
 // float64). Backward is first-order only.
 bool trainable_step_applies(const KernelWeights& weights, int64_t substeps);
