@@ -25,8 +25,12 @@ using OptimizerFactory = std::function<optim::OptimizerPtr(const std::string& na
 // --mode=step on one task: for each optimizer, update() alone on one problem (θ0 and its first gradient), `steps`
 // updates per run, best of three runs; prints one Markdown row per optimizer (ns per coordinate, the memory floor
 // = bytes an update must move ÷ the stream rate, the flop floor = flops_per_coordinate() ÷ the GEMM rate) and, for
-// float32 tasks, LibTorch's torch::optim::Adam on the same tensors. Returns the ns per coordinate in `names` order.
-std::vector<double> benchmark_steps(const tasks::Task& task, const std::vector<std::string>& names,
+// float32 tasks, LibTorch's torch::optim::Adam on the same tensors.
+struct StepTimings {
+  int64_t coordinates = 0;            // of the one problem
+  std::vector<double> ns_per_coordinate;  // in `names` order
+};
+StepTimings benchmark_steps(const tasks::Task& task, const std::vector<std::string>& names,
                                     const OptimizerFactory& make, const MachineRates& rates, int64_t steps);
 
 }  // namespace hamlet::cli

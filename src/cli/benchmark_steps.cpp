@@ -132,7 +132,7 @@ MachineRates measure_machine_rates() {
   return rates;
 }
 
-std::vector<double> benchmark_steps(const tasks::Task& task, const std::vector<std::string>& names,
+StepTimings benchmark_steps(const tasks::Task& task, const std::vector<std::string>& names,
                                     const OptimizerFactory& make, const MachineRates& rates, int64_t steps) {
   const auto batch = task.sample(tasks::Split::kTest, 0, 0, 1, c10::Device(at::kCPU));
   const TensorList theta0 = batch->initial_params();
@@ -147,7 +147,8 @@ std::vector<double> benchmark_steps(const tasks::Task& task, const std::vector<s
               static_cast<long long>(steps), at::get_num_threads());
   std::printf("| optimizer | ns per coordinate | x adam | state values per coordinate | memory floor (ns) | flops per "
               "coordinate | flop floor (ns) | x the larger floor |\n|---|---|---|---|---|---|---|---|\n");
-  std::vector<double> out;
+  StepTimings out;
+  out.coordinates = static_cast<int64_t>(coordinates);
   double adam_ns = 0;
   for (const auto& name : names) {
     const optim::OptimizerPtr opt = make(name);
@@ -166,7 +167,7 @@ std::vector<double> benchmark_steps(const tasks::Task& task, const std::vector<s
                 t.state_values, memory_floor, flop_text, flop_floor_text,
                 t.ns_per_coordinate / std::max(memory_floor, flop_floor));
     std::fflush(stdout);
-    out.push_back(t.ns_per_coordinate);
+    out.ns_per_coordinate.push_back(t.ns_per_coordinate);
   }
   if (theta0.front().scalar_type() == at::kFloat) {
     const double ns = time_torch_adam(theta0, grads, steps, coordinates);

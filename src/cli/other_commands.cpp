@@ -284,12 +284,9 @@ int cmd_benchmark(const std::vector<std::string>& args) {
   std::vector<std::string> columns;
   std::vector<std::vector<double>> ns;
   for (const auto& task : tasks) {
-    ns.push_back(benchmark_steps(*task, names, make, rates, steps));
-    int64_t coordinates = 0;
-    for (const auto& p : task->sample(tasks::Split::kTest, 0, 0, 1, c10::Device(at::kCPU))->initial_params()) {
-      coordinates += p.numel();
-    }
-    columns.push_back(std::to_string(coordinates) + " coordinates");
+    const StepTimings timings = benchmark_steps(*task, names, make, rates, steps);
+    ns.push_back(timings.ns_per_coordinate);
+    columns.push_back(std::to_string(timings.coordinates) + " coordinates");
   }
   if (tasks.size() > 1) print_step_summary(names, columns, ns);
   return 0;

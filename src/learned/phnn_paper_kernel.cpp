@@ -44,14 +44,14 @@ struct Weights {
   }
 };
 
-// y = W2 relu(W1 x + b1) + b2 for d × d layers.
+// y = W2 relu(W1 x + b1) + b2 for d × d layers (both the row kernel and the direct update use it).
 template <typename T, int64_t d>
-inline void relu_mlp(const T* w1, const T* b1, const T* w2, const T* b2, const T* x, T* y) {
+HAMLET_KERNEL_INLINE inline void relu_mlp(const T* w1, const T* b1, const T* w2, const T* b2, const T* x, T* y) {
   T hidden[kMaxDim];
   for (int64_t j = 0; j < d; ++j) {
     T z = b1[j];
     for (int64_t i = 0; i < d; ++i) z += w1[j * d + i] * x[i];
-    hidden[j] = z > T(0) ? z : T(0);
+    hidden[j] = std::max(z, T(0));  // a NaN passes, as at::relu
   }
   for (int64_t j = 0; j < d; ++j) {
     T z = b2[j];
@@ -141,7 +141,7 @@ struct PaperConsts {
 template <typename T, int64_t D>
 HAMLET_KERNEL_INLINE inline void paper_row(const PaperConsts<T, D>& c, T g, T s, T& u_out, T& s_out) {
   constexpr int64_t d = D;
-  T q[D], sigma[D], force[D], a[D], hidden[D], x[2 * D], q_dot[D], rest[D];
+  T q[D], sigma[D], force[D], a[D], x[2 * D], q_dot[D], rest[D];
   if constexpr (D == 2) {
     kernel::preprocess_select(g, kPreprocessP, q);
     kernel::preprocess_select(s, kPreprocessP, sigma);
@@ -149,26 +149,10 @@ HAMLET_KERNEL_INLINE inline void paper_row(const PaperConsts<T, D>& c, T g, T s,
     q[0] = g;
     sigma[0] = s;
   }
+  relu_mlp<T, D>(c.g0, c.g0b, c.g2, c.g2b, q, force);
+  relu_mlp<T, D>(c.v0, c.v0b, c.v2, c.v2b, q, a);
   for (int64_t j = 0; j < d; ++j) {
-    T z = c.g0b[j];
-    for (int64_t i = 0; i < d; ++i) z += c.g0[j * d + i] * q[i];
-    hidden[j] = std::max(z, T(0));
-  }
-  for (int64_t j = 0; j < d; ++j) {
-    T z = c.g2b[j];
-    for (int64_t i = 0; i < d; ++i) z += c.g2[j * d + i] * hidden[i];
-    force[j] = z;
-  }
-  for (int64_t j = 0; j < d; ++j) {
-    T z = c.v0b[j];
-    for (int64_t i = 0; i < d; ++i) z += c.v0[j * d + i] * q[i];
-    hidden[j] = std::max(z, T(0));
-  }
-  for (int64_t j = 0; j < d; ++j) {
-    T z = c.v2b[j];
-    for (int64_t i = 0; i < d; ++i) z += c.v2[j * d + i] * hidden[i];
-    a[j] = z;
-    x[j] = z;
+    x[j] = a[j];
     x[d + j] = sigma[j];
   }
   for (int64_t i = 0; i < d; ++i) {
