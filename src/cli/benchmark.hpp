@@ -13,10 +13,12 @@ namespace hamlet::cli {
 std::vector<OptionMap> option_sweep(const OptionMap& options);
 
 // What the machine does on the current thread count: streaming bandwidth (an in-place axpy over 4M float32,
-// 12 bytes per element) and the float32 GEMM rate ([2048, 256] x [256, 256]), best of five after a warm-up.
+// 12 bytes per element) and the float32 GEMM rate ([2048, 256] x [256, 256]), best of five after a warm-up; and on
+// one thread the cost of one tanh of the fused kernels (learned/activation_rate.hpp).
 struct MachineRates {
   double stream_gb_per_s = 0;
   double gemm_gflop_per_s = 0;
+  double tanh_ns = 0;
 };
 MachineRates measure_machine_rates();
 
@@ -24,8 +26,9 @@ using OptimizerFactory = std::function<optim::OptimizerPtr(const std::string& na
 
 // --mode=step on one task: for each optimizer, update() alone on one problem (θ0 and its first gradient), `steps`
 // updates per run, best of three runs; prints one Markdown row per optimizer (ns per coordinate, the memory floor
-// = bytes an update must move ÷ the stream rate, the flop floor = flops_per_coordinate() ÷ the GEMM rate) and, for
-// float32 tasks, LibTorch's torch::optim::Adam on the same tensors.
+// = bytes an update must move ÷ the stream rate, the compute floor = the activations_per_coordinate() at the tanh
+// cost plus the other flops_per_coordinate() at the GEMM rate, divided by the thread count for the activations) and,
+// for float32 tasks, LibTorch's torch::optim::Adam on the same tensors.
 struct StepTimings {
   int64_t coordinates = 0;            // of the one problem
   std::vector<double> ns_per_coordinate;  // in `names` order

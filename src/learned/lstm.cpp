@@ -69,6 +69,10 @@ double LstmOptimizer::flops_per_coordinate() const {
   return gates + cells + 2 * h + (options_.preprocess ? 3 : 0) + 2;
 }
 
+double LstmOptimizer::activations_per_coordinate() const {
+  return 2 * 5 * static_cast<double>(options_.hidden) + (options_.preprocess ? 1 : 0);
+}
+
 std::string LstmOptimizer::architecture() const {
   return detail::concat("lstm d=", options_.dim(), " hidden=", options_.hidden);
 }

@@ -253,6 +253,8 @@ double MlpLopt::flops_per_coordinate() const {
   return 16 + 15 + 2.0 * kMlpLoptFeatures + mlp + l * w + 5;
 }
 
+double MlpLopt::activations_per_coordinate() const { return 1; }
+
 optim::StepResult MlpLopt::update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                                   const optim::OptimizerState& state) const {
   HAMLET_CHECK(grads.size() == params.size(), "mlp-lopt: ", grads.size(), " gradients for ", params.size(),

@@ -448,6 +448,17 @@ double Phnn::flops_per_coordinate() const {
   return static_cast<double>(options_.substeps) * substep + after + readout;
 }
 
+double Phnn::activations_per_coordinate() const {
+  // As counted in flops_per_coordinate: a network evaluation is w tanh; the state mass adds d softplus where M is
+  // evaluated and d σ in each of the substep's two ∂K/∂q.
+  const double d = static_cast<double>(options_.dim()), w = static_cast<double>(options_.hidden);
+  const bool d_net = options_.dissipation == "state", m_net = options_.mass == "state";
+  const double substep = 2 * w + (d_net ? w : 0) + (m_net ? w + d + 2 * d : 0);
+  const double after = w + (m_net ? w + d : 0);
+  return static_cast<double>(options_.substeps) * substep + after + (options_.readout == "exp" ? 1 : 0) +
+         (options_.preprocess ? 1 : 0);
+}
+
 ph::KernelWeights Phnn::kernel_weights(const at::TensorOptions& options, const at::Tensor& rows,
                                        const at::Tensor& time) const {
   const TensorList w = weights_.on(options);

@@ -179,6 +179,8 @@ double PhnnLift::flops_per_coordinate() const {
   return 2 * w * (k + 2) + 2 * w * (k + 1) + 2 * w + 25 * k + 2 * (k + 2) + 28;
 }
 
+double PhnnLift::activations_per_coordinate() const { return static_cast<double>(options_.hidden); }
+
 std::string PhnnLift::architecture() const {
   return detail::concat("phnn-lift k=", options_.k, " hidden=", options_.hidden, " mass=", options_.mass, " kinetic=", options_.kinetic,
                         " time_features=", options_.time_features ? "true" : "false",

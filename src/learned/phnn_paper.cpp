@@ -127,6 +127,8 @@ double PhnnPaper::flops_per_coordinate() const {
   return features + mlps + dissipation + dynamics + readouts + norm;
 }
 
+double PhnnPaper::activations_per_coordinate() const { return options_.preprocess ? 2 : 0; }
+
 PhnnPaperKernelWeights PhnnPaper::kernel_weights(const at::TensorOptions& options) const {
   const TensorList w = weights_.on(options);
   PhnnPaperKernelWeights k;

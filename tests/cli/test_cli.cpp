@@ -154,8 +154,11 @@ TEST_CASE("tune, list, version and benchmark run") {
   REQUIRE(hamlet_cli("benchmark --optimizers=adam --problems=4 --steps=3", &msg) == 0);
   CHECK_THAT(msg, Catch::Contains("| adam | 4 |"));
   // --mode=step over a sweep of a task option: a table per value, then ns per coordinate side by side.
-  REQUIRE(hamlet_cli("benchmark --mode=step --task=quadratic --task.dim=8,16 --optimizers=sgd,adam --steps=3", &msg) == 0);
-  CHECK_THAT(msg, Catch::Contains("GB/s") && Catch::Contains("| adam |") && Catch::Contains("| 8 coordinates | 16 coordinates |"));
+  REQUIRE(hamlet_cli("benchmark --mode=step --task=quadratic --task.dim=8,16 --optimizers=sgd,adam,phnn "
+                     "--optimizer.phnn.mass=constant --steps=3", &msg) == 0);
+  CHECK_THAT(msg, Catch::Contains("GB/s") && Catch::Contains("one tanh of the fused kernels") &&
+                      Catch::Contains("| adam |") && Catch::Contains("| 8 coordinates | 16 coordinates |"));
+  CHECK_THAT(msg, Catch::Contains("| 523 | 64 |"));  // phnn's flops and, of them, activations per coordinate
   // A bad value anywhere in the sweep stops the command before anything runs.
   CHECK(hamlet_cli("benchmark --mode=step --task=quadratic --task.dim=8,0 --optimizers=sgd --steps=3", &msg) == 2);
   CHECK_THAT(msg, Catch::Contains("dim") && !Catch::Contains("| sgd |"));

@@ -56,6 +56,25 @@ TEST_CASE("learned registry: names, construction and option errors") {
   CHECK_FALSE(same_weights(make_learned("phnn", {{"seed", "4"}})->weights(), make_learned("phnn", {})->weights()));
 }
 
+TEST_CASE("learned registry: activations per coordinate, counted by hand") {
+  // The benchmark's compute floor prices these at the tanh rate (hamlet benchmark --mode=step).
+  CHECK(make_learned("lstm", {{"preprocess", "false"}})->activations_per_coordinate() == 200);  // 2 cells x 20 x (3 σ + 2 tanh)
+  CHECK(make_learned("lstm", {{"preprocess", "true"}, {"hidden", "8"}})->activations_per_coordinate() == 81);
+  // phnn, d = 1, w = 16, K = 1: V, G, D and V again at q̂; the state mass adds M twice, its softplus twice and two σ.
+  CHECK(make_learned("phnn", {{"mass", "constant"}})->activations_per_coordinate() == 64);
+  CHECK(make_learned("phnn", {})->activations_per_coordinate() == 100);
+  CHECK(make_learned("phnn", {{"mass", "constant"}, {"substeps", "2"}})->activations_per_coordinate() == 112);
+  CHECK(make_learned("phnn-features", {})->activations_per_coordinate() == 65);  // + the exp readout
+  CHECK(make_learned("mlp-lopt", {})->activations_per_coordinate() == 1);
+  CHECK(make_learned("phnn-lift", {{"hidden", "12"}})->activations_per_coordinate() == 12);
+  CHECK(make_learned("phnn-paper", {})->activations_per_coordinate() == 0);
+  CHECK(make_learned("phnn-paper", {{"preprocess", "true"}})->activations_per_coordinate() == 2);
+  for (const auto& name : learned_names()) {
+    const auto opt = make_learned(name, {});
+    CHECK(opt->activations_per_coordinate() <= opt->flops_per_coordinate());
+  }
+}
+
 TEST_CASE("every learned optimizer: batched rows, dtypes and trainability") {
   for (const std::string& name : learned_names()) {
     // Optimizers that read their own features refuse preprocess=true: one variant.

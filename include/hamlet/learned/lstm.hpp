@@ -69,6 +69,8 @@ class LstmOptimizer final : public ConfiguredLearnedOptimizer<LstmOptions> {
   // multiply and a multiply-add, h' with a tanh and a multiply), the head 2H, P's log feature 3 (add, log, division;
   // with preprocess) and θ + out_mul·u 2. 10,565 for H = 20, d = 2.
   double flops_per_coordinate() const override;
+  // Of those, the activations: per cell and unit three σ and two tanh (10H, 200 for H = 20), and P's log.
+  double activations_per_coordinate() const override;
   // Whether update() runs the step on rows x through lstm_fused_step: kernel = fused, CPU, float32/float64.
   bool uses_fused_kernel(const at::Tensor& x, const TensorList& weights) const;
 };

@@ -116,6 +116,8 @@ class MlpLopt final : public ConfiguredLearnedOptimizer<MlpLoptOptions> {
   // per-coordinate features (15), their sums of squares (2 · 28), the MLP 28 → W → ... → 2 (2 · (28 W + (L − 1) W² +
   // 2 W), the time features being a bias per step), the ReLUs (L W) and the output exp and update (5).
   double flops_per_coordinate() const override;
+  // Of those, the activations: the output's exp (the ReLU network has none).
+  double activations_per_coordinate() const override;
   // The decays the current decay parameters give, in the compute options `opts` (differentiable).
   MlpLoptDecays decays(const at::TensorOptions& opts) const;
 };

@@ -229,6 +229,10 @@ class Phnn final : public ConfiguredLearnedOptimizer<PhnnOptions> {
   // from d, the width, K, the mass and dissipation variants and the readout: 523 for d = 1, w = 16, K = 1 with a
   // constant mass and a state dissipation, 893 with the state mass.
   double flops_per_coordinate() const override;
+  // Of those, the activations: one tanh per hidden unit of every network evaluation (V, G, D, M per substep, V and
+  // M again at q̂), the state mass's softplus and σ, the exp readout and P's log: 64 for d = 1, w = 16, K = 1 with
+  // a constant mass and a state dissipation (65 with phnn-features' exp readout), 100 with the state mass.
+  double activations_per_coordinate() const override;
   // The input features q = φ(g) for gradient rows g [R], [R, d].
   at::Tensor features(const at::Tensor& g) const;
 

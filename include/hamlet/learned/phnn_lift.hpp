@@ -156,6 +156,8 @@ class PhnnLift final : public ConfiguredLearnedOptimizer<PhnnLiftOptions> {
   // 2w(k + 2) + 2w(k + 1) + 2w (tanh and bias), 25 per momentum (ports, diagnostics, velocity, energy), the k + 2
   // normalised features and 28 for the metric, the second moment, the readout and θ' (273 at the defaults).
   double flops_per_coordinate() const override;
+  // Of those, the activations: N's w tanh.
+  double activations_per_coordinate() const override;
 
   // The current decays β_i = exp(−exp(log_rho_i)) in `opts`, [k] (differentiable).
   at::Tensor decays(const at::TensorOptions& opts) const;

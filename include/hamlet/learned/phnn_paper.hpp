@@ -90,6 +90,8 @@ class PhnnPaper final : public ConfiguredLearnedOptimizer<PhnnPaperOptions> {
   // Nominal flops per coordinate and step (Optimizer::flops_per_coordinate): P on g and s (d = 2), the two ReLU
   // MLPs, D_w, M⁻¹, the two readouts, the update and, with norm, the square, sum and division.
   double flops_per_coordinate() const override;
+  // Of those, the activations: P's log of g and of s (with preprocess; the networks are ReLU).
+  double activations_per_coordinate() const override;
 
  private:
   PhnnPaperKernelWeights kernel_weights(const at::TensorOptions& options) const;

@@ -61,6 +61,10 @@ class Optimizer {
   // division 1), 0 = not stated. `hamlet benchmark --mode=step` divides it by the machine's measured GEMM rate to
   // print the step's flop floor beside its memory floor (docs/performance.md).
   virtual double flops_per_coordinate() const { return 0; }
+  // How many of those flops are activations (tanh, σ, exp, log, softplus), which cost about twenty vector operations
+  // each; the benchmark prices them at the measured rate of the kernels' tanh (learned/activation_rate.hpp) and
+  // the rest at the GEMM rate. 0 for the hand-designed optimizers (square roots and divisions stay flops).
+  virtual double activations_per_coordinate() const { return 0; }
 };
 
 using OptimizerPtr = std::shared_ptr<const Optimizer>;
