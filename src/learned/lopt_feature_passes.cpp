@@ -289,6 +289,12 @@ Layer0<T> prepare_layer0(const Decays<T>& s, const Job<T>& x, const std::vector<
       l0.w[idx] = w0[idx] * inv;
     }
   }
+  l0.w_units.resize(w0.size());
+  for (int64_t u = 0; u < width; ++u) {
+    for (int64_t f = 0; f < kF; ++f) {
+      l0.w_units[static_cast<std::size_t>(u * kF + f)] = l0.w[static_cast<std::size_t>(f * width + u)];
+    }
+  }
   if (x.factored) {
     // The broadcast channels' share of the layer: R's along d1, C's along d0; the bias goes with the axis-1 table.
     std::vector<T> t_r(static_cast<std::size_t>(width * len_r)), t_c(static_cast<std::size_t>(width * len_c));

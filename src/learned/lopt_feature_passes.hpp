@@ -68,11 +68,12 @@ Decays<T> decays_of(const MlpLoptDecays& decays);
 // The layer on the normalised features of one job: W's rows scaled by the channels' 1/rms (w [28][width]); not
 // factored the bias b [width]; factored, the broadcast channels' share with the bias per index of axis 1 (t1
 // [width][n1]) and of axis 2 (t2 [width][n2]), and the Adafactor factor F_k = row_k · col_k split the same way (f1
-// [3][n1], f2 [3][n2]). inv holds the channels' 1/rms (inv[kG] normalises the gradient).
+// [3][n1], f2 [3][n2]). inv holds the channels' 1/rms (inv[kG] normalises the gradient), w_units the scaled rows
+// unit-major, [width][28].
 template <typename T>
 struct Layer0 {
   int64_t width = 0;
-  std::vector<T> w, b, t1, t2, f1, f2;
+  std::vector<T> w, b, t1, t2, f1, f2, w_units;
   T inv[kF];
 };
 
@@ -184,13 +185,11 @@ HAMLET_KERNEL_INLINE inline void layer0_start(const Job<T>& x, const Layer0<T>& 
   }
 }
 
-// The per-coordinate channels of [first, first + n) into feat [28][S] (factored: the 16 of kLocal, after
-// layer0_start filled scale) and their share added to h [width][S], channel after channel in index order.
+// The per-coordinate channels of [first, first + n) into feat [28][S]: factored, the 16 of kLocal (after
+// layer0_start filled scale), else all 28.
 template <int64_t S, typename T>
-HAMLET_KERNEL_INLINE inline void layer0_features(const Job<T>& x, const Layer0<T>& l0, int64_t first, int64_t n,
-                                                 T* __restrict__ feat, const T* __restrict__ scale,
-                                                 T* __restrict__ h) {
-  const int64_t width = l0.width;
+HAMLET_KERNEL_INLINE inline void features_block(const Job<T>& x, int64_t first, int64_t n, T* __restrict__ feat,
+                                                const T* __restrict__ scale) {
   const T* __restrict__ g = x.g + first;
   const T* __restrict__ p = x.p + first;
   const T* __restrict__ mn = x.m_next + 3 * first;
@@ -216,14 +215,6 @@ HAMLET_KERNEL_INLINE inline void layer0_features(const Job<T>& x, const Layer0<T
         feat[(kMS + k) * S + r] = mn[3 * r + k] * f;
       }
     }
-    for (int64_t u = 0; u < width; ++u) {
-      T* __restrict__ hu = h + u * S;
-      for (int64_t c : kLocal) {
-        const T w = l0.w[static_cast<std::size_t>(c * width + u)];
-        const T* __restrict__ xc = feat + c * S;
-        for (int64_t r = 0; r < n; ++r) hu[r] += w * xc[r];
-      }
-    }
   } else {
     const T* __restrict__ fn = x.fac_next + 3 * first;
     for (int64_t r = 0; r < n; ++r) {
@@ -238,15 +229,42 @@ HAMLET_KERNEL_INLINE inline void layer0_features(const Job<T>& x, const Layer0<T
         feat[(kMS + k) * S + r] = mn[3 * r + k] * rsqrt(a + T(1e-6));
       }
     }
-    for (int64_t u = 0; u < width; ++u) {
-      T* __restrict__ hu = h + u * S;
-      for (int64_t c = 0; c < kF; ++c) {
-        const T w = l0.w[static_cast<std::size_t>(c * width + u)];
-        const T* __restrict__ xc = feat + c * S;
-        for (int64_t r = 0; r < n; ++r) hu[r] += w * xc[r];
-      }
-    }
   }
+}
+
+// h[u][r] += Σ_c w[c][u] feat[c][r] over the per-coordinate channels (kLocal when factored, else all 28), channel
+// after channel in that order, for the first n coordinates.
+template <int64_t S, typename T>
+HAMLET_KERNEL_INLINE inline void layer0_add_features(const Layer0<T>& l0, bool factored, int64_t n,
+                                                     const T* __restrict__ feat, T* __restrict__ h) {
+  const int64_t width = l0.width;
+  // The sums in a local array: nothing can point into it, so the loops vectorise without alias checks (behind the
+  // inlining, the pointers' __restrict__ does not always reach GCC's vectoriser).
+  alignas(64) T acc[S];
+  for (int64_t u = 0; u < width; ++u) {
+    T* __restrict__ hu = h + u * S;
+    for (int64_t r = 0; r < n; ++r) acc[r] = hu[r];
+    const auto add = [&](int64_t c) HAMLET_KERNEL_INLINE {
+      const T w = l0.w[static_cast<std::size_t>(c * width + u)];
+      const T* __restrict__ xc = feat + c * S;
+      for (int64_t r = 0; r < n; ++r) acc[r] += w * xc[r];
+    };
+    if (factored) {
+      for (int64_t c : kLocal) add(c);
+    } else {
+      for (int64_t c = 0; c < kF; ++c) add(c);
+    }
+    for (int64_t r = 0; r < n; ++r) hu[r] = acc[r];
+  }
+}
+
+// features_block, then layer0_add_features.
+template <int64_t S, typename T>
+HAMLET_KERNEL_INLINE inline void layer0_features(const Job<T>& x, const Layer0<T>& l0, int64_t first, int64_t n,
+                                                 T* __restrict__ feat, const T* __restrict__ scale,
+                                                 T* __restrict__ h) {
+  features_block<S>(x, first, n, feat, scale);
+  layer0_add_features<S>(l0, x.factored, n, feat, h);
 }
 
 }  // namespace hamlet::learned::lopt
