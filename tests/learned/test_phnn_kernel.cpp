@@ -614,7 +614,7 @@ TEST_CASE("phnn kernel: phnn-features' whole update equals the tensor path over 
   }
 }
 
-TEST_CASE("phnn kernel: phnn-features' whole update gives the same bits on 1 and 2 threads; where it applies") {
+TEST_CASE("phnn kernel: phnn-features' whole update gives the same bits on 1 and 2 threads, and applies only where it can") {
   for (const auto dtype : {at::kDouble, at::kFloat}) {
     INFO("dtype " << dtype);
     test::FusedAndTensor<Phnn> f(features_setting(), dtype, /*seed=*/37, /*last_dim=*/5);
