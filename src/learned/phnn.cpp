@@ -10,6 +10,7 @@
 #include "hamlet/core/seed.hpp"
 #include "hamlet/learned/fast_tanh.hpp"
 #include "hamlet/learned/mlp_lopt.hpp"
+#include "hamlet/learned/mlp_lopt_update_kernel.hpp"
 #include "hamlet/learned/phnn_kernel.hpp"
 #include "hamlet/learned/preprocess.hpp"
 
@@ -374,19 +375,24 @@ ph::Model Phnn::model(const at::TensorOptions& options, const at::Tensor& contex
                context.narrow(1, kMlpLoptFeatures, kMlpLoptTimeFeatures));
 }
 
-std::pair<at::Tensor, at::Tensor> Phnn::context_biases(const TensorList& w, const at::TensorOptions& options,
-                                                       const at::Tensor& rows, const at::Tensor& time) const {
-  const int64_t d = options_.dim(), hidden = options_.hidden, f = kMlpLoptFeatures, t = kMlpLoptTimeFeatures;
-  const bool d_net = options_.dissipation == "state";
+std::pair<at::Tensor, at::Tensor> Phnn::context_layer(const TensorList& w, const at::TensorOptions& options,
+                                                      const at::Tensor& time) const {
+  const int64_t d = options_.dim(), f = kMlpLoptFeatures, t = kMlpLoptTimeFeatures;
   TensorList w_rows{w[g_].narrow(1, d, f)}, w_time{w[g_].narrow(1, d + f, t)}, bias{w[g_ + 1]};
-  if (d_net) {
+  if (options_.dissipation == "state") {
     w_rows.push_back(w[d_].narrow(1, d, f));
     w_time.push_back(w[d_].narrow(1, d + f, t));
     bias.push_back(w[d_ + 1]);
   }
-  const at::Tensor c = at::linear(rows.to(options), at::cat(w_rows, 0)) +
-                       at::linear(time.to(options), at::cat(w_time, 0), at::cat(bias, 0));
-  return {c.narrow(1, 0, hidden), d_net ? c.narrow(1, hidden, hidden) : at::Tensor()};
+  return {at::cat(w_rows, 0), at::linear(time.to(options), at::cat(w_time, 0), at::cat(bias, 0))};
+}
+
+std::pair<at::Tensor, at::Tensor> Phnn::context_biases(const TensorList& w, const at::TensorOptions& options,
+                                                       const at::Tensor& rows, const at::Tensor& time) const {
+  const int64_t hidden = options_.hidden;
+  const auto [weight, bias] = context_layer(w, options, time);
+  const at::Tensor c = at::linear(rows.to(options), weight) + bias;
+  return {c.narrow(1, 0, hidden), options_.dissipation == "state" ? c.narrow(1, hidden, hidden) : at::Tensor()};
 }
 
 bool Phnn::uses_fused_kernel(const at::Tensor& q, const at::Tensor& p) const {
@@ -399,14 +405,27 @@ bool Phnn::uses_fused_kernel(const at::Tensor& q, const at::Tensor& p) const {
   return options_.substeps == 1 && options_.dissipation == "state";
 }
 
-bool Phnn::uses_fused_update(const TensorList& params, const TensorList& grads, const TensorList& momenta) const {
-  if (options_.kernel != "fused" || options_.derivatives != "closed-form" || options_.lopt_features() ||
-      weights_.any_requires_grad() || params.empty()) {
+bool Phnn::uses_fused_update(const TensorList& params, const TensorList& grads,
+                             const optim::OptimizerState& state) const {
+  if (options_.kernel != "fused" || options_.derivatives != "closed-form" || weights_.any_requires_grad() ||
+      params.empty() || grads.size() != params.size()) {
     return false;
   }
+  const auto slot = state.slots.find("p");
+  if (slot == state.slots.end() || slot->second.size() != params.size()) return false;
+  const TensorList& momenta = slot->second;
   // The parameters' dtype must be the step's (compute_dtype), so that θ' needs no conversion.
   const auto dtype = compute_dtype(weights_.dtype(), params);
   if (dtype != at::kFloat && dtype != at::kDouble) return false;
+  if (options_.lopt_features()) {
+    // mlp-lopt's fused feature passes: per-problem rank ≤ 2, every slot present and none requiring grad.
+    for (const char* name : {"m", "v", "fac"}) {
+      const auto it = state.slots.find(name);
+      if (it == state.slots.end() || it->second.size() != params.size()) return false;
+    }
+    const auto opts = params[0].options().dtype(dtype);
+    if (!mlp_lopt_update_fused_applies(params, grads, {}, mlp_lopt_default_decays(opts), state, opts)) return false;
+  }
   const int64_t d = options_.dim();
   for (std::size_t i = 0; i < params.size(); ++i) {
     for (const at::Tensor* t : {&params[i], &grads[i], &momenta[i]}) {
@@ -445,7 +464,13 @@ double Phnn::flops_per_coordinate() const {
   if (m_net) after += m_at;
   const double outputs = options_.readout == "exp" ? 2 : 1;
   const double readout = outputs * 4 * d + (outputs == 2 ? 3 : 0) + 2 + (options_.preprocess ? 3 : 0);
-  return static_cast<double>(options_.substeps) * substep + after + readout;
+  // lopt-features: mlp-lopt's features as MlpLopt::flops_per_coordinate counts them (accumulators 16, features 15,
+  // sums of squares 2 · 28), the context layer on the 28 normalised features for G's w and D's w first-layer units
+  // (2 · 28 per unit; the 11 time features are a bias per step) and q = g / rms(g) 1.
+  const double context = options_.lopt_features() ? 16 + 15 + 2.0 * kMlpLoptFeatures +
+                                                        2.0 * kMlpLoptFeatures * w * (d_net ? 2 : 1) + 1
+                                                  : 0.0;
+  return static_cast<double>(options_.substeps) * substep + after + readout + context;
 }
 
 double Phnn::activations_per_coordinate() const {
@@ -464,7 +489,7 @@ ph::KernelWeights Phnn::kernel_weights(const at::TensorOptions& options, const a
   const TensorList w = weights_.on(options);
   const int64_t d = options_.dim();
   at::Tensor c_g, c_d;
-  if (options_.lopt_features()) std::tie(c_g, c_d) = context_biases(w, options, rows, time);
+  if (options_.lopt_features() && rows.defined()) std::tie(c_g, c_d) = context_biases(w, options, rows, time);
   ph::KernelWeights k;
   k.v1 = w[v_];
   k.v1_bias = w[v_ + 1];
@@ -597,7 +622,7 @@ optim::StepResult Phnn::update(const TensorList& params, const TensorList& grads
     result.diagnostics["supplied_power"] = supplied;
     result.state.scalars["H_after_flow"] = h_after;
   };
-  if (uses_fused_update(params, grads, it->second)) {
+  if (uses_fused_update(params, grads, state)) {
     // Evaluation: the whole update in one pass over the tensors, without the concatenated rows.
     ph::UpdateReadout readout;
     readout.w_u = weights_[wu_].to(opts);
@@ -605,8 +630,21 @@ optim::StepResult Phnn::update(const TensorList& params, const TensorList& grads
     readout.exp_mult = options_.exp_mult;
     readout.out_mul = options_.out_mul;
     readout.preprocess = options_.preprocess;
-    ph::UpdateResult k = ph::fused_update(kernel_weights(opts, at::Tensor(), at::Tensor()), readout, params, grads,
-                                          it->second, options_.h, options_.substeps);
+    const ph::KernelWeights kw = kernel_weights(opts, at::Tensor(), at::Tensor());
+    ph::UpdateResult k;
+    if (options_.lopt_features()) {
+      ph::FeatureInputs features;
+      features.decays = mlp_lopt_default_decays(opts);
+      const at::Tensor time = mlp_lopt_time_features(state.step).reshape({1, kMlpLoptTimeFeatures});
+      std::tie(features.weight, features.bias) = context_layer(weights_.on(opts), opts, time);
+      k = ph::fused_features_update(kw, features, readout, params, grads, it->second, state, options_.h,
+                                    options_.substeps);
+      result.state.slots["m"] = std::move(k.m);
+      result.state.slots["v"] = std::move(k.v);
+      result.state.slots["fac"] = std::move(k.fac);
+    } else {
+      k = ph::fused_update(kw, readout, params, grads, it->second, options_.h, options_.substeps);
+    }
     result.params = std::move(k.params);
     result.state.step = state.step + 1;
     result.state.slots["p"] = std::move(k.p);

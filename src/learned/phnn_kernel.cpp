@@ -12,8 +12,10 @@
 
 #include "hamlet/core/error.hpp"
 #include "hamlet/core/parallel.hpp"
+#include "hamlet/learned/mlp_lopt_update_kernel.hpp"
 #include "hamlet/learned/preprocess.hpp"
 #include "kernel_math.hpp"
+#include "lopt_feature_passes.hpp"
 #include "update_chunks.hpp"
 
 namespace hamlet::learned::ph {
@@ -540,32 +542,25 @@ struct Kernel {
   struct Sums {
     double e_before = 0, e_after = 0, dissipated = 0, supplied = 0;
   };
+  // phnn-features' scratch of one block: the feature channels, the Adafactor factors, and the per-row first-layer
+  // biases of G then D, [width][kBlock].
+  struct FeatureScratch {
+    T feat[lopt::kF][kBlock], scale[3][kBlock];
+    std::vector<T> ctx;
+  };
 
-  HAMLET_KERNEL_INLINE Sums run_item(const Item& it, const Readout& ro, Block& blk) const {
+  // The rows of one work item block by block: load(first, n) puts the block's q into blk.q (zero past the item's
+  // end) and whatever the networks read per row where they read it, then the K substeps, the readout, θ' and p'
+  // written, the diagnostics summed.
+  template <typename Load>
+  HAMLET_KERNEL_INLINE Sums run_rows(const Item& it, const Readout& ro, Block& blk, const Load& load) const {
     // Per-lane partial sums (a sum into one scalar does not vectorise), added in lane order at the end.
     double acc[4][kBlock] = {};
     for (int64_t first = 0; first < it.n; first += kBlock) {
       const int64_t n = std::min(kBlock, it.n - first);
       blk.first = 0;
       blk.n = n;
-      // The rows in, zero past the item's end (whole blocks copy without a condition, which vectorises).
-      T* g_in = blk.tmp;
-      if (n == kBlock) {
-        for (int64_t r = 0; r < kBlock; ++r) g_in[r] = it.g[first + r];
-      } else {
-        for (int64_t r = 0; r < kBlock; ++r) g_in[r] = 0;
-        for (int64_t r = 0; r < n; ++r) g_in[r] = it.g[first + r];
-      }
-      if (ro.preprocess) {
-        for (int64_t r = 0; r < kBlock; ++r) {
-          T q[2];
-          kernel::preprocess_select(g_in[r], kPreprocessP, q);
-          blk.q[0][r] = r < n ? q[0] : T(0);
-          blk.q[1][r] = r < n ? q[1] : T(0);
-        }
-      } else {
-        for (int64_t r = 0; r < kBlock; ++r) blk.q[0][r] = g_in[r];
-      }
+      load(first, n);
       if (d == 1 && n == kBlock) {
         for (int64_t r = 0; r < kBlock; ++r) blk.p[0][r] = it.p[first + r];
       } else {
@@ -616,6 +611,80 @@ struct Kernel {
       sums.supplied += acc[3][r];
     }
     return sums;
+  }
+
+  // q = P(g) or g.
+  HAMLET_KERNEL_INLINE Sums run_item(const Item& it, const Readout& ro, Block& blk) const {
+    return run_rows(it, ro, blk, [&](int64_t first, int64_t n) HAMLET_KERNEL_INLINE {
+      // Zero past the item's end (whole blocks copy without a condition, which vectorises).
+      T* g_in = blk.tmp;
+      if (n == kBlock) {
+        for (int64_t r = 0; r < kBlock; ++r) g_in[r] = it.g[first + r];
+      } else {
+        for (int64_t r = 0; r < kBlock; ++r) g_in[r] = 0;
+        for (int64_t r = 0; r < n; ++r) g_in[r] = it.g[first + r];
+      }
+      if (ro.preprocess) {
+        for (int64_t r = 0; r < kBlock; ++r) {
+          T q[2];
+          kernel::preprocess_select(g_in[r], kPreprocessP, q);
+          blk.q[0][r] = r < n ? q[0] : T(0);
+          blk.q[1][r] = r < n ? q[1] : T(0);
+        }
+      } else {
+        for (int64_t r = 0; r < kBlock; ++r) blk.q[0][r] = g_in[r];
+      }
+    });
+  }
+
+  // float32 lopt::layer0_add_features over a whole block, 16 rows at a time: the block's channels are loaded once
+  // and each unit's sum stays in a register across them (the generic loop stores and reloads it per channel); the
+  // same sums in the same order. Rows past the block's end add whatever feat holds there; nothing reads them.
+  template <bool Factored>
+  HAMLET_KERNEL_INLINE void context_lanes(const lopt::Layer0<float>& l0, const float (*feat)[kBlock],
+                                          float* h) const {
+    constexpr int64_t channels = Factored ? lopt::kLocalCount : lopt::kF;
+    const int64_t width = l0.width;
+    for (int64_t r0 = 0; r0 < kBlock; r0 += kLanes) {
+      LaneF xs[channels];
+#pragma GCC unroll 32
+      for (int64_t c = 0; c < channels; ++c) xs[c] = load_lanes(&feat[Factored ? lopt::kLocal[c] : c][r0]);
+      for (int64_t u = 0; u < width; ++u) {
+        const float* w = l0.w_units.data() + u * lopt::kF;
+        LaneF acc = load_lanes(h + u * kBlock + r0);
+#pragma GCC unroll 32
+        for (int64_t c = 0; c < channels; ++c) acc += w[Factored ? lopt::kLocal[c] : c] * xs[c];
+        store_lanes(h + u * kBlock + r0, acc);
+      }
+    }
+  }
+
+  // phnn-features: the rows [offset, offset + it.n) of the feature job x. Per block, the normalised features' layer
+  // l0 (G's first-layer bias plus z's share, then D's) goes to fs.ctx, which this kernel must read as its per-row G
+  // and D biases (Bias rows = kBlock), and q = z_0 = g / rms(g).
+  HAMLET_KERNEL_INLINE Sums run_features_item(const Item& it, const Readout& ro, Block& blk, const lopt::Job<T>& x,
+                                              const lopt::Layer0<T>& l0, int64_t offset, FeatureScratch& fs) const {
+    return run_rows(it, ro, blk, [&](int64_t first, int64_t n) HAMLET_KERNEL_INLINE {
+      lopt::layer0_start<kBlock>(x, l0, offset + first, n, fs.scale[0], fs.ctx.data());
+      lopt::features_block<kBlock>(x, offset + first, n, fs.feat[0], fs.scale[0]);
+      if constexpr (std::is_same_v<T, float>) {
+        if (x.factored) {
+          context_lanes<true>(l0, fs.feat, fs.ctx.data());
+        } else {
+          context_lanes<false>(l0, fs.feat, fs.ctx.data());
+        }
+      } else {
+        lopt::layer0_add_features<kBlock>(l0, x.factored, n, fs.feat[0], fs.ctx.data());
+      }
+      const T inv = l0.inv[lopt::kG];
+      const T* g = x.g + offset + first;
+      if (n == kBlock) {
+        for (int64_t r = 0; r < kBlock; ++r) blk.q[0][r] = g[r] * inv;
+      } else {
+        for (int64_t r = 0; r < kBlock; ++r) blk.q[0][r] = 0;
+        for (int64_t r = 0; r < n; ++r) blk.q[0][r] = g[r] * inv;
+      }
+    });
   }
 
   std::unique_ptr<Block> new_block() const {
@@ -1123,6 +1192,13 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) Kernel<float>::Sums
   return k.run_item(item, readout, blk);
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default"))) Kernel<float>::Sums run_features_item_float(
+    const Kernel<float>& k, const Kernel<float>::Item& item, const Kernel<float>::Readout& readout,
+    Kernel<float>::Block& blk, const lopt::Job<float>& x, const lopt::Layer0<float>& l0, int64_t offset,
+    Kernel<float>::FeatureScratch& fs) {
+  return k.run_features_item(item, readout, blk, x, l0, offset, fs);
+}
+
 at::Tensor contiguous_as(const at::Tensor& t, at::ScalarType dtype) { return t.to(dtype).contiguous(); }
 
 // The loop's view of the weights: pointers into contiguous tensors of the step's dtype, kept alive in `hold`.
@@ -1234,16 +1310,12 @@ KernelStep run_kernel(const KernelWeights& kw, const at::Tensor& q, const at::Te
   return out;
 }
 
+// The readout as the kernel reads it, for feature width d.
 template <typename T>
-UpdateResult run_update(const KernelWeights& kw, const UpdateReadout& readout, const TensorList& params,
-                        const TensorList& grads, const TensorList& momenta, double h, int64_t substeps) {
-  const auto dtype = params[0].scalar_type();
-  const int64_t d = readout.preprocess ? 2 : 1;
+typename Kernel<T>::Readout make_readout(const UpdateReadout& readout, int64_t d) {
   const int64_t outputs = readout.exp ? 2 : 1;
   HAMLET_CHECK(readout.w_u.dim() == 2 && readout.w_u.size(0) == outputs && readout.w_u.size(1) == 2 * d,
                "phnn kernel: W_u must be [", outputs, ", ", 2 * d, "], got ", readout.w_u.sizes());
-  std::vector<at::Tensor> hold;
-  const Kernel<T> k = make_kernel<T>(kw, /*rows=*/0, d, dtype, h, substeps, hold);
   typename Kernel<T>::Readout ro{};
   const at::Tensor wu = readout.w_u.to(at::kDouble).contiguous();
   for (int64_t o = 0; o < outputs; ++o)
@@ -1252,6 +1324,17 @@ UpdateResult run_update(const KernelWeights& kw, const UpdateReadout& readout, c
   ro.exp_mult = static_cast<T>(readout.exp_mult);
   ro.out_mul = static_cast<T>(readout.out_mul);  // ATen rounds a scalar operand to the tensor's dtype
   ro.preprocess = readout.preprocess;
+  return ro;
+}
+
+template <typename T>
+UpdateResult run_update(const KernelWeights& kw, const UpdateReadout& readout, const TensorList& params,
+                        const TensorList& grads, const TensorList& momenta, double h, int64_t substeps) {
+  const auto dtype = params[0].scalar_type();
+  const int64_t d = readout.preprocess ? 2 : 1;
+  std::vector<at::Tensor> hold;
+  const Kernel<T> k = make_kernel<T>(kw, /*rows=*/0, d, dtype, h, substeps, hold);
+  const typename Kernel<T>::Readout ro = make_readout<T>(readout, d);
 
   const std::size_t n_tensors = params.size();
   std::vector<at::Tensor> theta(n_tensors), g(n_tensors), p(n_tensors);
@@ -1295,6 +1378,85 @@ UpdateResult run_update(const KernelWeights& kw, const UpdateReadout& readout, c
     dissipated[b] += sums[c].dissipated;
     supplied[b] += sums[c].supplied;
   }
+  const auto to_tensor = [&](const std::vector<double>& v) { return at::tensor(v, at::kDouble).to(dtype); };
+  out.energy_before = to_tensor(e_before);
+  out.energy_after = to_tensor(e_after);
+  out.dissipated_power = to_tensor(dissipated);
+  out.supplied_power = to_tensor(supplied);
+  return out;
+}
+
+// Coordinates per chunk of phnn-features' last pass, at most: its ~2,400 flops per coordinate make chunks of a few
+// thousand coordinates long enough to amortise their scheduling, and 15.9k coordinates still split over 8.
+constexpr int64_t kFeatureChunk = 4096;
+
+template <typename T>
+UpdateResult run_features_update(const KernelWeights& kw, const FeatureInputs& features, const UpdateReadout& readout,
+                                 const TensorList& params, const TensorList& grads, const TensorList& momenta,
+                                 const optim::OptimizerState& state, double h, int64_t substeps) {
+  const auto dtype = params[0].scalar_type();
+  const auto opts = params[0].options();
+  std::vector<at::Tensor> hold;
+  const Kernel<T> k = make_kernel<T>(kw, /*rows=*/0, /*d=*/1, dtype, h, substeps, hold);
+  const typename Kernel<T>::Readout ro = make_readout<T>(readout, 1);
+  const int64_t width = (k.d_state ? 2 : 1) * k.w;
+  HAMLET_CHECK(features.weight.dim() == 2 && features.weight.size(0) == width &&
+                   features.weight.size(1) == kMlpLoptFeatures && features.bias.numel() == width,
+               "phnn kernel: the context layer must be [", width, ", ", kMlpLoptFeatures, "] with a bias [", width,
+               "], got ", features.weight.sizes(), " and ", features.bias.sizes());
+  const at::Tensor w0_t = features.weight.t().to(dtype).contiguous(), b0_t = features.bias.to(dtype).contiguous();
+  const std::vector<T> w0(w0_t.data_ptr<T>(), w0_t.data_ptr<T>() + w0_t.numel()),
+      b0(b0_t.data_ptr<T>(), b0_t.data_ptr<T>() + b0_t.numel());
+  const lopt::Decays<T> decays = lopt::decays_of<T>(features.decays);
+
+  const std::size_t n_tensors = params.size();
+  std::vector<at::Tensor> p(n_tensors);
+  UpdateResult out;
+  for (std::size_t i = 0; i < n_tensors; ++i) {
+    HAMLET_CHECK(momenta[i].numel() == params[i].numel(), "phnn kernel: the momentum of a parameter of shape ",
+                 params[i].sizes(), " must have as many entries (d = 1), got ", momenta[i].sizes());
+    p[i] = momenta[i].to(dtype).contiguous();
+    out.p.push_back(at::empty_like(p[i], at::MemoryFormat::Contiguous));
+  }
+  const int64_t problems = params[0].size(0);
+  std::vector<double> e_before(problems, 0.0), e_after(problems, 0.0), dissipated(problems, 0.0),
+      supplied(problems, 0.0);
+  optim::OptimizerState next;
+  lopt::for_each_job<T>(params, grads, state, opts, out.params, next,
+                        [&](std::size_t i, int64_t b, const lopt::Job<T>& x) {
+    const lopt::Layer0<T> l0 = lopt::prepare_layer0(decays, x, w0, b0, width);
+    const T* mom = p[i].data_ptr<T>() + b * x.n;
+    T* mom_out = out.p[i].data_ptr<T>() + b * x.n;
+    const int64_t chunk = lopt::chunk_size(x.n, kFeatureChunk);
+    std::vector<typename Kernel<T>::Sums> sums(static_cast<std::size_t>(chunk_count(x.n, chunk)));
+    for_each_chunk(x.n, chunk, [&](int64_t c, int64_t begin, int64_t end) {
+      const auto blk = k.new_block();
+      const auto fs = std::make_unique<typename Kernel<T>::FeatureScratch>();
+      fs->ctx.assign(static_cast<std::size_t>(width * kBlock), T(0));
+      // This chunk's kernel reads the G and D biases of each row from the block's context layer.
+      Kernel<T> kc = k;
+      kc.g1b = {fs->ctx.data(), kBlock};
+      if (kc.d_state) kc.d1b = {fs->ctx.data() + k.w * kBlock, kBlock};
+      const typename Kernel<T>::Item item{x.g + begin, mom + begin, x.p + begin, x.p_next + begin, mom_out + begin,
+                                          end - begin};
+      if constexpr (std::is_same_v<T, float>) {
+        sums[static_cast<std::size_t>(c)] = run_features_item_float(kc, item, ro, *blk, x, l0, begin, *fs);
+      } else {
+        sums[static_cast<std::size_t>(c)] = kc.run_features_item(item, ro, *blk, x, l0, begin, *fs);
+      }
+    });
+    // Per problem, tensor after tensor and chunk after chunk, as the whole update's items.
+    const auto ub = static_cast<std::size_t>(b);
+    for (const auto& sum : sums) {
+      e_before[ub] += sum.e_before;
+      e_after[ub] += sum.e_after;
+      dissipated[ub] += sum.dissipated;
+      supplied[ub] += sum.supplied;
+    }
+  });
+  out.m = std::move(next.slots["m"]);
+  out.v = std::move(next.slots["v"]);
+  out.fac = std::move(next.slots["fac"]);
   const auto to_tensor = [&](const std::vector<double>& v) { return at::tensor(v, at::kDouble).to(dtype); };
   out.energy_before = to_tensor(e_before);
   out.energy_after = to_tensor(e_after);
@@ -1471,6 +1633,34 @@ UpdateResult fused_update(const KernelWeights& weights, const UpdateReadout& rea
                "phnn kernel: the whole update takes shared first-layer biases (no per-row context)");
   if (dtype == at::kDouble) return run_update<double>(weights, readout, params, grads, momenta, h, substeps);
   return run_update<float>(weights, readout, params, grads, momenta, h, substeps);
+}
+
+UpdateResult fused_features_update(const KernelWeights& weights, const FeatureInputs& features,
+                                   const UpdateReadout& readout, const TensorList& params, const TensorList& grads,
+                                   const TensorList& momenta, const optim::OptimizerState& state, double h,
+                                   int64_t substeps) {
+  HAMLET_CHECK(!params.empty() && grads.size() == params.size() && momenta.size() == params.size(),
+               "phnn kernel: one gradient and one momentum tensor per parameter tensor");
+  HAMLET_CHECK(substeps >= 1, "phnn kernel: needs at least one substep, got ", substeps);
+  HAMLET_CHECK(!readout.preprocess && weights.v1.dim() == 2 && weights.v1.size(1) == 1,
+               "phnn kernel: lopt-features has d = 1 (q is the normalised gradient, no preprocessing)");
+  for (const char* slot : {"m", "v", "fac"}) {
+    const auto it = state.slots.find(slot);
+    HAMLET_CHECK(it != state.slots.end() && it->second.size() == params.size(), "phnn kernel: state has no slot '",
+                 slot, "' for every parameter tensor");
+  }
+  const auto dtype = params[0].scalar_type();
+  HAMLET_CHECK(mlp_lopt_update_fused_applies(params, grads, {}, features.decays, state, params[0].options()),
+               "phnn kernel: lopt-features' fused update needs CPU float32/float64 parameters of one dtype, "
+               "per-problem rank <= 2 and no autograd");
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    HAMLET_CHECK(momenta[i].device().is_cpu() && params[i].size(0) == params[0].size(0),
+                 "phnn kernel: CPU momenta and parameters [B, ...] of one B");
+  }
+  if (dtype == at::kDouble) {
+    return run_features_update<double>(weights, features, readout, params, grads, momenta, state, h, substeps);
+  }
+  return run_features_update<float>(weights, features, readout, params, grads, momenta, state, h, substeps);
 }
 
 bool trainable_step_applies(const KernelWeights& weights, int64_t substeps) {

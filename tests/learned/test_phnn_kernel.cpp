@@ -37,9 +37,10 @@ double fused_vs_tensor(const PhnnOptions& o, at::ScalarType dtype) {
     const at::Tensor q = fused.features(to_rows(g)), p = to_rows(sf.slots.at("p"), o.dim());
     CHECK(fused.uses_fused_kernel(q, p));
     CHECK_FALSE(tensor.uses_fused_kernel(q, p));
-    // Gradient inputs run the whole update from the tensors (ph::fused_update); lopt-features builds its rows.
-    CHECK(fused.uses_fused_update(pf, g, sf.slots.at("p")) == !o.lopt_features());
-    CHECK_FALSE(tensor.uses_fused_update(pf, g, sf.slots.at("p")));
+    // Evaluation runs the whole update from the tensors (ph::fused_update; with lopt-features
+    // ph::fused_features_update).
+    CHECK(fused.uses_fused_update(pf, g, sf));
+    CHECK_FALSE(tensor.uses_fused_update(pf, g, sf));
     const auto rf = fused.update(pf, g, at::Tensor(), sf), rt = tensor.update(pt, g, at::Tensor(), st);
     for (std::size_t i = 0; i < rf.params.size(); ++i) worst = std::max(worst, test::max_rel_diff(rf.params[i], rt.params[i]));
     REQUIRE(rf.state.slots.size() == rt.state.slots.size());
@@ -464,7 +465,7 @@ TEST_CASE("phnn kernel: the whole update splits into pieces bitwise alike on 1 a
       state.scalars["H_after_flow"] = at::randn({2}, f.gen, f.opts);
       INFO("dtype=" << dtype << " mass=" << o.mass << " preprocess=" << o.preprocess);
       at::NoGradGuard no_grad;
-      REQUIRE(f.fused.uses_fused_update(params, g, state.slots.at("p")));
+      REQUIRE(f.fused.uses_fused_update(params, g, state));
       optim::StepResult one, two;
       {
         ThreadCount threads(1);
@@ -503,4 +504,164 @@ TEST_CASE("phnn: nominal flops per coordinate") {
   CHECK(Phnn(o).flops_per_coordinate() == 893.0);
   o.substeps = 2;
   CHECK(Phnn(o).flops_per_coordinate() > 2 * 700.0);
+}
+
+namespace {
+
+// phnn-features' whole update on B = 2 problems: factored tensors with d1 the first axis, the second and a tie,
+// one of several chunks (28,000 coordinates per problem), a vector of several chunks, a short one and a per-problem
+// scalar.
+TensorList feature_params(at::Generator& gen, const at::TensorOptions& opts) {
+  return {at::randn({2, 5, 7}, gen, opts),     at::randn({2, 9, 4}, gen, opts),  at::randn({2, 6, 6}, gen, opts),
+          at::randn({2, 200, 140}, gen, opts), at::randn({2, 20000}, gen, opts), at::randn({2, 11}, gen, opts),
+          at::randn({2}, gen, opts)};
+}
+
+// max |a − b| / max |b|.
+double rel_to_max(const at::Tensor& a, const at::Tensor& b) {
+  return test::max_abs_diff(a, b) / b.abs().max().to(at::kDouble).item<double>();
+}
+
+// phnn-features with out_mul = 1 and exp_mult = 0.1, so that the steps stand well above the parameters' rounding
+// and the magnitude output matters.
+PhnnOptions features_setting(PhnnOptions o = phnn_features_defaults()) {
+  o.out_mul = 1.0;
+  o.exp_mult = 0.1;
+  return o;
+}
+
+struct Worst {
+  double params = 0, steps = 0, slots = 0, diagnostics = 0;
+};
+
+// Four evaluation steps of the fused whole update and of the tensor path (the reference), each from the tensor
+// path's point: the largest relative difference of θ', of the steps θ' − θ and of every state slot (p, m, v, fac;
+// relative to the tensor's largest value), and of the diagnostics (relative to 1 + their size: sums over 56,000
+// coordinates).
+Worst features_update_vs_tensor(const PhnnOptions& o, at::ScalarType dtype) {
+  test::FusedAndTensor<Phnn> f(o, dtype, /*seed=*/31, /*last_dim=*/5);
+  TensorList params = feature_params(f.gen, f.opts);
+  optim::OptimizerState state = f.tensor.init(params);
+  at::NoGradGuard no_grad;
+  Worst worst;
+  for (int step = 0; step < 4; ++step) {
+    TensorList g;
+    for (const auto& p : params) g.push_back(2 * p + 0.1 * (step + 1) * at::randn(p.sizes(), f.gen, f.opts));
+    REQUIRE(f.fused.uses_fused_update(params, g, state));
+    REQUIRE_FALSE(f.tensor.uses_fused_update(params, g, state));
+    const auto a = f.fused.update(params, g, at::Tensor(), state);
+    const auto b = f.tensor.update(params, g, at::Tensor(), state);
+    REQUIRE(a.state.step == b.state.step);
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      REQUIRE(a.params[i].sizes() == params[i].sizes());
+      REQUIRE(a.params[i].scalar_type() == dtype);
+      worst.params = std::max(worst.params, test::max_rel_diff(a.params[i], b.params[i]));
+      worst.steps = std::max(worst.steps, rel_to_max(a.params[i] - params[i], b.params[i] - params[i]));
+    }
+    REQUIRE(a.state.slots.size() == 4);
+    REQUIRE(b.state.slots.size() == 4);
+    for (const auto& [name, slot] : b.state.slots) {
+      INFO("slot " << name);
+      for (std::size_t i = 0; i < slot.size(); ++i) {
+        const at::Tensor& x = a.state.slots.at(name)[i];
+        REQUIRE(x.sizes() == slot[i].sizes());
+        REQUIRE(x.scalar_type() == slot[i].scalar_type());
+        worst.slots = std::max(worst.slots, rel_to_max(x, slot[i]));
+      }
+    }
+    REQUIRE(a.diagnostics.size() == b.diagnostics.size());
+    for (const auto& [name, value] : b.diagnostics) {
+      const double scale = value.abs().max().item<double>();
+      worst.diagnostics =
+          std::max(worst.diagnostics, test::max_rel_diff(a.diagnostics.at(name) / (1 + scale), value / (1 + scale)));
+    }
+    REQUIRE(a.state.scalars.count("H_after_flow") == 1);
+    params = b.params;
+    state = b.state;
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("phnn kernel: phnn-features' whole update equals the tensor path over several steps (float64 1e-12, "
+          "float32 rounding)") {
+  PhnnOptions state_mass = features_setting();
+  state_mass.mass = "state";
+  state_mass.substeps = 2;
+  PhnnOptions constant_d = features_setting();  // the context reaches G alone
+  constant_d.dissipation = "constant";
+  constant_d.d_softplus = true;
+  for (const PhnnOptions& o : {features_setting(), state_mass, constant_d}) {
+    for (const auto dtype : {at::kDouble, at::kFloat}) {
+      INFO("dtype " << dtype << " mass " << o.mass << " dissipation " << o.dissipation);
+      const Worst w = features_update_vs_tensor(o, dtype);
+      INFO("worst: params " << w.params << ", steps " << w.steps << ", slots " << w.slots << ", diagnostics "
+                            << w.diagnostics);
+      if (dtype == at::kDouble) {
+        CHECK(w.params < 1e-12);
+        CHECK(w.steps < 1e-12);
+        CHECK(w.slots < 1e-12);
+        CHECK(w.diagnostics < 1e-12);
+      } else {
+        const double amplified = o.mass == "state" ? 8.0 : 1.0;  // the state mass amplifies float32 rounding more
+        CHECK(w.params < 5e-6 * amplified);
+        CHECK(w.steps < 5e-6 * amplified);
+        CHECK(w.slots < 5e-6 * amplified);
+        CHECK(w.diagnostics < 5e-6 * amplified);
+      }
+    }
+  }
+}
+
+TEST_CASE("phnn kernel: phnn-features' whole update gives the same bits on 1 and 2 threads, and applies only where it can") {
+  for (const auto dtype : {at::kDouble, at::kFloat}) {
+    INFO("dtype " << dtype);
+    test::FusedAndTensor<Phnn> f(features_setting(), dtype, /*seed=*/37, /*last_dim=*/5);
+    const TensorList params = feature_params(f.gen, f.opts);
+    TensorList g;
+    for (const auto& p : params) g.push_back(2 * p + 0.1 * at::randn(p.sizes(), f.gen, f.opts));
+    at::NoGradGuard no_grad;
+    // From a state one step in, so that every accumulator and the momentum are non-zero.
+    const optim::OptimizerState s1 = f.fused.update(params, g, at::Tensor(), f.fused.init(params)).state;
+    REQUIRE(f.fused.uses_fused_update(params, g, s1));
+    optim::StepResult one, two;
+    {
+      ThreadCount threads(1);
+      one = f.fused.update(params, g, at::Tensor(), s1);
+    }
+    {
+      ThreadCount threads(2);
+      two = f.fused.update(params, g, at::Tensor(), s1);
+    }
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      CHECK(bitwise_equal(one.params[i], two.params[i]));
+      for (const char* slot : {"p", "m", "v", "fac"}) CHECK(bitwise_equal(one.state.slots.at(slot)[i], two.state.slots.at(slot)[i]));
+    }
+    REQUIRE(one.diagnostics.size() == 5);
+    for (const auto& [name, value] : one.diagnostics) CHECK(bitwise_equal(value, two.diagnostics.at(name)));
+  }
+  // A per-problem rank above 2 (mlp-lopt's feature passes take ≤ 2), the tensor kernel option, trainable weights or
+  // a missing accumulator slot keep the rows.
+  Phnn opt(features_setting());
+  const TensorList cube = {at::randn({2, 3, 4, 5})}, vec = {at::randn({2, 7})};
+  CHECK_FALSE(opt.uses_fused_update(cube, cube, opt.init(cube)));
+  CHECK(opt.uses_fused_update(vec, vec, opt.init(vec)));
+  optim::OptimizerState no_fac = opt.init(vec);
+  no_fac.slots.erase("fac");
+  CHECK_FALSE(opt.uses_fused_update(vec, vec, no_fac));
+  PhnnOptions tensor = features_setting();
+  tensor.kernel = "tensor";
+  CHECK_FALSE(Phnn(tensor).uses_fused_update(vec, vec, opt.init(vec)));
+  opt.set_trainable(true);
+  CHECK_FALSE(opt.uses_fused_update(vec, vec, opt.init(vec)));
+}
+
+TEST_CASE("phnn-features: nominal flops per coordinate count the features and the context layer") {
+  // 530 for the integrator and the exp readout, 87 for mlp-lopt's features, 2 · 28 · 32 for the context layer of
+  // G's and D's 16 units each, 1 for q = g / rms(g).
+  CHECK(Phnn(phnn_features_defaults()).flops_per_coordinate() == 2410.0);
+  PhnnOptions constant_d = phnn_features_defaults();
+  constant_d.dissipation = "constant";
+  CHECK(Phnn(constant_d).flops_per_coordinate() < 2410.0 - 2 * 28 * 16);
 }

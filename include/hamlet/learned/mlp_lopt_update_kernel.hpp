@@ -20,7 +20,8 @@
 // The passes are split into chunks over torch's intra-op threads (hamlet::for_each_chunk); the chunk size is a
 // function of the slice's size alone (at most 16,384 coordinates, a multiple of 8 equal chunks), every sum is formed
 // per chunk and combined in chunk order, so the result has the same bits on any thread count. The loops are compiled
-// for AVX-512, AVX2 and SSE2 (GCC function multiversioning picks one at load time).
+// for AVX-512, AVX2 and SSE2 (GCC function multiversioning picks one at load time). Passes 1 and 2 and layer 0 per
+// block are src/learned/lopt_feature_passes.hpp's, shared with phnn-features' fused update (phnn_kernel.hpp).
 //
 // Agreement with the tensor path (the reference, `kernel=tensor`): the sums and layer 0 are associated differently
 // (and float32's exp is kernel_math.hpp's polynomial), so results agree to rounding: 1e-12 in float64, float32

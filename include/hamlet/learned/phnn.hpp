@@ -221,13 +221,17 @@ class Phnn final : public ConfiguredLearnedOptimizer<PhnnOptions> {
   // uses. The choice depends on trainability, not on grad mode, so a step that --recompute re-runs with autograd
   // computes the same values in both passes.
   bool uses_fused_kernel(const at::Tensor& q, const at::Tensor& p) const;
-  // Whether update() runs the whole evaluation update from the tensors (ph::fused_update) instead of building rows:
-  // `kernel` = fused, closed-form derivatives, inputs = gradient, no trainable weight, and parameters, gradients
-  // [B, ...] and momenta [B, ..., d] that fit, on the CPU, of the step's dtype (float32/float64), none requiring grad.
-  bool uses_fused_update(const TensorList& params, const TensorList& grads, const TensorList& momenta) const;
+  // Whether update() runs the whole evaluation update from the tensors instead of building rows (ph::fused_update,
+  // or ph::fused_features_update with lopt-features): `kernel` = fused, closed-form derivatives, no trainable
+  // weight, and parameters, gradients [B, ...] and momenta (state slot "p", [B, ..., d]) that fit, on the CPU, of
+  // the step's dtype (float32/float64), none requiring grad; with lopt-features also the slots "m", "v", "fac"
+  // and a per-problem rank ≤ 2 (mlp_lopt_update_fused_applies).
+  bool uses_fused_update(const TensorList& params, const TensorList& grads, const optim::OptimizerState& state) const;
   // Nominal flops per coordinate and step (Optimizer::flops_per_coordinate, a tanh counted 1), counted in phnn.cpp
-  // from d, the width, K, the mass and dissipation variants and the readout: 523 for d = 1, w = 16, K = 1 with a
-  // constant mass and a state dissipation, 893 with the state mass.
+  // from d, the width, K, the mass and dissipation variants, the readout and the inputs: 523 for d = 1, w = 16,
+  // K = 1 with a constant mass and a state dissipation, 893 with the state mass; phnn-features (its defaults: exp
+  // readout, constant mass, state dissipation) 2,410, of which 1,792 are the context layer (28 features × 2w
+  // first-layer units, a multiply-add each) and 87 mlp-lopt's features.
   double flops_per_coordinate() const override;
   // Of those, the activations: one tanh per hidden unit of every network evaluation (V, G, D, M per substep, V and
   // M again at q̂), the state mass's softplus and σ, the exp readout and P's log: 64 for d = 1, w = 16, K = 1 with
@@ -241,6 +245,10 @@ class Phnn final : public ConfiguredLearnedOptimizer<PhnnOptions> {
   // a D network): rows W_rowsᵀ + time W_timeᵀ + b, one GEMM for both.
   std::pair<at::Tensor, at::Tensor> context_biases(const TensorList& w, const at::TensorOptions& options,
                                                    const at::Tensor& rows, const at::Tensor& time) const;
+  // That layer's parts: z's 28 feature columns of G.0 then (state dissipation) D.0, [W, 28] with W = w or 2w, and
+  // time W_timeᵀ + b, [1, W].
+  std::pair<at::Tensor, at::Tensor> context_layer(const TensorList& w, const at::TensorOptions& options,
+                                                  const at::Tensor& time) const;
 
   // The current weights as the fused kernel reads them, converted to `options`.
   ph::KernelWeights kernel_weights(const at::TensorOptions& options, const at::Tensor& rows,

@@ -24,6 +24,7 @@
 #include <ATen/ATen.h>
 
 #include "hamlet/core/tensor.hpp"
+#include "hamlet/learned/mlp_lopt.hpp"
 
 namespace hamlet::learned::ph {
 
@@ -73,9 +74,37 @@ struct UpdateReadout {
 struct UpdateResult {
   TensorList params, p;                                                       // θ', p', shaped like the inputs
   at::Tensor energy_before, energy_after, dissipated_power, supplied_power;  // [B]
+  TensorList m, v, fac;  // fused_features_update: the next accumulator slots (empty otherwise)
 };
 UpdateResult fused_update(const KernelWeights& weights, const UpdateReadout& readout, const TensorList& params,
                           const TensorList& grads, const TensorList& momenta, double h, int64_t substeps);
+
+// The whole evaluation update of phnn-features (Phnn::update() with inputs = lopt-features, d = 1), read and written
+// in place of the [R, 28] feature rows and the [R, 2w] context biases that update() would otherwise build: for
+// parameters θ, gradients g [B, ...] (per-problem rank ≤ 2), momenta p [B, ..., 1] and mlp-lopt's accumulator slots
+// "m", "v", "fac" in `state` (mlp_lopt_init_slots), per problem and tensor
+//   passes 1, 2  mlp-lopt's accumulators and the sums of squares of its 28 features (lopt_feature_passes.hpp, shared
+//                with mlp_lopt_update_fused), giving each channel's 1/rms;
+//   pass 3       per block of 64 coordinates the features, the context layer c = W x̄ + b on the normalised
+//                features x̄ (G's first-layer biases per row, then D's with a state dissipation), q = z_0 = g / rms(g),
+//                the K substeps above with those per-row biases, the readout and θ' = θ + out_mul · u.
+// `weights` hold the q columns of G.0 and D.0 (their biases are replaced by the rows' context); `features.weight`
+// [W, 28] is z's 28 feature columns of G.0 then (dissipation = state) D.0, W = w or 2w, and `features.bias` [W]
+// their biases plus the time features' share (time W_timeᵀ + b, shared by every row). Returns θ', p', the next m,
+// v, fac and the four energy terms summed per problem, [B]. No temporaries beyond the outputs; pass 3 runs in chunks
+// of at most 4,096 coordinates, passes 1 and 2 as mlp-lopt's, each chunk's size a function of the slice's size
+// alone and the sums added in chunk order, so the result is bitwise the same on any thread count. Agrees with the
+// tensor path (phnn.hpp, `kernel=tensor`) to 1e-12 in float64 and to float32 rounding
+// (tests/learned/test_phnn_kernel.cpp).
+struct FeatureInputs {
+  MlpLoptDecays decays;  // the accumulators' decays
+  at::Tensor weight;     // [W, 28]
+  at::Tensor bias;       // [W]
+};
+UpdateResult fused_features_update(const KernelWeights& weights, const FeatureInputs& features,
+                                   const UpdateReadout& readout, const TensorList& params, const TensorList& grads,
+                                   const TensorList& momenta, const optim::OptimizerState& state, double h,
+                                   int64_t substeps);
 
 // Meta-training (issue "Scale meta-training" §2): the same step as one autograd node whose backward pass is
 // written out, for K = 1 and a state dissipation with a constant mass (the MNIST protocols' phnn and
