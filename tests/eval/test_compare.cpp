@@ -159,7 +159,7 @@ TEST_CASE("compare: bold marks and verdicts at exactly 2 SE on each side") {
                     Catch::Contains("--reference=NAME"));
 }
 
-TEST_CASE("compare refuses files that do not pair; one seed says problem noise only") {
+TEST_CASE("compare refuses files that do not pair, one seed says problem noise only") {
   test::TempDir dir;
   const std::string a = (dir / "a.h5").string(), b = (dir / "b.h5").string(), q = (dir / "q.h5").string();
   write_run(a, {{"sgd", {1, 2, 3, 4}, "lr=0.1", 0.5}, {"lstm", {1, 1, 1, 2}, "out_mul=1"}});

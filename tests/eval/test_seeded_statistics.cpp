@@ -99,7 +99,7 @@ TEST_CASE("two-level statistics: one seed is the paired SE, one method alone, th
   CHECK(verdict(r.mean, r.problem_se) == Verdict::kBBetter);  // what the one-level table claimed
 }
 
-TEST_CASE("verdicts at exactly 2 SE are ties; beyond on either side they are not; joint SE vs a published draw") {
+TEST_CASE("verdicts at exactly 2 SE are ties, beyond on either side they are not, joint SE vs a published draw") {
   CHECK(verdict(-2.0, 1.0) == Verdict::kTie);
   CHECK(verdict(2.0, 1.0) == Verdict::kTie);
   CHECK(verdict(-2.0000001, 1.0) == Verdict::kABetter);
@@ -109,7 +109,7 @@ TEST_CASE("verdicts at exactly 2 SE are ties; beyond on either side they are not
   CHECK_THROWS_WITH(seeded_difference(grid({{1, 2, 3}}), grid({{1, 2}})), Catch::Contains("same problems"));
 }
 
-TEST_CASE("seed-paired difference: the shared seed effect cancels; SE from the per-seed differences written out") {
+TEST_CASE("seed-paired difference: the shared seed effect cancels, SE from the per-seed differences written out") {
   // The same 3 seeds x 4 problems evaluated twice (e.g. trained and tuned out_mul of the same weights).
   const std::vector<std::vector<double>> a = {{0.5, 0.7, 0.2, 0.9}, {0.6, 0.9, 0.1, 1.2}, {0.2, 0.4, 0.3, 0.5}};
   const std::vector<std::vector<double>> b = {{0.4, 0.8, 0.2, 0.7}, {0.6, 0.6, 0.2, 1.0}, {0.3, 0.4, 0.1, 0.5}};

@@ -172,7 +172,7 @@ TEST_CASE("lstm kernel: the optimizer's updates and meta-gradients over three st
   }
 }
 
-TEST_CASE("lstm kernel: where it applies; bad shapes and options are errors") {
+TEST_CASE("lstm kernel: where it applies, bad shapes and options are errors") {
   const Inputs in = random_inputs(4, 2, 3, at::kDouble, 1);
   CHECK(lstm_fused_applies(in.x, in.w));
   std::vector<at::Tensor> mixed = in.w;

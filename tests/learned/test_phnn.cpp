@@ -502,7 +502,7 @@ TEST_CASE("phnn-features: D and G are the tanh networks on [q | z], V's value an
   }
 }
 
-TEST_CASE("phnn-features: with the context columns zeroed it is phnn on the normalised gradient; exp readout") {
+TEST_CASE("phnn-features: with the context columns zeroed it is phnn on the normalised gradient, exp readout") {
   PhnnOptions o = features_f64();
   o.seed = 6;
   o.out_mul = 0.05;

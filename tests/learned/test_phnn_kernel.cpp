@@ -177,7 +177,7 @@ TEST_CASE("phnn kernel: evaluation updates equal the tensor expressions (float64
   }
 }
 
-TEST_CASE("phnn kernel: used only where it applies; bad shapes are errors") {
+TEST_CASE("phnn kernel: used only where it applies, bad shapes are errors") {
   const at::Tensor q = at::zeros({3, 2}), p = at::zeros({3, 2});
   PhnnOptions o = experiments_setting();
   Phnn opt(o);
