@@ -127,25 +127,24 @@ variable_list backpropagate_rerun(const char* what, const variable_list& outputs
   return result;
 }
 
-// Problems per re-run: all of them unless the optimizer updates them independently, every per-problem tensor
-// (inputs, cotangents, the loss) has them along dim 0, and they hold more than group_coordinates coordinates.
-int64_t problems_per_group(const StepLayout& l, const variable_list& saved, const variable_list& grad_outputs) {
-  const int64_t batch = saved.front().size(0);
-  if (l.group_coordinates <= 0 || !l.optimizer->updates_problems_independently()) return batch;
+// Problems per group: all B unless the optimizer updates problems independently and every per-problem tensor
+// (`problem_tensors`, the params first, `n_params` of them; the loss; the cotangents) has them along dim 0; else as
+// many whole problems as fit in group_coordinates parameter coordinates, at least one.
+int64_t problems_per_group(const learned::LearnedOptimizer& optimizer, int64_t group_coordinates,
+                           const variable_list& problem_tensors, std::size_t n_params, const at::Tensor& loss,
+                           const variable_list& cotangents) {
+  const int64_t batch = problem_tensors.front().size(0);
+  if (group_coordinates <= 0 || !optimizer.updates_problems_independently()) return batch;
   const auto leading_batch = [batch](const at::Tensor& x) {
     return !x.defined() || (x.dim() >= 1 && x.size(0) == batch);
   };
-  const std::size_t n_problem_inputs = saved.size() - l.n_weights;
-  for (std::size_t i = 0; i < n_problem_inputs; ++i) {
-    if (!leading_batch(saved[i])) return batch;
+  if (!std::all_of(problem_tensors.begin(), problem_tensors.end(), leading_batch) || !leading_batch(loss) ||
+      !std::all_of(cotangents.begin(), cotangents.end(), leading_batch)) {
+    return batch;
   }
-  for (const auto& g : grad_outputs) {
-    if (!leading_batch(g)) return batch;
-  }
-  if (!leading_batch(l.loss)) return batch;
   int64_t per_problem = 0;
-  for (std::size_t i = 0; i < l.n_params; ++i) per_problem += saved[i].numel() / std::max<int64_t>(batch, 1);
-  return std::max<int64_t>(1, l.group_coordinates / std::max<int64_t>(per_problem, 1));
+  for (std::size_t i = 0; i < n_params; ++i) per_problem += problem_tensors[i].numel() / std::max<int64_t>(batch, 1);
+  return std::max<int64_t>(1, group_coordinates / std::max<int64_t>(per_problem, 1));
 }
 
 // Re-runs the step for problems [begin, begin + count) from fresh leaves of the saved inputs (the weights whole)
@@ -180,7 +179,8 @@ struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
     // Autograd is off here, so the optimizer's network records nothing; only the inputs are kept.
     const variable_list inputs = input_refs.vec();
     const Unpacked u = unpack(inputs, *layout);
-    optim::StepResult r = layout->optimizer->update(u.params, u.grads, layout->loss, u.state);
+    optim::StepResult r =
+        update_in_groups(*layout->optimizer, u.params, u.grads, layout->loss, u.state, layout->group_coordinates);
     layout->out_step = r.state.step;
     for (const auto& [name, value] : r.diagnostics) layout->diagnostics[name] = value.detach();
     ctx->save_for_backward(inputs);
@@ -197,14 +197,17 @@ struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
     const auto layout = c10::static_intrusive_pointer_cast<StepLayout>(ctx->saved_data["layout"].toCapsule());
     at::AutoGradMode enable(true);
     const variable_list saved = ctx->get_saved_variables();
-    const int64_t per_group = problems_per_group(*layout, saved, grad_outputs);
+    const std::size_t n_problem_inputs = saved.size() - layout->n_weights;
+    const int64_t per_group = problems_per_group(
+        *layout->optimizer, layout->group_coordinates,
+        variable_list(saved.begin(), saved.begin() + static_cast<std::ptrdiff_t>(n_problem_inputs)),
+        layout->n_params, layout->loss, grad_outputs);
     const int64_t batch = saved.front().size(0);
     if (per_group >= batch) return rerun_and_backpropagate(*layout, saved, grad_outputs, 0, batch);
     // The problems are independent, so the step's re-run and its backward (the network's saved activations and
     // their gradients, about 1.2 GB for the LSTM at B = 20 on the MNIST MLP) need only exist for a few problems at
     // a time: per-problem inputs get their gradients slice by slice, the weights the sum over the groups.
     variable_list result(saved.size() + 1);
-    const std::size_t n_problem_inputs = saved.size() - layout->n_weights;
     for (int64_t begin = 0; begin < batch; begin += per_group) {
       const int64_t count = std::min(per_group, batch - begin);
       variable_list part = rerun_and_backpropagate(*layout, saved, grad_outputs, begin, count);
@@ -296,6 +299,70 @@ SegmentResult checkpointed_segment(learned::LearnedOptimizer& optimizer, const T
   r.state = unflatten_state(outputs, i, layout->out_state, layout->out_step);
   r.loss = outputs[i];
   return r;
+}
+
+optim::StepResult update_in_groups(const learned::LearnedOptimizer& optimizer, const TensorList& params,
+                                   const TensorList& grads, const at::Tensor& loss, const optim::OptimizerState& state,
+                                   int64_t group_coordinates) {
+  variable_list inputs(params.begin(), params.end());
+  inputs.insert(inputs.end(), grads.begin(), grads.end());
+  const StateLayout in_state = flatten_state(state, inputs);
+  const int64_t batch = params.front().size(0);
+  const int64_t per_group = problems_per_group(optimizer, group_coordinates, inputs, params.size(), loss, {});
+  if (per_group >= batch) return optimizer.update(params, grads, loss, state);
+  // Each group's results go straight into full-size outputs, so only one group's temporaries (the network's
+  // activations over its rows) exist at a time besides them.
+  variable_list assembled;
+  StateLayout out_state;
+  int64_t out_step = 0;
+  std::map<std::string, TensorList> diagnostics;
+  for (int64_t begin = 0; begin < batch; begin += per_group) {
+    const int64_t count = std::min(per_group, batch - begin);
+    variable_list slices;
+    for (const auto& x : inputs) slices.push_back(x.defined() ? x.narrow(0, begin, count) : x);
+    std::size_t i = 0;
+    const TensorList p = take(slices, i, params.size());
+    const TensorList g = take(slices, i, grads.size());
+    const optim::OptimizerState s = unflatten_state(slices, i, in_state, state.step);
+    optim::StepResult r = optimizer.update(p, g, loss.defined() ? loss.narrow(0, begin, count) : loss, s);
+    variable_list flat;
+    const StateLayout where = pack_outputs(r, flat);
+    for (const auto& x : flat) {
+      HAMLET_CHECK(x.dim() >= 1 && x.size(0) == count, optimizer.name(),
+                   " states that it updates problems independently, but a result of shape ", x.sizes(),
+                   " does not hold its ", count, " problems along dim 0");
+    }
+    if (begin == 0) {
+      out_state = where;
+      out_step = r.state.step;
+      for (const auto& x : flat) {
+        std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+        shape[0] = batch;
+        assembled.push_back(at::empty(shape, x.options()));
+      }
+    }
+    HAMLET_CHECK(flat.size() == assembled.size() && where.slots == out_state.slots &&
+                     where.scalars == out_state.scalars,
+                 optimizer.name(), ": problems ", begin, "..", begin + count - 1,
+                 " gave another state layout than the first group");
+    for (std::size_t k = 0; k < flat.size(); ++k) {
+      at::Tensor dest = assembled[k].narrow(0, begin, count);
+      HAMLET_CHECK(dest.sizes() == flat[k].sizes() && dest.scalar_type() == flat[k].scalar_type(), optimizer.name(),
+                   ": problems ", begin, "..", begin + count - 1, " gave a result of shape ", flat[k].sizes(),
+                   " where the first group's was ", assembled[k].sizes(), " for all problems");
+      dest.copy_(flat[k]);
+    }
+    for (const auto& [name, value] : r.diagnostics) diagnostics[name].push_back(value);
+  }
+  optim::StepResult out;
+  std::size_t i = 0;
+  out.params = take(assembled, i, params.size());
+  out.state = unflatten_state(assembled, i, out_state, out_step);
+  const auto groups = static_cast<std::size_t>((batch + per_group - 1) / per_group);
+  for (const auto& [name, parts] : diagnostics) {
+    if (parts.size() == groups) out.diagnostics[name] = at::cat(parts);
+  }
+  return out;
 }
 
 optim::StepResult recomputed_update(learned::LearnedOptimizer& optimizer, const TensorList& params,

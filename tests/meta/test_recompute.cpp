@@ -2,6 +2,8 @@
 
 #include <torch/csrc/autograd/autograd.h>
 
+#include <map>
+
 #include "hamlet/core/seed.hpp"
 #include "hamlet/learned/registry.hpp"
 #include "hamlet/meta/meta_train.hpp"
@@ -68,8 +70,9 @@ Window run_window(learned::LearnedOptimizer& opt, const tasks::ProblemBatch& bat
 }
 
 
-// Forwards to `inner` and records the problem count of every update() with autograd on: the backward's re-runs
-// (recomputed_update's own forward runs with autograd off). `independent` is what it tells the recompute node.
+// Forwards to `inner` and records the problem count of every update(): with autograd on (the backward's re-runs) in
+// `reruns`, with autograd off (warm-up steps, recomputed_update's forward) in `forwards`. `independent` is what it
+// tells the recompute node.
 class RecordingOptimizer final : public learned::LearnedOptimizer {
  public:
   RecordingOptimizer(learned::LearnedOptimizerPtr inner, bool independent)
@@ -80,7 +83,7 @@ class RecordingOptimizer final : public learned::LearnedOptimizer {
   optim::OptimizerState init(const TensorList& params) const override { return inner_->init(params); }
   optim::StepResult update(const TensorList& params, const TensorList& grads, const at::Tensor& loss,
                            const optim::OptimizerState& state) const override {
-    if (at::GradMode::is_enabled()) reruns.push_back(params.front().size(0));
+    (at::GradMode::is_enabled() ? reruns : forwards).push_back(params.front().size(0));
     return inner_->update(params, grads, loss, state);
   }
   TensorList weights() const override { return inner_->weights(); }
@@ -89,7 +92,7 @@ class RecordingOptimizer final : public learned::LearnedOptimizer {
   std::string architecture() const override { return inner_->architecture(); }
   bool updates_problems_independently() const override { return independent_; }
 
-  mutable std::vector<int64_t> reruns;
+  mutable std::vector<int64_t> reruns, forwards;
 
  private:
   learned::LearnedOptimizerPtr inner_;
@@ -123,6 +126,8 @@ struct ShapedProblems {
 
 struct ShapedWindow {
   TensorList params_after, meta_grads;
+  TensorList state_after;                          // slots, then scalars, in map order
+  std::map<std::string, at::Tensor> diagnostics;  // of the last step
 };
 
 // As run_window on ShapedProblems, every differentiable step through recomputed_update with `group_coordinates`;
@@ -145,6 +150,7 @@ ShapedWindow run_shaped_window(learned::LearnedOptimizer& opt, const ShapedProbl
   opt.set_trainable(true);
   const TensorList weights = opt.weights();
   at::Tensor acc;
+  ShapedWindow w;
   for (int64_t t = 0; t < 4; ++t) {
     TensorList theta = params;
     for (auto& p : theta) {
@@ -157,10 +163,14 @@ ShapedWindow run_shaped_window(learned::LearnedOptimizer& opt, const ShapedProbl
     auto r = meta::recomputed_update(opt, theta, g, f.detach(), state, group_coordinates);
     params = r.params;
     state = r.state;
+    w.diagnostics = r.diagnostics;
   }
   acc = acc + problems.loss(params).mean();
-  ShapedWindow w;
   w.params_after = detach_all(params);
+  for (const auto& [name, list] : state.slots) {
+    for (const auto& x : list) w.state_after.push_back(x.detach());
+  }
+  for (const auto& [name, x] : state.scalars) w.state_after.push_back(x.detach());
   w.meta_grads = torch::autograd::grad({acc}, weights, {}, false, false, /*allow_unused=*/true);
   for (std::size_t i = 0; i < weights.size(); ++i) {
     if (!w.meta_grads[i].defined()) w.meta_grads[i] = at::zeros_like(weights[i]);
@@ -236,7 +246,7 @@ TEST_CASE("meta-training with recomputation follows the same path as with stored
   }
 }
 
-TEST_CASE("the recompute backward in groups of problems gives the one-group meta-gradients") {
+TEST_CASE("recomputed steps in groups of problems give the one-group values and meta-gradients") {
   // B = 5 problems of 12 + 5 + 1 = 18 coordinates: 18 coordinates per group re-run one problem at a time, 40 two
   // at a time (2, 2 and 1: a short last group), 0 all five at once (the reference).
   constexpr int64_t kBatch = 5;
@@ -257,18 +267,38 @@ TEST_CASE("the recompute backward in groups of problems gives the one-group meta
       RecordingOptimizer opt(learned::make_learned(name, options), /*independent=*/true);
       REQUIRE(learned::make_learned(name, options)->updates_problems_independently());
       const ShapedWindow whole = run_shaped_window(opt, problems, 0, second);
+      // 3 warm-up steps and 4 recomputed ones, each re-run once.
+      CHECK(opt.forwards == std::vector<int64_t>(7, kBatch));
       CHECK(opt.reruns == std::vector<int64_t>(4, kBatch));
       for (const int64_t group : {int64_t{18}, int64_t{40}}) {
         INFO("group_coordinates " << group);
         opt.reruns.clear();
+        opt.forwards.clear();
         const ShapedWindow grouped = run_shaped_window(opt, problems, group, second);
         const std::vector<int64_t> per_step = group == 18 ? std::vector<int64_t>{1, 1, 1, 1, 1}
                                                           : std::vector<int64_t>{2, 2, 1};
-        std::vector<int64_t> expected;
-        for (int k = 0; k < 4; ++k) expected.insert(expected.end(), per_step.begin(), per_step.end());
+        std::vector<int64_t> expected, expected_forwards(3, kBatch);
+        for (int k = 0; k < 4; ++k) {
+          expected.insert(expected.end(), per_step.begin(), per_step.end());
+          expected_forwards.insert(expected_forwards.end(), per_step.begin(), per_step.end());
+        }
         CHECK(opt.reruns == expected);
+        CHECK(opt.forwards == expected_forwards);
+        // The forward in groups assembles the same values (each problem's rows computed alike).
         for (std::size_t i = 0; i < whole.params_after.size(); ++i) {
           CHECK(at::equal(whole.params_after[i], grouped.params_after[i]));
+        }
+        REQUIRE(whole.state_after.size() == grouped.state_after.size());
+        for (std::size_t i = 0; i < whole.state_after.size(); ++i) {
+          CHECK(at::equal(whole.state_after[i], grouped.state_after[i]));
+        }
+        REQUIRE(whole.diagnostics.size() == grouped.diagnostics.size());
+        for (const auto& [key, value] : whole.diagnostics) {
+          INFO("diagnostic " << key);
+          REQUIRE(grouped.diagnostics.count(key) == 1);
+          const at::Tensor& other = grouped.diagnostics.at(key);
+          CHECK(value.sizes() == other.sizes());
+          CHECK(test::max_abs_diff(value, other) <= 1e-12 * (1 + value.abs().max().item<double>()));
         }
         REQUIRE(whole.meta_grads.size() == grouped.meta_grads.size());
         double scale = 0, worst = 0;
@@ -285,9 +315,10 @@ TEST_CASE("the recompute backward in groups of problems gives the one-group meta
   }
 }
 
-TEST_CASE("an optimizer that does not state independent problems is re-run whole") {
+TEST_CASE("an optimizer that does not state independent problems is stepped and re-run whole") {
   const ShapedProblems problems(4);
   RecordingOptimizer opt(learned::make_learned("lstm", {{"dtype", "float64"}}), /*independent=*/false);
   run_shaped_window(opt, problems, 1, false);
+  CHECK(opt.forwards == std::vector<int64_t>(7, 4));
   CHECK(opt.reruns == std::vector<int64_t>(4, 4));
 }
