@@ -127,31 +127,37 @@ variable_list backpropagate_rerun(const char* what, const variable_list& outputs
   return result;
 }
 
-// Problems per group: all B unless the optimizer updates problems independently and every per-problem tensor
-// (`problem_tensors`, the params first, `n_params` of them; the loss; the cotangents) has them along dim 0; else as
-// many whole problems as fit in group_coordinates parameter coordinates, at least one.
+// Problems per group, 0 meaning all B at once: as many whole problems as fit in group_coordinates parameter
+// coordinates (at least one) when the optimizer updates problems independently, every per-problem tensor
+// (`problem_tensors`, the params first, `n_params` of them; the loss; the cotangents) has them along dim 0 and one
+// group cannot hold them all; 0 otherwise.
 int64_t problems_per_group(const learned::LearnedOptimizer& optimizer, int64_t group_coordinates,
                            const variable_list& problem_tensors, std::size_t n_params, const at::Tensor& loss,
                            const variable_list& cotangents) {
+  if (group_coordinates <= 0 || !optimizer.updates_problems_independently() || n_params == 0 ||
+      problem_tensors.front().dim() < 1) {
+    return 0;
+  }
   const int64_t batch = problem_tensors.front().size(0);
-  if (group_coordinates <= 0 || !optimizer.updates_problems_independently()) return batch;
   const auto leading_batch = [batch](const at::Tensor& x) {
     return !x.defined() || (x.dim() >= 1 && x.size(0) == batch);
   };
   if (!std::all_of(problem_tensors.begin(), problem_tensors.end(), leading_batch) || !leading_batch(loss) ||
       !std::all_of(cotangents.begin(), cotangents.end(), leading_batch)) {
-    return batch;
+    return 0;
   }
   int64_t per_problem = 0;
   for (std::size_t i = 0; i < n_params; ++i) per_problem += problem_tensors[i].numel() / std::max<int64_t>(batch, 1);
-  return std::max<int64_t>(1, group_coordinates / std::max<int64_t>(per_problem, 1));
+  const int64_t per_group = std::max<int64_t>(1, group_coordinates / std::max<int64_t>(per_problem, 1));
+  return per_group >= batch ? 0 : per_group;
 }
 
-// Re-runs the step for problems [begin, begin + count) from fresh leaves of the saved inputs (the weights whole)
-// and back-propagates the matching slices of the cotangents; one gradient per input as from backpropagate_rerun.
+// Re-runs the step for problems [begin, begin + count) (count 0: all of them) from fresh leaves of the saved inputs
+// (the weights whole) and back-propagates the matching slices of the cotangents; one gradient per input as from
+// backpropagate_rerun.
 variable_list rerun_and_backpropagate(const StepLayout& l, const variable_list& saved,
                                       const variable_list& grad_outputs, int64_t begin, int64_t count) {
-  const bool whole = begin == 0 && count == saved.front().size(0);
+  const bool whole = count == 0;
   const std::size_t n_problem_inputs = saved.size() - l.n_weights;
   variable_list inputs = saved, seeds = grad_outputs;
   if (!whole) {
@@ -202,8 +208,8 @@ struct RecomputedStep : torch::autograd::Function<RecomputedStep> {
         *layout->optimizer, layout->group_coordinates,
         variable_list(saved.begin(), saved.begin() + static_cast<std::ptrdiff_t>(n_problem_inputs)),
         layout->n_params, layout->loss, grad_outputs);
+    if (per_group == 0) return rerun_and_backpropagate(*layout, saved, grad_outputs, 0, 0);
     const int64_t batch = saved.front().size(0);
-    if (per_group >= batch) return rerun_and_backpropagate(*layout, saved, grad_outputs, 0, batch);
     // The problems are independent, so the step's re-run and its backward (the network's saved activations and
     // their gradients, about 1.2 GB for the LSTM at B = 20 on the MNIST MLP) need only exist for a few problems at
     // a time: per-problem inputs get their gradients slice by slice, the weights the sum over the groups.
@@ -307,9 +313,9 @@ optim::StepResult update_in_groups(const learned::LearnedOptimizer& optimizer, c
   variable_list inputs(params.begin(), params.end());
   inputs.insert(inputs.end(), grads.begin(), grads.end());
   const StateLayout in_state = flatten_state(state, inputs);
-  const int64_t batch = params.front().size(0);
   const int64_t per_group = problems_per_group(optimizer, group_coordinates, inputs, params.size(), loss, {});
-  if (per_group >= batch) return optimizer.update(params, grads, loss, state);
+  if (per_group == 0) return optimizer.update(params, grads, loss, state);
+  const int64_t batch = params.front().size(0);
   // Each group's results go straight into full-size outputs, so only one group's temporaries (the network's
   // activations over its rows) exist at a time besides them.
   variable_list assembled;
