@@ -39,7 +39,7 @@ namespace hamlet::meta {
 // step's full-size temporaries, which exist for one group at a time: for the LSTM at B = 20 on the MNIST MLP (318,200
 // coordinates) about 0.5 GB of forward temporaries and 1.2 GB of saved activations and backward temporaries at once,
 // a fifth of that in groups of 65,536 coordinates (4 problems): the peak RSS of `hamlet benchmark --mode=meta-train
-// --optimizers=lstm --batches=20 --unroll=20 --recompute` went from 3.35 to 1.72 GB (docs/performance.md).
+// --optimizers=lstm --batches=20 --unroll=20 --recompute` went from 3.35 to 1.78 GB (docs/performance.md).
 inline constexpr int64_t kRecomputeGroupCoordinates = 65536;
 optim::StepResult recomputed_update(learned::LearnedOptimizer& optimizer, const TensorList& params,
                                     const TensorList& grads, const at::Tensor& loss,
