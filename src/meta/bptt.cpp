@@ -57,8 +57,11 @@ bool TruncatedBptt::run_step(learned::LearnedOptimizer& optimizer, TensorList& p
     ++counts->terms;
     counts->optimizee_steps += batch.size();
   }
-  optim::StepResult r = options_.recompute && graph ? recomputed_update(optimizer, theta, g, f.detach(), state)
-                                                    : optimizer.update(theta, g, f.detach(), state);
+  // A checkpointed stretch's first run steps in the problem groups its replay's nodes use (recompute.hpp), so both
+  // compute the same values.
+  optim::StepResult r = !options_.recompute ? optimizer.update(theta, g, f.detach(), state)
+                        : graph             ? recomputed_update(optimizer, theta, g, f.detach(), state)
+                                            : update_in_groups(optimizer, theta, g, f.detach(), state);
   params = std::move(r.params);
   state = std::move(r.state);
   return true;

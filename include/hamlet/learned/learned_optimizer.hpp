@@ -45,6 +45,13 @@ class LearnedOptimizer : public optim::Optimizer {
   int64_t num_params() const;
   // Makes every weight a leaf that requires grad (true) or a plain tensor (false), keeping the values.
   void set_trainable(bool trainable);
+  // Whether update() treats the B problems of a batch independently: problem b's new params, state slots and
+  // state scalars depend only on problem b's slices (index b of dim 0) of params, grads, loss, the state's slots
+  // and scalars, besides the weights and the step counter, and running a subset of the problems gives those
+  // problems' results (up to floating-point reassociation). Every reduction ("per tensor", the diagnostics, state
+  // scalars) is then per problem. --recompute relies on it to re-run a step's backward a few problems at a time
+  // (meta/recompute.hpp). False unless an implementation states it; all built-in ones do.
+  virtual bool updates_problems_independently() const { return false; }
 };
 
 using LearnedOptimizerPtr = std::shared_ptr<LearnedOptimizer>;

@@ -64,6 +64,8 @@ class LstmOptimizer final : public ConfiguredLearnedOptimizer<LstmOptions> {
   std::string architecture() const override;
   // Measured on the MNIST MLP (15,910 coordinates per problem), 100 problem-steps: 54/s one problem per chunk, 5/s with 40.
   int64_t max_batch_coordinates() const override { return 16384; }
+  // Every row is one coordinate and the cells carry nothing across rows.
+  bool updates_problems_independently() const override { return true; }
   // Nominal flops of one update per coordinate (a multiply-add 2; exp, tanh, log and a division 1): the two cells'
   // gate products 2·4H(d + H) and 2·4H·2H, per cell and unit 15 (three σ of exp, add and division, tanh(g), c' with a
   // multiply and a multiply-add, h' with a tanh and a multiply), the head 2H, P's log feature 3 (add, log, division;

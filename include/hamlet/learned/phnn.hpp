@@ -206,6 +206,9 @@ class Phnn final : public ConfiguredLearnedOptimizer<PhnnOptions> {
   // lopt-features one problem per chunk: its feature passes leave the cache past one MNIST problem (fused kernels,
   // idle Xeon: 4 problems per chunk 0.7-0.9x the speed of one at a time).
   int64_t max_batch_coordinates() const override { return options_.lopt_features() ? 16384 : 65536; }
+  // Coordinatewise flow; the diagnostics and "H_after_flow" are per-problem sums, the mlp-lopt features (phnn-features)
+  // are normalised per problem and tensor.
+  bool updates_problems_independently() const override { return true; }
 
   // The energy model of the current weights, converted to `options` (dtype, device); differentiable with respect
   // to the held weights. `context` [R, context_dim()] is z for D and G (required with lopt-features, else unused).

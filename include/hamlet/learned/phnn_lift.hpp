@@ -152,6 +152,8 @@ class PhnnLift final : public ConfiguredLearnedOptimizer<PhnnLiftOptions> {
   std::string architecture() const override;
   // [coordinates, w] activations per step, as phnn.
   int64_t max_batch_coordinates() const override { return 65536; }
+  // The RMS normalisations and the diagnostics reduce within one problem's tensor.
+  bool updates_problems_independently() const override { return true; }
   // The fused kernel's nominal arithmetic per coordinate (Newtonian kinetic energy): N's two layers,
   // 2w(k + 2) + 2w(k + 1) + 2w (tanh and bias), 25 per momentum (ports, diagnostics, velocity, energy), the k + 2
   // normalised features and 28 for the metric, the second moment, the readout and θ' (273 at the defaults).

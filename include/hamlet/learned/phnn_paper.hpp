@@ -70,6 +70,8 @@ class PhnnPaper final : public ConfiguredLearnedOptimizer<PhnnPaperOptions> {
   std::string architecture() const override;
   // Same memory-bound regime as phnn on the MNIST MLP.
   int64_t max_batch_coordinates() const override { return 65536; }
+  // Coordinatewise; norm normalises per problem and tensor.
+  bool updates_problems_independently() const override { return true; }
 
   // Every intermediate of the forward pass for rows g [R], s [R] (before norm and out_mul), for tests and
   // diagnostics. Shapes [R, d] unless noted.
