@@ -87,6 +87,56 @@ HAMLET_KERNEL_INLINE inline T tanh_of(T x) {
   return T(2) / (T(1) + exp_of(T(-2) * x)) - T(1);
 }
 
+// ---- float32 lanes (GCC vector extensions, also understood by clang) ----
+// 16 floats: one AVX-512 vector, two AVX2 or four SSE2 vectors in a file's ISA clones. For loops that keep 16
+// coordinates of each output in a register across a network's hidden units (phnn_kernel.cpp), and for the
+// activation rate the benchmark prices (activation_rate.cpp).
+// Every function taking or returning these vectors is inlined into the ISA clones, so no call passes them by value
+// (the ABI note GCC gives for 64-byte vectors outside AVX-512 code does not apply).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+typedef float LaneF __attribute__((vector_size(64)));
+typedef int32_t LaneI __attribute__((vector_size(64)));
+
+HAMLET_KERNEL_INLINE inline LaneF splat(float x) { return LaneF{} + x; }
+HAMLET_KERNEL_INLINE inline LaneF load_lanes(const float* x) {
+  LaneF v;
+  std::memcpy(&v, x, sizeof v);
+  return v;
+}
+HAMLET_KERNEL_INLINE inline void store_lanes(float* x, const LaneF& v) { std::memcpy(x, &v, sizeof v); }
+
+// exp_vectorisable on 16 lanes, the same operations in the same order. A NaN needs no select here: it
+// passes both clamps (comparisons with NaN are false) and every product after them.
+HAMLET_KERNEL_INLINE inline LaneF exp_lanes(const LaneF& x) {
+  LaneF c = x < splat(-87.0f) ? splat(-87.0f) : x;
+  c = c > splat(88.0f) ? splat(88.0f) : c;
+  // n = round(c / ln 2) via 1.5·2²³, whose float carries n in its low mantissa bits: (bits + 127) << 23 is 2ⁿ's
+  // bit pattern directly (the high bits shift out), without a float-to-int conversion.
+  const LaneF shifted = c * 1.44269504088896341f + 12582912.0f;
+  const LaneF n = shifted - 12582912.0f;
+  LaneF r = c - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  LaneF poly = splat(1.9875691500e-4f);
+  poly = poly * r + 1.3981999507e-3f;
+  poly = poly * r + 8.3334519073e-3f;
+  poly = poly * r + 4.1665795894e-2f;
+  poly = poly * r + 1.6666665459e-1f;
+  poly = poly * r + 5.0000001201e-1f;
+  const LaneF e = poly * r * r + r + 1.0f;
+  LaneI bits;
+  std::memcpy(&bits, &shifted, sizeof bits);
+  bits = (bits + 127) << 23;
+  LaneF scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return e * scale;
+}
+
+// tanh_of(x) = 2σ(2x) − 1 = 2 / (1 + e^(−2x)) − 1, given z = −2x. The callers compute z from first-layer
+// weights and biases scaled by −2, which is exact (a power of two), so z is −2x bit for bit.
+HAMLET_KERNEL_INLINE inline LaneF tanh_of_neg2(const LaneF& z) { return 2.0f / (1.0f + exp_lanes(z)) - 1.0f; }
+
 // Preprocessing P(x) of preprocess.hpp (p = its kPreprocessP) without branches, so that a loop over coordinates
 // vectorises: both arms are computed and one selected, as at::where does (a NaN takes the small arm: −1 and
 // eᵖ · NaN). The constants are rounded to T as ATen rounds a scalar operand to the tensor's dtype. float32 takes the

@@ -39,49 +39,13 @@ constexpr int64_t kBlock = 64;
 // the inner loop, every output is an accumulator that stays in a register across the units. The block-wide loops
 // elsewhere in this file keep their sums in memory, which chains each unit's add behind the previous store.
 constexpr int64_t kLanes = 16;
-// Every function taking or returning these vectors is inlined into the ISA clones, so no call passes them by value
-// (the ABI note GCC gives for 64-byte vectors outside AVX-512 code does not apply).
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float LaneF __attribute__((vector_size(64)));
-typedef int32_t LaneI __attribute__((vector_size(64)));
-
-HAMLET_KERNEL_INLINE inline LaneF splat(float x) { return LaneF{} + x; }
-HAMLET_KERNEL_INLINE inline LaneF load_lanes(const float* x) {
-  LaneF v;
-  std::memcpy(&v, x, sizeof v);
-  return v;
-}
-HAMLET_KERNEL_INLINE inline void store_lanes(float* x, const LaneF& v) { std::memcpy(x, &v, sizeof v); }
-
-// kernel::exp_vectorisable on 16 lanes, the same operations in the same order. A NaN needs no select here: it
-// passes both clamps (comparisons with NaN are false) and every product after them.
-HAMLET_KERNEL_INLINE inline LaneF exp_lanes(const LaneF& x) {
-  LaneF c = x < splat(-87.0f) ? splat(-87.0f) : x;
-  c = c > splat(88.0f) ? splat(88.0f) : c;
-  // n = round(c / ln 2) via 1.5·2²³, whose float carries n in its low mantissa bits: (bits + 127) << 23 is 2ⁿ's
-  // bit pattern directly (the high bits shift out), without a float-to-int conversion.
-  const LaneF shifted = c * 1.44269504088896341f + 12582912.0f;
-  const LaneF n = shifted - 12582912.0f;
-  LaneF r = c - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  LaneF poly = splat(1.9875691500e-4f);
-  poly = poly * r + 1.3981999507e-3f;
-  poly = poly * r + 8.3334519073e-3f;
-  poly = poly * r + 4.1665795894e-2f;
-  poly = poly * r + 1.6666665459e-1f;
-  poly = poly * r + 5.0000001201e-1f;
-  const LaneF e = poly * r * r + r + 1.0f;
-  LaneI bits;
-  std::memcpy(&bits, &shifted, sizeof bits);
-  bits = (bits + 127) << 23;
-  LaneF scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return e * scale;
-}
-
-// kernel::tanh_of(x) = 2σ(2x) − 1 = 2 / (1 + e^(−2x)) − 1, given z = −2x. The callers compute z from first-layer
-// weights and biases scaled by −2, which is exact (a power of two), so z is −2x bit for bit.
-HAMLET_KERNEL_INLINE inline LaneF tanh_of_neg2(const LaneF& z) { return 2.0f / (1.0f + exp_lanes(z)) - 1.0f; }
+using kernel::exp_lanes;
+using kernel::LaneF;
+using kernel::LaneI;
+using kernel::load_lanes;
+using kernel::splat;
+using kernel::store_lanes;
+using kernel::tanh_of_neg2;
 
 
 // A first-layer bias: shared [w] (stride 0) or per row, stored transposed [w, R] so a block reads it contiguously.

@@ -3,7 +3,7 @@
 // torch.set_num_threads in Python) so that its results do not depend on the thread count.
 //
 // [0, n) is cut into chunks of a fixed size that the caller chooses (never from the thread count); the chunks are
-// shared out over the threads by at::parallel_for, each runs on one thread, and whatever a chunk sums (a per-tensor
+// shared out over the threads (claimed one at a time by at::parallel_for's workers), each runs on one thread, and whatever a chunk sums (a per-tensor
 // mean, a norm) goes into that chunk's own slot, combined afterwards in chunk order. So a kernel gives the same bits
 // on 1, 2 or 16 threads, and a reduction over a tensor is the two-pass pattern: partial sums per chunk, then the
 // ordered total, then the pass that uses it.
@@ -16,7 +16,8 @@
 namespace hamlet {
 
 namespace detail {
-// Runs run(first, last) over sub-ranges of [0, chunks) on torch's intra-op threads (at::parallel_for, grain 1).
+// Runs run(c, c + 1) for every c in [0, chunks) on torch's intra-op threads (at::parallel_for over one worker per
+// thread, each worker claiming chunks until none is left, so unequal chunks still balance).
 // Defined in src/core/parallel.cpp, the one file compiled with OpenMP: libtorch 1.13's at::parallel_for is an
 // inline OpenMP region, so in a file compiled without -fopenmp it would run everything on the calling thread.
 void run_chunk_ranges(int64_t chunks, const std::function<void(int64_t first, int64_t last)>& run);
