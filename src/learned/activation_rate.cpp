@@ -16,20 +16,27 @@ constexpr int kSweeps = 256;       // ~0.5M values per timing, a fraction of a m
 
 // The loop the kernels' hidden units run: one tanh per value, 16 values to a vector, from z = −2x as the kernels
 // compute it (tanh_of_neg2, the cheaper of kernel_math.hpp's two tanh: no NaN selects). Each sweep shifts its input
-// by a little so that the compiler cannot hoist the work out of the sweep loop.
-#if defined(__GNUC__) && defined(__x86_64__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-float tanh_sweeps(const float* z, float* y) {
+// by a little so that the compiler cannot hoist the work out of the sweep loop. A template inlined into the clones
+// below, as phnn_kernel.cpp's lane loops are: clang rejects 64-byte vector values in a non-template function of a
+// clone without AVX-512.
+template <typename Lane>
+HAMLET_KERNEL_INLINE inline float sweeps(const float* z, float* y) {
   float checksum = 0.0f;
   for (int s = 0; s < kSweeps; ++s) {
-    const kernel::LaneF shift = kernel::splat(1e-3f * static_cast<float>(s));
+    const Lane shift = kernel::splat(1e-3f * static_cast<float>(s));
     for (int64_t i = 0; i < kValues; i += 16) {
       kernel::store_lanes(y + i, kernel::tanh_of_neg2(kernel::load_lanes(z + i) + shift));
     }
     checksum += y[s % kValues];
   }
   return checksum;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+float tanh_sweeps(const float* z, float* y) {
+  return sweeps<kernel::LaneF>(z, y);
 }
 
 }  // namespace
