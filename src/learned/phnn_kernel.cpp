@@ -296,7 +296,6 @@ struct Kernel {
     T *q_dot, *p, *q, *e_before, *e_after, *dissipated, *supplied;
   };
 
-  // A first-layer bias for 16 rows from r0 of the block: shared, or the rows' own (zero past the block's end).
   // −2 × a first-layer bias for 16 rows from r0 of the block: shared, or the rows' own (zero past the block's end).
   HAMLET_KERNEL_INLINE LaneF bias_lanes(const Bias<float>& bias, int64_t j, const Block& blk, int64_t r0) const {
     const float* c = bias.unit(j, blk.first);
@@ -332,26 +331,28 @@ struct Kernel {
       store_lanes(&blk.v[r0], v);
       if (!all) continue;
       for (int64_t i = 0; i < D; ++i) store_lanes(&blk.gv[i][r0], gv[i]);
-      LaneF g[D];
-      for (int64_t i = 0; i < D; ++i) g[i] = splat(g2b[i]);
-      for (int64_t j = 0; j < w; ++j) {
-        LaneF z = bias_lanes(g1b, j, blk, r0);
-        for (int64_t i = 0; i < D; ++i) z += (-2.0f * g1[j * D + i]) * q[i];
-        const LaneF t = tanh_of_neg2(z);
-        for (int64_t i = 0; i < D; ++i) g[i] += g2[i * w + j] * t;
-      }
-      for (int64_t i = 0; i < D; ++i) store_lanes(&blk.g[i][r0], g[i]);
-      if (!d_state) continue;
-      LaneF raw[n_raw];
-      for (int64_t k = 0; k < n_raw; ++k) raw[k] = splat(d2b[k]);
-      for (int64_t j = 0; j < w; ++j) {
-        LaneF z = bias_lanes(d1b, j, blk, r0);
-        for (int64_t i = 0; i < D; ++i) z += (-2.0f * d1[j * D + i]) * q[i];
-        const LaneF t = tanh_of_neg2(z);
-        for (int64_t k = 0; k < n_raw; ++k) raw[k] += d2[k * w + j] * t;
-      }
-      for (int64_t k = 0; k < n_raw; ++k) store_lanes(&blk.raw[k][r0], raw[k]);
+      tanh_net_lanes<D, D>(g1, g1b, g2, g2b, q, blk, r0, blk.g, nullptr);
+      if (d_state) tanh_net_lanes<D, n_raw>(d1, d1b, d2, d2b, q, blk, r0, blk.raw, nullptr);
     }
+  }
+
+  // A tanh network for 16 rows from r0 with q [D] in registers, its N outputs held in registers across the w units:
+  // out[k] = b2[k] + Σ_j W2[k, j] tanh(W1 q + b1)_j (W1 [w, D], W2 [N, w]) into out [N][kBlock], the first layer
+  // computed as −2 (W1 q + b1) for tanh_of_neg2; the units also into `units` [w][kBlock] when it is given.
+  template <int64_t D, int64_t N>
+  HAMLET_KERNEL_INLINE void tanh_net_lanes(const float* w1, const Bias<float>& b1, const float* w2, const float* b2,
+                                           const LaneF (&q)[D], const Block& blk, int64_t r0, float (*out)[kBlock],
+                                           float* units) const {
+    LaneF acc[N];
+    for (int64_t k = 0; k < N; ++k) acc[k] = splat(b2[k]);
+    for (int64_t j = 0; j < w; ++j) {
+      LaneF z = bias_lanes(b1, j, blk, r0);
+      for (int64_t i = 0; i < D; ++i) z += (-2.0f * w1[j * D + i]) * q[i];
+      const LaneF t = tanh_of_neg2(z);
+      if (units != nullptr) store_lanes(units + j * kBlock + r0, t);
+      for (int64_t k = 0; k < N; ++k) acc[k] += w2[k * w + j] * t;
+    }
+    for (int64_t k = 0; k < N; ++k) store_lanes(&out[k][r0], acc[k]);
   }
 
   // float32, feature width D: the state mass network's raw entries into blk.raw_m and its hidden units into blk.sm
@@ -359,20 +360,10 @@ struct Kernel {
   template <int64_t D>
   HAMLET_KERNEL_INLINE void mass_lanes(Block& blk) const {
     constexpr int64_t n_raw = D * (D + 1) / 2;
-    float* units = blk.sm.data();
     for (int64_t r0 = 0; r0 < kBlock; r0 += kLanes) {
       LaneF q[D];
       for (int64_t i = 0; i < D; ++i) q[i] = load_lanes(&blk.q[i][r0]);
-      LaneF raw[n_raw];
-      for (int64_t k = 0; k < n_raw; ++k) raw[k] = splat(m2b[k]);
-      for (int64_t j = 0; j < w; ++j) {
-        LaneF z = bias_lanes(m1b, j, blk, r0);
-        for (int64_t i = 0; i < D; ++i) z += (-2.0f * m1[j * D + i]) * q[i];
-        const LaneF t = tanh_of_neg2(z);
-        store_lanes(units + j * kBlock + r0, t);
-        for (int64_t k = 0; k < n_raw; ++k) raw[k] += m2[k * w + j] * t;
-      }
-      for (int64_t k = 0; k < n_raw; ++k) store_lanes(&blk.raw_m[k][r0], raw[k]);
+      tanh_net_lanes<D, n_raw>(m1, m1b, m2, m2b, q, blk, r0, blk.raw_m, blk.sm.data());
     }
   }
 
@@ -1163,6 +1154,29 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) Kernel<float>::Sums
   return k.run_features_item(item, readout, blk, x, l0, offset, fs);
 }
 
+// The four energy terms of an update summed per problem, added work item by work item in the caller's fixed order
+// (so the sums do not depend on the thread count), then written into the result in the step's dtype.
+struct ProblemEnergies {
+  std::vector<double> e_before, e_after, dissipated, supplied;
+  explicit ProblemEnergies(int64_t problems)
+      : e_before(static_cast<std::size_t>(problems)), e_after(e_before), dissipated(e_before), supplied(e_before) {}
+  template <typename Sums>
+  void add(int64_t problem, const Sums& s) {
+    const auto b = static_cast<std::size_t>(problem);
+    e_before[b] += s.e_before;
+    e_after[b] += s.e_after;
+    dissipated[b] += s.dissipated;
+    supplied[b] += s.supplied;
+  }
+  void write(UpdateResult& out, at::ScalarType dtype) const {
+    const auto to_tensor = [&](const std::vector<double>& v) { return at::tensor(v, at::kDouble).to(dtype); };
+    out.energy_before = to_tensor(e_before);
+    out.energy_after = to_tensor(e_after);
+    out.dissipated_power = to_tensor(dissipated);
+    out.supplied_power = to_tensor(supplied);
+  }
+};
+
 at::Tensor contiguous_as(const at::Tensor& t, at::ScalarType dtype) { return t.to(dtype).contiguous(); }
 
 // The loop's view of the weights: pointers into contiguous tensors of the step's dtype, kept alive in `hold`.
@@ -1332,21 +1346,9 @@ UpdateResult run_update(const KernelWeights& kw, const UpdateReadout& readout, c
     }
   });
   // Per problem, the items' sums in item order (tensor by tensor, as per_problem_row_sum adds the tensors).
-  const int64_t problems = params[0].size(0);
-  std::vector<double> e_before(problems, 0.0), e_after(problems, 0.0), dissipated(problems, 0.0),
-      supplied(problems, 0.0);
-  for (std::size_t c = 0; c < items.size(); ++c) {
-    const auto b = static_cast<std::size_t>(items[c].problem);
-    e_before[b] += sums[c].e_before;
-    e_after[b] += sums[c].e_after;
-    dissipated[b] += sums[c].dissipated;
-    supplied[b] += sums[c].supplied;
-  }
-  const auto to_tensor = [&](const std::vector<double>& v) { return at::tensor(v, at::kDouble).to(dtype); };
-  out.energy_before = to_tensor(e_before);
-  out.energy_after = to_tensor(e_after);
-  out.dissipated_power = to_tensor(dissipated);
-  out.supplied_power = to_tensor(supplied);
+  ProblemEnergies energies(params[0].size(0));
+  for (std::size_t c = 0; c < items.size(); ++c) energies.add(items[c].problem, sums[c]);
+  energies.write(out, dtype);
   return out;
 }
 
@@ -1382,9 +1384,7 @@ UpdateResult run_features_update(const KernelWeights& kw, const FeatureInputs& f
     p[i] = momenta[i].to(dtype).contiguous();
     out.p.push_back(at::empty_like(p[i], at::MemoryFormat::Contiguous));
   }
-  const int64_t problems = params[0].size(0);
-  std::vector<double> e_before(problems, 0.0), e_after(problems, 0.0), dissipated(problems, 0.0),
-      supplied(problems, 0.0);
+  ProblemEnergies energies(params[0].size(0));
   optim::OptimizerState next;
   lopt::for_each_job<T>(params, grads, state, opts, out.params, next,
                         [&](std::size_t i, int64_t b, const lopt::Job<T>& x) {
@@ -1410,22 +1410,12 @@ UpdateResult run_features_update(const KernelWeights& kw, const FeatureInputs& f
       }
     });
     // Per problem, tensor after tensor and chunk after chunk, as the whole update's items.
-    const auto ub = static_cast<std::size_t>(b);
-    for (const auto& sum : sums) {
-      e_before[ub] += sum.e_before;
-      e_after[ub] += sum.e_after;
-      dissipated[ub] += sum.dissipated;
-      supplied[ub] += sum.supplied;
-    }
+    for (const auto& sum : sums) energies.add(b, sum);
   });
   out.m = std::move(next.slots["m"]);
   out.v = std::move(next.slots["v"]);
   out.fac = std::move(next.slots["fac"]);
-  const auto to_tensor = [&](const std::vector<double>& v) { return at::tensor(v, at::kDouble).to(dtype); };
-  out.energy_before = to_tensor(e_before);
-  out.energy_after = to_tensor(e_after);
-  out.dissipated_power = to_tensor(dissipated);
-  out.supplied_power = to_tensor(supplied);
+  energies.write(out, dtype);
   return out;
 }
 
